@@ -1,0 +1,22 @@
+/**
+ * What a room actor's mailbox holds: writes (group-committed together) and snapshots
+ * (the actor's view of the room, answered after the writes queued before them).
+ * Each envelope carries the Deferred its caller awaits.
+ */
+import type { Deferred } from "effect"
+import type { ChatError } from "../src/domain/errors.ts"
+import type { Role, RoomId, RoomKind, UserId } from "../src/domain/model.ts"
+import type { OpResult, WriteOp } from "../storage/ops.ts"
+
+export interface RoomSnapshot {
+  readonly room: RoomId
+  readonly kind: RoomKind
+  readonly name?: string
+  readonly createdAt: string
+  readonly lastSeq: number
+  readonly members: ReadonlyMap<UserId, Role>
+}
+
+export type Envelope =
+  | { readonly _tag: "Write"; readonly op: WriteOp; readonly reply: Deferred.Deferred<OpResult, ChatError> }
+  | { readonly _tag: "Snapshot"; readonly reply: Deferred.Deferred<RoomSnapshot, ChatError> }

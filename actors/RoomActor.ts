@@ -1,0 +1,141 @@
+/**
+ * One incarnation of a room actor: rehydrate the room from storage, then serve the
+ * mailbox. Everything queued while a commit is in flight is committed together in the
+ * next transaction (group commit), so a busy room pays one round trip per batch, not per
+ * message. The actor is the room's only writer on this node; the store's fencing epoch
+ * guards against writers on other nodes.
+ *
+ * An incarnation ends in one of three ways:
+ * - "passivated": idle for `idleMs` with an empty mailbox; the registry forgets it;
+ * - "gone": the room does not exist; queued commands are answered not_found;
+ * - failure: a commit failed or died. The batch in flight is answered `unavailable`
+ *   (a retry with the same clientMsgId is safe), queued commands stay in the mailbox,
+ *   and the supervisor starts a new incarnation after a backoff.
+ */
+import { Cause, Chunk, Deferred, Duration, Effect, Option, Queue } from "effect"
+import { NotFound, Unavailable, type ChatError } from "../src/domain/errors.ts"
+import type { ChatEvent, Role, RoomId, RoomKind, UserId } from "../src/domain/model.ts"
+import type { ChatStore } from "../storage/ChatStore.ts"
+import type { WriteOp } from "../storage/ops.ts"
+import type { Envelope, RoomSnapshot } from "./Mailbox.ts"
+
+export interface ActorDeps {
+  readonly store: ChatStore
+  /** Called once per committed batch, in seq order, before the batch's callers are answered. */
+  readonly onCommitted: (room: RoomId, kind: RoomKind, events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>
+  readonly maxBatch: number
+  readonly idleMs: number
+}
+
+export interface ActorCell {
+  readonly room: RoomId
+  readonly mailbox: Queue.Queue<Envelope>
+  /** Set (synchronously) when the registry must no longer offer to this mailbox. */
+  closed: boolean
+}
+
+export type ActorExit = "passivated" | "gone"
+
+/** An incarnation failed: the commit error or defect, kept for logs. */
+export class ActorCrashed {
+  readonly _tag = "ActorCrashed"
+  constructor(readonly room: RoomId, readonly cause: Cause.Cause<unknown>) {}
+}
+
+interface State {
+  kind: RoomKind
+  name: string | undefined
+  createdAt: string
+  lastSeq: number
+  epoch: number
+  members: Map<UserId, Role>
+}
+
+const snapshotOf = (room: RoomId, s: State): RoomSnapshot => ({
+  room,
+  kind: s.kind,
+  ...(s.name !== undefined ? { name: s.name } : {}),
+  createdAt: s.createdAt,
+  lastSeq: s.lastSeq,
+  members: new Map(s.members)
+})
+
+const applyEvents = (s: State, events: ReadonlyArray<ChatEvent>) => {
+  for (const e of events) {
+    if (e.seq > s.lastSeq) s.lastSeq = e.seq
+    const data = e.data as { user?: UserId; role?: Role; name?: string }
+    if (e.kind === "member.joined" && data.user) s.members.set(data.user, data.role ?? "member")
+    else if (e.kind === "member.left" && data.user) s.members.delete(data.user)
+    else if (e.kind === "room.updated") s.name = data.name
+  }
+}
+
+const failEnvelope = (env: Envelope, error: ChatError) =>
+  env._tag === "Write" ? Deferred.fail(env.reply, error) : Deferred.fail(env.reply, error)
+
+const unavailable = new Unavailable({ message: "room is restarting; retry (same clientMsgId is safe)" })
+
+/** Answer everything still queued (used when the room is gone or the node shuts down). */
+export const failQueued = (cell: ActorCell, error: NotFound | Unavailable) =>
+  Effect.gen(function* () {
+    cell.closed = true
+    const rest = yield* Queue.takeAll(cell.mailbox)
+    yield* Effect.forEach(rest, (env) => failEnvelope(env, error), { discard: true })
+  })
+
+export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<ActorExit, ActorCrashed> =>
+  Effect.gen(function* () {
+    const { room, mailbox } = cell
+    const loaded = yield* deps.store.loadRoom(room).pipe(
+      Effect.catchAllCause((cause) => Effect.fail(new ActorCrashed(room, cause)))
+    )
+    if (Option.isNone(loaded)) {
+      yield* failQueued(cell, new NotFound({ message: "room not found" }))
+      return "gone" as const
+    }
+    const head = loaded.value
+    const state: State = {
+      kind: head.room.kind,
+      name: head.room.name,
+      createdAt: head.room.createdAt,
+      lastSeq: head.room.lastSeq,
+      epoch: head.epoch,
+      members: new Map(head.members)
+    }
+
+    while (true) {
+      const first = yield* Queue.take(mailbox).pipe(Effect.timeoutOption(Duration.millis(deps.idleMs)))
+      if (Option.isNone(first)) {
+        // Passivate only if nothing arrived: the check and the close are one synchronous
+        // step, and the registry offers synchronously too, so no command can slip between.
+        const idle = yield* Effect.sync(() => {
+          if (Option.getOrElse(mailbox.unsafeSize(), () => 0) > 0) return false
+          cell.closed = true
+          return true
+        })
+        if (idle) return "passivated" as const
+        continue
+      }
+      const more = yield* Queue.takeUpTo(mailbox, deps.maxBatch - 1)
+      const batch = [first.value, ...Chunk.toReadonlyArray(more)]
+      const writes = batch.filter((e): e is Extract<Envelope, { _tag: "Write" }> => e._tag === "Write")
+
+      if (writes.length > 0) {
+        const ops: ReadonlyArray<WriteOp> = writes.map((w) => w.op)
+        const exit = yield* Effect.exit(deps.store.commit(room, state.epoch, state.members, ops))
+        if (exit._tag === "Failure") {
+          yield* Effect.forEach(batch, (env) => failEnvelope(env, unavailable), { discard: true })
+          return yield* Effect.fail(new ActorCrashed(room, exit.cause))
+        }
+        const results = exit.value
+        const events = results.flatMap((r) => (r._tag === "Committed" ? r.events : []))
+        if (events.length > 0) {
+          applyEvents(state, events)
+          yield* deps.onCommitted(room, state.kind, events)
+        }
+        yield* Effect.forEach(writes, (w, i) => Deferred.succeed(w.reply, results[i]), { discard: true })
+      }
+      const snapshot = snapshotOf(room, state)
+      for (const env of batch) if (env._tag === "Snapshot") yield* Deferred.succeed(env.reply, snapshot)
+    }
+  })

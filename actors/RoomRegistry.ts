@@ -1,0 +1,117 @@
+/**
+ * Room id -> running actor. Starts an actor on the first command for a room, forgets it
+ * when it passivates, and supervises it (./RoomSupervisor.ts) while it runs.
+ *
+ * The hot path (an actor already running) is one synchronous lookup and offer, so the
+ * order in which one caller enqueues commands is the order the actor sees them.
+ */
+import { Context, Deferred, Duration, Effect, FiberSet, Layer, Queue, Scope } from "effect"
+import { MailboxFull, Unavailable, type ChatError } from "../src/domain/errors.ts"
+import type { RoomId } from "../src/domain/model.ts"
+import type { OpResult, WriteOp } from "../storage/ops.ts"
+import type { Envelope, RoomSnapshot } from "./Mailbox.ts"
+import { failQueued, type ActorCell, type ActorDeps } from "./RoomActor.ts"
+import { supervise, type SupervisorOptions } from "./RoomSupervisor.ts"
+
+export interface RoomRegistry {
+  /** Enqueue a write; the returned effect awaits its outcome (commit, duplicate or rejection). */
+  readonly write: (room: RoomId, op: WriteOp) => Effect.Effect<Effect.Effect<OpResult, ChatError>, ChatError>
+  readonly snapshot: (room: RoomId) => Effect.Effect<RoomSnapshot, ChatError>
+  readonly activeRooms: Effect.Effect<number>
+  /** Stop accepting commands, let actors commit what they hold, answer the rest unavailable. */
+  readonly drain: Effect.Effect<void>
+}
+
+export class RoomRegistryTag extends Context.Tag("chat/RoomRegistry")<RoomRegistryTag, RoomRegistry>() {}
+
+export interface RegistryOptions extends SupervisorOptions {
+  readonly mailboxCapacity: number
+  readonly commandTimeoutMs: number
+}
+
+export const make = (deps: ActorDeps, options: RegistryOptions): Effect.Effect<RoomRegistry, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const cells = new Map<RoomId, ActorCell>()
+    const fibers = yield* FiberSet.make()
+    const starting = yield* Effect.makeSemaphore(1)
+    let draining = false
+
+    const start = (room: RoomId) =>
+      starting.withPermits(1)(
+        Effect.gen(function* () {
+          const existing = cells.get(room)
+          if (existing !== undefined && !existing.closed) return existing
+          const mailbox = yield* Queue.dropping<Envelope>(options.mailboxCapacity)
+          const cell: ActorCell = { room, mailbox, closed: false }
+          cells.set(room, cell)
+          yield* supervise(cell, deps, options).pipe(
+            Effect.ensuring(Effect.sync(() => cells.get(room) === cell && cells.delete(room))),
+            FiberSet.run(fibers)
+          )
+          return cell
+        })
+      )
+
+    const offer = (room: RoomId, envelope: Envelope): Effect.Effect<void, ChatError> =>
+      Effect.suspend(() => {
+        if (draining) return Effect.fail(new Unavailable({ message: "node is shutting down; reconnect and retry" }))
+        const cell = cells.get(room)
+        if (cell !== undefined && !cell.closed) {
+          return cell.mailbox.unsafeOffer(envelope) ? Effect.void : Effect.fail(full(room))
+        }
+        return Effect.flatMap(start(room), (c) =>
+          c.mailbox.unsafeOffer(envelope) ? Effect.void : Effect.fail(full(room))
+        )
+      })
+
+    const awaitReply = <A>(reply: Deferred.Deferred<A, ChatError>) =>
+      Deferred.await(reply).pipe(
+        Effect.timeoutFail({
+          duration: options.commandTimeoutMs,
+          onTimeout: () => new Unavailable({ message: "room did not answer in time; retry (same clientMsgId is safe)" })
+        })
+      )
+
+    const registry: RoomRegistry = {
+      write: (room, op) =>
+        Effect.gen(function* () {
+          const reply = yield* Deferred.make<OpResult, ChatError>()
+          yield* offer(room, { _tag: "Write", op, reply })
+          return awaitReply(reply)
+        }),
+      snapshot: (room) =>
+        Effect.gen(function* () {
+          const reply = yield* Deferred.make<RoomSnapshot, ChatError>()
+          yield* offer(room, { _tag: "Snapshot", reply })
+          return yield* awaitReply(reply)
+        }),
+      activeRooms: Effect.sync(() => cells.size),
+      drain: Effect.gen(function* () {
+        draining = true
+        // Each actor finishes the batch it holds; what is still queued is answered
+        // `unavailable` so that clients retry on another node with the same clientMsgId.
+        // A shut-down mailbox interrupts the actor at its next take, i.e. between batches.
+        yield* Effect.forEach(
+          [...cells.values()],
+          (cell) =>
+            Effect.zipRight(
+              failQueued(cell, new Unavailable({ message: "node is shutting down; reconnect and retry" })),
+              Queue.shutdown(cell.mailbox)
+            ),
+          { discard: true }
+        )
+        yield* FiberSet.awaitEmpty(fibers).pipe(Effect.timeoutOption(Duration.millis(options.commandTimeoutMs)))
+      })
+    }
+    return registry
+  })
+
+const full = (room: RoomId) => {
+  const e = new MailboxFull({ room })
+  return new Unavailable({ message: `room is overloaded (${e._tag}); retry later` })
+}
+
+export const layer = (options: RegistryOptions) =>
+  Layer.scoped(RoomRegistryTag, Effect.flatMap(ActorDepsTag, (deps) => make(deps, options)))
+
+export class ActorDepsTag extends Context.Tag("chat/ActorDeps")<ActorDepsTag, ActorDeps>() {}

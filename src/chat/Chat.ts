@@ -1,0 +1,191 @@
+/**
+ * The chat service: what a user may do, independent of the wire it arrived on. The
+ * WebSocket and REST gateways (and the NATS ingress) decode input, call these, and
+ * encode the result. Writes go through the room's actor; reads go to the store once
+ * the actor has confirmed membership (non-members get not_found, never forbidden, so
+ * a room's existence is not revealed).
+ */
+import { Context, Effect, Layer } from "effect"
+import { RoomRegistryTag, type RoomRegistry } from "../../actors/RoomRegistry.ts"
+import type { RoomSnapshot } from "../../actors/Mailbox.ts"
+import { ChatStoreTag, type ChatStore, type HistoryPage, type RoomPage } from "../../storage/ChatStore.ts"
+import type { OpResult, WriteOp } from "../../storage/ops.ts"
+import { decodeRoomCursor } from "../../storage/cursor.ts"
+import { RoomBusTag, type RoomBus } from "../bus/RoomBus.ts"
+import {
+  BadRequest,
+  NotFound,
+  TooLarge,
+  Unavailable,
+  type ChatError,
+  type StoreError
+} from "../domain/errors.ts"
+import type { Ack, Device, Platform, Room, RoomId, UserId } from "../domain/model.ts"
+import { utf8 } from "../util/base64.ts"
+import { uuidv7 } from "../util/uuid.ts"
+import { SendLimiterTag, type SendLimiter } from "./RateLimiter.ts"
+
+export interface ChatLimits {
+  readonly maxBodyBytes: number
+  readonly maxGroupMembers: number
+}
+
+/** A write is two steps: enqueue (ordered per caller), then await the durable outcome. */
+export type Pending<A> = Effect.Effect<Effect.Effect<A, ChatError>, ChatError>
+
+export interface Chat {
+  readonly send: (
+    user: UserId,
+    room: RoomId,
+    input: { clientMsgId: string; body: string; replyTo?: number | undefined }
+  ) => Pending<Ack>
+  readonly edit: (user: UserId, room: RoomId, seq: number, body: string) => Pending<Ack>
+  readonly remove: (user: UserId, room: RoomId, seq: number) => Pending<Ack>
+  readonly react: (user: UserId, room: RoomId, seq: number, emoji: string, remove: boolean) => Pending<Ack>
+  readonly markRead: (user: UserId, room: RoomId, seq: number, origin?: string) => Effect.Effect<Ack, ChatError>
+  readonly typing: (user: UserId, room: RoomId, origin?: string) => Effect.Effect<void, ChatError>
+  /** The room as its actor sees it, if `user` is a member. */
+  readonly access: (user: UserId, room: RoomId) => Effect.Effect<RoomSnapshot, ChatError>
+  readonly history: (
+    user: UserId,
+    room: RoomId,
+    before: number | undefined,
+    limit: number
+  ) => Effect.Effect<HistoryPage, ChatError>
+  readonly createDirect: (user: UserId, other: UserId) => Effect.Effect<{ room: Room; created: boolean }, ChatError>
+  readonly createGroup: (user: UserId, name: string, members: ReadonlyArray<UserId>) => Effect.Effect<Room, ChatError>
+  readonly listRooms: (user: UserId, cursor: string | undefined, limit: number) => Effect.Effect<RoomPage, ChatError>
+  readonly getRoom: (user: UserId, room: RoomId) => Effect.Effect<Room, ChatError>
+  readonly rename: (user: UserId, room: RoomId, name: string) => Effect.Effect<Room, ChatError>
+  readonly addMembers: (user: UserId, room: RoomId, users: ReadonlyArray<UserId>) => Effect.Effect<Room, ChatError>
+  readonly removeMember: (user: UserId, room: RoomId, target: UserId) => Effect.Effect<Ack, ChatError>
+  readonly setPinned: (user: UserId, room: RoomId, pinned: boolean) => Effect.Effect<void, ChatError>
+  readonly registerDevice: (user: UserId, token: string, platform: Platform) => Effect.Effect<void, ChatError>
+  readonly unregisterDevice: (user: UserId, token: string) => Effect.Effect<void, ChatError>
+  readonly listDevices: (user: UserId) => Effect.Effect<ReadonlyArray<Device>, ChatError>
+}
+
+export class ChatTag extends Context.Tag("chat/Chat")<ChatTag, Chat>() {}
+
+/** Store failures reach clients as `unavailable`: the write did not happen, a retry is safe. */
+export const storeFailure = (e: StoreError) =>
+  new Unavailable({ message: `storage is unavailable (${e.operation}); retry` })
+
+const roomOf = (s: RoomSnapshot): Room => ({
+  id: s.room,
+  kind: s.kind,
+  ...(s.name !== undefined ? { name: s.name } : {}),
+  members: [...s.members].map(([user, role]) => ({ user, role })),
+  createdAt: s.createdAt,
+  lastSeq: s.lastSeq
+})
+
+const ackOf = (r: OpResult): Effect.Effect<Ack, ChatError> =>
+  r._tag === "Rejected" ? Effect.fail(r.error) : Effect.succeed(r.ack)
+
+export const make = (
+  store: ChatStore,
+  registry: RoomRegistry,
+  bus: RoomBus,
+  limiter: SendLimiter,
+  limits: ChatLimits
+): Chat => {
+  const fromStore = <A>(e: Effect.Effect<A, StoreError>) => Effect.mapError(e, storeFailure)
+
+  const checkBody = (body: string) =>
+    // Cheap bound first: a UTF-8 character is at most 4 bytes.
+    body.length * 4 <= limits.maxBodyBytes || utf8.encode(body).length <= limits.maxBodyBytes
+      ? Effect.void
+      : Effect.fail(new TooLarge({ message: `body exceeds ${limits.maxBodyBytes} bytes` }))
+
+  const write = (user: UserId, room: RoomId, op: WriteOp): Pending<Ack> =>
+    Effect.zipRight(
+      limiter.take(user),
+      Effect.map(registry.write(room, op), (awaitResult) => Effect.flatMap(awaitResult, ackOf))
+    )
+
+  const access = (user: UserId, room: RoomId) =>
+    Effect.flatMap(registry.snapshot(room), (s) =>
+      s.members.has(user) ? Effect.succeed(s) : Effect.fail(new NotFound({ message: "room not found" }))
+    )
+
+  const now = () => new Date().toISOString()
+  const awaitWrite = (p: Pending<Ack>) => Effect.flatten(p)
+
+  return {
+    send: (user, room, input) =>
+      Effect.zipRight(
+        checkBody(input.body),
+        write(user, room, {
+          _tag: "Send",
+          actor: user,
+          messageId: uuidv7(),
+          clientMsgId: input.clientMsgId,
+          body: input.body,
+          ...(input.replyTo !== undefined ? { replyTo: input.replyTo } : {})
+        })
+      ),
+    edit: (user, room, seq, body) =>
+      Effect.zipRight(checkBody(body), write(user, room, { _tag: "Edit", actor: user, seq, body })),
+    remove: (user, room, seq) => write(user, room, { _tag: "Delete", actor: user, seq }),
+    react: (user, room, seq, emoji, remove) => write(user, room, { _tag: "React", actor: user, seq, emoji, remove }),
+    markRead: (user, room, seq, origin) =>
+      Effect.gen(function* () {
+        const s = yield* access(user, room)
+        if (seq > s.lastSeq) return yield* Effect.fail(new BadRequest({ message: "seq is past the room's last seq" }))
+        const stored = yield* fromStore(store.markRead(room, user, seq))
+        yield* bus.publish(room, { _tag: "Read", room, user, seq: stored, ...(origin ? { origin } : {}) })
+        return { room, seq: stored, ts: now() }
+      }),
+    typing: (user, room, origin) =>
+      Effect.flatMap(access(user, room), () =>
+        bus.publish(room, { _tag: "Typing", room, user, ...(origin ? { origin } : {}) })
+      ),
+    access,
+    history: (user, room, before, limit) =>
+      Effect.flatMap(access(user, room), () => fromStore(store.history(room, before, limit))),
+    createDirect: (user, other) =>
+      user === other
+        ? Effect.fail(new BadRequest({ message: "a direct room needs another user" }))
+        : fromStore(store.findOrCreateDirectRoom(user, other, uuidv7() as RoomId)),
+    createGroup: (user, name, members) => {
+      const others = [...new Set(members)].filter((m) => m !== user)
+      if (others.length + 1 > limits.maxGroupMembers)
+        return Effect.fail(new BadRequest({ message: `a group has at most ${limits.maxGroupMembers} members` }))
+      return fromStore(store.createGroupRoom({ id: uuidv7() as RoomId, name, owner: user, members: others }))
+    },
+    listRooms: (user, cursor, limit) =>
+      cursor !== undefined && decodeRoomCursor(cursor) === undefined
+        ? Effect.fail(new BadRequest({ message: "cursor is not valid" }))
+        : fromStore(store.listRooms(user, cursor, limit)),
+    getRoom: (user, room) => Effect.map(access(user, room), roomOf),
+    rename: (user, room, name) =>
+      Effect.zipRight(awaitWrite(write(user, room, { _tag: "Rename", actor: user, name })), Effect.map(access(user, room), roomOf)),
+    addMembers: (user, room, users) =>
+      Effect.gen(function* () {
+        const s = yield* access(user, room)
+        if (new Set([...s.members.keys(), ...users]).size > limits.maxGroupMembers)
+          return yield* Effect.fail(new BadRequest({ message: `a group has at most ${limits.maxGroupMembers} members` }))
+        yield* awaitWrite(write(user, room, { _tag: "AddMembers", actor: user, users }))
+        return roomOf(yield* registry.snapshot(room))
+      }),
+    removeMember: (user, room, target) => awaitWrite(write(user, room, { _tag: "RemoveMember", actor: user, user: target })),
+    setPinned: (user, room, pinned) =>
+      Effect.flatMap(access(user, room), () => fromStore(store.setPinned(room, user, pinned))),
+    registerDevice: (user, token, platform) => fromStore(store.registerDevice(user, token, platform)),
+    unregisterDevice: (user, token) =>
+      Effect.flatMap(fromStore(store.unregisterDevice(user, token)), (found) =>
+        found ? Effect.void : Effect.fail(new NotFound({ message: "device not found" }))
+      ),
+    listDevices: (user) => fromStore(store.listDevices(user))
+  }
+}
+
+export const layer = (limits: ChatLimits) =>
+  Layer.effect(
+    ChatTag,
+    Effect.gen(function* () {
+      return make(yield* ChatStoreTag, yield* RoomRegistryTag, yield* RoomBusTag, yield* SendLimiterTag, limits)
+    })
+  )
+

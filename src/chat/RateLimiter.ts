@@ -1,0 +1,51 @@
+/**
+ * Per-user token bucket for writes. Effect's RateLimiter delays callers; a chat client
+ * needs an immediate `rate_limited` with retryAfterMs instead, so the bucket is written
+ * here (a few lines). The clustered mode swaps in a Redis-backed limiter behind the Tag.
+ */
+import { Context, Effect, Layer } from "effect"
+import { RateLimited } from "../domain/errors.ts"
+
+export interface SendLimiter {
+  /** Take one token for `key`, or fail with the time until one is available. */
+  readonly take: (key: string) => Effect.Effect<void, RateLimited>
+}
+
+export class SendLimiterTag extends Context.Tag("chat/SendLimiter")<SendLimiterTag, SendLimiter>() {}
+
+export interface BucketOptions {
+  /** Tokens added per second. */
+  readonly ratePerSec: number
+  /** Bucket size: how many writes may come at once after a quiet period. */
+  readonly burst: number
+  readonly now?: () => number
+}
+
+export const makeLocal = (o: BucketOptions): SendLimiter => {
+  const now = o.now ?? Date.now
+  const buckets = new Map<string, { tokens: number; at: number }>()
+  let sweepAt = now()
+  return {
+    take: (key) =>
+      Effect.suspend(() => {
+        const t = now()
+        // Drop buckets that have refilled completely: they hold no information.
+        if (t - sweepAt > 60_000) {
+          sweepAt = t
+          for (const [k, b] of buckets) if (b.tokens + ((t - b.at) / 1000) * o.ratePerSec >= o.burst) buckets.delete(k)
+        }
+        const b = buckets.get(key) ?? { tokens: o.burst, at: t }
+        b.tokens = Math.min(o.burst, b.tokens + ((t - b.at) / 1000) * o.ratePerSec)
+        b.at = t
+        buckets.set(key, b)
+        if (b.tokens >= 1) {
+          b.tokens -= 1
+          return Effect.void
+        }
+        const retryAfterMs = Math.ceil(((1 - b.tokens) / o.ratePerSec) * 1000)
+        return Effect.fail(new RateLimited({ message: "too many writes; slow down", retryAfterMs }))
+      })
+  }
+}
+
+export const layerLocal = (o: BucketOptions) => Layer.sync(SendLimiterTag, () => makeLocal(o))

@@ -1,0 +1,19 @@
+/** Node entry point of the operator CLI: `npm run chat -- <command>`. */
+import { NodeRuntime } from "@effect/platform-node"
+import { Effect } from "effect"
+import { nodeServices } from "../platform/nodeServices.ts"
+import { runCommand, UsageError } from "./commands.ts"
+
+const program = runCommand(process.argv.slice(2)).pipe(
+  Effect.catchIf(
+    (e): e is UsageError => e instanceof UsageError,
+    (e) =>
+      Effect.sync(() => {
+        console.error(e.message)
+        process.exitCode = 2
+      })
+  ),
+  Effect.provide(nodeServices)
+)
+
+NodeRuntime.runMain(program, { disablePrettyLogger: true })

@@ -1,0 +1,162 @@
+/**
+ * The one configuration definition. `settings` is the table: the Effect `Config` and the
+ * README's variable table (src/config/docs.ts) are both generated from it.
+ */
+import { Config, ConfigError, ConfigProvider, Context, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
+import * as S from "./setting.ts"
+
+export const STORES = ["pglite", "postgres", "scylla", "dual"] as const
+export type StoreKind = (typeof STORES)[number]
+
+/** Cassandra/ScyllaDB consistency levels, as cassandra-driver names them. */
+export const CONSISTENCIES = [
+  "ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "SERIAL", "LOCAL_SERIAL", "LOCAL_ONE"
+] as const
+export type Consistency = (typeof CONSISTENCIES)[number]
+
+/** Asymmetric JWS algorithms accepted for PEM public keys (HS256 is implied by CHAT_JWT_SECRET). */
+export const ASYMMETRIC_ALGORITHMS = [
+  "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"
+] as const
+export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number]
+const isAsymmetricAlgorithm = (s: string): s is AsymmetricAlgorithm => (ASYMMETRIC_ALGORITHMS as ReadonlyArray<string>).includes(s)
+
+export interface ChatConfig {
+  readonly port: number
+  readonly host: string
+  readonly dataDir: string
+  readonly store: StoreKind
+  readonly postgresUrl: Option.Option<Redacted.Redacted<string>>
+  readonly postgresPool: number
+  readonly scyllaContactPoints: ReadonlyArray<string>
+  readonly scyllaKeyspace: string
+  readonly scyllaLocalDc: string
+  readonly scyllaConsistency: Consistency
+  readonly natsUrl: Option.Option<Redacted.Redacted<string>>
+  readonly redisUrl: Option.Option<Redacted.Redacted<string>>
+  readonly jwtSecret: Option.Option<Redacted.Redacted<string>>
+  readonly jwksUrl: Option.Option<string>
+  readonly jwtPublicKey: Option.Option<string>
+  readonly jwtAlgorithms: ReadonlyArray<AsymmetricAlgorithm>
+  readonly jwtIssuer: Option.Option<string>
+  readonly jwtAudience: Option.Option<string>
+  readonly masterKey: Option.Option<Redacted.Redacted<string>>
+  readonly masterKeysOld: ReadonlyArray<Redacted.Redacted<string>>
+  readonly nodeId: string
+  readonly logLevel: LogLevel.LogLevel
+  readonly maxBodyBytes: number
+  readonly maxFrameBytes: number
+  readonly replayCap: number
+  readonly maxSubscriptions: number
+  readonly sendRate: number
+  readonly sendBurst: number
+  readonly wsMaxBufferedBytes: number
+  readonly mailboxCapacity: number
+  readonly maxBatch: number
+  readonly actorIdleMs: number
+  readonly commandTimeoutMs: number
+  readonly shutdownGraceMs: number
+}
+
+// The node id goes into NATS subjects, where "." separates tokens and "*"/">" are wildcards.
+const NODE_ID_RE = /^[A-Za-z0-9_-]{1,64}$/
+
+const randomSuffix = (): string =>
+  Array.from(crypto.getRandomValues(new Uint8Array(3)), (b) => b.toString(16).padStart(2, "0")).join("")
+
+// HOSTNAME is read through Config (not node:os) so this file stays runtime-free; Docker sets it.
+const nodeIdConfig: Config.Config<string> = Config.all([
+  Config.option(
+    Config.string("CHAT_NODE_ID").pipe(
+      Config.validate({ message: "must be 1..64 of A-Z a-z 0-9 _ -", validation: (s) => NODE_ID_RE.test(s) })
+    )
+  ),
+  Config.string("HOSTNAME").pipe(Config.withDefault("node"))
+]).pipe(
+  Config.map(([explicit, host]) =>
+    Option.getOrElse(explicit, () => `${host.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 56) || "node"}-${randomSuffix()}`)
+  )
+)
+
+const httpUrl = (s: string) => (/^https?:\/\/[^\s]+$/.test(s) && URL.canParse(s) ? undefined : "must be an http(s) URL")
+const pemPublicKey = (s: string) => (s.includes("-----BEGIN PUBLIC KEY-----") ? undefined : "must be a PEM SPKI public key (-----BEGIN PUBLIC KEY-----)")
+
+const KIB = 1024
+const positiveInt = { min: 1 } as const
+
+/** The table. Order here is the order in the README. */
+export const settings: { readonly [K in keyof ChatConfig]: S.Setting<ChatConfig[K]> } = {
+  port: S.integer("CHAT_PORT", "HTTP and WebSocket port (0 picks a free port)", 8080, { min: 0, max: 65535 }),
+  host: S.text("CHAT_HOST", "bind address", "0.0.0.0"),
+  dataDir: S.text("CHAT_DATA_DIR", "embedded data: PGlite files, generated dev JWT secret and master key", "./data"),
+  store: S.oneOf("CHAT_STORE", "message store: `pglite`, `postgres`, `scylla` or `dual`", STORES, "pglite"),
+  postgresUrl: S.optionalSecret("CHAT_POSTGRES_URL", "PostgreSQL connection URL (required for `postgres` and `dual`)"),
+  postgresPool: S.integer("CHAT_POSTGRES_POOL", "PostgreSQL connection pool size", 10, positiveInt),
+  scyllaContactPoints: S.list("CHAT_SCYLLA_CONTACT_POINTS", "ScyllaDB/Cassandra contact points, comma-separated `host[:port]` (required for `scylla` and `dual`)", []),
+  scyllaKeyspace: S.text("CHAT_SCYLLA_KEYSPACE", "ScyllaDB keyspace", "chat"),
+  scyllaLocalDc: S.text("CHAT_SCYLLA_LOCAL_DC", "ScyllaDB local data center (load balancing)", "datacenter1"),
+  scyllaConsistency: S.oneOf("CHAT_SCYLLA_CONSISTENCY", "ScyllaDB consistency level for reads and writes", CONSISTENCIES, "LOCAL_QUORUM"),
+  natsUrl: S.optionalSecret("CHAT_NATS_URL", "NATS server(s), comma-separated; set means clustered mode (secret: may carry credentials)"),
+  redisUrl: S.optionalSecret("CHAT_REDIS_URL", "Redis URL for shared presence, rate limits and caches (secret: may carry a password)"),
+  jwtSecret: S.optionalSecret("CHAT_JWT_SECRET", "HS256 shared secret for client tokens", "generated into the data dir when no JWKS/PEM key is set"),
+  jwksUrl: S.optional("CHAT_JWKS_URL", "JWKS URL for RS256/ES256/EdDSA tokens", httpUrl),
+  jwtPublicKey: S.optional("CHAT_JWT_PUBLIC_KEY", "PEM (SPKI) public key for asymmetric tokens; `\\n` escapes are accepted", pemPublicKey),
+  jwtAlgorithms: S.list("CHAT_JWT_ALGORITHMS", "algorithms accepted with CHAT_JWT_PUBLIC_KEY, comma-separated", ["RS256"], isAsymmetricAlgorithm),
+  jwtIssuer: S.optional("CHAT_JWT_ISSUER", "required `iss` claim, when set"),
+  jwtAudience: S.optional("CHAT_JWT_AUDIENCE", "required `aud` claim, when set"),
+  masterKey: S.optionalSecret("CHAT_MASTER_KEY", "32-byte key (64 hex chars or base64) wrapping the per-room data keys", "generated into the data dir"),
+  masterKeysOld: S.secretList("CHAT_MASTER_KEYS_OLD", "previous master keys, comma-separated, still accepted for unwrapping during rotation"),
+  nodeId: S.computed("CHAT_NODE_ID", "this node's name in a cluster (A-Z a-z 0-9 _ -)", "host name plus a random suffix", nodeIdConfig),
+  logLevel: S.logLevel("CHAT_LOG_LEVEL", "minimum log level: `trace`, `debug`, `info`, `warning`, `error`, `fatal`, `none`", LogLevel.Info),
+  maxBodyBytes: S.integer("CHAT_MAX_BODY_BYTES", "largest message body, UTF-8 bytes", 16 * KIB, positiveInt),
+  maxFrameBytes: S.integer("CHAT_MAX_FRAME_BYTES", "hard limit per WebSocket frame; above it the socket is closed with 1008", 64 * KIB, positiveInt),
+  replayCap: S.integer("CHAT_REPLAY_CAP", "most events replayed on `subscribe` with `since` before answering `truncated`", 1000, positiveInt),
+  maxSubscriptions: S.integer("CHAT_MAX_SUBSCRIPTIONS", "most rooms one socket may subscribe to", 100, positiveInt),
+  sendRate: S.positive("CHAT_SEND_RATE", "per-user sends per second (token bucket refill rate)", 20),
+  sendBurst: S.integer("CHAT_SEND_BURST", "per-user send burst (token bucket size)", 50, positiveInt),
+  wsMaxBufferedBytes: S.integer("CHAT_WS_MAX_BUFFERED_BYTES", "per-socket outbound buffer limit; a slower client is disconnected", 1024 * KIB, positiveInt),
+  mailboxCapacity: S.integer("CHAT_MAILBOX_CAPACITY", "room actor mailbox size; a full mailbox fails fast instead of queueing", 1024, positiveInt),
+  maxBatch: S.integer("CHAT_MAX_BATCH", "most operations per group commit", 256, positiveInt),
+  actorIdleMs: S.integer("CHAT_ACTOR_IDLE_MS", "idle time in ms before a room actor is passivated", 60_000, positiveInt),
+  commandTimeoutMs: S.integer("CHAT_COMMAND_TIMEOUT_MS", "time in ms a room command may take before `unavailable`", 10_000, positiveInt),
+  shutdownGraceMs: S.integer("CHAT_SHUTDOWN_GRACE_MS", "time in ms to drain sockets and actors on shutdown", 10_000, positiveInt)
+}
+
+/** Rules that span variables; each failure names the variable to set. */
+export const checkCombination = (c: ChatConfig): Either.Either<ChatConfig, ConfigError.ConfigError> => {
+  const needsPostgres = c.store === "postgres" || c.store === "dual"
+  const needsScylla = c.store === "scylla" || c.store === "dual"
+  if (needsPostgres && Option.isNone(c.postgresUrl)) {
+    return Either.left(ConfigError.MissingData(["CHAT_POSTGRES_URL"], `required when CHAT_STORE=${c.store}`))
+  }
+  if (needsScylla && c.scyllaContactPoints.length === 0) {
+    return Either.left(ConfigError.MissingData(["CHAT_SCYLLA_CONTACT_POINTS"], `required when CHAT_STORE=${c.store}`))
+  }
+  // One asymmetric key source: with both, which one signs a given token would be ambiguous.
+  if (Option.isSome(c.jwksUrl) && Option.isSome(c.jwtPublicKey)) {
+    return Either.left(ConfigError.InvalidData(["CHAT_JWT_PUBLIC_KEY"], "set either CHAT_JWKS_URL or CHAT_JWT_PUBLIC_KEY, not both"))
+  }
+  return Either.right(c)
+}
+
+const configs = Object.fromEntries(Object.entries(settings).map(([k, s]) => [k, s.config])) as {
+  readonly [K in keyof ChatConfig]: Config.Config<ChatConfig[K]>
+}
+
+export const chatConfig: Config.Config<ChatConfig> = Config.all(configs).pipe(Config.mapOrFail(checkCombination))
+
+/** Reads the configuration from an explicit map instead of the process environment. */
+export const loadChatConfig = (env: Readonly<Record<string, string>>): Effect.Effect<ChatConfig, ConfigError.ConfigError> =>
+  Effect.withConfigProvider(chatConfig, ConfigProvider.fromMap(new Map(Object.entries(env))))
+
+export class ChatConfigTag extends Context.Tag("chat/ChatConfig")<ChatConfigTag, ChatConfig>() {
+  /** From the environment (the current ConfigProvider); a bad value fails startup naming the variable. */
+  static readonly layer: Layer.Layer<ChatConfigTag, ConfigError.ConfigError> = Layer.effect(ChatConfigTag, chatConfig)
+
+  /** For tests: the defaults plus `overrides`, never the process environment. */
+  static readonly layerFrom = (overrides: Partial<ChatConfig> = {}): Layer.Layer<ChatConfigTag, ConfigError.ConfigError> =>
+    Layer.effect(
+      ChatConfigTag,
+      loadChatConfig({}).pipe(Effect.flatMap((defaults) => checkCombination({ ...defaults, ...overrides })))
+    )
+}

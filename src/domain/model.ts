@@ -1,0 +1,120 @@
+/**
+ * The domain vocabulary shared by the gateway, the room actors and every store.
+ * Wire shapes follow ../shared/spec/protocol.md; docs/protocol.md restates them.
+ */
+import { Schema } from "effect"
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+export const RoomId = Schema.String.pipe(
+  Schema.filter((s) => UUID_RE.test(s), { message: () => "room must be a UUID" }),
+  Schema.brand("RoomId")
+)
+export type RoomId = typeof RoomId.Type
+
+/** A user is the `sub` of a verified JWT: an opaque string of 1..128 characters. */
+export const UserId = Schema.String.pipe(
+  Schema.minLength(1),
+  Schema.maxLength(128),
+  Schema.brand("UserId")
+)
+export type UserId = typeof UserId.Type
+
+/** A room's position in its total order; 0 means "nothing yet". */
+export const Seq = Schema.Int.pipe(Schema.nonNegative())
+export type Seq = number
+
+export const ClientMsgId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64))
+
+export const Role = Schema.Literal("owner", "admin", "member")
+export type Role = typeof Role.Type
+export const RoomKind = Schema.Literal("direct", "group")
+export type RoomKind = typeof RoomKind.Type
+
+export const isAdminRole = (role: Role | undefined): boolean => role === "owner" || role === "admin"
+
+export interface Member {
+  readonly user: UserId
+  readonly role: Role
+}
+
+/** The Message object of the protocol. `body` is plaintext above the encryption layer. */
+export interface Message {
+  readonly seq: number
+  readonly id: string
+  readonly room: RoomId
+  readonly sender: UserId
+  readonly body: string
+  readonly ts: string
+  readonly replyTo?: number
+  readonly clientMsgId?: string
+  readonly editedAt?: string
+  readonly deleted?: boolean
+  readonly reactions?: Readonly<Record<string, ReadonlyArray<UserId>>>
+}
+
+export interface Room {
+  readonly id: RoomId
+  readonly kind: RoomKind
+  readonly name?: string
+  readonly members: ReadonlyArray<Member>
+  readonly createdAt: string
+  readonly lastSeq: number
+}
+
+export interface RoomSummary {
+  readonly id: RoomId
+  readonly kind: RoomKind
+  readonly name?: string
+  readonly pinned: boolean
+  readonly unread: number
+  readonly lastActivityAt: string
+  readonly lastMessage?: { readonly seq: number; readonly sender: UserId; readonly body: string; readonly ts: string }
+}
+
+export const EventKind = Schema.Literal(
+  "message.created",
+  "message.edited",
+  "message.deleted",
+  "reaction.added",
+  "reaction.removed",
+  "member.joined",
+  "member.left",
+  "room.updated"
+)
+export type EventKind = typeof EventKind.Type
+
+/**
+ * A committed, sequenced change of a room. `data` is kind-specific:
+ * - message.created / message.edited / message.deleted: the Message (a deleted one has
+ *   `deleted: true` and an empty body);
+ * - reaction.added / reaction.removed: `{ messageSeq, emoji, user }`;
+ * - member.joined / member.left: `{ user, role }`;
+ * - room.updated: `{ name }`.
+ */
+export interface ChatEvent {
+  readonly room: RoomId
+  readonly seq: number
+  readonly ts: string
+  readonly kind: EventKind
+  readonly actor: UserId
+  readonly data: unknown
+}
+
+/** What a successful write returns to its caller once it is durable. */
+export interface Ack {
+  readonly room: RoomId
+  readonly seq: number
+  readonly messageId?: string
+  readonly ts: string
+}
+
+export const Platform = Schema.Literal("fcm", "apns", "webpush")
+export type Platform = typeof Platform.Type
+
+export interface Device {
+  readonly user: UserId
+  readonly token: string
+  readonly platform: Platform
+  readonly createdAt: string
+}

@@ -1,0 +1,286 @@
+/**
+ * The Hono app: REST routes, the WebSocket endpoint, health and metrics. The same app
+ * runs on Node and Deno; the runtime adapter supplies `upgradeWebSocket` and how to read
+ * a socket's outbound buffer. Every request body and query is decoded by a Schema from
+ * src/protocol/rest.ts before the chat service sees it.
+ */
+import { Cause, Effect, Exit, Option, Runtime, Schema } from "effect"
+import { Hono, type Context } from "hono"
+import { bodyLimit } from "hono/body-limit"
+import type { UpgradeWebSocket, WSContext } from "hono/ws"
+import type { Chat } from "../chat/Chat.ts"
+import type { ChatStore } from "../../storage/ChatStore.ts"
+import { BadRequest, Internal, NotFound, TooLarge, Unauthorized, type ChatError } from "../domain/errors.ts"
+import type { RoomId, UserId } from "../domain/model.ts"
+import { RoomId as RoomIdSchema, UserId as UserIdSchema } from "../domain/model.ts"
+import { errorPayload, statusOf } from "../protocol/errorMap.ts"
+import { formatIssue } from "../protocol/frames.ts"
+import * as Rest from "../protocol/rest.ts"
+import type { Hub } from "./ws/Hub.ts"
+import { makeSession, type Session, type SessionLimits, type SocketLink } from "./ws/Session.ts"
+
+export interface Readiness {
+  readonly ok: boolean
+  readonly checks: Readonly<Record<string, "ok" | string>>
+}
+
+export interface GatewayDeps {
+  readonly chat: Chat
+  readonly store: ChatStore
+  readonly hub: Hub
+  readonly verify: (token: string) => Effect.Effect<UserId, Unauthorized>
+  readonly runtime: Runtime.Runtime<never>
+  readonly limits: SessionLimits & { readonly maxRestBodyBytes: number }
+  readonly readiness: Effect.Effect<Readiness>
+  readonly metrics: Effect.Effect<string>
+  readonly upgradeWebSocket: UpgradeWebSocket<any>
+  readonly linkOf: (ws: WSContext<any>) => SocketLink
+  /** Live sessions, for shutdown (close 1001) and the connection gauge. */
+  readonly sessions: Set<Session>
+  readonly onConnectionsChanged: (open: number) => void
+  readonly onSlowConsumer: () => void
+  readonly onError: (e: ChatError) => void
+  /** Set when the node is draining: new WebSockets and writes are refused. */
+  readonly isDraining: () => boolean
+}
+
+type Env = { Variables: { user: UserId } }
+
+const bearer = (c: Context, allowQuery: boolean): string | undefined => {
+  const h = c.req.header("authorization")
+  if (h !== undefined) {
+    const m = /^Bearer\s+(\S+)$/i.exec(h)
+    return m ? m[1] : undefined
+  }
+  return allowQuery ? c.req.query("access_token") : undefined
+}
+
+export const makeApp = (deps: GatewayDeps) => {
+  const app = new Hono<Env>()
+  const run = Runtime.runPromiseExit(deps.runtime)
+
+  const fail = (c: Context, e: ChatError) => {
+    deps.onError(e)
+    if (e._tag === "RateLimited") c.header("Retry-After", String(Math.ceil(e.retryAfterMs / 1000)))
+    return c.json({ error: errorPayload(e) }, statusOf(e) as 400)
+  }
+
+  /** Run a chat effect and answer JSON; a defect is logged and answered 500. */
+  const respond = async <A>(c: Context, effect: Effect.Effect<A, ChatError>, status = 200) => {
+    const exit = await run(effect)
+    if (Exit.isSuccess(exit)) return exit.value === undefined ? c.body(null, 204) : c.json(exit.value as object, status as 200)
+    const failure = Cause.failureOption(exit.cause)
+    if (Option.isSome(failure)) return fail(c, failure.value)
+    await run(Effect.logError("request failed").pipe(Effect.annotateLogs("cause", Cause.pretty(exit.cause).slice(0, 800))))
+    return fail(c, new Internal({ message: "internal error" }))
+  }
+
+  const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown): Effect.Effect<A, BadRequest> =>
+    Schema.decodeUnknown(schema, { onExcessProperty: "ignore" })(input).pipe(
+      Effect.mapError((e) => new BadRequest({ message: formatIssue(e) }))
+    )
+
+  const body = <A, I>(c: Context, schema: Schema.Schema<A, I>): Effect.Effect<A, BadRequest> =>
+    Effect.flatMap(
+      Effect.tryPromise({
+        try: () => c.req.json(),
+        catch: () => new BadRequest({ message: "body is not valid JSON" })
+      }),
+      (json) => decode(schema, json)
+    )
+
+  const roomParam = (c: Context): Effect.Effect<RoomId, NotFound> =>
+    // A malformed room id names no room: not_found, like a room the caller cannot see.
+    Effect.mapError(decode(RoomIdSchema, c.req.param("room")), () => new NotFound({ message: "room not found" }))
+
+  // --- operations -----------------------------------------------------------------------
+  app.get("/healthz", (c) => c.json({ status: "ok" }))
+  app.get("/readyz", async (c) => {
+    const exit = await run(deps.readiness)
+    const r: Readiness = Exit.isSuccess(exit) ? exit.value : { ok: false, checks: { readiness: "failed" } }
+    const ok = r.ok && !deps.isDraining()
+    return c.json({ status: ok ? "ok" : "unavailable", draining: deps.isDraining(), checks: r.checks }, ok ? 200 : 503)
+  })
+  app.get("/metrics", async (c) => {
+    const exit = await run(deps.metrics)
+    if (Exit.isFailure(exit)) return c.text("metrics unavailable", 500)
+    return c.text(exit.value, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" })
+  })
+
+  // --- authentication -------------------------------------------------------------------
+  const authenticate = (allowQuery: boolean) => async (c: Context<Env>, next: () => Promise<void>) => {
+    const token = bearer(c, allowQuery)
+    if (token === undefined) return fail(c, new Unauthorized({ message: "missing bearer token" }))
+    const exit = await run(deps.verify(token))
+    if (Exit.isFailure(exit)) {
+      const f = Cause.failureOption(exit.cause)
+      return fail(c, Option.isSome(f) ? f.value : new Unauthorized({ message: "invalid token" }))
+    }
+    c.set("user", exit.value)
+    await next()
+  }
+
+  app.use("/v1/rooms/*", authenticate(false))
+  app.use("/v1/rooms", authenticate(false))
+  app.use("/v1/devices/*", authenticate(false))
+  app.use("/v1/devices", authenticate(false))
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: deps.limits.maxRestBodyBytes,
+      onError: (c) => fail(c, new TooLarge({ message: `request body over ${deps.limits.maxRestBodyBytes} bytes` }))
+    })
+  )
+
+  // --- rooms ----------------------------------------------------------------------------
+  app.post("/v1/rooms", async (c) => {
+    const user = c.get("user")
+    const input = await run(body(c, Rest.CreateRoom))
+    if (Exit.isFailure(input)) return respond(c, Effect.failCause(input.cause))
+    const v = input.value
+    if (v.kind === "direct") {
+      const exit = await run(deps.chat.createDirect(user, v.with))
+      if (Exit.isFailure(exit)) return respond(c, Effect.failCause(exit.cause))
+      return c.json(exit.value.room, exit.value.created ? 201 : 200)
+    }
+    return respond(c, deps.chat.createGroup(user, v.name, v.members ?? []), 201)
+  })
+
+  app.get("/v1/rooms", (c) =>
+    respond(
+      c,
+      Effect.flatMap(decode(Rest.ListRoomsQuery, c.req.query()), (q) =>
+        deps.chat.listRooms(c.get("user"), q.cursor, q.limit ?? 50)
+      )
+    )
+  )
+
+  app.get("/v1/rooms/:room", (c) =>
+    respond(c, Effect.flatMap(roomParam(c), (room) => deps.chat.getRoom(c.get("user"), room)))
+  )
+
+  app.patch("/v1/rooms/:room", (c) =>
+    respond(
+      c,
+      Effect.flatMap(Effect.zip(roomParam(c), body(c, Rest.PatchRoom)), ([room, b]) =>
+        deps.chat.rename(c.get("user"), room, b.name)
+      )
+    )
+  )
+
+  app.post("/v1/rooms/:room/members", (c) =>
+    respond(
+      c,
+      Effect.flatMap(Effect.zip(roomParam(c), body(c, Rest.AddMembers)), ([room, b]) =>
+        deps.chat.addMembers(c.get("user"), room, b.users)
+      )
+    )
+  )
+
+  app.delete("/v1/rooms/:room/members/:user", (c) =>
+    respond(
+      c,
+      Effect.gen(function* () {
+        const room = yield* roomParam(c)
+        const target = yield* Effect.mapError(decode(UserIdSchema, c.req.param("user")), () => new NotFound({ message: "not a member" }))
+        yield* deps.chat.removeMember(c.get("user"), room, target)
+      })
+    )
+  )
+
+  app.put("/v1/rooms/:room/pin", (c) =>
+    respond(c, Effect.flatMap(roomParam(c), (room) => deps.chat.setPinned(c.get("user"), room, true)))
+  )
+  app.delete("/v1/rooms/:room/pin", (c) =>
+    respond(c, Effect.flatMap(roomParam(c), (room) => deps.chat.setPinned(c.get("user"), room, false)))
+  )
+
+  app.get("/v1/rooms/:room/messages", (c) =>
+    respond(
+      c,
+      Effect.flatMap(Effect.zip(roomParam(c), decode(Rest.HistoryQuery, c.req.query())), ([room, q]) =>
+        deps.chat.history(c.get("user"), room, q.before, q.limit ?? 50)
+      )
+    )
+  )
+
+  app.post("/v1/rooms/:room/messages", (c) =>
+    respond(
+      c,
+      Effect.flatMap(Effect.zip(roomParam(c), body(c, Rest.PostMessage)), ([room, b]) =>
+        Effect.flatten(deps.chat.send(c.get("user"), room, b))
+      ),
+      201
+    )
+  )
+
+  app.post("/v1/rooms/:room/read", (c) =>
+    respond(
+      c,
+      Effect.flatMap(Effect.zip(roomParam(c), body(c, Rest.PostRead)), ([room, b]) =>
+        deps.chat.markRead(c.get("user"), room, b.seq)
+      )
+    )
+  )
+
+  // --- devices --------------------------------------------------------------------------
+  app.post("/v1/devices", (c) =>
+    respond(
+      c,
+      Effect.flatMap(body(c, Rest.PostDevice), (b) => deps.chat.registerDevice(c.get("user"), b.token, b.platform))
+    )
+  )
+  app.get("/v1/devices", (c) => respond(c, Effect.map(deps.chat.listDevices(c.get("user")), (devices) => ({ devices }))))
+  app.delete("/v1/devices/:token", (c) =>
+    respond(c, deps.chat.unregisterDevice(c.get("user"), decodeURIComponent(c.req.param("token"))))
+  )
+
+  // --- WebSocket ------------------------------------------------------------------------
+  app.get(
+    "/v1/ws",
+    async (c, next) => {
+      if (deps.isDraining()) return fail(c, new BadRequest({ message: "node is draining; connect elsewhere" }))
+      return authenticate(true)(c, next)
+    },
+    deps.upgradeWebSocket((c) => {
+      const user = c.get("user") as UserId
+      let session: Session | undefined
+      return {
+        onOpen: (_evt, ws) => {
+          session = makeSession(user, deps.linkOf(ws), {
+            chat: deps.chat,
+            store: deps.store,
+            hub: deps.hub,
+            limits: deps.limits,
+            runtime: deps.runtime,
+            onSlowConsumer: deps.onSlowConsumer,
+            onError: deps.onError
+          })
+          deps.sessions.add(session)
+          deps.onConnectionsChanged(deps.sessions.size)
+        },
+        onMessage: (evt) => {
+          if (session === undefined) return
+          if (typeof evt.data === "string") session.onText(evt.data)
+          else session.onBinary()
+        },
+        onClose: () => {
+          if (session === undefined) return
+          session.onClosed()
+          deps.sessions.delete(session)
+          deps.onConnectionsChanged(deps.sessions.size)
+        },
+        onError: () => {
+          // The close event follows; nothing to release twice.
+        }
+      }
+    })
+  )
+
+  app.notFound((c) => fail(c, new NotFound({ message: "no such route" })))
+  app.onError(async (err, c) => {
+    await run(Effect.logError("unhandled route error").pipe(Effect.annotateLogs("error", String(err).slice(0, 300))))
+    return fail(c, new Internal({ message: "internal error" }))
+  })
+  return app
+}

@@ -1,0 +1,84 @@
+/**
+ * This node's fan-out: one bus subscription per room that has local subscribers, and
+ * for each bus message one serialisation, then the same string to every local socket.
+ */
+import { Deferred, Effect, Exit, Scope } from "effect"
+import type { RoomBus, BusMessage } from "../../bus/RoomBus.ts"
+import type { RoomId } from "../../domain/model.ts"
+import { eventFrame } from "./serverFrames.ts"
+
+/** What the hub needs from a socket session. */
+export interface HubMember {
+  readonly id: string
+  readonly user: string
+  /** A committed event, already serialised. */
+  readonly deliverEvent: (room: RoomId, seq: number, frame: string) => void
+  /** An ephemeral frame (read, typing), already serialised. */
+  readonly deliverEphemeral: (frame: string) => void
+}
+
+interface RoomFanout {
+  readonly members: Set<HubMember>
+  readonly scope: Scope.CloseableScope
+  /** Completes once the bus subscription is live; joiners wait for it. */
+  readonly ready: Deferred.Deferred<void>
+}
+
+export interface Hub {
+  readonly join: (room: RoomId, member: HubMember) => Effect.Effect<void>
+  readonly leave: (room: RoomId, member: HubMember) => Effect.Effect<void>
+  readonly rooms: () => number
+}
+
+export const makeHub = (bus: RoomBus): Hub => {
+  const rooms = new Map<RoomId, RoomFanout>()
+
+  const dispatch = (fanout: RoomFanout) => (message: BusMessage) => {
+    switch (message._tag) {
+      case "Event": {
+        const frame = eventFrame(message.event)
+        for (const m of fanout.members) m.deliverEvent(message.event.room, message.event.seq, frame)
+        return
+      }
+      case "Read": {
+        const frame = JSON.stringify({ type: "read", room: message.room, user: message.user, seq: message.seq })
+        for (const m of fanout.members) if (m.id !== message.origin) m.deliverEphemeral(frame)
+        return
+      }
+      case "Typing": {
+        // Not echoed to any socket of the typist: their other devices know they are typing.
+        const frame = JSON.stringify({ type: "typing", room: message.room, user: message.user })
+        for (const m of fanout.members) if (m.user !== message.user) m.deliverEphemeral(frame)
+        return
+      }
+    }
+  }
+
+  return {
+    join: (room, member) =>
+      Effect.gen(function* () {
+        const existing = rooms.get(room)
+        if (existing !== undefined) {
+          existing.members.add(member)
+          return yield* Deferred.await(existing.ready)
+        }
+        const scope = yield* Scope.make()
+        const fanout: RoomFanout = { members: new Set([member]), scope, ready: yield* Deferred.make<void>() }
+        // Registered before the (possibly remote) subscription is made, so that concurrent
+        // joiners share it; they wait on `ready` so none reads the room's head too early.
+        rooms.set(room, fanout)
+        yield* Scope.extend(bus.subscribe(room, dispatch(fanout)), scope)
+        yield* Deferred.succeed(fanout.ready, undefined)
+      }),
+    leave: (room, member) =>
+      Effect.suspend(() => {
+        const fanout = rooms.get(room)
+        if (fanout === undefined) return Effect.void
+        fanout.members.delete(member)
+        if (fanout.members.size > 0) return Effect.void
+        rooms.delete(room)
+        return Scope.close(fanout.scope, Exit.void)
+      }),
+    rooms: () => rooms.size
+  }
+}

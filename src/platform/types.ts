@@ -1,0 +1,28 @@
+/**
+ * The interface each runtime adapter implements: how to upgrade a request to a
+ * WebSocket, how to read a socket's outbound buffer, and how to serve the app.
+ */
+import type { Effect, Scope } from "effect"
+import type { Hono } from "hono"
+import type { UpgradeWebSocket, WSContext } from "hono/ws"
+import type { SocketLink } from "../http/ws/Session.ts"
+
+export interface ServeOptions {
+  readonly port: number
+  readonly host: string
+  /** Frames above this are refused by the transport itself (a backstop above the app's own limit). */
+  readonly maxPayloadBytes: number
+}
+
+export interface Listening {
+  readonly port: number
+  /** Stop accepting connections; resolves when the listener is closed. */
+  readonly stopAccepting: Effect.Effect<void>
+}
+
+export interface Platform {
+  readonly name: "node" | "deno"
+  readonly upgradeWebSocket: UpgradeWebSocket<any>
+  readonly linkOf: (ws: WSContext<any>) => SocketLink
+  readonly serve: (app: Hono<any>, options: ServeOptions) => Effect.Effect<Listening, unknown, Scope.Scope>
+}

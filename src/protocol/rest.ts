@@ -1,0 +1,36 @@
+/** One Schema per REST body and query. Decoded at the edge, like WebSocket frames. */
+import { Schema } from "effect"
+import { ClientMsgId, Platform, UserId } from "../domain/model.ts"
+
+const RoomName = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(128))
+const Users = Schema.Array(UserId).pipe(Schema.maxItems(1000))
+
+export const CreateRoom = Schema.Union(
+  Schema.Struct({ kind: Schema.Literal("direct"), with: UserId }),
+  Schema.Struct({ kind: Schema.Literal("group"), name: RoomName, members: Schema.optional(Users) })
+)
+
+export const PatchRoom = Schema.Struct({ name: RoomName })
+export const AddMembers = Schema.Struct({ users: Users.pipe(Schema.minItems(1)) })
+export const PostMessage = Schema.Struct({
+  body: Schema.String,
+  clientMsgId: ClientMsgId,
+  replyTo: Schema.optional(Schema.Int.pipe(Schema.positive()))
+})
+export const PostRead = Schema.Struct({ seq: Schema.Int.pipe(Schema.nonNegative()) })
+export const PostDevice = Schema.Struct({
+  token: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(4096)),
+  platform: Platform
+})
+
+const IntString = (min: number, max: number) =>
+  Schema.NumberFromString.pipe(Schema.int(), Schema.between(min, max))
+
+export const ListRoomsQuery = Schema.Struct({
+  cursor: Schema.optional(Schema.String.pipe(Schema.maxLength(1024))),
+  limit: Schema.optional(IntString(1, 200))
+})
+export const HistoryQuery = Schema.Struct({
+  before: Schema.optional(IntString(1, Number.MAX_SAFE_INTEGER)),
+  limit: Schema.optional(IntString(1, 200))
+})

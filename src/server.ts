@@ -1,0 +1,155 @@
+/**
+ * Assembles one node from its configuration: store (+ encryption), bus, room registry,
+ * chat service, gateway; serves it on the given platform; and on scope close shuts down
+ * in order: refuse new work, stop accepting, let actors finish what they hold, close
+ * sockets with 1001, close the store.
+ */
+import { Effect, Metric, Option, Redacted, Runtime, type Scope } from "effect"
+import type { FileSystem, Path } from "@effect/platform"
+import * as Registry from "../actors/RoomRegistry.ts"
+import type { ChatStore } from "../storage/ChatStore.ts"
+import { withEncryption } from "../storage/encrypted.ts"
+import { makeConfiguredStore } from "../storage/select.ts"
+import * as AuthModule from "./auth/Auth.ts"
+import { makeInProcess, type RoomBus } from "./bus/RoomBus.ts"
+import * as Chat from "./chat/Chat.ts"
+import { makeLocal } from "./chat/RateLimiter.ts"
+import type { ChatConfig } from "./config/ChatConfig.ts"
+import type { ResolvedSecrets } from "./config/secrets.ts"
+import * as KeyRing from "./crypto/KeyRing.ts"
+import { makeApp, type Readiness } from "./http/app.ts"
+import { makeHub } from "./http/ws/Hub.ts"
+import type { Session } from "./http/ws/Session.ts"
+import { codeOf, CloseCode } from "./protocol/errorMap.ts"
+import * as M from "./metrics/metrics.ts"
+import { renderPrometheus } from "./metrics/prometheus.ts"
+import type { Platform } from "./platform/types.ts"
+
+export interface NodeHooks {
+  /** Wrap the store below encryption (tests inject faults here). */
+  readonly wrapStore?: (store: ChatStore) => ChatStore
+}
+
+export interface RunningNode {
+  readonly port: number
+  readonly store: ChatStore
+  readonly sessions: ReadonlySet<Session>
+}
+
+export const startNode = (
+  config: ChatConfig,
+  secrets: ResolvedSecrets,
+  platform: Platform,
+  hooks: NodeHooks = {}
+): Effect.Effect<RunningNode, unknown, Scope.Scope | FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function* () {
+    const raw = yield* makeConfiguredStore(config)
+    const ring = yield* KeyRing.make({
+      current: Redacted.value(secrets.masterKey),
+      old: secrets.oldMasterKeys.map(Redacted.value)
+    })
+    const store = withEncryption(hooks.wrapStore ? hooks.wrapStore(raw) : raw, ring)
+    const auth = yield* AuthModule.make({
+      ...(Option.isSome(secrets.jwtSecret) ? { secret: secrets.jwtSecret.value } : {}),
+      ...(Option.isSome(config.jwksUrl) ? { jwksUrl: config.jwksUrl.value } : {}),
+      ...(Option.isSome(config.jwtPublicKey) ? { publicKeyPem: config.jwtPublicKey.value } : {}),
+      algorithms: config.jwtAlgorithms,
+      ...(Option.isSome(config.jwtIssuer) ? { issuer: config.jwtIssuer.value } : {}),
+      ...(Option.isSome(config.jwtAudience) ? { audience: config.jwtAudience.value } : {})
+    })
+    const bus: RoomBus = makeInProcess()
+
+    const registry = yield* Registry.make(
+      {
+        store,
+        maxBatch: config.maxBatch,
+        idleMs: config.actorIdleMs,
+        onCommitted: (room, kind, events) =>
+          Effect.gen(function* () {
+            let sent = 0
+            for (const event of events) {
+              if (event.kind === "message.created") sent++
+              yield* bus.publish(room, { _tag: "Event", event })
+            }
+            if (sent > 0) yield* Metric.incrementBy(
+                Metric.tagged(Metric.tagged(M.messagesSent, "room_type", kind), "store", store.name),
+                sent
+              )
+          })
+      },
+      {
+        mailboxCapacity: config.mailboxCapacity,
+        commandTimeoutMs: config.commandTimeoutMs,
+        restartBaseMs: 50,
+        restartMaxMs: 5_000,
+        onRestart: () => M.roomActorRestarted
+      }
+    )
+    const limiter = makeLocal({ ratePerSec: config.sendRate, burst: config.sendBurst })
+    const chat = Chat.make(store, registry, bus, limiter, { maxBodyBytes: config.maxBodyBytes, maxGroupMembers: 10_000 })
+    const hub = makeHub(bus)
+    const sessions = new Set<Session>()
+    let draining = false
+    const runtime = yield* Effect.runtime<never>()
+    const runSync = Runtime.runSync(runtime)
+
+    const readiness: Effect.Effect<Readiness> = store.ping.pipe(
+      Effect.timeout("2 seconds"),
+      Effect.match({
+        onFailure: (e) => ({ ok: false, checks: { [`store:${store.name}`]: `failing: ${String((e as { _tag?: string })._tag ?? e)}` } }),
+        onSuccess: () => ({ ok: true, checks: { [`store:${store.name}`]: "ok" } })
+      })
+    )
+
+    const app = makeApp({
+      chat,
+      store,
+      hub,
+      verify: auth.verify,
+      runtime,
+      limits: {
+        replayCap: config.replayCap,
+        maxSubscriptions: config.maxSubscriptions,
+        maxFrameBytes: config.maxFrameBytes,
+        maxBufferedBytes: config.wsMaxBufferedBytes,
+        inboxCapacity: 256,
+        maxRestBodyBytes: config.maxBodyBytes * 2 + 4096
+      },
+      readiness,
+      metrics: Effect.zipRight(
+        Effect.flatMap(registry.activeRooms, (n) => Metric.set(M.roomActorsActive, n)),
+        renderPrometheus
+      ),
+      upgradeWebSocket: platform.upgradeWebSocket,
+      linkOf: platform.linkOf,
+      sessions,
+      onConnectionsChanged: (n) => runSync(Metric.set(M.wsConnections, n)),
+      onSlowConsumer: () => runSync(M.slowConsumerDropped),
+      onError: (e) => runSync(M.errorReturned(codeOf(e))),
+      isDraining: () => draining
+    })
+
+    const listening = yield* platform.serve(app, {
+      port: config.port,
+      host: config.host,
+      maxPayloadBytes: config.maxFrameBytes * 4
+    })
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        // New sockets are refused from here on; REST requests still in flight complete.
+        draining = true
+        yield* Effect.logInfo("shutting down: draining room actors and sockets")
+        yield* registry.drain
+        for (const s of sessions) s.close(CloseCode.goingAway, "server shutting down; reconnect and resume with since")
+        // Finalizers are uninterruptible; the wait for open HTTP connections is bounded explicitly.
+        yield* Effect.interruptible(listening.stopAccepting).pipe(Effect.timeoutOption(config.shutdownGraceMs))
+        yield* Effect.logInfo("shutdown complete")
+      })
+    )
+
+    yield* Effect.logInfo("chat node listening").pipe(
+      Effect.annotateLogs({ port: listening.port, store: store.name, node: config.nodeId, runtime: platform.name })
+    )
+    return { port: listening.port, store, sessions }
+  })

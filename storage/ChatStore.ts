@@ -1,0 +1,120 @@
+/**
+ * The store contract: every operation the protocol needs, with its errors named.
+ * Implementations: memory (./memory), PostgreSQL (./postgres), PGlite (./pglite); all run
+ * the one contract suite in tests/contract. Bodies cross this interface as the store keeps
+ * them: the encryption layer (./encrypted.ts) wraps a store so that callers above it see
+ * plaintext and the store below it sees only ciphertext.
+ */
+import { Context, type Effect, type Option } from "effect"
+import type { Fenced, StoreError } from "../src/domain/errors.ts"
+import type {
+  ChatEvent,
+  Device,
+  Message,
+  Platform,
+  Role,
+  Room,
+  RoomId,
+  RoomKind,
+  RoomSummary,
+  UserId
+} from "../src/domain/model.ts"
+import type { OpResult, WriteOp } from "./ops.ts"
+
+/** What a room actor needs to start: the room, its members by user, and the fencing epoch. */
+export interface RoomHead {
+  readonly room: Room
+  readonly members: ReadonlyMap<UserId, Role>
+  readonly epoch: number
+}
+
+export interface Membership {
+  readonly role: Role
+  readonly readSeq: number
+  readonly pinned: boolean
+}
+
+export interface HistoryPage {
+  readonly messages: ReadonlyArray<Message>
+  readonly hasMore: boolean
+}
+
+export interface RoomPage {
+  readonly rooms: ReadonlyArray<RoomSummary>
+  readonly nextCursor?: string
+}
+
+/** A room's data key, wrapped by the master key `masterKeyId`. */
+export interface WrappedRoomKey {
+  readonly room: RoomId
+  readonly keyId: string
+  readonly masterKeyId: string
+  readonly wrapped: string
+  readonly createdAt: string
+}
+
+export interface NewGroupRoom {
+  readonly id: RoomId
+  readonly name: string
+  readonly owner: UserId
+  readonly members: ReadonlyArray<UserId>
+}
+
+export interface ChatStore {
+  /** Store name for metrics and /readyz ("pglite", "postgres", "memory", ...). */
+  readonly name: string
+  readonly ping: Effect.Effect<void, StoreError>
+
+  readonly createGroupRoom: (input: NewGroupRoom) => Effect.Effect<Room, StoreError>
+  /** The one direct room of the pair; `created` is true for the caller that made it. */
+  readonly findOrCreateDirectRoom: (
+    a: UserId,
+    b: UserId,
+    newId: RoomId
+  ) => Effect.Effect<{ readonly room: Room; readonly created: boolean }, StoreError>
+  readonly loadRoom: (room: RoomId) => Effect.Effect<Option.Option<RoomHead>, StoreError>
+  readonly getMembership: (room: RoomId, user: UserId) => Effect.Effect<Option.Option<Membership>, StoreError>
+
+  /**
+   * Commit a batch of writes atomically, in order, assigning the next seqs. Fails with
+   * Fenced when `epoch` is older than the room's (this writer lost ownership) and commits
+   * nothing. `members` is the caller's view of the room's members (the actor owns it).
+   */
+  readonly commit: (
+    room: RoomId,
+    epoch: number,
+    members: ReadonlyMap<UserId, Role>,
+    ops: ReadonlyArray<WriteOp>
+  ) => Effect.Effect<ReadonlyArray<OpResult>, StoreError | Fenced>
+
+  /** Events with after < seq <= upTo, ascending, at most `limit`. Message events carry the message's current state. */
+  readonly events: (
+    room: RoomId,
+    after: number,
+    upTo: number,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<ChatEvent>, StoreError>
+  /** Messages with seq < before (all when absent), newest first. */
+  readonly history: (room: RoomId, before: number | undefined, limit: number) => Effect.Effect<HistoryPage, StoreError>
+  /** The caller's rooms, pinned first, then by last activity; keyset cursor. */
+  readonly listRooms: (user: UserId, cursor: string | undefined, limit: number) => Effect.Effect<RoomPage, StoreError>
+
+  /** Moves the read position forward only; answers the position now stored. */
+  readonly markRead: (room: RoomId, user: UserId, seq: number) => Effect.Effect<number, StoreError>
+  readonly setPinned: (room: RoomId, user: UserId, pinned: boolean) => Effect.Effect<void, StoreError>
+
+  readonly registerDevice: (user: UserId, token: string, platform: Platform) => Effect.Effect<void, StoreError>
+  /** False when the user had no such device. */
+  readonly unregisterDevice: (user: UserId, token: string) => Effect.Effect<boolean, StoreError>
+  readonly listDevices: (user: UserId) => Effect.Effect<ReadonlyArray<Device>, StoreError>
+
+  readonly roomKeys: (room: RoomId) => Effect.Effect<ReadonlyArray<WrappedRoomKey>, StoreError>
+  /** Inserts the key unless the room already has one; answers the room's keys after. */
+  readonly addRoomKey: (key: WrappedRoomKey) => Effect.Effect<ReadonlyArray<WrappedRoomKey>, StoreError>
+  readonly allRoomKeys: Effect.Effect<ReadonlyArray<WrappedRoomKey>, StoreError>
+  readonly rewrapRoomKey: (key: WrappedRoomKey) => Effect.Effect<void, StoreError>
+}
+
+export class ChatStoreTag extends Context.Tag("chat/ChatStore")<ChatStoreTag, ChatStore>() {}
+
+export type { RoomKind }

@@ -1,0 +1,28 @@
+/**
+ * Keyset cursor of the room list: the sort key of the last row of a page
+ * (pinned, last activity, room id), opaque to clients as base64url JSON.
+ */
+export interface RoomCursor {
+  readonly pinned: boolean
+  readonly lastActivityAt: string
+  readonly id: string
+}
+
+import { base64ToBytes, bytesToBase64, fromBase64Url, toBase64Url, utf8, utf8Decode } from "../src/util/base64.ts"
+
+export const encodeRoomCursor = (c: RoomCursor): string =>
+  toBase64Url(bytesToBase64(utf8.encode(JSON.stringify([c.pinned ? 1 : 0, c.lastActivityAt, c.id]))))
+
+/** undefined for a malformed cursor; callers turn that into bad_request. */
+export const decodeRoomCursor = (s: string): RoomCursor | undefined => {
+  try {
+    const v = JSON.parse(utf8Decode.decode(base64ToBytes(fromBase64Url(s))))
+    if (!Array.isArray(v) || v.length !== 3) return undefined
+    const [p, a, id] = v
+    if ((p !== 0 && p !== 1) || typeof a !== "string" || typeof id !== "string") return undefined
+    if (Number.isNaN(Date.parse(a))) return undefined
+    return { pinned: p === 1, lastActivityAt: a, id }
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The ChatStore on PGlite, the embedded (WASM) PostgreSQL of the default mode: the shared
+ * SqlStore over a PGlite adapter. The database lives in a directory, or in memory for tests;
+ * it is opened when the scope opens and closed when it closes.
+ *
+ * PGlite is one backend: a transaction holds it whole. Every call therefore goes through one
+ * queue, so a read issued while a commit is open waits for the commit instead of running
+ * inside it. (PGlite queues internally too; this keeps the guarantee ours.)
+ */
+import { PGlite, type Transaction } from "@electric-sql/pglite"
+import { Effect, Layer, type Scope } from "effect"
+import { StoreError } from "../../src/domain/errors.ts"
+import { type ChatStore, ChatStoreTag } from "../ChatStore.ts"
+import { type Migration, migrate } from "../sql/migrate.ts"
+import type { SqlClient, SqlDatabase } from "../sql/SqlClient.ts"
+import { makeSqlStore } from "../sql/SqlStore.ts"
+
+export interface PgliteOptions {
+  /** Directory of the database files (created when missing); in memory when absent. */
+  readonly dataDir?: string
+  /** Applied at start (see storage/sql/migrations.node.ts); none when absent. */
+  readonly migrations?: ReadonlyArray<Migration>
+}
+
+const client = (db: PGlite | Transaction): SqlClient => ({
+  query: async (text, params = []) => (await db.query<Record<string, unknown>>(text, [...params])).rows,
+  script: async (text) => {
+    await db.exec(text)
+  }
+})
+
+/** One at a time, in call order; a failure does not block the queue. */
+const serialised = () => {
+  let tail: Promise<unknown> = Promise.resolve()
+  return <A>(f: () => Promise<A>): Promise<A> => {
+    const run = tail.then(f, f)
+    tail = run.catch(() => undefined)
+    return run
+  }
+}
+
+/** An open PGlite as a SqlDatabase; the caller keeps ownership (tests share one per file). */
+export const pgliteDatabase = (db: PGlite): SqlDatabase => {
+  const exclusive = serialised()
+  const direct = client(db)
+  return {
+    query: (text, params) => exclusive(() => direct.query(text, params)),
+    script: (text) => exclusive(() => direct.script(text)),
+    transaction: (fn) => exclusive(() => db.transaction((tx) => fn(client(tx))))
+  }
+}
+
+export const openPglite = (options: { readonly dataDir?: string }): Effect.Effect<PGlite, StoreError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => (options.dataDir === undefined ? PGlite.create() : PGlite.create({ dataDir: options.dataDir })),
+      catch: (cause) => new StoreError({ operation: "connect", cause })
+    }),
+    (db) => Effect.promise(() => db.close().catch(() => undefined))
+  )
+
+export const makePgliteStore = (options: PgliteOptions = {}): Effect.Effect<ChatStore, StoreError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const db = pgliteDatabase(yield* openPglite(options))
+    if (options.migrations !== undefined) yield* migrate(db, options.migrations)
+    return makeSqlStore(db, "pglite")
+  })
+
+export const layer = (options: PgliteOptions = {}): Layer.Layer<ChatStoreTag, StoreError> =>
+  Layer.scoped(ChatStoreTag, makePgliteStore(options))

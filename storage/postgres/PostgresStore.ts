@@ -1,0 +1,72 @@
+/**
+ * The ChatStore on PostgreSQL through postgres.js: a thin driver adapter under the shared
+ * SqlStore. The pool is opened when the scope opens (checked with one query, so a bad URL
+ * fails at start, not at the first message) and ended when it closes.
+ */
+import { Effect, Layer, Redacted, type Scope } from "effect"
+import postgres from "postgres"
+import { StoreError } from "../../src/domain/errors.ts"
+import { type ChatStore, ChatStoreTag } from "../ChatStore.ts"
+import { type Migration, migrate } from "../sql/migrate.ts"
+import type { SqlClient, SqlDatabase } from "../sql/SqlClient.ts"
+import { makeSqlStore } from "../sql/SqlStore.ts"
+
+export interface PostgresOptions {
+  /** postgres://user:password@host:port/database (a secret: it carries the password). */
+  readonly url: string | Redacted.Redacted<string>
+  /** Connections in the pool; default 10. Each committing room holds one for its transaction. */
+  readonly poolSize?: number
+  /** Applied at start (see storage/sql/migrations.node.ts); none when absent. */
+  readonly migrations?: ReadonlyArray<Migration>
+  /** Seconds to wait for a connection; default 10. */
+  readonly connectTimeoutSeconds?: number
+}
+
+type Driver = postgres.Sql | postgres.TransactionSql
+
+const client = (sql: Driver): SqlClient => ({
+  query: (text, params = []) =>
+    sql.unsafe(text, params as Array<postgres.ParameterOrJSON<never>>) as Promise<any>,
+  // Without parameters postgres.js uses the simple protocol, which accepts several statements.
+  script: async (text) => {
+    await sql.unsafe(text)
+  }
+})
+
+/** The pool as a SqlDatabase, for the store and for tests that inspect rows directly. */
+export const makePostgresDatabase = (options: PostgresOptions): Effect.Effect<SqlDatabase, StoreError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
+    const sql = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () =>
+          postgres(url, {
+            max: options.poolSize ?? 10,
+            connect_timeout: options.connectTimeoutSeconds ?? 10,
+            // Notices ("relation already exists, skipping") are expected from idempotent DDL.
+            onnotice: () => {}
+          }),
+        catch: (cause) => new StoreError({ operation: "connect", cause })
+      }),
+      (sql) => Effect.promise(() => sql.end({ timeout: 5 }).catch(() => undefined))
+    )
+    const db: SqlDatabase = {
+      ...client(sql),
+      transaction: (fn) => sql.begin((tx) => fn(client(tx))) as Promise<any>
+    }
+    yield* Effect.tryPromise({
+      try: () => db.query("SELECT 1"),
+      catch: (cause) => new StoreError({ operation: "connect", cause })
+    })
+    return db
+  })
+
+export const makePostgresStore = (options: PostgresOptions): Effect.Effect<ChatStore, StoreError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const db = yield* makePostgresDatabase(options)
+    if (options.migrations !== undefined) yield* migrate(db, options.migrations)
+    return makeSqlStore(db, "postgres")
+  })
+
+export const layer = (options: PostgresOptions): Layer.Layer<ChatStoreTag, StoreError> =>
+  Layer.scoped(ChatStoreTag, makePostgresStore(options))

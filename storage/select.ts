@@ -1,0 +1,32 @@
+/**
+ * The store named by CHAT_STORE, opened for the life of the scope, migrations applied.
+ * The one place that knows which implementation backs which setting.
+ */
+import { Effect, Option, type Scope } from "effect"
+import type { ChatConfig } from "../src/config/ChatConfig.ts"
+import { StoreError } from "../src/domain/errors.ts"
+import type { ChatStore } from "./ChatStore.ts"
+import { makePgliteStore } from "./pglite/PgliteStore.ts"
+import { makePostgresStore } from "./postgres/PostgresStore.ts"
+import { loadMigrations } from "./sql/migrations.node.ts"
+
+const joinPath = (dir: string, name: string) => (dir.endsWith("/") ? dir + name : `${dir}/${name}`)
+
+export const makeConfiguredStore = (config: ChatConfig): Effect.Effect<ChatStore, StoreError, Scope.Scope> =>
+  Effect.suspend(() => {
+    const migrations = loadMigrations()
+    switch (config.store) {
+      case "pglite":
+        return makePgliteStore({ dataDir: joinPath(config.dataDir, "pglite"), migrations })
+      case "postgres":
+        return Option.match(config.postgresUrl, {
+          onNone: () => Effect.fail(new StoreError({ operation: "open", cause: "CHAT_POSTGRES_URL is not set" })),
+          onSome: (url) => makePostgresStore({ url, poolSize: config.postgresPool, migrations })
+        })
+      case "scylla":
+      case "dual":
+        return Effect.fail(
+          new StoreError({ operation: "open", cause: `CHAT_STORE=${config.store} is not available in this version` })
+        )
+    }
+  })

@@ -1,0 +1,18 @@
+/**
+ * The little a SQL store needs from a driver, so PostgreSQL (postgres.js) and PGlite run the
+ * same SQL text. Promise-based on purpose: each driver is wrapped once, here-shaped, and
+ * SqlStore turns rejections into StoreError at that single edge.
+ */
+export type Row = Record<string, unknown>
+
+export interface SqlClient {
+  /** One statement with `$1..$n` parameters; `undefined` must not be passed (use null). */
+  readonly query: (text: string, params?: ReadonlyArray<unknown>) => Promise<ReadonlyArray<Row>>
+  /** Several `;`-separated statements without parameters (migrations). */
+  readonly script: (text: string) => Promise<void>
+}
+
+export interface SqlDatabase extends SqlClient {
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it rejects. */
+  readonly transaction: <A>(fn: (tx: SqlClient) => Promise<A>) => Promise<A>
+}

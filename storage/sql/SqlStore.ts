@@ -1,0 +1,193 @@
+/**
+ * The ChatStore over SQL, shared by PostgreSQL and PGlite: the same statements
+ * (./queries.ts), the same row mapping (./rows.ts), the same commit (./commit.ts). A driver
+ * only supplies a SqlDatabase. Every driver rejection becomes a StoreError here, named
+ * after the store operation that failed.
+ */
+import { Clock, Effect, Option } from "effect"
+import { Fenced, StoreError } from "../../src/domain/errors.ts"
+import type { Member, Room, RoomId, RoomKind, RoomSummary, UserId } from "../../src/domain/model.ts"
+import type { ChatStore, Membership, NewGroupRoom, RoomHead, WrappedRoomKey } from "../ChatStore.ts"
+import { byteOrder } from "../byteOrder.ts"
+import { decodeRoomCursor, encodeRoomCursor } from "../cursor.ts"
+import { toMessage } from "../plan.ts"
+import { commitBatch } from "./commit.ts"
+import * as Q from "./queries.ts"
+import * as R from "./rows.ts"
+import type { SqlClient, SqlDatabase } from "./SqlClient.ts"
+
+/** The statements a test EXPLAINs to prove they are index range scans. */
+export { HISTORY as HISTORY_SQL, REPLAY as REPLAY_SQL, ROOM_LIST as ROOM_LIST_SQL } from "./queries.ts"
+
+const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
+
+/** Larger than any seq: "no upper bound" for `history` without `before`. */
+const NO_BOUND = Number.MAX_SAFE_INTEGER
+
+const loadHead = async (c: SqlClient, room: RoomId): Promise<RoomHead | undefined> => {
+  const [row] = await c.query(Q.LOAD_ROOM, [room])
+  if (row === undefined) return undefined
+  const members: Array<Member> = (await c.query(Q.LOAD_MEMBERS, [room])).map(R.member)
+  const value: Room = {
+    id: String(row.id) as RoomId,
+    kind: row.kind as RoomKind,
+    ...(row.name !== null && row.name !== undefined ? { name: String(row.name) } : {}),
+    members,
+    createdAt: R.iso(row.created_at),
+    lastSeq: R.num(row.last_seq)
+  }
+  return { room: value, members: new Map(members.map((m) => [m.user, m.role])), epoch: R.num(row.epoch) }
+}
+
+const mustLoadRoom = async (c: SqlClient, room: RoomId): Promise<Room> => {
+  const head = await loadHead(c, room)
+  if (head === undefined) throw new Error(`room ${room} vanished inside its own transaction`)
+  return head.room
+}
+
+export const makeSqlStore = (db: SqlDatabase, name: string): ChatStore => {
+  const run = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, StoreError> =>
+    Effect.tryPromise({ try: f, catch: (cause) => new StoreError({ operation, cause }) })
+
+  const createGroupRoom = (input: NewGroupRoom) =>
+    Effect.flatMap(nowIso, (now) =>
+      run("createGroupRoom", () =>
+        db.transaction(async (tx) => {
+          const others = [...new Set(input.members)].filter((u) => u !== input.owner)
+          await tx.query(Q.INSERT_GROUP_ROOM, [input.id, input.name, now])
+          await tx.query(Q.INSERT_MEMBERS, [
+            input.id,
+            0,
+            now,
+            [input.owner, ...others],
+            ["owner", ...others.map(() => "member")]
+          ])
+          return mustLoadRoom(tx, input.id)
+        })
+      )
+    )
+
+  const findOrCreateDirectRoom = (a: UserId, b: UserId, newId: RoomId) =>
+    Effect.flatMap(nowIso, (now) =>
+      run("findOrCreateDirectRoom", () =>
+        db.transaction(async (tx) => {
+          // The pair in byte order (the "C" collation of direct_rooms), so (a, b) and (b, a) collide.
+          const [lo, hi] = byteOrder(a, b) <= 0 ? [a, b] : [b, a]
+          const [found] = await tx.query(Q.FIND_DIRECT_ROOM, [lo, hi])
+          if (found !== undefined) return { room: await mustLoadRoom(tx, found.room_id as RoomId), created: false }
+          const [made] = await tx.query(Q.CREATE_DIRECT_ROOM, [lo, hi, newId, now])
+          if (made !== undefined) return { room: await mustLoadRoom(tx, newId), created: true }
+          // Lost the race: the winner's insert is committed (ON CONFLICT waited for it), and
+          // under READ COMMITTED this next statement sees it.
+          const [winner] = await tx.query(Q.FIND_DIRECT_ROOM, [lo, hi])
+          return { room: await mustLoadRoom(tx, winner.room_id as RoomId), created: false }
+        })
+      )
+    )
+
+  const commit: ChatStore["commit"] = (room, epoch, members, ops) =>
+    Effect.flatMap(nowIso, (now) =>
+      Effect.flatMap(
+        run("commit", () => db.transaction((tx) => commitBatch(tx, room, epoch, members, ops, now))),
+        (outcome) =>
+          outcome._tag === "Done"
+            ? Effect.succeed(outcome.results)
+            : Effect.fail(new Fenced({ room, epoch, currentEpoch: outcome.currentEpoch }))
+      )
+    )
+
+  const history: ChatStore["history"] = (room, before, limit) =>
+    run("history", async () => {
+      const rows = await db.query(Q.HISTORY, [room, before ?? NO_BOUND, limit + 1])
+      const messages = rows.slice(0, limit).map((row) => {
+        const m = R.storedMessage(row)
+        const reactions = row.reactions as Record<string, Array<UserId>> | null
+        return { ...toMessage(room, m, m.body ?? ""), ...(reactions ? { reactions } : {}) }
+      })
+      return { messages, hasMore: rows.length > limit }
+    })
+
+  const listRooms: ChatStore["listRooms"] = (user, cursor, limit) =>
+    run("listRooms", async () => {
+      const after = cursor === undefined ? undefined : decodeRoomCursor(cursor)
+      if (cursor !== undefined && after === undefined) throw new Error("malformed room cursor")
+      const rows = await db.query(Q.ROOM_LIST, [
+        user,
+        after?.pinned ?? null,
+        after?.lastActivityAt ?? null,
+        after?.id ?? null,
+        limit + 1
+      ])
+      const rooms = rows.slice(0, limit).map((row): RoomSummary => ({
+        id: String(row.id) as RoomId,
+        kind: row.kind as RoomKind,
+        ...(row.name !== null && row.name !== undefined ? { name: String(row.name) } : {}),
+        pinned: row.pinned === true,
+        unread: R.num(row.unread),
+        lastActivityAt: R.iso(row.last_activity_at),
+        ...(row.last_seq !== null && row.last_seq !== undefined
+          ? {
+              lastMessage: {
+                seq: R.num(row.last_seq),
+                sender: row.last_sender as UserId,
+                body: String(row.last_body),
+                ts: R.iso(row.last_ts)
+              }
+            }
+          : {})
+      }))
+      const last = rooms[rooms.length - 1]
+      return rows.length > limit && last !== undefined
+        ? { rooms, nextCursor: encodeRoomCursor({ pinned: last.pinned, lastActivityAt: last.lastActivityAt, id: last.id }) }
+        : { rooms }
+    })
+
+  const addRoomKey = (key: WrappedRoomKey) =>
+    run("addRoomKey", () =>
+      db.transaction(async (tx) => {
+        await tx.query(Q.LOCK_ROOM_KEYS, [key.room])
+        await tx.query(Q.ADD_ROOM_KEY, [key.room, key.keyId, key.masterKeyId, key.wrapped, key.createdAt])
+        return (await tx.query(Q.ROOM_KEYS, [key.room])).map(R.roomKey)
+      })
+    )
+
+  return {
+    name,
+    ping: Effect.asVoid(run("ping", () => db.query(Q.PING))),
+    createGroupRoom,
+    findOrCreateDirectRoom,
+    loadRoom: (room) => run("loadRoom", async () => Option.fromNullable(await loadHead(db, room))),
+    getMembership: (room, user) =>
+      run("getMembership", async () => {
+        const [row] = await db.query(Q.LOAD_MEMBERSHIP, [room, user])
+        return row === undefined
+          ? Option.none()
+          : Option.some<Membership>({ role: R.member(row).role, readSeq: R.num(row.read_seq), pinned: row.pinned === true })
+      }),
+    commit,
+    events: (room, after, upTo, limit) =>
+      run("events", async () => (await db.query(Q.REPLAY, [room, after, upTo, limit])).map((row) => R.replayEvent(room, row))),
+    history,
+    listRooms,
+    markRead: (room, user, seq) =>
+      run("markRead", async () => {
+        const [row] = await db.query(Q.MARK_READ, [room, user, seq])
+        return row === undefined ? 0 : R.num(row.read_seq)
+      }),
+    setPinned: (room, user, pinned) => Effect.asVoid(run("setPinned", () => db.query(Q.SET_PINNED, [room, user, pinned]))),
+    registerDevice: (user, token, platform) =>
+      Effect.flatMap(nowIso, (now) =>
+        Effect.asVoid(run("registerDevice", () => db.query(Q.REGISTER_DEVICE, [user, token, platform, now])))
+      ),
+    unregisterDevice: (user, token) =>
+      run("unregisterDevice", async () => (await db.query(Q.UNREGISTER_DEVICE, [user, token])).length > 0),
+    listDevices: (user) => run("listDevices", async () => (await db.query(Q.LIST_DEVICES, [user])).map(R.device)),
+    roomKeys: (room) => run("roomKeys", async () => (await db.query(Q.ROOM_KEYS, [room])).map(R.roomKey)),
+    addRoomKey,
+    allRoomKeys: run("allRoomKeys", async () => (await db.query(Q.ALL_ROOM_KEYS)).map(R.roomKey)),
+    rewrapRoomKey: (key) =>
+      Effect.asVoid(
+        run("rewrapRoomKey", () => db.query(Q.REWRAP_ROOM_KEY, [key.room, key.keyId, key.masterKeyId, key.wrapped]))
+      )
+  }
+}

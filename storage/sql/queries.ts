@@ -1,0 +1,223 @@
+/**
+ * Every SQL statement of the SQL stores, in one place, so PostgreSQL and PGlite run the same
+ * text and tests can EXPLAIN the real queries. Parameters are cast explicitly: neither driver
+ * is told parameter types, and an untyped parameter in a SELECT list would resolve to text.
+ * Batch writes go through unnest() of parallel arrays: one statement per kind of row, never
+ * one per row, so a commit costs a constant number of round trips.
+ */
+
+const messageColumns = "m.seq, m.id, m.sender, m.body, m.ts, m.reply_to, m.client_msg_id, m.edited_at, m.deleted"
+
+export const PING = "SELECT 1 AS ok"
+
+// ---- rooms and members
+
+export const INSERT_GROUP_ROOM = `
+INSERT INTO rooms (id, kind, name, created_at, last_activity_at)
+VALUES ($1::uuid, 'group', $2::text, $3::timestamptz, $3::timestamptz)`
+
+/** New members start caught up: read_seq is the room's seq when they joined. */
+export const INSERT_MEMBERS = `
+INSERT INTO members (room_id, user_id, role, read_seq, joined_at)
+SELECT $1::uuid, u.user_id, u.role, $2::bigint, $3::timestamptz
+FROM unnest($4::text[], $5::text[]) AS u(user_id, role)
+ON CONFLICT (room_id, user_id) DO UPDATE SET role = EXCLUDED.role`
+
+export const FIND_DIRECT_ROOM = "SELECT room_id FROM direct_rooms WHERE user_a = $1::text AND user_b = $2::text"
+
+/**
+ * Creates the pair's room unless another transaction did: ON CONFLICT waits for a concurrent
+ * insert of the same pair to commit, then does nothing, and the caller re-reads. Foreign keys
+ * are checked at the end of the statement, when all three inserts are done.
+ */
+export const CREATE_DIRECT_ROOM = `
+WITH pair AS (
+  INSERT INTO direct_rooms (user_a, user_b, room_id) VALUES ($1::text, $2::text, $3::uuid)
+  ON CONFLICT (user_a, user_b) DO NOTHING
+  RETURNING room_id
+), room AS (
+  INSERT INTO rooms (id, kind, created_at, last_activity_at)
+  SELECT room_id, 'direct', $4::timestamptz, $4::timestamptz FROM pair
+), joined AS (
+  INSERT INTO members (room_id, user_id, role, joined_at)
+  SELECT DISTINCT pair.room_id, u.user_id, 'member', $4::timestamptz
+  FROM pair, unnest(ARRAY[$1::text, $2::text]) AS u(user_id)
+)
+SELECT room_id FROM pair`
+
+export const LOAD_ROOM = "SELECT id, kind, name, created_at, last_seq, epoch FROM rooms WHERE id = $1::uuid"
+
+export const LOAD_MEMBERS = "SELECT user_id, role FROM members WHERE room_id = $1::uuid ORDER BY joined_at, user_id"
+
+export const LOAD_MEMBERSHIP =
+  "SELECT role, read_seq, pinned FROM members WHERE room_id = $1::uuid AND user_id = $2::text"
+
+/** Moves forward only, and never past the room's last seq. */
+export const MARK_READ = `
+UPDATE members m SET read_seq = GREATEST(m.read_seq, LEAST($3::bigint, r.last_seq))
+FROM rooms r
+WHERE r.id = m.room_id AND m.room_id = $1::uuid AND m.user_id = $2::text
+RETURNING m.read_seq`
+
+export const SET_PINNED = "UPDATE members SET pinned = $3::boolean WHERE room_id = $1::uuid AND user_id = $2::text"
+
+// ---- commit: lock the head, load what the batch refers to, persist the plan
+
+/** The row lock serialises every writer of the room until its transaction ends. */
+export const LOCK_ROOM = "SELECT kind, last_seq, epoch FROM rooms WHERE id = $1::uuid FOR UPDATE"
+
+export const LOAD_TARGETS = `
+SELECT ${messageColumns} FROM messages m WHERE m.room_id = $1::uuid AND m.seq = ANY($2::bigint[])`
+
+/** Earlier sends of the batch's (sender, clientMsgId) pairs, through the idempotency index. */
+export const LOAD_SENT = `
+SELECT ${messageColumns}
+FROM messages m
+JOIN unnest($2::text[], $3::text[]) AS k(sender, client_msg_id)
+  ON m.sender = k.sender AND m.client_msg_id = k.client_msg_id
+WHERE m.room_id = $1::uuid`
+
+/** Which of the batch's (seq, emoji, user) reactions already exist. */
+export const LOAD_REACTIONS = `
+SELECT r.seq, r.emoji, r.user_id
+FROM reactions r
+JOIN unnest($2::bigint[], $3::text[], $4::text[]) AS k(seq, emoji, user_id)
+  ON r.seq = k.seq AND r.emoji = k.emoji AND r.user_id = k.user_id
+WHERE r.room_id = $1::uuid`
+
+/**
+ * A message sent and deleted in the same batch arrives as a tombstone: NULL body, and
+ * `deleted` follows from it (the table's CHECK ties the two). No boolean[] parameter:
+ * postgres.js would declare an array of booleans as a plain boolean.
+ */
+export const INSERT_MESSAGES = `
+INSERT INTO messages (room_id, seq, id, sender, body, ts, reply_to, client_msg_id, edited_at, deleted)
+SELECT $1::uuid, u.seq, u.id, u.sender, u.body, $2::timestamptz, u.reply_to, u.client_msg_id, u.edited_at, u.body IS NULL
+FROM unnest($3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::timestamptz[])
+  AS u(seq, id, sender, body, reply_to, client_msg_id, edited_at)`
+
+export const INSERT_EVENTS = `
+INSERT INTO events (room_id, seq, kind, actor, ts, target_seq, data)
+SELECT $1::uuid, u.seq, u.kind, u.actor, $2::timestamptz, u.target_seq, u.data::jsonb
+FROM unnest($3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[]) AS u(seq, kind, actor, target_seq, data)`
+
+export const UPDATE_EDITS = `
+UPDATE messages m SET body = u.body, edited_at = $2::timestamptz
+FROM unnest($3::bigint[], $4::text[]) AS u(seq, body)
+WHERE m.room_id = $1::uuid AND m.seq = u.seq`
+
+/** The tombstone: the body is gone from the row, not hidden. */
+export const ERASE_MESSAGES = `
+UPDATE messages SET body = NULL, deleted = true WHERE room_id = $1::uuid AND seq = ANY($2::bigint[])`
+
+export const INSERT_REACTIONS = `
+INSERT INTO reactions (room_id, seq, emoji, user_id)
+SELECT $1::uuid, u.seq, u.emoji, u.user_id FROM unnest($2::bigint[], $3::text[], $4::text[]) AS u(seq, emoji, user_id)
+ON CONFLICT DO NOTHING`
+
+export const DELETE_REACTIONS = `
+DELETE FROM reactions r
+USING unnest($2::bigint[], $3::text[], $4::text[]) AS u(seq, emoji, user_id)
+WHERE r.room_id = $1::uuid AND r.seq = u.seq AND r.emoji = u.emoji AND r.user_id = u.user_id`
+
+export const DELETE_MEMBERS = "DELETE FROM members WHERE room_id = $1::uuid AND user_id = ANY($2::text[])"
+
+/** $5 is the batch's time when it produced events, else NULL (activity unchanged). */
+export const UPDATE_HEAD = `
+UPDATE rooms SET last_seq = $2::bigint, epoch = $3::bigint, name = COALESCE($4::text, name),
+  last_activity_at = COALESCE($5::timestamptz, last_activity_at)
+WHERE id = $1::uuid`
+
+// ---- reads
+
+/** Replay: a range of the events primary key; message events joined with their message's current row. */
+export const REPLAY = `
+SELECT e.seq, e.kind, e.actor, e.ts, e.target_seq, e.data,
+  m.id, m.sender, m.body, m.ts AS message_ts, m.reply_to, m.client_msg_id, m.edited_at, m.deleted
+FROM events e
+LEFT JOIN messages m ON m.room_id = e.room_id AND m.seq = e.target_seq
+WHERE e.room_id = $1::uuid AND e.seq > $2::bigint AND e.seq <= $3::bigint
+ORDER BY e.seq
+LIMIT $4::bigint`
+
+/**
+ * History: a backward range of the messages primary key. Reactions come along as
+ * `{ emoji: [users] }` (users in byte order); a tombstone shows none.
+ */
+export const HISTORY = `
+SELECT ${messageColumns},
+  (SELECT jsonb_object_agg(g.emoji, g.users)
+   FROM (SELECT r.emoji, jsonb_agg(r.user_id ORDER BY r.user_id) AS users
+         FROM reactions r
+         WHERE r.room_id = m.room_id AND r.seq = m.seq AND NOT m.deleted
+         GROUP BY r.emoji) g) AS reactions
+FROM messages m
+WHERE m.room_id = $1::uuid AND m.seq < $2::bigint
+ORDER BY m.seq DESC
+LIMIT $3::bigint`
+
+/**
+ * The room list: the user's memberships (members_by_user), pinned first, then last activity,
+ * then id; keyset after the cursor ($2..$4, all NULL for the first page). Unread and the last
+ * message are computed for the page's rooms only, each a range of messages_live.
+ */
+export const ROOM_LIST = `
+WITH page AS (
+  SELECT r.id, r.kind, r.name, r.last_activity_at, m.pinned, m.read_seq
+  FROM members m
+  JOIN rooms r ON r.id = m.room_id
+  WHERE m.user_id = $1::text
+    AND ($2::boolean IS NULL
+      OR m.pinned < $2::boolean
+      OR (m.pinned = $2::boolean
+        AND (r.last_activity_at < $3::timestamptz
+          OR (r.last_activity_at = $3::timestamptz AND r.id > $4::uuid))))
+  ORDER BY m.pinned DESC, r.last_activity_at DESC, r.id
+  LIMIT $5::bigint
+)
+SELECT p.id, p.kind, p.name, p.last_activity_at, p.pinned,
+  (SELECT count(*) FROM messages x
+   WHERE x.room_id = p.id AND x.seq > p.read_seq AND x.sender <> $1::text AND NOT x.deleted) AS unread,
+  l.seq AS last_seq, l.sender AS last_sender, l.body AS last_body, l.ts AS last_ts
+FROM page p
+LEFT JOIN LATERAL (
+  SELECT x.seq, x.sender, x.body, x.ts FROM messages x
+  WHERE x.room_id = p.id AND NOT x.deleted
+  ORDER BY x.seq DESC
+  LIMIT 1
+) l ON true
+ORDER BY p.pinned DESC, p.last_activity_at DESC, p.id`
+
+// ---- devices
+
+/** Registering a known token again only updates its platform. */
+export const REGISTER_DEVICE = `
+INSERT INTO devices (user_id, token, platform, created_at) VALUES ($1::text, $2::text, $3::text, $4::timestamptz)
+ON CONFLICT (user_id, token) DO UPDATE SET platform = EXCLUDED.platform`
+
+export const UNREGISTER_DEVICE = "DELETE FROM devices WHERE user_id = $1::text AND token = $2::text RETURNING token"
+
+export const LIST_DEVICES =
+  "SELECT user_id, token, platform, created_at FROM devices WHERE user_id = $1::text ORDER BY created_at, token"
+
+// ---- room keys
+
+const keyColumns = "room_id, key_id, master_key_id, wrapped, created_at"
+
+export const ROOM_KEYS = `SELECT ${keyColumns} FROM room_keys WHERE room_id = $1::uuid ORDER BY created_at, key_id`
+
+export const ALL_ROOM_KEYS = `SELECT ${keyColumns} FROM room_keys ORDER BY room_id, created_at, key_id`
+
+/**
+ * "Only if the room has no key yet" is a read-then-write: a per-room advisory lock (class
+ * 7301, apart from the migration lock) makes two first writers take turns.
+ */
+export const LOCK_ROOM_KEYS = "SELECT pg_advisory_xact_lock(7301, hashtext($1::text))"
+
+export const ADD_ROOM_KEY = `
+INSERT INTO room_keys (${keyColumns})
+SELECT $1::uuid, $2::text, $3::text, $4::text, $5::timestamptz
+WHERE NOT EXISTS (SELECT 1 FROM room_keys WHERE room_id = $1::uuid)`
+
+export const REWRAP_ROOM_KEY = `
+UPDATE room_keys SET master_key_id = $3::text, wrapped = $4::text WHERE room_id = $1::uuid AND key_id = $2::text`

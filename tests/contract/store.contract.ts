@@ -1,0 +1,664 @@
+/**
+ * The one contract every ChatStore passes (architecture invariant 7). Each test makes its own
+ * rooms and users, so a store may be shared between tests (PGlite shares one per file).
+ * Timestamps come from Effect's Clock: the TestClock starts at 0 and tests move it to
+ * order activity, never sleeping.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Option, type Scope, TestClock } from "effect"
+import type { Role, RoomId, UserId } from "../../src/domain/model.ts"
+import type { ChatStore } from "../../storage/ChatStore.ts"
+import type { OpResult, WriteOp } from "../../storage/ops.ts"
+
+export interface StoreUnderTest {
+  readonly store: ChatStore
+  /** SQL stores: read rows directly, to check what is really stored. */
+  readonly sql?: (text: string, params?: ReadonlyArray<unknown>) => Promise<ReadonlyArray<Record<string, unknown>>>
+}
+
+export type StoreFactory = Effect.Effect<StoreUnderTest, unknown, Scope.Scope>
+
+const uuid = () => crypto.randomUUID() as RoomId
+const users = (...names: Array<string>): Array<UserId> => {
+  const tag = crypto.randomUUID().slice(0, 8)
+  return names.map((n) => `${n}-${tag}` as UserId)
+}
+
+let clientIds = 0
+const send = (actor: UserId, body: string, clientMsgId = `c${++clientIds}`, replyTo?: number): WriteOp => ({
+  _tag: "Send",
+  actor,
+  messageId: crypto.randomUUID(),
+  clientMsgId,
+  body,
+  ...(replyTo !== undefined ? { replyTo } : {})
+})
+const edit = (actor: UserId, seq: number, body: string): WriteOp => ({ _tag: "Edit", actor, seq, body })
+const del = (actor: UserId, seq: number): WriteOp => ({ _tag: "Delete", actor, seq })
+const react = (actor: UserId, seq: number, emoji: string, remove = false): WriteOp => ({
+  _tag: "React",
+  actor,
+  seq,
+  emoji,
+  remove
+})
+
+/** Commits with the room's stored members and epoch, as a room actor would. */
+const commit = (store: ChatStore, room: RoomId, ops: ReadonlyArray<WriteOp>) =>
+  Effect.gen(function* () {
+    const head = Option.getOrThrow(yield* store.loadRoom(room))
+    return yield* store.commit(room, head.epoch, head.members, ops)
+  })
+
+const ackSeq = (r: OpResult): number => {
+  if (r._tag === "Rejected") throw new Error(`rejected: ${r.error._tag} ${r.error.message}`)
+  return r.ack.seq
+}
+const rejection = (r: OpResult) => (r._tag === "Rejected" ? r.error._tag : r._tag)
+
+const group = (store: ChatStore, owner: UserId, members: ReadonlyArray<UserId>, name = "room") =>
+  store.createGroupRoom({ id: uuid(), name, owner, members })
+
+const allEvents = (store: ChatStore, room: RoomId) => store.events(room, 0, Number.MAX_SAFE_INTEGER, 10_000)
+
+export const storeContract = (name: string, factory: StoreFactory) =>
+  describe(`${name} store contract`, () => {
+    it.scoped("rooms - a group room has its creator as owner, the listed users as members, seq 0 and epoch 0", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob, cat] = users("ann", "bob", "cat")
+        const room = yield* store.createGroupRoom({ id: uuid(), name: "Team", owner: ann, members: [bob, cat, ann] })
+        expect(room.kind).toBe("group")
+        expect(room.name).toBe("Team")
+        expect(room.lastSeq).toBe(0)
+        expect(room.createdAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+        const head = Option.getOrThrow(yield* store.loadRoom(room.id))
+        expect(head.epoch).toBe(0)
+        expect(new Map(head.members)).toEqual(
+          new Map<UserId, Role>([
+            [ann, "owner"],
+            [bob, "member"],
+            [cat, "member"]
+          ])
+        )
+        expect(head.room).toEqual(room)
+        expect(Option.isNone(yield* store.loadRoom(uuid()))).toBe(true)
+        const m = Option.getOrThrow(yield* store.getMembership(room.id, bob))
+        expect(m).toEqual({ role: "member", readSeq: 0, pinned: false })
+        expect(Option.isNone(yield* store.getMembership(room.id, users("eve")[0]))).toBe(true)
+      }))
+
+    it.scoped("send - assigns seqs 1..n in batch order; acks carry the message id and the batch time", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob] = users("ann", "bob")
+        const room = yield* group(store, ann, [bob])
+        yield* TestClock.adjust("5 seconds")
+        const ops = [send(ann, "one"), send(bob, "two"), send(ann, "three")]
+        const results = yield* commit(store, room.id, ops)
+        expect(results.map(ackSeq)).toEqual([1, 2, 3])
+        for (const [i, r] of results.entries()) {
+          expect(r._tag).toBe("Committed")
+          if (r._tag !== "Committed") continue
+          expect(r.ack).toEqual({ room: room.id, seq: i + 1, messageId: (ops[i] as { messageId: string }).messageId, ts: "1970-01-01T00:00:05.000Z" })
+          expect(r.events.map((e) => e.kind)).toEqual(["message.created"])
+        }
+        const head = Option.getOrThrow(yield* store.loadRoom(room.id))
+        expect(head.room.lastSeq).toBe(3)
+        const page = yield* store.history(room.id, undefined, 10)
+        expect(page.messages.map((m) => [m.seq, m.sender, m.body])).toEqual([
+          [3, ann, "three"],
+          [2, bob, "two"],
+          [1, ann, "one"]
+        ])
+      }))
+
+    it.scoped("send - the same (room, sender, clientMsgId) twice in one batch stores one message and acks both alike", () =>
+      Effect.gen(function* () {
+        const { store, sql } = yield* factory
+        const [ann] = users("ann")
+        const room = yield* group(store, ann, [])
+        const results = yield* commit(store, room.id, [send(ann, "hi", "same"), send(ann, "hi again", "same")])
+        expect(results.map((r) => r._tag)).toEqual(["Committed", "Duplicate"])
+        const [first, second] = results
+        if (first._tag === "Rejected" || second._tag === "Rejected") throw new Error("unexpected rejection")
+        expect(second.ack).toEqual(first.ack)
+        expect((yield* store.history(room.id, undefined, 10)).messages.map((m) => m.body)).toEqual(["hi"])
+        expect((yield* allEvents(store, room.id)).length).toBe(1)
+        if (sql) {
+          const rows = yield* Effect.promise(() => sql("SELECT count(*)::int AS n FROM messages WHERE room_id = $1", [room.id]))
+          expect(rows[0].n).toBe(1)
+        }
+      }))
+
+    it.scoped("send - a retried send in a later batch stores nothing and returns the first ack", () =>
+      Effect.gen(function* () {
+        const { store, sql } = yield* factory
+        const [ann, bob] = users("ann", "bob")
+        const room = yield* group(store, ann, [bob])
+        const [first] = yield* commit(store, room.id, [send(ann, "hello", "retry-me")])
+        yield* TestClock.adjust("1 minute")
+        yield* commit(store, room.id, [send(bob, "in between")])
+        const [again, other] = yield* commit(store, room.id, [send(ann, "hello", "retry-me"), send(bob, "x", "retry-me")])
+        expect(again._tag).toBe("Duplicate")
+        if (first._tag === "Rejected" || again._tag === "Rejected") throw new Error("unexpected rejection")
+        expect(again.ack).toEqual(first.ack)
+        // Another sender may use the same clientMsgId: keys are per sender.
+        expect(ackSeq(other)).toBe(3)
+        expect((yield* store.history(room.id, undefined, 10)).messages.length).toBe(3)
+        expect((yield* allEvents(store, room.id)).map((e) => e.seq)).toEqual([1, 2, 3])
+        if (sql) {
+          const rows = yield* Effect.promise(() =>
+            sql("SELECT count(*)::int AS n FROM messages WHERE room_id = $1 AND client_msg_id = 'retry-me'", [room.id])
+          )
+          expect(rows[0].n).toBe(2)
+        }
+      }))
+
+    it.scoped("send - concurrent committers to one room get gapless, unique seqs 1..N", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const senders = users("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8")
+        const room = yield* group(store, senders[0], senders.slice(1))
+        const head = Option.getOrThrow(yield* store.loadRoom(room.id))
+        const batches = 6
+        const perBatch = 3
+        const acks = yield* Effect.forEach(
+          senders,
+          (sender) =>
+            Effect.forEach(
+              Array.from({ length: batches }, (_, b) => b),
+              (b) =>
+                store.commit(
+                  room.id,
+                  0,
+                  head.members,
+                  Array.from({ length: perBatch }, (_, i) => send(sender, `${sender} ${b}.${i}`))
+                ),
+              { concurrency: 1 }
+            ),
+          { concurrency: "unbounded" }
+        )
+        const n = senders.length * batches * perBatch
+        const seqs = acks.flat(2).map(ackSeq).sort((a, b) => a - b)
+        expect(seqs).toEqual(Array.from({ length: n }, (_, i) => i + 1))
+        // Each batch got a contiguous run of seqs, in op order.
+        for (const batch of acks.flat()) {
+          const s = batch.map(ackSeq)
+          expect(s).toEqual(s.map((_, i) => s[0] + i))
+        }
+        expect((yield* allEvents(store, room.id)).map((e) => e.seq)).toEqual(seqs)
+        expect(Option.getOrThrow(yield* store.loadRoom(room.id)).room.lastSeq).toBe(n)
+      }))
+
+    it.scoped("delete - a tombstone keeps its seq but erases the body from history, replay and storage", () =>
+      Effect.gen(function* () {
+        const { store, sql } = yield* factory
+        const [ann, bob] = users("ann", "bob")
+        const room = yield* group(store, ann, [bob])
+        yield* commit(store, room.id, [send(ann, "secret one"), edit(ann, 1, "secret two")])
+        // Sent and deleted in the same batch: the body must never reach storage.
+        const [, , deleted] = yield* commit(store, room.id, [del(ann, 1), send(bob, "secret three"), del(bob, 4)])
+        expect(deleted._tag).toBe("Committed")
+        const page = yield* store.history(room.id, undefined, 10)
+        expect(page.messages.map((m) => [m.seq, m.body, m.deleted])).toEqual([
+          [4, "", true],
+          [1, "", true]
+        ])
+        const events = yield* allEvents(store, room.id)
+        expect(events.map((e) => e.kind)).toEqual([
+          "message.created",
+          "message.edited",
+          "message.deleted",
+          "message.created",
+          "message.deleted"
+        ])
+        for (const e of events) expect(e.data).toMatchObject({ body: "", deleted: true })
+        expect(JSON.stringify(events)).not.toContain("secret")
+        if (sql) {
+          const rows = yield* Effect.promise(() =>
+            sql("SELECT seq, body, deleted FROM messages WHERE room_id = $1 ORDER BY seq", [room.id])
+          )
+          expect(rows.map((r) => [Number(r.seq), r.body, r.deleted])).toEqual([
+            [1, null, true],
+            [4, null, true]
+          ])
+          const leaks = yield* Effect.promise(() =>
+            sql("SELECT count(*)::int AS n FROM events WHERE room_id = $1 AND data::text LIKE '%secret%'", [room.id])
+          )
+          expect(leaks[0].n).toBe(0)
+        }
+      }))
+
+    it.scoped("edit - only the sender may edit, a deleted message cannot be edited (conflict), history shows body and editedAt", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob] = users("ann", "bob")
+        const room = yield* group(store, ann, [bob])
+        yield* commit(store, room.id, [send(bob, "draft"), send(bob, "to delete")])
+        yield* TestClock.adjust("2 seconds")
+        const results = yield* commit(store, room.id, [
+          edit(ann, 1, "hijack"),
+          edit(bob, 1, "final"),
+          del(bob, 2),
+          edit(bob, 2, "too late"),
+          edit(bob, 99, "nothing there")
+        ])
+        expect(results.map(rejection)).toEqual(["Forbidden", "Committed", "Committed", "Conflict", "NotFound"])
+        const [, edited] = results
+        if (edited._tag !== "Committed") throw new Error("edit failed")
+        expect(edited.ack.seq).toBe(3)
+        expect(edited.events[0].data).toMatchObject({ seq: 1, body: "final", editedAt: "1970-01-01T00:00:02.000Z" })
+        const [m2, m1] = (yield* store.history(room.id, undefined, 10)).messages
+        expect(m1).toMatchObject({ seq: 1, body: "final", editedAt: "1970-01-01T00:00:02.000Z" })
+        expect(m1.deleted).toBeUndefined()
+        expect(m2).toMatchObject({ seq: 2, body: "", deleted: true })
+      }))
+
+    it.scoped("delete - the sender and room admins may delete; other members may not; deleting twice is no error", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob, cat] = users("ann", "bob", "cat")
+        const room = yield* group(store, ann, [bob, cat])
+        yield* commit(store, room.id, [send(bob, "b1"), send(cat, "c1"), send(cat, "c2")])
+        const results = yield* commit(store, room.id, [del(bob, 2), del(cat, 2), del(ann, 3), del(ann, 3), del(bob, 1)])
+        expect(results.map(rejection)).toEqual(["Forbidden", "Committed", "Committed", "Committed", "Committed"])
+        const twice = results[3]
+        if (twice._tag !== "Committed") throw new Error("second delete failed")
+        expect(twice.events).toEqual([])
+        expect((yield* allEvents(store, room.id)).map((e) => e.kind)).toEqual([
+          "message.created",
+          "message.created",
+          "message.created",
+          "message.deleted",
+          "message.deleted",
+          "message.deleted"
+        ])
+      }))
+
+    it.scoped("react - adds and removes once per user and emoji; history groups users per emoji in byte order", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob, cat] = users("ann", "bob", "cat")
+        const room = yield* group(store, ann, [bob, cat])
+        yield* commit(store, room.id, [send(ann, "react to me"), send(ann, "gone")])
+        const results = yield* commit(store, room.id, [
+          react(cat, 1, "👍"),
+          react(ann, 1, "👍"),
+          react(ann, 1, "👍"),
+          react(bob, 1, "🎉"),
+          react(bob, 1, "🎉", true),
+          react(bob, 1, "🎉", true),
+          react(bob, 1, "❤️"),
+          react(bob, 2, "👍"),
+          react(bob, 3, "👍")
+        ])
+        expect(results.map(rejection)).toEqual([
+          "Committed",
+          "Committed",
+          "Committed",
+          "Committed",
+          "Committed",
+          "Committed",
+          "Committed",
+          "Committed",
+          "NotFound"
+        ])
+        expect(results.map((r) => (r._tag === "Committed" ? r.events.map((e) => e.kind) : []))).toEqual([
+          ["reaction.added"],
+          ["reaction.added"],
+          [],
+          ["reaction.added"],
+          ["reaction.removed"],
+          [],
+          ["reaction.added"],
+          ["reaction.added"],
+          []
+        ])
+        yield* commit(store, room.id, [del(ann, 2)])
+        expect(rejection((yield* commit(store, room.id, [react(bob, 2, "👀")]))[0])).toBe("Conflict")
+        const page = yield* store.history(room.id, undefined, 10)
+        const one = page.messages.find((m) => m.seq === 1)!
+        expect(one.reactions).toEqual({ "👍": [ann, cat], "❤️": [bob] })
+        const two = page.messages.find((m) => m.seq === 2)!
+        expect(two.reactions).toBeUndefined()
+        const events = yield* store.events(room.id, 2, 3, 1)
+        expect(events).toEqual([
+          { room: room.id, seq: 3, ts: events[0].ts, kind: "reaction.added", actor: cat, data: { messageSeq: 1, emoji: "👍", user: cat } }
+        ])
+      }))
+
+    it.scoped("rules - ops by non-members are rejected as not found and the rest of the batch commits", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, eve] = users("ann", "eve")
+        const room = yield* group(store, ann, [])
+        const results = yield* commit(store, room.id, [send(eve, "let me in"), send(ann, "ok"), send(ann, "reply", undefined, 7)])
+        expect(results.map(rejection)).toEqual(["NotFound", "Committed", "BadRequest"])
+        expect(ackSeq(results[1])).toBe(1)
+        const unknown = yield* store.commit(uuid(), 0, new Map([[ann, "owner"]]), [send(ann, "nowhere")])
+        expect(unknown.map(rejection)).toEqual(["NotFound"])
+      }))
+
+    it.scoped("reply - replyTo must name a message of the room and is kept on the message", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann] = users("ann")
+        const room = yield* group(store, ann, [])
+        const results = yield* commit(store, room.id, [send(ann, "q"), send(ann, "a", undefined, 1), send(ann, "?", undefined, 9)])
+        expect(results.map(rejection)).toEqual(["Committed", "Committed", "BadRequest"])
+        const [latest] = (yield* store.history(room.id, undefined, 1)).messages
+        expect(latest).toMatchObject({ seq: 2, replyTo: 1, body: "a" })
+      }))
+
+    it.scoped("members - adding and removing members commits events and updates the room's head", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob, cat, dan] = users("ann", "bob", "cat", "dan")
+        const room = yield* group(store, ann, [bob])
+        yield* commit(store, room.id, [send(ann, "before cat")])
+        const results = yield* commit(store, room.id, [
+          { _tag: "AddMembers", actor: bob, users: [dan] },
+          { _tag: "AddMembers", actor: ann, users: [cat, bob, cat] },
+          { _tag: "RemoveMember", actor: bob, user: ann },
+          { _tag: "RemoveMember", actor: bob, user: bob },
+          { _tag: "Rename", actor: ann, name: "Renamed" }
+        ])
+        expect(results.map(rejection)).toEqual(["Forbidden", "Committed", "Forbidden", "Committed", "Committed"])
+        const head = Option.getOrThrow(yield* store.loadRoom(room.id))
+        expect(new Map(head.members)).toEqual(
+          new Map<UserId, Role>([
+            [ann, "owner"],
+            [cat, "member"]
+          ])
+        )
+        expect(head.room.name).toBe("Renamed")
+        expect(head.room.lastSeq).toBe(4)
+        // A new member starts caught up: earlier messages are not unread for them.
+        const m = Option.getOrThrow(yield* store.getMembership(room.id, cat))
+        expect(m.role).toBe("member")
+        expect((yield* store.listRooms(cat, undefined, 10)).rooms[0]).toMatchObject({ id: room.id, unread: 0, name: "Renamed" })
+        expect(Option.isNone(yield* store.getMembership(room.id, bob))).toBe(true)
+        const events = yield* store.events(room.id, 1, 4, 10)
+        expect(events.map((e) => [e.kind, e.data])).toEqual([
+          ["member.joined", { user: cat, role: "member" }],
+          ["member.left", { user: bob, role: "member" }],
+          ["room.updated", { name: "Renamed" }]
+        ])
+      }))
+
+    it.scoped("direct rooms - 20 concurrent calls for one pair make one room, exactly one of them created", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob] = users("ann", "bob")
+        const calls = yield* Effect.forEach(
+          Array.from({ length: 20 }, (_, i) => i),
+          (i) => (i % 2 === 0 ? store.findOrCreateDirectRoom(ann, bob, uuid()) : store.findOrCreateDirectRoom(bob, ann, uuid())),
+          { concurrency: "unbounded" }
+        )
+        expect(new Set(calls.map((c) => c.room.id)).size).toBe(1)
+        expect(calls.filter((c) => c.created).length).toBe(1)
+        const room = calls[0].room
+        expect(room.kind).toBe("direct")
+        expect(room.name).toBeUndefined()
+        expect(new Map(room.members.map((m) => [m.user, m.role]))).toEqual(
+          new Map<UserId, Role>([
+            [ann, "member"],
+            [bob, "member"]
+          ])
+        )
+        const again = yield* store.findOrCreateDirectRoom(bob, ann, uuid())
+        expect(again).toEqual({ room, created: false })
+        const [cat] = users("cat")
+        const other = yield* store.findOrCreateDirectRoom(ann, cat, uuid())
+        expect(other.created).toBe(true)
+        expect(other.room.id).not.toBe(room.id)
+      }))
+
+    it.scoped("direct rooms - members cannot be added, removed or renamed", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob, cat] = users("ann", "bob", "cat")
+        const { room } = yield* store.findOrCreateDirectRoom(ann, bob, uuid())
+        const results = yield* commit(store, room.id, [
+          { _tag: "AddMembers", actor: ann, users: [cat] },
+          { _tag: "RemoveMember", actor: ann, user: ann },
+          { _tag: "Rename", actor: ann, name: "x" },
+          send(bob, "hi")
+        ])
+        expect(results.map(rejection)).toEqual(["Forbidden", "Forbidden", "Forbidden", "Committed"])
+      }))
+
+    it.scoped("fencing - an older epoch fails Fenced and writes nothing; a newer epoch is accepted and becomes the room's", () =>
+      Effect.gen(function* () {
+        const { store, sql } = yield* factory
+        const [ann] = users("ann")
+        const room = yield* group(store, ann, [])
+        const members = new Map<UserId, Role>([[ann, "owner"]])
+        expect((yield* store.commit(room.id, 3, members, [send(ann, "from epoch 3")])).map(ackSeq)).toEqual([1])
+        expect(Option.getOrThrow(yield* store.loadRoom(room.id)).epoch).toBe(3)
+        const stale = yield* Effect.flip(store.commit(room.id, 2, members, [send(ann, "from epoch 2")]))
+        expect(stale).toMatchObject({ _tag: "Fenced", room: room.id, epoch: 2, currentEpoch: 3 })
+        const head = Option.getOrThrow(yield* store.loadRoom(room.id))
+        expect(head.room.lastSeq).toBe(1)
+        expect(head.epoch).toBe(3)
+        expect((yield* allEvents(store, room.id)).length).toBe(1)
+        if (sql) {
+          const rows = yield* Effect.promise(() => sql("SELECT count(*)::int AS n FROM messages WHERE room_id = $1", [room.id]))
+          expect(rows[0].n).toBe(1)
+        }
+        // A takeover claims the room even with an empty batch; the previous owner is then fenced.
+        expect(yield* store.commit(room.id, 5, members, [])).toEqual([])
+        expect(Option.getOrThrow(yield* store.loadRoom(room.id)).epoch).toBe(5)
+        expect(yield* Effect.flip(store.commit(room.id, 3, members, [send(ann, "late")]))).toMatchObject({ _tag: "Fenced" })
+        expect((yield* store.commit(room.id, 5, members, [send(ann, "new owner")])).map(ackSeq)).toEqual([2])
+      }))
+
+    it.scoped("events - replay honours after, upTo and limit; message events show the message as it is now", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob] = users("ann", "bob")
+        const room = yield* group(store, ann, [bob])
+        yield* commit(store, room.id, [send(ann, "m1"), send(bob, "m2"), send(ann, "m3")])
+        yield* TestClock.adjust("1 second")
+        yield* commit(store, room.id, [edit(ann, 1, "m1 edited"), react(bob, 1, "👍"), send(bob, "m6")])
+        const all = yield* allEvents(store, room.id)
+        expect(all.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6])
+        expect(all[0]).toEqual({
+          room: room.id,
+          seq: 1,
+          ts: "1970-01-01T00:00:00.000Z",
+          kind: "message.created",
+          actor: ann,
+          data: {
+            seq: 1,
+            id: (all[0].data as { id: string }).id,
+            room: room.id,
+            sender: ann,
+            body: "m1 edited",
+            ts: "1970-01-01T00:00:00.000Z",
+            clientMsgId: (all[0].data as { clientMsgId: string }).clientMsgId,
+            editedAt: "1970-01-01T00:00:01.000Z"
+          }
+        })
+        expect(all[3]).toMatchObject({ kind: "message.edited", ts: "1970-01-01T00:00:01.000Z", data: { seq: 1, body: "m1 edited" } })
+        expect((yield* store.events(room.id, 2, 5, 100)).map((e) => e.seq)).toEqual([3, 4, 5])
+        expect((yield* store.events(room.id, 2, 6, 2)).map((e) => e.seq)).toEqual([3, 4])
+        expect((yield* store.events(room.id, 6, 100, 10)).length).toBe(0)
+        expect((yield* store.events(uuid(), 0, 100, 10)).length).toBe(0)
+      }))
+
+    it.scoped("history - pages newest first with before and hasMore", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann] = users("ann")
+        const room = yield* group(store, ann, [])
+        yield* commit(store, room.id, Array.from({ length: 7 }, (_, i) => send(ann, `m${i + 1}`)))
+        const first = yield* store.history(room.id, undefined, 3)
+        expect(first.messages.map((m) => m.seq)).toEqual([7, 6, 5])
+        expect(first.hasMore).toBe(true)
+        const second = yield* store.history(room.id, 5, 3)
+        expect(second.messages.map((m) => m.seq)).toEqual([4, 3, 2])
+        expect(second.hasMore).toBe(true)
+        const last = yield* store.history(room.id, 2, 3)
+        expect(last.messages.map((m) => m.seq)).toEqual([1])
+        expect(last.hasMore).toBe(false)
+        expect(yield* store.history(room.id, 4, 3)).toMatchObject({ hasMore: false })
+        expect(yield* store.history(uuid(), undefined, 3)).toEqual({ messages: [], hasMore: false })
+      }))
+
+    it.scoped("unread - counts messages after the read position that the reader did not send and that are not deleted", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob] = users("ann", "bob")
+        const room = yield* group(store, ann, [bob])
+        yield* commit(store, room.id, [send(ann, "a1"), send(bob, "b1"), send(ann, "a2"), send(ann, "a3"), react(bob, 1, "👍")])
+        const unread = (user: UserId) =>
+          Effect.map(store.listRooms(user, undefined, 10), (p) => p.rooms.find((r) => r.id === room.id)!.unread)
+        expect(yield* unread(bob)).toBe(3)
+        expect(yield* unread(ann)).toBe(1)
+        yield* commit(store, room.id, [del(ann, 3)])
+        expect(yield* unread(bob)).toBe(2)
+        expect(yield* store.markRead(room.id, bob, 3)).toBe(3)
+        expect(yield* unread(bob)).toBe(1)
+        expect(yield* store.markRead(room.id, bob, 6)).toBe(6)
+        expect(yield* unread(bob)).toBe(0)
+      }))
+
+    it.scoped("markRead - moves forward only and never past the room's last seq", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob, eve] = users("ann", "bob", "eve")
+        const room = yield* group(store, ann, [bob])
+        yield* commit(store, room.id, [send(ann, "1"), send(ann, "2"), send(ann, "3"), send(ann, "4")])
+        expect(yield* store.markRead(room.id, bob, 3)).toBe(3)
+        expect(yield* store.markRead(room.id, bob, 2)).toBe(3)
+        expect(yield* store.markRead(room.id, bob, 100)).toBe(4)
+        expect(Option.getOrThrow(yield* store.getMembership(room.id, bob)).readSeq).toBe(4)
+        expect(yield* store.markRead(room.id, eve, 2)).toBe(0)
+        expect(Option.isNone(yield* store.getMembership(room.id, eve))).toBe(true)
+      }))
+
+    it.scoped("room list - pinned first, then latest activity; the last message is the newest one not deleted", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob] = users("ann", "bob")
+        const quiet = yield* group(store, ann, [bob], "quiet")
+        yield* TestClock.adjust("1 second")
+        const busy = yield* group(store, ann, [bob], "busy")
+        yield* TestClock.adjust("1 second")
+        const pinned = yield* group(store, ann, [], "pinned")
+        yield* TestClock.adjust("1 second")
+        yield* commit(store, busy.id, [send(bob, "first"), send(bob, "second")])
+        yield* TestClock.adjust("1 second")
+        yield* commit(store, quiet.id, [send(ann, "wake up")])
+        yield* commit(store, quiet.id, [del(ann, 1)])
+        yield* store.setPinned(pinned.id, ann, true)
+        const page = yield* store.listRooms(ann, undefined, 10)
+        expect(page.nextCursor).toBeUndefined()
+        expect(page.rooms.map((r) => r.name)).toEqual(["pinned", "quiet", "busy"])
+        expect(page.rooms[0]).toEqual({
+          id: pinned.id,
+          kind: "group",
+          name: "pinned",
+          pinned: true,
+          unread: 0,
+          lastActivityAt: "1970-01-01T00:00:02.000Z"
+        })
+        expect(page.rooms[1]).toMatchObject({ pinned: false, unread: 0, lastActivityAt: "1970-01-01T00:00:04.000Z" })
+        expect(page.rooms[1].lastMessage).toBeUndefined()
+        expect(page.rooms[2]).toMatchObject({
+          unread: 2,
+          lastActivityAt: "1970-01-01T00:00:03.000Z",
+          lastMessage: { seq: 2, sender: bob, body: "second", ts: "1970-01-01T00:00:03.000Z" }
+        })
+        yield* store.setPinned(pinned.id, ann, false)
+        expect((yield* store.listRooms(ann, undefined, 10)).rooms.map((r) => r.name)).toEqual(["quiet", "busy", "pinned"])
+        expect((yield* store.listRooms(bob, undefined, 10)).rooms.map((r) => r.name)).toEqual(["quiet", "busy"])
+      }))
+
+    it.scoped("room list - walking every page with a small limit visits each room exactly once, in order", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob] = users("ann", "bob")
+        const made: Array<RoomId> = []
+        for (let i = 0; i < 11; i++) {
+          // Rooms 0..3 share one creation time: their order is decided by id alone.
+          if (i >= 4) yield* TestClock.adjust("1 second")
+          made.push((yield* group(store, ann, [bob], `r${i}`)).id)
+        }
+        yield* TestClock.adjust("1 second")
+        yield* commit(store, made[2], [send(bob, "activity")])
+        for (const i of [5, 9, 0]) yield* store.setPinned(made[i], ann, true)
+        const walk = (limit: number) =>
+          Effect.gen(function* () {
+            const seen: Array<RoomId> = []
+            let cursor: string | undefined
+            for (let pages = 0; pages < 50; pages++) {
+              const page = yield* store.listRooms(ann, cursor, limit)
+              expect(page.rooms.length).toBeLessThanOrEqual(limit)
+              seen.push(...page.rooms.map((r) => r.id))
+              cursor = page.nextCursor
+              if (cursor === undefined) break
+            }
+            return seen
+          })
+        const everything = (yield* store.listRooms(ann, undefined, 100)).rooms.map((r) => r.id)
+        expect(new Set(everything)).toEqual(new Set(made))
+        const [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10] = made
+        expect(everything).toEqual([r9, r5, r0, r2, r10, r8, r7, r6, r4, ...[r1, r3].sort()])
+        for (const limit of [1, 2, 3, 4]) expect(yield* walk(limit)).toEqual(everything)
+        const malformed = yield* Effect.exit(store.listRooms(ann, "not a cursor", 2))
+        expect(Exit.isFailure(malformed)).toBe(true)
+      }))
+
+    it.scoped("devices - registering again updates the platform; unregistering an unknown token answers false", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob] = users("ann", "bob")
+        yield* store.registerDevice(ann, "tok-b", "fcm")
+        yield* TestClock.adjust("1 second")
+        yield* store.registerDevice(ann, "tok-a", "apns")
+        yield* store.registerDevice(ann, "tok-b", "webpush")
+        yield* store.registerDevice(bob, "tok-a", "fcm")
+        expect(yield* store.listDevices(ann)).toEqual([
+          { user: ann, token: "tok-b", platform: "webpush", createdAt: "1970-01-01T00:00:00.000Z" },
+          { user: ann, token: "tok-a", platform: "apns", createdAt: "1970-01-01T00:00:01.000Z" }
+        ])
+        expect(yield* store.unregisterDevice(ann, "tok-b")).toBe(true)
+        expect(yield* store.unregisterDevice(ann, "tok-b")).toBe(false)
+        expect(yield* store.unregisterDevice(ann, "nope")).toBe(false)
+        expect((yield* store.listDevices(ann)).map((d) => d.token)).toEqual(["tok-a"])
+        expect((yield* store.listDevices(bob)).map((d) => d.token)).toEqual(["tok-a"])
+      }))
+
+    it.scoped("room keys - the first key of a room wins, later adds keep it; rewrap replaces the wrapping only", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const room = uuid()
+        const other = uuid()
+        const key = { room, keyId: "k1", masterKeyId: "m1", wrapped: "w1", createdAt: "2024-05-01T10:00:00.000Z" }
+        expect(yield* store.roomKeys(room)).toEqual([])
+        expect(yield* store.addRoomKey(key)).toEqual([key])
+        expect(yield* store.addRoomKey({ ...key, keyId: "k2", wrapped: "w2" })).toEqual([key])
+        // Concurrent first adds for one room: exactly one key survives.
+        const racers = yield* Effect.forEach(
+          ["a", "b", "c", "d"],
+          (id) => store.addRoomKey({ ...key, room: other, keyId: id }),
+          { concurrency: "unbounded" }
+        )
+        const kept = yield* store.roomKeys(other)
+        expect(kept.length).toBe(1)
+        for (const r of racers) expect(r).toEqual(kept)
+        yield* store.rewrapRoomKey({ ...key, masterKeyId: "m2", wrapped: "w1'" })
+        expect(yield* store.roomKeys(room)).toEqual([{ ...key, masterKeyId: "m2", wrapped: "w1'" }])
+        const all = (yield* store.allRoomKeys).filter((k) => k.room === room || k.room === other)
+        expect(all.map((k) => k.room).sort()).toEqual([room, other].sort())
+      }))
+
+    it.scoped("ping - answers when the store is up", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        yield* store.ping
+      }))
+  })

@@ -1,0 +1,357 @@
+import { afterEach, describe, expect, it, vi } from "@effect/vitest"
+import { Deferred, Effect, Layer, Ref } from "effect"
+import { encryptBody } from "../../src/crypto/body.ts"
+import * as KeyRing from "../../src/crypto/KeyRing.ts"
+import { StoreError } from "../../src/domain/errors.ts"
+import type { Role, RoomId, UserId } from "../../src/domain/model.ts"
+import { ChatStoreTag } from "../../storage/ChatStore.ts"
+import type { ChatStore, WrappedRoomKey } from "../../storage/ChatStore.ts"
+import * as Encrypted from "../../storage/encrypted.ts"
+import { withEncryption } from "../../storage/encrypted.ts"
+import { makeMemoryStore } from "../../storage/memory/MemoryStore.ts"
+import type { WriteOp } from "../../storage/ops.ts"
+import { rotateMasterKey } from "../../storage/rotate.ts"
+
+/**
+ * The real in-memory store, seen through a thin probe: counts key calls, can hold roomKeys
+ * answers at a barrier (to force a race), and can answer extra key rows. `inner` is the
+ * undecorated store: what it returns is what is stored, and committing to it directly plays
+ * the part of someone writing to the database behind the encryption layer.
+ */
+const makeProbe = (options?: { readonly beforeRoomKeysAnswer?: Effect.Effect<void> }) => {
+  const inner = makeMemoryStore()
+  const calls = { addRoomKey: 0, roomKeys: 0 }
+  const extraKeys = new Map<string, Array<WrappedRoomKey>>()
+  const store: ChatStore = {
+    ...inner,
+    roomKeys: (room) =>
+      Effect.zipRight(
+        options?.beforeRoomKeysAnswer ?? Effect.void,
+        Effect.map(inner.roomKeys(room), (keys) => {
+          calls.roomKeys += 1
+          return [...keys, ...(extraKeys.get(room) ?? [])]
+        })
+      ),
+    addRoomKey: (key) =>
+      Effect.suspend(() => {
+        calls.addRoomKey += 1
+        return inner.addRoomKey(key)
+      })
+  }
+  return { inner, store, calls, extraKeys }
+}
+
+const ALICE = "alice" as UserId
+const BOB = "bob" as UserId
+const ROOM_A = "5f0c2a4e-8c1d-4e0b-9f3a-1a2b3c4d0001" as RoomId
+const ROOM_B = "5f0c2a4e-8c1d-4e0b-9f3a-1a2b3c4d0002" as RoomId
+const ROOM_C = "5f0c2a4e-8c1d-4e0b-9f3a-1a2b3c4d0003" as RoomId
+const MEMBERS = new Map<UserId, Role>([
+  [ALICE, "owner"],
+  [BOB, "member"]
+])
+const EPOCH = 1
+
+const newMasterKey = () => globalThis.crypto.getRandomValues(new Uint8Array(32))
+let nextMsg = 0
+const send = (body: string, actor: UserId = ALICE): WriteOp => {
+  nextMsg += 1
+  return {
+    _tag: "Send",
+    actor,
+    messageId: `00000000-0000-4000-8000-${String(nextMsg).padStart(12, "0")}`,
+    clientMsgId: `c${nextMsg}`,
+    body
+  }
+}
+
+const createRooms = (inner: ChatStore, rooms: ReadonlyArray<RoomId>) =>
+  Effect.forEach(rooms, (id) => inner.createGroupRoom({ id, name: "room", owner: ALICE, members: [BOB] }), {
+    discard: true
+  })
+
+/** Bodies as the store holds them, oldest first. */
+const storedBodies = (inner: ChatStore, room: RoomId) =>
+  Effect.map(inner.history(room, undefined, 100), (page) => page.messages.map((m) => m.body).reverse())
+
+/** Plaintext bodies through a decorated store, newest first. */
+const historyBodies = (store: ChatStore, room: RoomId) =>
+  Effect.map(store.history(room, undefined, 100), (page) => page.messages.map((m) => m.body))
+
+/** Write a body straight into the store, below the encryption layer (an edit by its sender). */
+const overwriteBody = (inner: ChatStore, room: RoomId, seq: number, body: string, actor: UserId = ALICE) =>
+  Effect.flatMap(inner.commit(room, EPOCH, MEMBERS, [{ _tag: "Edit", actor, seq, body }]), ([r]) =>
+    r._tag === "Committed" ? Effect.void : Effect.die(`overwrite rejected: ${r._tag}`)
+  )
+
+const setup = () =>
+  Effect.gen(function* () {
+    const probe = makeProbe()
+    yield* createRooms(probe.inner, [ROOM_A, ROOM_B, ROOM_C])
+    const master = newMasterKey()
+    const ring = yield* KeyRing.make({ current: master })
+    return { ...probe, master, ring, encrypted: withEncryption(probe.store, ring) }
+  })
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+describe("encrypted store - round trip", () => {
+  it.effect("stores only ciphertext and answers plaintext from commit, history, events and listRooms", () =>
+    Effect.gen(function* () {
+      const { encrypted, inner } = yield* setup()
+      const [created] = yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [send("hello bob")])
+      expect(created._tag).toBe("Committed")
+      if (created._tag !== "Committed") return
+      expect(created.events[0].data).toMatchObject({ body: "hello bob", sender: ALICE })
+
+      const [raw] = yield* storedBodies(inner, ROOM_A)
+      expect(raw).toMatch(/^v1\.[0-9a-f]{16}\./)
+      expect(raw).not.toContain("hello")
+      const keys = yield* inner.roomKeys(ROOM_A)
+      expect(keys).toHaveLength(1)
+      expect(raw.split(".")[1]).toBe(keys[0].keyId)
+
+      yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [send("second", BOB)])
+      expect(yield* historyBodies(encrypted, ROOM_A)).toEqual(["second", "hello bob"])
+      const events = yield* encrypted.events(ROOM_A, 0, 100, 100)
+      expect(events.map((e) => (e.data as { body: string }).body)).toEqual(["hello bob", "second"])
+      const page = yield* encrypted.listRooms(ALICE, undefined, 10)
+      expect(page.rooms.find((r) => r.id === ROOM_A)?.lastMessage?.body).toBe("second")
+      expect(page.rooms.find((r) => r.id === ROOM_B)?.lastMessage).toBeUndefined()
+    }))
+
+  it.effect("encrypts edits, leaves deleted messages' empty bodies alone, and passes other ops through", () =>
+    Effect.gen(function* () {
+      const { encrypted, inner } = yield* setup()
+      yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [send("first draft"), send("to delete")])
+      const results = yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [
+        { _tag: "Edit", actor: ALICE, seq: 1, body: "final text" },
+        { _tag: "React", actor: BOB, seq: 1, emoji: "👍", remove: false },
+        { _tag: "Delete", actor: ALICE, seq: 2 },
+        { _tag: "Edit", actor: BOB, seq: 1, body: "not yours" }
+      ])
+      expect(results.map((r) => r._tag)).toEqual(["Committed", "Committed", "Committed", "Rejected"])
+      const dataOf = (i: number) => (results[i] as { events: ReadonlyArray<{ data: unknown }> }).events[0].data
+      expect(dataOf(0)).toMatchObject({ body: "final text", editedAt: expect.any(String) })
+      expect(dataOf(1)).toEqual({ messageSeq: 1, emoji: "👍", user: BOB })
+      expect(dataOf(2)).toMatchObject({ body: "", deleted: true })
+
+      const [edited, deleted] = yield* storedBodies(inner, ROOM_A)
+      expect(edited).toMatch(/^v1\./)
+      expect(edited).not.toContain("final")
+      expect(deleted).toBe("")
+      const page = yield* encrypted.history(ROOM_A, undefined, 10)
+      expect(page.messages.map((m) => [m.body, m.deleted ?? false])).toEqual([
+        ["", true],
+        ["final text", false]
+      ])
+      expect(page.messages[1].reactions).toEqual({ "👍": [BOB] })
+    }))
+
+  it.effect("does not create a room key for commits or reads without bodies", () =>
+    Effect.gen(function* () {
+      const { calls, encrypted, inner } = yield* setup()
+      yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [{ _tag: "Rename", actor: ALICE, name: "renamed" }])
+      yield* encrypted.events(ROOM_A, 0, 10, 10)
+      yield* encrypted.history(ROOM_A, undefined, 10)
+      expect(yield* inner.roomKeys(ROOM_A)).toEqual([])
+      expect(calls).toEqual({ addRoomKey: 0, roomKeys: 0 })
+    }))
+
+  it.effect("answers commit results from the plaintext it just encrypted, and caches the room key", () =>
+    Effect.gen(function* () {
+      const { calls, encrypted } = yield* setup()
+      const decrypt = vi.spyOn(globalThis.crypto.subtle, "decrypt")
+      yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [send("one")])
+      yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [send("two"), { _tag: "Edit", actor: ALICE, seq: 1, body: "uno" }])
+      expect(decrypt).not.toHaveBeenCalled()
+      expect(calls.roomKeys).toBe(1)
+      expect(yield* historyBodies(encrypted, ROOM_A)).toEqual(["two", "uno"])
+      expect(decrypt).toHaveBeenCalledTimes(2)
+      expect(calls.roomKeys).toBe(1)
+    }))
+})
+
+describe("encrypted store - failures", () => {
+  it.effect("fails with StoreError decrypt when a stored body is tampered with", () =>
+    Effect.gen(function* () {
+      const { encrypted, inner } = yield* setup()
+      yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [send("integrity matters")])
+      const [body] = yield* storedBodies(inner, ROOM_A)
+      // Change one character in the middle of the ciphertext field: a whole 6-bit group, never padding.
+      const parts = body.split(".")
+      const i = Math.floor(parts[3].length / 2)
+      parts[3] = parts[3].slice(0, i) + (parts[3][i] === "A" ? "B" : "A") + parts[3].slice(i + 1)
+      yield* overwriteBody(inner, ROOM_A, 1, parts.join("."))
+      const error = yield* Effect.flip(encrypted.history(ROOM_A, undefined, 10))
+      expect(error).toBeInstanceOf(StoreError)
+      expect(error.operation).toBe("decrypt")
+      expect(error.cause).toMatchObject({ _tag: "DecryptFailed", kind: "data", room: ROOM_A })
+    }))
+
+  it.effect("fails with StoreError decrypt instead of returning a plaintext body found in the store", () =>
+    Effect.gen(function* () {
+      const { encrypted, inner } = yield* setup()
+      yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [send("x")])
+      yield* overwriteBody(inner, ROOM_A, 1, "sneaked in as plaintext")
+      const error = yield* Effect.flip(encrypted.events(ROOM_A, 0, 10, 10))
+      expect(error.operation).toBe("decrypt")
+      expect((yield* Effect.flip(encrypted.listRooms(ALICE, undefined, 10))).operation).toBe("decrypt")
+    }))
+
+  it.effect("fails when a body is copied into another room's message", () =>
+    Effect.gen(function* () {
+      const { encrypted, inner, master } = yield* setup()
+      yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [send("only for room A")])
+      yield* encrypted.commit(ROOM_B, EPOCH, MEMBERS, [send("room B's own")])
+      const [fromA] = yield* storedBodies(inner, ROOM_A)
+      yield* overwriteBody(inner, ROOM_B, 1, fromA)
+      const error = yield* Effect.flip(encrypted.history(ROOM_B, undefined, 10))
+      expect(error.operation).toBe("decrypt")
+      expect(error.cause).toMatchObject({ _tag: "KeyUnavailable", kind: "data", room: ROOM_B })
+
+      // Room A's key row copied too, onto a room without a key: the wrapped key is bound to
+      // room A, so even a node holding the right master key cannot use it for room C.
+      const [keyA] = yield* inner.roomKeys(ROOM_A)
+      yield* inner.addRoomKey({ ...keyA, room: ROOM_C })
+      yield* inner.commit(ROOM_C, EPOCH, MEMBERS, [send(fromA)])
+      const reader = withEncryption(inner, yield* KeyRing.make({ current: new Uint8Array(master) }))
+      const moved = yield* Effect.flip(reader.history(ROOM_C, undefined, 10))
+      expect(moved.operation).toBe("decrypt")
+      expect(moved.cause).toMatchObject({ _tag: "DecryptFailed", kind: "master", room: ROOM_C })
+    }))
+
+  it.effect("fails naming the master key id, without key bytes, when read with the wrong master key", () =>
+    Effect.gen(function* () {
+      const { encrypted, inner, master, ring } = yield* setup()
+      yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [send("secret")])
+      const wrongMaster = newMasterKey()
+      const other = withEncryption(inner, yield* KeyRing.make({ current: wrongMaster }))
+      const error = yield* Effect.flip(other.history(ROOM_A, undefined, 10))
+      expect(error.operation).toBe("decrypt")
+      expect(error.cause).toMatchObject({ _tag: "KeyUnavailable", kind: "master", keyId: ring.currentMasterKeyId })
+      const text = `${String(error)} ${String(error.cause)} ${(error.cause as Error).message} ${JSON.stringify(error)}`
+      expect(text).toContain(ring.currentMasterKeyId)
+      for (const k of [master, wrongMaster]) {
+        const hex = Array.from(k, (b) => b.toString(16).padStart(2, "0")).join("")
+        expect(text).not.toContain(hex)
+        expect(text).not.toContain(btoa(String.fromCharCode(...k)))
+      }
+      // Writing fails too (StoreError encrypt) rather than starting a second key for the room.
+      const writeError = yield* Effect.flip(other.commit(ROOM_A, EPOCH, MEMBERS, [send("nope")]))
+      expect(writeError).toMatchObject({ _tag: "StoreError", operation: "encrypt" })
+      expect(yield* inner.roomKeys(ROOM_A)).toHaveLength(1)
+      expect(yield* storedBodies(inner, ROOM_A)).toHaveLength(1)
+    }))
+})
+
+describe("encrypted store - room keys", () => {
+  it.effect("converges on one data key when two nodes send a room's first message at once", () =>
+    Effect.gen(function* () {
+      const arrived = yield* Ref.make(0)
+      const bothLooked = yield* Deferred.make<void>()
+      // Hold every roomKeys answer until both nodes have asked: both see "no key yet".
+      const barrier = Ref.updateAndGet(arrived, (n) => n + 1).pipe(
+        Effect.flatMap((n) => (n >= 2 ? Deferred.succeed(bothLooked, undefined) : Effect.void)),
+        Effect.zipRight(Deferred.await(bothLooked))
+      )
+      const { calls, inner, store } = makeProbe({ beforeRoomKeysAnswer: barrier })
+      yield* createRooms(inner, [ROOM_A])
+      const master = newMasterKey()
+      const nodeA = withEncryption(store, yield* KeyRing.make({ current: master }))
+      const nodeB = withEncryption(store, yield* KeyRing.make({ current: new Uint8Array(master) }))
+
+      yield* Effect.all(
+        [
+          nodeA.commit(ROOM_A, EPOCH, MEMBERS, [send("from A")]),
+          nodeB.commit(ROOM_A, EPOCH, MEMBERS, [send("from B", BOB)])
+        ],
+        { concurrency: "unbounded" }
+      )
+      expect(calls.addRoomKey).toBe(2)
+      const keys = yield* inner.roomKeys(ROOM_A)
+      expect(keys).toHaveLength(1)
+      const bodies = yield* storedBodies(inner, ROOM_A)
+      expect(bodies.map((b) => b.split(".")[1])).toEqual([keys[0].keyId, keys[0].keyId])
+
+      const reader = withEncryption(inner, yield* KeyRing.make({ current: new Uint8Array(master) }))
+      expect([...(yield* historyBodies(reader, ROOM_A))].sort()).toEqual(["from A", "from B"])
+    }))
+
+  it.effect("reads a body under a key the room gained after its keys were cached", () =>
+    Effect.gen(function* () {
+      const { encrypted, extraKeys, inner, ring } = yield* setup()
+      yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [send("under the first key")])
+      // A second key appears behind this node's back (the contract allows one per room today;
+      // a future data key rotation would add more), and a body under it.
+      const second = yield* ring.newDataKey(ROOM_A)
+      extraKeys.set(ROOM_A, [{ ...second.wrapped, room: ROOM_A, createdAt: new Date().toISOString() }])
+      yield* overwriteBody(inner, ROOM_A, 1, yield* encryptBody(second.key, ROOM_A, "under the second key"))
+      expect(yield* historyBodies(encrypted, ROOM_A)).toEqual(["under the second key"])
+    }))
+
+  it.effect("layer wraps the ChatStoreTag provided below it", () =>
+    Effect.gen(function* () {
+      const inner = makeMemoryStore()
+      yield* createRooms(inner, [ROOM_A])
+      const live = Encrypted.layer.pipe(
+        Layer.provide(Layer.merge(Layer.succeed(ChatStoreTag, inner), KeyRing.layer({ current: newMasterKey() })))
+      )
+      const bodies = yield* Effect.gen(function* () {
+        const store = yield* ChatStoreTag
+        yield* store.commit(ROOM_A, EPOCH, MEMBERS, [send("through the layer")])
+        return yield* historyBodies(store, ROOM_A)
+      }).pipe(Effect.provide(live))
+      expect(bodies).toEqual(["through the layer"])
+      expect((yield* storedBodies(inner, ROOM_A))[0]).toMatch(/^v1\./)
+    }))
+})
+
+describe("encrypted store - master key rotation", () => {
+  it.effect("rewraps old room keys only, keeps messages readable, and the old master key is then not needed", () =>
+    Effect.gen(function* () {
+      const inner = makeMemoryStore()
+      const rooms = [ROOM_A, ROOM_B, ROOM_C]
+      yield* createRooms(inner, rooms)
+      const allKeys = () => Effect.map(inner.allRoomKeys, (ks) => ks.map((k) => ({ ...k })))
+      const allBodies = Effect.forEach(rooms, (r) => storedBodies(inner, r))
+      const oldMaster = newMasterKey()
+      const newMaster = newMasterKey()
+      const before = yield* KeyRing.make({ current: oldMaster })
+      const writerBefore = withEncryption(inner, before)
+      yield* writerBefore.commit(ROOM_A, EPOCH, MEMBERS, [send("a1")])
+      yield* writerBefore.commit(ROOM_B, EPOCH, MEMBERS, [send("b1")])
+
+      const rotating = yield* KeyRing.make({ current: newMaster, old: [oldMaster] })
+      const writerDuring = withEncryption(inner, rotating)
+      yield* writerDuring.commit(ROOM_C, EPOCH, MEMBERS, [send("c1")])
+      // Old keys still read through the rotating ring; new rooms get keys under the new master.
+      expect(yield* historyBodies(writerDuring, ROOM_A)).toEqual(["a1"])
+      expect((yield* inner.roomKeys(ROOM_C))[0].masterKeyId).toBe(rotating.currentMasterKeyId)
+
+      const after = yield* KeyRing.make({ current: newMaster })
+      // Without the old key, rotation refuses up front and writes nothing.
+      const keysBefore = yield* allKeys()
+      const missing = yield* Effect.flip(rotateMasterKey(inner, after))
+      expect(missing).toMatchObject({ _tag: "KeyUnavailable", kind: "master", keyId: before.currentMasterKeyId })
+      expect(yield* allKeys()).toEqual(keysBefore)
+
+      const messagesBefore = yield* allBodies
+      expect(yield* rotateMasterKey(inner, rotating)).toEqual({ rewrapped: 2, alreadyCurrent: 1 })
+      expect(yield* rotateMasterKey(inner, rotating)).toEqual({ rewrapped: 0, alreadyCurrent: 3 })
+      expect(yield* allBodies).toEqual(messagesBefore)
+      const keysAfter = yield* allKeys()
+      expect(keysAfter.map((k) => [k.room, k.keyId])).toEqual(keysBefore.map((k) => [k.room, k.keyId]))
+      expect(new Set(keysAfter.map((k) => k.masterKeyId))).toEqual(new Set([after.currentMasterKeyId]))
+
+      // A fresh node that only knows the new master key reads everything, and writes on.
+      const reader = withEncryption(inner, after)
+      expect(yield* historyBodies(reader, ROOM_A)).toEqual(["a1"])
+      expect(yield* historyBodies(reader, ROOM_B)).toEqual(["b1"])
+      expect(yield* historyBodies(reader, ROOM_C)).toEqual(["c1"])
+      yield* reader.commit(ROOM_A, EPOCH, MEMBERS, [send("a2")])
+      expect(yield* historyBodies(reader, ROOM_A)).toEqual(["a2", "a1"])
+    }))
+})
