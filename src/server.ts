@@ -9,6 +9,7 @@ import type { FileSystem, Path } from "@effect/platform"
 import * as Registry from "../actors/RoomRegistry.ts"
 import type { ChatStore } from "../storage/ChatStore.ts"
 import { withEncryption } from "../storage/encrypted.ts"
+import { withMetrics } from "../storage/instrumented.ts"
 import { makeConfiguredStore } from "../storage/select.ts"
 import * as AuthModule from "./auth/Auth.ts"
 import { makeInProcess, type RoomBus } from "./bus/RoomBus.ts"
@@ -48,7 +49,7 @@ export const startNode = (
       current: Redacted.value(secrets.masterKey),
       old: secrets.oldMasterKeys.map(Redacted.value)
     })
-    const store = withEncryption(hooks.wrapStore ? hooks.wrapStore(raw) : raw, ring)
+    const store = withEncryption(withMetrics(hooks.wrapStore ? hooks.wrapStore(raw) : raw), ring)
     const auth = yield* AuthModule.make({
       ...(Option.isSome(secrets.jwtSecret) ? { secret: secrets.jwtSecret.value } : {}),
       ...(Option.isSome(config.jwksUrl) ? { jwksUrl: config.jwksUrl.value } : {}),
@@ -151,5 +152,10 @@ export const startNode = (
     yield* Effect.logInfo("chat node listening").pipe(
       Effect.annotateLogs({ port: listening.port, store: store.name, node: config.nodeId, runtime: platform.name })
     )
+    if (Option.isNone(config.jwtSecret) && Option.isSome(secrets.jwtSecret)) {
+      yield* Effect.logInfo(
+        "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `deno task chat token alice`)"
+      )
+    }
     return { port: listening.port, store, sessions }
   })

@@ -14,6 +14,7 @@ import { decodeRoomCursor } from "../../storage/cursor.ts"
 import { RoomBusTag, type RoomBus } from "../bus/RoomBus.ts"
 import {
   BadRequest,
+  Internal,
   NotFound,
   TooLarge,
   Unavailable,
@@ -67,9 +68,29 @@ export interface Chat {
 
 export class ChatTag extends Context.Tag("chat/Chat")<ChatTag, Chat>() {}
 
-/** Store failures reach clients as `unavailable`: the write did not happen, a retry is safe. */
-export const storeFailure = (e: StoreError) =>
-  new Unavailable({ message: `storage is unavailable (${e.operation}); retry` })
+/**
+ * Store failures reach clients as `unavailable` (the write did not happen, a retry is
+ * safe), except data that the configured master keys cannot open: retrying cannot help,
+ * so that is `internal`, and the log names the key id that is missing.
+ */
+export const storeFailure = (e: StoreError): Unavailable | Internal =>
+  e.operation === "decrypt" || e.operation === "encrypt"
+    ? new Internal({ message: "stored data cannot be opened with the configured master keys; see the server log" })
+    : new Unavailable({ message: `storage is unavailable (${e.operation}); retry` })
+
+const describeCause = (cause: unknown): string => {
+  if (typeof cause === "object" && cause !== null && "_tag" in cause) {
+    const { _tag, keyId, kind, reason } = cause as { _tag: string; keyId?: string; kind?: string; reason?: string }
+    return [_tag, kind && `${kind} key`, keyId && `id ${keyId}`, reason].filter(Boolean).join(" ")
+  }
+  return String(cause).slice(0, 300)
+}
+
+/** Logs what failed (operation, error kind, key ids) and never parameters or bodies. */
+export const logStoreFailure = (e: StoreError) =>
+  Effect.logError("store operation failed").pipe(
+    Effect.annotateLogs({ operation: e.operation, cause: describeCause(e.cause) })
+  )
 
 const roomOf = (s: RoomSnapshot): Room => ({
   id: s.room,
@@ -90,7 +111,8 @@ export const make = (
   limiter: SendLimiter,
   limits: ChatLimits
 ): Chat => {
-  const fromStore = <A>(e: Effect.Effect<A, StoreError>) => Effect.mapError(e, storeFailure)
+  const fromStore = <A>(e: Effect.Effect<A, StoreError>) =>
+    e.pipe(Effect.tapError(logStoreFailure), Effect.mapError(storeFailure))
 
   const checkBody = (body: string) =>
     // Cheap bound first: a UTF-8 character is at most 4 bytes.

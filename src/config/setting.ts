@@ -70,8 +70,37 @@ export const oneOf = <const L extends ReadonlyArray<string>>(
 ): Setting<L[number]> =>
   row(env, description, def, false, Config.literal(...literals)(env).pipe(Config.withDefault(def)))
 
+// Effect's own Config.logLevel knows only its labels (WARN, OFF); people also write
+// "warning" and "none", so both spellings are accepted, in any case.
+const LOG_LEVELS: Record<string, LogLevel.LogLevel> = {
+  all: LogLevel.All,
+  trace: LogLevel.Trace,
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warn: LogLevel.Warning,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  fatal: LogLevel.Fatal,
+  none: LogLevel.None,
+  off: LogLevel.None
+}
+
 export const logLevel = (env: string, description: string, def: LogLevel.LogLevel): Setting<LogLevel.LogLevel> =>
-  row(env, description, def.label.toLowerCase(), false, Config.logLevel(env).pipe(Config.withDefault(def)))
+  row(
+    env,
+    description,
+    def.label.toLowerCase(),
+    false,
+    Config.string(env).pipe(
+      Config.mapOrFail((s) => {
+        const level = LOG_LEVELS[s.trim().toLowerCase()]
+        return level !== undefined
+          ? Either.right(level)
+          : Either.left(ConfigError.InvalidData([], `expected one of ${Object.keys(LOG_LEVELS).join(", ")}`))
+      }),
+      Config.withDefault(def)
+    )
+  )
 
 // An empty value counts as unset: container tooling often exports `VAR=` for "not configured".
 const nonEmptyOption = <A>(self: Config.Config<A>, isEmpty: (a: A) => boolean): Config.Config<Option.Option<A>> =>

@@ -337,6 +337,26 @@ export const chatSuite = (label: string, start: () => Promise<TestNode>) =>
       e.close()
     })
 
+    it("operations: /healthz, /readyz naming the store, /metrics with the documented series", async () => {
+      expect((await fetch(`${api.node.url}/healthz`)).status).toBe(200)
+      const ready = await fetch(`${api.node.url}/readyz`)
+      expect(ready.status).toBe(200)
+      const body = await ready.json()
+      expect(Object.keys(body.checks).some((k) => k.startsWith("store:"))).toBe(true)
+      const alice = user("alice")
+      const room = await api.group(alice, [])
+      const a = await api.client(alice)
+      await a.request({ type: "send", room, clientMsgId: "metric", body: "count me" })
+      const metrics = await (await fetch(`${api.node.url}/metrics`)).text()
+      expect(metrics).toMatch(/^chat_messages_sent_total\{[^}]*room_type="group"[^}]*\} [1-9]/m)
+      expect(metrics).toMatch(/^chat_store_query_duration_seconds_bucket\{/m)
+      expect(metrics).toMatch(/^chat_ws_connections [1-9]/m)
+      expect(metrics).toMatch(/^chat_room_actors_active [1-9]/m)
+      expect(metrics).toMatch(/^chat_room_actor_restarts_total /m)
+      expect(metrics).not.toContain("count me")
+      a.close()
+    })
+
     it("a frame over the hard limit closes the socket with 1008", async () => {
       const alice = user("alice")
       const a = await api.client(alice)

@@ -67,7 +67,9 @@ export const startInProcess = async (
 }
 
 /** A node as a child process (`tsx src/main.node.ts`), ready once /healthz answers. */
-export const startChild = async (env: Record<string, string> = {}): Promise<TestNode & { child: ChildProcess }> => {
+export const startChild = async (
+  env: Record<string, string> = {}
+): Promise<TestNode & { child: ChildProcess; output: () => string }> => {
   const dataDir = env.CHAT_DATA_DIR ?? tempDir()
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.node.ts"], {
     env: {
@@ -97,6 +99,7 @@ export const startChild = async (env: Record<string, string> = {}): Promise<Test
   const url = `http://127.0.0.1:${port}`
   return {
     child,
+    output: () => output,
     url,
     wsUrl: `ws://127.0.0.1:${port}/v1/ws`,
     token: (user) => token(user),
@@ -110,3 +113,17 @@ export const startChild = async (env: Record<string, string> = {}): Promise<Test
     }
   }
 }
+
+/** Runs the operator CLI (`npm run chat -- ...`) to completion. */
+export const runCli = (args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> =>
+  new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.node.ts", ...args], {
+      env: { ...process.env, CHAT_LOG_LEVEL: "warning", ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (c) => (stdout += c))
+    child.stderr.on("data", (c) => (stderr += c))
+    child.on("exit", (code) => resolve({ code: code ?? -1, stdout, stderr }))
+  })

@@ -160,6 +160,16 @@ describe("config", () => {
       expect(c.store).toBe("pglite")
     }).pipe(Effect.provide(ChatConfigTag.layerFrom({ port: 0, replayCap: 5 }))))
 
+  it.effect("config - CHAT_LOG_LEVEL accepts warn and warning, none and off, in any case", () =>
+    Effect.gen(function* () {
+      for (const [text, level] of [["warning", LogLevel.Warning], ["WARN", LogLevel.Warning], ["none", LogLevel.None], ["Off", LogLevel.None], ["debug", LogLevel.Debug]] as const) {
+        expect((yield* loadChatConfig({ CHAT_LOG_LEVEL: text })).logLevel).toEqual(level)
+      }
+      const bad = yield* Effect.exit(loadChatConfig({ CHAT_LOG_LEVEL: "loud" }))
+      expect(Exit.isFailure(bad) && Cause.pretty(bad.cause)).toMatch(/CHAT_LOG_LEVEL/)
+    })
+  )
+
   it("config - every setting is a documented CHAT_* variable, named once", () => {
     const envs = Object.values(settings).map((s) => s.env)
     expect(new Set(envs).size).toBe(envs.length)
