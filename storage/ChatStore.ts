@@ -79,13 +79,24 @@ export interface ChatStore {
    * Commit a batch of writes atomically, in order, assigning the next seqs. Fails with
    * Fenced when `epoch` is older than the room's (this writer lost ownership) and commits
    * nothing. `members` is the caller's view of the room's members (the actor owns it).
+   * With `shard` (clustered mode), the epoch must also be at least the shard's fence
+   * (see fenceShard), checked under a lock that fenceShard waits for.
    */
   readonly commit: (
     room: RoomId,
     epoch: number,
     members: ReadonlyMap<UserId, Role>,
-    ops: ReadonlyArray<WriteOp>
+    ops: ReadonlyArray<WriteOp>,
+    shard?: number
   ) => Effect.Effect<ReadonlyArray<OpResult>, StoreError | Fenced>
+
+  /**
+   * A new shard owner raises the shard's fence to its epoch before it serves the shard:
+   * from then on, commits for the shard's rooms with an older epoch fail Fenced, and any
+   * such commit already in flight finishes first. Fails Fenced (writing nothing) when the
+   * fence is already higher: a newer owner exists.
+   */
+  readonly fenceShard: (shard: number, epoch: number) => Effect.Effect<void, StoreError | Fenced>
 
   /** Events with after < seq <= upTo, ascending, at most `limit`. Message events carry the message's current state. */
   readonly events: (

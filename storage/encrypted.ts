@@ -138,7 +138,7 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
   const warm = (room: RoomId, bodies: ReadonlyArray<string>) =>
     roomKeyRows.get(room) === undefined && bodies.some((b) => b !== "") ? Effect.asVoid(fetchKeys(room)) : Effect.void
 
-  const commit: ChatStore["commit"] = (room, epoch, members, ops) =>
+  const commit: ChatStore["commit"] = (room, epoch, members, ops, shard) =>
     Effect.gen(function* () {
       const sealed = new Map<string, string>()
       let stored: ReadonlyArray<WriteOp> = ops
@@ -153,7 +153,7 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
             : Effect.succeed(op)
         ).pipe(Effect.mapError(asStoreError("encrypt")))
       }
-      const results = yield* store.commit(room, epoch, members, stored)
+      const results = yield* store.commit(room, epoch, members, stored, shard)
       return yield* Effect.forEach(
         results,
         (r): Effect.Effect<OpResult, StoreError> =>
@@ -182,6 +182,7 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
     addRoomKey: (key) => store.addRoomKey(key),
     allRoomKeys: store.allRoomKeys,
     rewrapRoomKey: (key) => store.rewrapRoomKey(key),
+    fenceShard: (shard, epoch) => store.fenceShard(shard, epoch),
     commit,
     events: (room, after, upTo, limit) =>
       store.events(room, after, upTo, limit).pipe(

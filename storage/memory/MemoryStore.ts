@@ -141,8 +141,18 @@ export const makeMemoryStore = (): ChatStore => {
     return Object.keys(out).length > 0 ? out : undefined
   }
 
-  const commit: ChatStore["commit"] = (room, epoch, members, ops) =>
+  const shardFences = new Map<number, number>()
+  const fenceShard: ChatStore["fenceShard"] = (shard, epoch) =>
+    Effect.suspend(() => {
+      const current = Math.max(shardFences.get(shard) ?? 0, epoch)
+      shardFences.set(shard, current)
+      return current > epoch ? Effect.fail(new Fenced({ room: `shard:${shard}`, epoch, currentEpoch: current })) : Effect.void
+    })
+
+  const commit: ChatStore["commit"] = (room, epoch, members, ops, shard) =>
     Effect.flatMap(nowIso, (now): Effect.Effect<ReadonlyArray<OpResult>, Fenced> => {
+      const fence = shard === undefined ? undefined : shardFences.get(shard)
+      if (fence !== undefined && epoch < fence) return Effect.fail(new Fenced({ room, epoch, currentEpoch: fence }))
       const r = rooms.get(room)
       if (r === undefined) {
         return Effect.succeed(ops.map(() => ({ _tag: "Rejected", error: new NotFound({ message: "room not found" }) })))
@@ -264,6 +274,7 @@ export const makeMemoryStore = (): ChatStore => {
       ),
 
     commit,
+    fenceShard,
 
     events: (room, after, upTo, limit) =>
       Effect.sync(() => {

@@ -85,16 +85,22 @@ export const makeSqlStore = (db: SqlDatabase, name: string): ChatStore => {
       )
     )
 
-  const commit: ChatStore["commit"] = (room, epoch, members, ops) =>
+  const commit: ChatStore["commit"] = (room, epoch, members, ops, shard) =>
     Effect.flatMap(nowIso, (now) =>
       Effect.flatMap(
-        run("commit", () => db.transaction((tx) => commitBatch(tx, room, epoch, members, ops, now))),
+        run("commit", () => db.transaction((tx) => commitBatch(tx, room, epoch, members, ops, now, shard))),
         (outcome) =>
           outcome._tag === "Done"
             ? Effect.succeed(outcome.results)
             : Effect.fail(new Fenced({ room, epoch, currentEpoch: outcome.currentEpoch }))
       )
     )
+
+  const fenceShard: ChatStore["fenceShard"] = (shard, epoch) =>
+    Effect.flatMap(run("fenceShard", () => db.query(Q.RAISE_SHARD_FENCE, [shard, epoch])), ([row]) => {
+      const current = R.num(row.epoch)
+      return current > epoch ? Effect.fail(new Fenced({ room: `shard:${shard}`, epoch, currentEpoch: current })) : Effect.void
+    })
 
   const history: ChatStore["history"] = (room, before, limit) =>
     run("history", async () => {
@@ -165,6 +171,7 @@ export const makeSqlStore = (db: SqlDatabase, name: string): ChatStore => {
           : Option.some<Membership>({ role: R.member(row).role, readSeq: R.num(row.read_seq), pinned: row.pinned === true })
       }),
     commit,
+    fenceShard,
     events: (room, after, upTo, limit) =>
       run("events", async () => (await db.query(Q.REPLAY, [room, after, upTo, limit])).map((row) => R.replayEvent(room, row))),
     history,

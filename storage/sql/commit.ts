@@ -30,8 +30,13 @@ export const commitBatch = async (
   epoch: number,
   members: ReadonlyMap<UserId, Role>,
   ops: ReadonlyArray<WriteOp>,
-  now: string
+  now: string,
+  shard?: number
 ): Promise<CommitOutcome> => {
+  if (shard !== undefined) {
+    const [fence] = await tx.query(Q.LOCK_SHARD_FENCE, [shard])
+    if (fence !== undefined && epoch < num(fence.epoch)) return { _tag: "Fenced", currentEpoch: num(fence.epoch) }
+  }
   const [head] = await tx.query(Q.LOCK_ROOM, [room])
   if (head === undefined) {
     return { _tag: "Done", results: ops.map(() => ({ _tag: "Rejected", error: new NotFound({ message: "room not found" }) })) }

@@ -64,6 +64,14 @@ export const SET_PINNED = "UPDATE members SET pinned = $3::boolean WHERE room_id
 // ---- commit: lock the head, load what the batch refers to, persist the plan
 
 /** The row lock serialises every writer of the room until its transaction ends. */
+/** Shared lock: commits of one shard run concurrently, a fence raise waits for them. */
+export const LOCK_SHARD_FENCE = "SELECT epoch FROM shard_fences WHERE shard = $1::int FOR SHARE"
+
+export const RAISE_SHARD_FENCE = `
+INSERT INTO shard_fences (shard, epoch) VALUES ($1::int, $2::bigint)
+ON CONFLICT (shard) DO UPDATE SET epoch = GREATEST(shard_fences.epoch, EXCLUDED.epoch)
+RETURNING epoch`
+
 export const LOCK_ROOM = "SELECT kind, last_seq, epoch FROM rooms WHERE id = $1::uuid FOR UPDATE"
 
 export const LOAD_TARGETS = `

@@ -454,6 +454,24 @@ export const storeContract = (name: string, factory: StoreFactory) =>
         expect((yield* store.commit(room.id, 5, members, [send(ann, "new owner")])).map(ackSeq)).toEqual([2])
       }))
 
+    it.scoped("fencing - a raised shard fence refuses older epochs for that shard's rooms, and a lower raise is refused", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann] = users("ann")
+        const room = yield* group(store, ann, [])
+        const members = new Map<UserId, Role>([[ann, "owner"]])
+        const shard = 1000 + Math.floor(Math.random() * 1_000_000)
+        expect((yield* store.commit(room.id, 7, members, [send(ann, "owner 7")], shard)).map(ackSeq)).toEqual([1])
+        yield* store.fenceShard(shard, 9)
+        const stale = yield* Effect.flip(store.commit(room.id, 8, members, [send(ann, "owner 8 is stale")], shard))
+        expect(stale).toMatchObject({ _tag: "Fenced", epoch: 8, currentEpoch: 9 })
+        expect((yield* allEvents(store, room.id)).length).toBe(1)
+        // Another shard's fence does not concern this room; a lower raise is refused and changes nothing.
+        yield* store.fenceShard(shard + 1, 100)
+        expect(yield* Effect.flip(store.fenceShard(shard, 3))).toMatchObject({ _tag: "Fenced", currentEpoch: 9 })
+        expect((yield* store.commit(room.id, 9, members, [send(ann, "owner 9")], shard)).map(ackSeq)).toEqual([2])
+      }))
+
     it.scoped("events - replay honours after, upTo and limit; message events show the message as it is now", () =>
       Effect.gen(function* () {
         const { store } = yield* factory
