@@ -13,14 +13,25 @@
  *   and the supervisor starts a new incarnation after a backoff.
  */
 import { Cause, Chunk, Deferred, Duration, Effect, Option, Queue } from "effect"
-import { NotFound, Unavailable, type ChatError } from "../src/domain/errors.ts"
+import { NotFound, notOwner, Unavailable, type ChatError } from "../src/domain/errors.ts"
 import type { ChatEvent, Role, RoomId, RoomKind, UserId } from "../src/domain/model.ts"
 import type { ChatStore } from "../storage/ChatStore.ts"
 import type { WriteOp } from "../storage/ops.ts"
 import type { Envelope, RoomSnapshot } from "./Mailbox.ts"
 
+/** Clustered mode: the right to commit to a room, checked before every commit. */
+export interface Fence {
+  readonly epoch: number
+  readonly shard: number
+}
+
 export interface ActorDeps {
   readonly store: ChatStore
+  /**
+   * Clustered mode: this node's current right to commit to `room` (its shard lease epoch),
+   * or notOwner. Absent in embedded mode, where the single node always owns every room.
+   */
+  readonly fence?: (room: RoomId) => Effect.Effect<Fence, Unavailable>
   /** Called once per committed batch, in seq order, before the batch's callers are answered. */
   readonly onCommitted: (room: RoomId, kind: RoomKind, events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>
   readonly maxBatch: number
@@ -34,7 +45,7 @@ export interface ActorCell {
   closed: boolean
 }
 
-export type ActorExit = "passivated" | "gone"
+export type ActorExit = "passivated" | "gone" | "fenced"
 
 /** An incarnation failed: the commit error or defect, kept for logs. */
 export class ActorCrashed {
@@ -86,6 +97,16 @@ export const failQueued = (cell: ActorCell, error: NotFound | Unavailable) =>
 export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<ActorExit, ActorCrashed> =>
   Effect.gen(function* () {
     const { room, mailbox } = cell
+    const lostOwnership = (batch: ReadonlyArray<Envelope>) =>
+      Effect.gen(function* () {
+        // Another node owns the room now: answer not_owner (the router retries there) and
+        // stop; restarting here would only be refused again.
+        yield* Effect.forEach(batch, (env) => failEnvelope(env, notOwner(room)), { discard: true })
+        yield* failQueued(cell, notOwner(room))
+        return "fenced" as const
+      })
+    const initialFence = deps.fence ? yield* Effect.either(deps.fence(room)) : undefined
+    if (initialFence !== undefined && initialFence._tag === "Left") return yield* lostOwnership([])
     const loaded = yield* deps.store.loadRoom(room).pipe(
       Effect.catchAllCause((cause) => Effect.fail(new ActorCrashed(room, cause)))
     )
@@ -99,7 +120,7 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
       name: head.room.name,
       createdAt: head.room.createdAt,
       lastSeq: head.room.lastSeq,
-      epoch: head.epoch,
+      epoch: initialFence?._tag === "Right" ? Math.max(initialFence.right.epoch, 0) : head.epoch,
       members: new Map(head.members)
     }
 
@@ -122,7 +143,17 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
 
       if (writes.length > 0) {
         const ops: ReadonlyArray<WriteOp> = writes.map((w) => w.op)
-        const exit = yield* Effect.exit(deps.store.commit(room, state.epoch, state.members, ops))
+        // Self-fencing: re-checked right before every commit, so a node whose lease has
+        // lapsed (paused, partitioned) stops writing on its own, before the store has to refuse.
+        const fence = deps.fence ? yield* Effect.either(deps.fence(room)) : undefined
+        if (fence !== undefined && fence._tag === "Left") return yield* lostOwnership(batch)
+        if (fence !== undefined && fence._tag === "Right") state.epoch = fence.right.epoch
+        const exit = yield* Effect.exit(
+          deps.store.commit(room, state.epoch, state.members, ops, fence?._tag === "Right" ? fence.right.shard : undefined)
+        )
+        if (exit._tag === "Failure" && Cause.failureOption(exit.cause).pipe(Option.exists((e) => e._tag === "Fenced"))) {
+          return yield* lostOwnership(batch)
+        }
         if (exit._tag === "Failure") {
           yield* Effect.forEach(batch, (env) => failEnvelope(env, unavailable), { discard: true })
           return yield* Effect.fail(new ActorCrashed(room, exit.cause))

@@ -5,8 +5,8 @@
  * The hot path (an actor already running) is one synchronous lookup and offer, so the
  * order in which one caller enqueues commands is the order the actor sees them.
  */
-import { Context, Deferred, Duration, Effect, FiberSet, Layer, Queue, Scope } from "effect"
-import { MailboxFull, Unavailable, type ChatError } from "../src/domain/errors.ts"
+import { Context, Deferred, Duration, Effect, Fiber, FiberSet, Layer, Queue, Scope } from "effect"
+import { MailboxFull, notOwner, Unavailable, type ChatError } from "../src/domain/errors.ts"
 import type { RoomId } from "../src/domain/model.ts"
 import type { OpResult, WriteOp } from "../storage/ops.ts"
 import type { Envelope, RoomSnapshot } from "./Mailbox.ts"
@@ -20,6 +20,12 @@ export interface RoomRegistry {
   readonly activeRooms: Effect.Effect<number>
   /** Stop accepting commands, let actors commit what they hold, answer the rest unavailable. */
   readonly drain: Effect.Effect<void>
+  /**
+   * Hand-over: stop the actors of the rooms `moving` selects after the batch each holds;
+   * what they still have queued is answered not_owner, for the router to retry on the
+   * new owner. Other rooms are not affected.
+   */
+  readonly release: (moving: (room: RoomId) => boolean) => Effect.Effect<void>
 }
 
 export class RoomRegistryTag extends Context.Tag("chat/RoomRegistry")<RoomRegistryTag, RoomRegistry>() {}
@@ -33,6 +39,7 @@ export const make = (deps: ActorDeps, options: RegistryOptions): Effect.Effect<R
   Effect.gen(function* () {
     const cells = new Map<RoomId, ActorCell>()
     const fibers = yield* FiberSet.make()
+    const actorFibers = new WeakMap<ActorCell, Fiber.RuntimeFiber<unknown, unknown>>()
     const starting = yield* Effect.makeSemaphore(1)
     let draining = false
 
@@ -44,10 +51,11 @@ export const make = (deps: ActorDeps, options: RegistryOptions): Effect.Effect<R
           const mailbox = yield* Queue.dropping<Envelope>(options.mailboxCapacity)
           const cell: ActorCell = { room, mailbox, closed: false }
           cells.set(room, cell)
-          yield* supervise(cell, deps, options).pipe(
+          const fiber = yield* supervise(cell, deps, options).pipe(
             Effect.ensuring(Effect.sync(() => cells.get(room) === cell && cells.delete(room))),
             FiberSet.run(fibers)
           )
+          actorFibers.set(cell, fiber)
           return cell
         })
       )
@@ -86,6 +94,22 @@ export const make = (deps: ActorDeps, options: RegistryOptions): Effect.Effect<R
           return yield* awaitReply(reply)
         }),
       activeRooms: Effect.sync(() => cells.size),
+      release: (moving) =>
+        Effect.gen(function* () {
+          const cellsMoving = [...cells.values()].filter((c) => moving(c.room))
+          yield* Effect.forEach(
+            cellsMoving,
+            (cell) =>
+              Effect.gen(function* () {
+                yield* failQueued(cell, notOwner(cell.room))
+                // The actor finishes the batch it holds, then its next take is interrupted.
+                yield* Queue.shutdown(cell.mailbox)
+                const fiber = actorFibers.get(cell)
+                if (fiber !== undefined) yield* Fiber.await(fiber)
+              }),
+            { concurrency: "unbounded", discard: true }
+          )
+        }),
       drain: Effect.gen(function* () {
         draining = true
         // Each actor finishes the batch it holds; what is still queued is answered

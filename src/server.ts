@@ -13,6 +13,10 @@ import { withMetrics } from "../storage/instrumented.ts"
 import { makeConfiguredStore } from "../storage/select.ts"
 import * as AuthModule from "./auth/Auth.ts"
 import { makeInProcess, type RoomBus } from "./bus/RoomBus.ts"
+import { makeClusterNode } from "./cluster/ClusterNode.ts"
+import { serveIngress } from "./cluster/Ingress.ts"
+import type { ChatEvent, RoomId, RoomKind } from "./domain/model.ts"
+import { eventFrame } from "./http/ws/serverFrames.ts"
 import * as Chat from "./chat/Chat.ts"
 import { makeLocal } from "./chat/RateLimiter.ts"
 import type { ChatConfig } from "./config/ChatConfig.ts"
@@ -58,34 +62,45 @@ export const startNode = (
       ...(Option.isSome(config.jwtIssuer) ? { issuer: config.jwtIssuer.value } : {}),
       ...(Option.isSome(config.jwtAudience) ? { audience: config.jwtAudience.value } : {})
     })
-    const bus: RoomBus = makeInProcess()
-
-    const registry = yield* Registry.make(
-      {
-        store,
-        maxBatch: config.maxBatch,
-        idleMs: config.actorIdleMs,
-        onCommitted: (room, kind, events) =>
-          Effect.gen(function* () {
-            let sent = 0
-            for (const event of events) {
-              if (event.kind === "message.created") sent++
-              yield* bus.publish(room, { _tag: "Event", event })
-            }
-            if (sent > 0) yield* Metric.incrementBy(
-                Metric.tagged(Metric.tagged(M.messagesSent, "room_type", kind), "store", store.name),
-                sent
-              )
-          })
-      },
-      {
-        mailboxCapacity: config.mailboxCapacity,
-        commandTimeoutMs: config.commandTimeoutMs,
-        restartBaseMs: 50,
-        restartMaxMs: 5_000,
-        onRestart: () => M.roomActorRestarted
-      }
-    )
+    const actorDeps = (bus: RoomBus) => ({
+      store,
+      maxBatch: config.maxBatch,
+      idleMs: config.actorIdleMs,
+      onCommitted: (room: RoomId, kind: RoomKind, events: ReadonlyArray<ChatEvent>) =>
+        Effect.gen(function* () {
+          let sent = 0
+          for (const event of events) {
+            if (event.kind === "message.created") sent++
+            // Serialised once here; every gateway and socket reuses the string.
+            yield* bus.publish(room, { _tag: "Event", event, frame: eventFrame(event) })
+          }
+          if (sent > 0) {
+            yield* Metric.incrementBy(
+              Metric.tagged(Metric.tagged(M.messagesSent, "room_type", kind), "store", store.name),
+              sent
+            )
+          }
+        })
+    })
+    const registryOptions = {
+      mailboxCapacity: config.mailboxCapacity,
+      commandTimeoutMs: config.commandTimeoutMs,
+      restartBaseMs: 50,
+      restartMaxMs: 5_000,
+      onRestart: () => M.roomActorRestarted
+    }
+    const cluster = Option.isSome(config.natsUrl)
+      ? yield* makeClusterNode(store, actorDeps, registryOptions, {
+          natsUrl: config.natsUrl.value,
+          nodeId: config.nodeId,
+          shardCount: config.shards,
+          leaseMs: config.leaseMs,
+          replicas: config.natsReplicas,
+          commandTimeoutMs: config.commandTimeoutMs
+        })
+      : undefined
+    const bus: RoomBus = cluster?.bus ?? makeInProcess()
+    const registry = cluster?.registry ?? (yield* Registry.make(actorDeps(bus), registryOptions))
     const limiter = makeLocal({ ratePerSec: config.sendRate, burst: config.sendBurst })
     const chat = Chat.make(store, registry, bus, limiter, { maxBodyBytes: config.maxBodyBytes, maxGroupMembers: 10_000 })
     const hub = makeHub(bus)
@@ -94,13 +109,25 @@ export const startNode = (
     const runtime = yield* Effect.runtime<never>()
     const runSync = Runtime.runSync(runtime)
 
-    const readiness: Effect.Effect<Readiness> = store.ping.pipe(
-      Effect.timeout("2 seconds"),
-      Effect.match({
-        onFailure: (e) => ({ ok: false, checks: { [`store:${store.name}`]: `failing: ${String((e as { _tag?: string })._tag ?? e)}` } }),
-        onSuccess: () => ({ ok: true, checks: { [`store:${store.name}`]: "ok" } })
-      })
+    const check = (name: string, probe: Effect.Effect<unknown, unknown>) =>
+      probe.pipe(
+        Effect.timeout("2 seconds"),
+        Effect.match({
+          onFailure: (e) => [name, `failing: ${String((e as { _tag?: string })._tag ?? e)}`] as const,
+          onSuccess: () => [name, "ok"] as const
+        })
+      )
+    const readiness: Effect.Effect<Readiness> = Effect.map(
+      Effect.all(
+        [
+          check(`store:${store.name}`, store.ping),
+          ...(cluster ? [check("nats", Effect.tryPromise(() => cluster.nats.nc.rtt()))] : [])
+        ],
+        { concurrency: "unbounded" }
+      ),
+      (checks) => ({ ok: checks.every(([, v]) => v === "ok"), checks: Object.fromEntries(checks) })
     )
+    if (cluster) yield* serveIngress(cluster.nats.nc, chat)
 
     const app = makeApp({
       chat,
@@ -141,6 +168,9 @@ export const startNode = (
         // New sockets are refused from here on; REST requests still in flight complete.
         draining = true
         yield* Effect.logInfo("shutting down: draining room actors and sockets")
+        // Clustered: leave and hand every shard over first, so other nodes take the rooms
+        // while this one finishes; clients that reconnect elsewhere find them served.
+        if (cluster) yield* cluster.handOver
         yield* registry.drain
         for (const s of sessions) s.close(CloseCode.goingAway, "server shutting down; reconnect and resume with since")
         // Finalizers are uninterruptible; the wait for open HTTP connections is bounded explicitly.

@@ -11,7 +11,7 @@ import type { ChatEvent, RoomId, UserId } from "../domain/model.ts"
 
 /** `origin` names the socket an ephemeral frame came from, so it is not echoed back. */
 export type BusMessage =
-  | { readonly _tag: "Event"; readonly event: ChatEvent }
+  | { readonly _tag: "Event"; readonly event: ChatEvent; readonly frame?: string }
   | { readonly _tag: "Read"; readonly room: RoomId; readonly user: UserId; readonly seq: number; readonly origin?: string }
   | { readonly _tag: "Typing"; readonly room: RoomId; readonly user: UserId; readonly origin?: string }
 

@@ -56,6 +56,9 @@ export interface ChatConfig {
   readonly actorIdleMs: number
   readonly commandTimeoutMs: number
   readonly shutdownGraceMs: number
+  readonly shards: number
+  readonly leaseMs: number
+  readonly natsReplicas: number
 }
 
 // The node id goes into NATS subjects, where "." separates tokens and "*"/">" are wildcards.
@@ -119,7 +122,10 @@ export const settings: { readonly [K in keyof ChatConfig]: S.Setting<ChatConfig[
   maxBatch: S.integer("CHAT_MAX_BATCH", "most operations per group commit", 256, positiveInt),
   actorIdleMs: S.integer("CHAT_ACTOR_IDLE_MS", "idle time in ms before a room actor is passivated", 60_000, positiveInt),
   commandTimeoutMs: S.integer("CHAT_COMMAND_TIMEOUT_MS", "time in ms a room command may take before `unavailable`", 10_000, positiveInt),
-  shutdownGraceMs: S.integer("CHAT_SHUTDOWN_GRACE_MS", "time in ms to drain sockets and actors on shutdown", 10_000, positiveInt)
+  shutdownGraceMs: S.integer("CHAT_SHUTDOWN_GRACE_MS", "time in ms to drain sockets and actors on shutdown", 10_000, positiveInt),
+  shards: S.integer("CHAT_SHARDS", "clustered mode: virtual shards rooms are spread over; a cluster-wide constant (every node the same)", 256, { min: 1, max: 65536 }),
+  leaseMs: S.integer("CHAT_LEASE_MS", "clustered mode: shard lease and node heartbeat lifetime in ms; a dead node's rooms move after this", 10_000, { min: 1000 }),
+  natsReplicas: S.integer("CHAT_NATS_REPLICAS", "clustered mode: replicas of the JetStream buckets and push stream (1, 3 or 5; at most the NATS cluster size)", 1, { min: 1, max: 5 })
 }
 
 /** Rules that span variables; each failure names the variable to set. */

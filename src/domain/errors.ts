@@ -35,10 +35,18 @@ export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", {
   message: Schema.String
 }) {}
 
-/** A dependency is down or a room is restarting; a retry with the same clientMsgId is safe. */
+/**
+ * A dependency is down or a room is restarting; a retry with the same clientMsgId is safe.
+ * `notOwner` marks a command that reached a node which does not own the room (any more):
+ * routers retry those on the current owner instead of answering the client.
+ */
 export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", {
-  message: Schema.String
+  message: Schema.String,
+  notOwner: Schema.optional(Schema.Boolean)
 }) {}
+
+export const notOwner = (room: string) =>
+  new Unavailable({ message: `this node does not own room ${room}; retry`, notOwner: true })
 
 export class Internal extends Schema.TaggedError<Internal>()("Internal", {
   message: Schema.String

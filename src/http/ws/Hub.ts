@@ -36,7 +36,7 @@ export const makeHub = (bus: RoomBus): Hub => {
   const dispatch = (fanout: RoomFanout) => (message: BusMessage) => {
     switch (message._tag) {
       case "Event": {
-        const frame = eventFrame(message.event)
+        const frame = message.frame ?? eventFrame(message.event)
         for (const m of fanout.members) m.deliverEvent(message.event.room, message.event.seq, frame)
         return
       }

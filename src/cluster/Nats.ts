@@ -1,0 +1,77 @@
+/**
+ * The NATS connection of a clustered node, wrapped once: connect (scoped; drained on
+ * close), the JetStream KV buckets for node heartbeats and shard leases, and the push
+ * stream. Promise failures become ClusterError here.
+ */
+import { Data, Effect, Redacted, type Scope } from "effect"
+import { connect, type JetStreamClient, type KV, type NatsConnection, RetentionPolicy } from "nats"
+import * as Subjects from "./subjects.ts"
+
+export class ClusterError extends Data.TaggedError("ClusterError")<{
+  readonly operation: string
+  readonly cause: unknown
+}> {
+  override get message() {
+    return `NATS ${this.operation} failed: ${describe(this.cause)}`
+  }
+}
+
+export const describe = (e: unknown): string =>
+  e instanceof Error ? `${(e as { code?: string }).code ?? e.name}: ${e.message}`.slice(0, 300) : String(e).slice(0, 300)
+
+export const attempt = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, ClusterError> =>
+  Effect.tryPromise({ try: f, catch: (cause) => new ClusterError({ operation, cause }) })
+
+export interface NatsHandle {
+  readonly nc: NatsConnection
+  readonly js: JetStreamClient
+  readonly nodes: KV
+  readonly leases: KV
+}
+
+export interface NatsOptions {
+  readonly url: Redacted.Redacted<string>
+  readonly name: string
+  readonly leaseMs: number
+  readonly replicas: number
+}
+
+export const connectNats = (o: NatsOptions): Effect.Effect<NatsHandle, ClusterError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const nc = yield* Effect.acquireRelease(
+      attempt("connect", () =>
+        connect({
+          servers: Redacted.value(o.url).split(",").map((s) => s.trim()).filter(Boolean),
+          name: o.name,
+          // A node must survive NATS restarts and fail-overs: retry for ever, with jitter.
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 250,
+          reconnectJitter: 250,
+          pingInterval: 5_000,
+          maxPingOut: 2
+        })
+      ),
+      (nc) => Effect.promise(() => nc.drain().catch(() => nc.close()))
+    )
+    const js = nc.jetstream()
+    // Entries not refreshed within the TTL vanish: a dead node's heartbeat and leases expire.
+    const kvOptions = { history: 1, ttl: o.leaseMs, replicas: o.replicas }
+    const nodes = yield* attempt("kv nodes", () => js.views.kv(Subjects.nodesBucket, kvOptions))
+    const leases = yield* attempt("kv leases", () => js.views.kv(Subjects.leasesBucket, kvOptions))
+    const jsm = yield* attempt("jetstream manager", () => nc.jetstreamManager())
+    yield* attempt("push stream", async () => {
+      try {
+        await jsm.streams.info(Subjects.pushStream)
+      } catch {
+        await jsm.streams.add({
+          name: Subjects.pushStream,
+          subjects: [Subjects.pushAll],
+          retention: RetentionPolicy.Limits,
+          // A push worker that is down for a day loses nothing; older intents are stale anyway.
+          max_age: 24 * 60 * 60 * 1e9,
+          num_replicas: o.replicas
+        })
+      }
+    })
+    return { nc, js, nodes, leases }
+  })

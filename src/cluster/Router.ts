@@ -1,0 +1,133 @@
+/**
+ * Routing in clustered mode: the RoomRegistry the chat service sees. A command for a room
+ * whose shard this node owns goes to the local actor; any other goes over NATS
+ * request/reply to the shard's command subject, where only the owner listens.
+ *
+ * During a hand-over nobody may answer (no responders), or the old owner answers
+ * not_owner: the router retries with backoff until the command deadline. Writes carry
+ * their clientMsgId, so a retry of a write that did commit returns the first ack.
+ */
+import { Deferred, Effect, Either, Runtime, Schedule, type Scope } from "effect"
+import { type NatsConnection, type Msg } from "nats"
+import type { RoomSnapshot } from "../../actors/Mailbox.ts"
+import type { RoomRegistry } from "../../actors/RoomRegistry.ts"
+import type { ShardManager } from "../../actors/ShardManager.ts"
+import type { OpResult, WriteOp } from "../../storage/ops.ts"
+import { Internal, notOwner, Unavailable, type ChatError } from "../domain/errors.ts"
+import type { RoomId } from "../domain/model.ts"
+import { attempt } from "./Nats.ts"
+import { shardOf } from "./ShardMap.ts"
+import * as Subjects from "./subjects.ts"
+import * as Wire from "./wire.ts"
+
+export interface RouterOptions {
+  readonly shardCount: number
+  readonly commandTimeoutMs: number
+}
+
+const isRetryable = (e: ChatError) => e._tag === "Unavailable" && e.notOwner === true
+
+export const makeRouter = (
+  nc: NatsConnection,
+  local: RoomRegistry,
+  shards: Pick<ShardManager, "owns">,
+  o: RouterOptions
+): RoomRegistry & { readonly serveShard: (shard: number) => Effect.Effect<void, unknown, Scope.Scope> } => {
+  /** One request to whoever serves the shard now; not_owner and "nobody" are retryable. */
+  const remoteOnce = (room: RoomId, command: Wire.Command, timeoutMs: number) =>
+    Effect.flatMap(
+      Effect.either(
+        attempt("request", () =>
+          nc.request(Subjects.shardCommands(shardOf(room, o.shardCount)), Wire.encodeCommand(command), {
+            timeout: Math.max(50, timeoutMs)
+          })
+        )
+      ),
+      (reply): Effect.Effect<OpResult | RoomSnapshot, ChatError> => {
+        // No responders (hand-over gap) and timeouts are retried like not_owner.
+        if (Either.isLeft(reply)) return Effect.fail(notOwner(room))
+        return Either.match(Wire.decodeReply(reply.right.string()), { onLeft: Effect.fail, onRight: Effect.succeed })
+      }
+    )
+
+  /** Local when this node owns the room, else remote; retried across hand-overs. */
+  const route = <A>(
+    room: RoomId,
+    viaLocal: Effect.Effect<A, ChatError>,
+    command: Wire.Command,
+    deadline: number
+  ): Effect.Effect<A, ChatError> =>
+    Effect.suspend(() =>
+      shards.owns(shardOf(room, o.shardCount))
+        ? viaLocal
+        : (remoteOnce(room, command, deadline - Date.now()) as Effect.Effect<A, ChatError>)
+    ).pipe(
+      Effect.retry({
+        schedule: Schedule.exponential("25 millis").pipe(Schedule.union(Schedule.spaced("500 millis")), Schedule.jittered),
+        while: (e) => isRetryable(e) && Date.now() < deadline
+      }),
+      Effect.mapError((e) =>
+        isRetryable(e) ? new Unavailable({ message: "room is moving between nodes; retry (same clientMsgId is safe)" }) : e
+      )
+    )
+
+  const write: RoomRegistry["write"] = (room, op: WriteOp) =>
+    Effect.gen(function* () {
+      const deadline = Date.now() + o.commandTimeoutMs
+      if (shards.owns(shardOf(room, o.shardCount))) {
+        // Enqueue now, preserving the caller's order; a not_owner answer is re-routed.
+        const pending = yield* Effect.either(local.write(room, op))
+        if (Either.isRight(pending)) {
+          return pending.right.pipe(
+            Effect.catchIf(isRetryable, () => route(room, Effect.flatten(local.write(room, op)), { k: "w", room, op }, deadline))
+          )
+        }
+        if (!isRetryable(pending.left)) return yield* Effect.fail(pending.left)
+      }
+      // Remote: the request starts now (in the caller's order) and is awaited later.
+      const reply = yield* Deferred.make<OpResult, ChatError>()
+      yield* Effect.forkDaemon(
+        Deferred.complete(reply, route(room, Effect.flatten(local.write(room, op)), { k: "w", room, op }, deadline))
+      )
+      return Deferred.await(reply)
+    })
+
+  const snapshot: RoomRegistry["snapshot"] = (room) =>
+    route(room, local.snapshot(room), { k: "s", room }, Date.now() + o.commandTimeoutMs)
+
+  /** The owner's side: answer commands for one shard while the subscription's scope lives. */
+  const serveShard = (shard: number) =>
+    Effect.gen(function* () {
+      const runtime = yield* Effect.runtime<never>()
+      const handle = (msg: Msg) =>
+        Effect.gen(function* () {
+          const command = Wire.decodeCommand(msg.string())
+          if (command === undefined) return msg.respond(Wire.encodeFailure(new Internal({ message: "malformed command" })))
+          if (!shards.owns(shard)) return msg.respond(Wire.encodeFailure(notOwner(command.room)))
+          if (command.k === "s") {
+            const s = yield* Effect.either(local.snapshot(command.room))
+            return msg.respond(Either.isRight(s) ? Wire.encodeSnapshot(s.right) : Wire.encodeFailure(s.left))
+          }
+          const r = yield* Effect.either(Effect.flatten(local.write(command.room, command.op)))
+          return msg.respond(Either.isRight(r) ? Wire.encodeResult(r.right) : Wire.encodeFailure(r.left))
+        })
+      const sub = nc.subscribe(Subjects.shardCommands(shard), {
+        callback: (err, msg) => {
+          if (err === null) Runtime.runFork(runtime)(handle(msg))
+        }
+      })
+      // The subscription is live at the server before the shard counts as served.
+      yield* attempt("flush", () => nc.flush())
+      yield* Effect.addFinalizer(() => Effect.promise(() => sub.drain().catch(() => undefined)))
+    })
+
+  return {
+    write,
+    snapshot,
+    activeRooms: local.activeRooms,
+    drain: local.drain,
+    release: local.release,
+    serveShard
+  }
+}
+
