@@ -33,7 +33,12 @@ export interface ActorDeps {
    */
   readonly fence?: (room: RoomId) => Effect.Effect<Fence, Unavailable>
   /** Called once per committed batch, in seq order, before the batch's callers are answered. */
-  readonly onCommitted: (room: RoomId, kind: RoomKind, events: ReadonlyArray<ChatEvent>) => Effect.Effect<void>
+  readonly onCommitted: (
+    room: RoomId,
+    kind: RoomKind,
+    events: ReadonlyArray<ChatEvent>,
+    members: ReadonlyMap<UserId, Role>
+  ) => Effect.Effect<void>
   readonly maxBatch: number
   readonly idleMs: number
 }
@@ -162,7 +167,7 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
         const events = results.flatMap((r) => (r._tag === "Committed" ? r.events : []))
         if (events.length > 0) {
           applyEvents(state, events)
-          yield* deps.onCommitted(room, state.kind, events)
+          yield* deps.onCommitted(room, state.kind, events, state.members)
         }
         yield* Effect.forEach(writes, (w, i) => Deferred.succeed(w.reply, results[i]), { discard: true })
       }

@@ -14,6 +14,8 @@ export type BusMessage =
   | { readonly _tag: "Event"; readonly event: ChatEvent; readonly frame?: string }
   | { readonly _tag: "Read"; readonly room: RoomId; readonly user: UserId; readonly seq: number; readonly origin?: string }
   | { readonly _tag: "Typing"; readonly room: RoomId; readonly user: UserId; readonly origin?: string }
+  /** A user's first live subscription to the room in the cluster began, or their last ended. */
+  | { readonly _tag: "Presence"; readonly room: RoomId; readonly user: UserId; readonly online: boolean }
 
 export type BusListener = (message: BusMessage) => void
 

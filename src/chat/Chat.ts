@@ -24,6 +24,7 @@ import {
 import type { Ack, Device, Platform, Room, RoomId, UserId } from "../domain/model.ts"
 import { utf8 } from "../util/base64.ts"
 import { uuidv7 } from "../util/uuid.ts"
+import { makeLocal as makeLocalPresence, type Presence } from "./Presence.ts"
 import { SendLimiterTag, type SendLimiter } from "./RateLimiter.ts"
 
 export interface ChatLimits {
@@ -64,6 +65,13 @@ export interface Chat {
   readonly registerDevice: (user: UserId, token: string, platform: Platform) => Effect.Effect<void, ChatError>
   readonly unregisterDevice: (user: UserId, token: string) => Effect.Effect<void, ChatError>
   readonly listDevices: (user: UserId) => Effect.Effect<ReadonlyArray<Device>, ChatError>
+  /** Presence: a socket of `user` subscribed to / left `room` (announced on first / last). */
+  readonly subscribed: (user: UserId, room: RoomId) => Effect.Effect<void>
+  readonly unsubscribed: (user: UserId, room: RoomId) => Effect.Effect<void>
+  readonly connected: (user: UserId) => Effect.Effect<void>
+  readonly disconnected: (user: UserId) => Effect.Effect<void>
+  /** Members of `room` with a live subscription to it, for a member. */
+  readonly online: (user: UserId, room: RoomId) => Effect.Effect<ReadonlyArray<UserId>, ChatError>
 }
 
 export class ChatTag extends Context.Tag("chat/Chat")<ChatTag, Chat>() {}
@@ -109,7 +117,8 @@ export const make = (
   registry: RoomRegistry,
   bus: RoomBus,
   limiter: SendLimiter,
-  limits: ChatLimits
+  limits: ChatLimits,
+  presence: Presence = makeLocalPresence()
 ): Chat => {
   const fromStore = <A>(e: Effect.Effect<A, StoreError>) =>
     e.pipe(Effect.tapError(logStoreFailure), Effect.mapError(storeFailure))
@@ -199,7 +208,20 @@ export const make = (
       Effect.flatMap(fromStore(store.unregisterDevice(user, token)), (found) =>
         found ? Effect.void : Effect.fail(new NotFound({ message: "device not found" }))
       ),
-    listDevices: (user) => fromStore(store.listDevices(user))
+    listDevices: (user) => fromStore(store.listDevices(user)),
+    subscribed: (user, room) =>
+      Effect.flatMap(presence.join(room, user), (first) =>
+        first ? bus.publish(room, { _tag: "Presence", room, user, online: true }) : Effect.void
+      ),
+    unsubscribed: (user, room) =>
+      Effect.flatMap(presence.leave(room, user), (last) =>
+        last ? bus.publish(room, { _tag: "Presence", room, user, online: false }) : Effect.void
+      ),
+    connected: (user) => Effect.asVoid(presence.connected(user)),
+    disconnected: (user) => Effect.asVoid(presence.disconnected(user)),
+    online: (user, room) => Effect.flatMap(access(user, room), (s) =>
+      Effect.map(presence.online(room), (users) => users.filter((u) => s.members.has(u)))
+    )
   }
 }
 

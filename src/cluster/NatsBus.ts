@@ -30,6 +30,8 @@ const decodeSignal = (text: string): BusMessage | undefined => {
   try {
     const v = JSON.parse(text)
     if (v?.type === "typing" && typeof v.user === "string") return { _tag: "Typing", room: v.room, user: v.user, origin: v.origin }
+    if (v?.type === "presence" && typeof v.user === "string" && typeof v.online === "boolean")
+      return { _tag: "Presence", room: v.room, user: v.user, online: v.online }
     if (v?.type === "read" && typeof v.seq === "number") return { _tag: "Read", room: v.room, user: v.user, seq: v.seq, origin: v.origin }
   } catch {
     // fall through: a malformed signal is dropped
@@ -45,6 +47,11 @@ export const makeNatsBus = (nc: NatsConnection): RoomBus => ({
           return nc.publish(Subjects.roomEvents(room), message.frame ?? eventFrame(message.event))
         case "Typing":
           return nc.publish(Subjects.roomSignals(room), JSON.stringify({ type: "typing", room, user: message.user, origin: message.origin }))
+        case "Presence":
+          return nc.publish(
+            Subjects.roomSignals(room),
+            JSON.stringify({ type: "presence", room, user: message.user, online: message.online })
+          )
         case "Read":
           return nc.publish(
             Subjects.roomSignals(room),

@@ -188,6 +188,10 @@ export const makeApp = (deps: GatewayDeps) => {
     )
   )
 
+  app.get("/v1/rooms/:room/presence", (c) =>
+    respond(c, Effect.flatMap(roomParam(c), (room) => Effect.map(deps.chat.online(c.get("user"), room), (online) => ({ online }))))
+  )
+
   app.put("/v1/rooms/:room/pin", (c) =>
     respond(c, Effect.flatMap(roomParam(c), (room) => deps.chat.setPinned(c.get("user"), room, true)))
   )

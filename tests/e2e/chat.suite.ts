@@ -337,6 +337,28 @@ export const chatSuite = (label: string, start: () => Promise<TestNode>) =>
       e.close()
     })
 
+    it("presence: first subscription and last departure are announced, and REST lists who is online", async () => {
+      const [alice, bob] = [user("alice"), user("bob")]
+      const room = await api.group(alice, [bob])
+      const a = await api.client(alice)
+      await a.request({ type: "subscribe", room })
+      const b1 = await api.client(bob)
+      await b1.request({ type: "subscribe", room })
+      expect(await a.waitFor((f) => f.type === "presence" && f.user === bob)).toMatchObject({ room, online: true })
+      // A second socket of the same user is not a new arrival.
+      const b2 = await api.client(bob)
+      await b2.request({ type: "subscribe", room })
+      const listed = await api.rest(alice, "GET", `/v1/rooms/${room}/presence`)
+      expect([...listed.json.online].sort()).toEqual([alice, bob].sort())
+      b1.close()
+      await b1.closed
+      b2.close()
+      const gone = await a.waitFor((f) => f.type === "presence" && f.user === bob && f.online === false)
+      expect(a.frames.filter((f) => f.type === "presence" && f.user === bob)).toHaveLength(2)
+      expect(gone.room).toBe(room)
+      a.close()
+    })
+
     it("operations: /healthz, /readyz naming the store, /metrics with the documented series", async () => {
       expect((await fetch(`${api.node.url}/healthz`)).status).toBe(200)
       const ready = await fetch(`${api.node.url}/readyz`)

@@ -45,6 +45,11 @@ export const makeHub = (bus: RoomBus): Hub => {
         for (const m of fanout.members) if (m.id !== message.origin) m.deliverEphemeral(frame)
         return
       }
+      case "Presence": {
+        const frame = JSON.stringify({ type: "presence", room: message.room, user: message.user, online: message.online })
+        for (const m of fanout.members) if (m.user !== message.user) m.deliverEphemeral(frame)
+        return
+      }
       case "Typing": {
         // Not echoed to any socket of the typist: their other devices know they are typing.
         const frame = JSON.stringify({ type: "typing", room: message.room, user: message.user })

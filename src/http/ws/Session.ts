@@ -197,6 +197,7 @@ export const makeSession = (user: UserId, link: SocketLink, deps: SessionDeps): 
         yield* hub.leave(f.room, member)
         return yield* Effect.fail(new BadRequest({ message: `since ${f.since} is past the room's last seq ${head}` }))
       }
+      yield* chat.subscribed(user, f.room)
       const truncated = f.since !== undefined && head - f.since > limits.replayCap
       sendRaw(replyFrame("subscribed", f.id, { room: f.room, seq: head, ...(truncated ? { truncated: true } : {}) }))
       if (f.since === undefined || truncated) {
@@ -210,7 +211,10 @@ export const makeSession = (user: UserId, link: SocketLink, deps: SessionDeps): 
 
   const unsubscribe = (f: Extract<ClientFrame, { type: "unsubscribe" }>) =>
     Effect.gen(function* () {
-      if (subs.delete(f.room)) yield* hub.leave(f.room, member)
+      if (subs.delete(f.room)) {
+        yield* hub.leave(f.room, member)
+        yield* chat.unsubscribed(user, f.room)
+      }
       sendRaw(replyFrame("unsubscribed", f.id, { room: f.room }))
     })
 
@@ -257,6 +261,7 @@ export const makeSession = (user: UserId, link: SocketLink, deps: SessionDeps): 
 
   // --- inbox ----------------------------------------------------------------------------
 
+  runFork(chat.connected(user))
   const inbox = Effect.runSync(Queue.dropping<string>(limits.inboxCapacity))
   const scope = Effect.runSync(Scope.make())
   const inflight = Effect.runSync(FiberSet.make<unknown, never>().pipe(Scope.extend(scope)))
@@ -292,8 +297,13 @@ export const makeSession = (user: UserId, link: SocketLink, deps: SessionDeps): 
       Effect.gen(function* () {
         yield* Fiber.interrupt(worker)
         yield* Scope.close(scope, Exit.void)
-        for (const room of subs.keys()) yield* hub.leave(room, member)
+        for (const [room, sub] of subs) {
+          yield* hub.leave(room, member)
+          // Only subscriptions that were announced (head read, lastSeq set) are withdrawn.
+          if (sub.lastSeq >= 0) yield* chat.unsubscribed(user, room)
+        }
         subs.clear()
+        yield* chat.disconnected(user)
       })
     )
   }
