@@ -15,7 +15,9 @@ import * as AuthModule from "./auth/Auth.ts"
 import { makeInProcess, type RoomBus } from "./bus/RoomBus.ts"
 import { makeClusterNode } from "./cluster/ClusterNode.ts"
 import { serveIngress } from "./cluster/Ingress.ts"
-import type { ChatEvent, RoomId, RoomKind } from "./domain/model.ts"
+import type { ChatEvent, Role, RoomId, RoomKind, UserId } from "./domain/model.ts"
+import { makePushIntents } from "./cluster/PushIntents.ts"
+import { makeLocal as makeLocalPresence, type Presence } from "./chat/Presence.ts"
 import { eventFrame } from "./http/ws/serverFrames.ts"
 import * as Chat from "./chat/Chat.ts"
 import { makeLocal } from "./chat/RateLimiter.ts"
@@ -62,12 +64,16 @@ export const startNode = (
       ...(Option.isSome(config.jwtIssuer) ? { issuer: config.jwtIssuer.value } : {}),
       ...(Option.isSome(config.jwtAudience) ? { audience: config.jwtAudience.value } : {})
     })
+    const presence: Presence = makeLocalPresence()
+    // Set once the cluster is up (clustered mode only: intents go to a JetStream stream).
+    let pushIntents: ReturnType<typeof makePushIntents> | undefined
     const actorDeps = (bus: RoomBus) => ({
       store,
       maxBatch: config.maxBatch,
       idleMs: config.actorIdleMs,
-      onCommitted: (room: RoomId, kind: RoomKind, events: ReadonlyArray<ChatEvent>) =>
+      onCommitted: (room: RoomId, kind: RoomKind, events: ReadonlyArray<ChatEvent>, members: ReadonlyMap<UserId, Role>) =>
         Effect.gen(function* () {
+          if (pushIntents) yield* pushIntents(room, events, members)
           let sent = 0
           for (const event of events) {
             if (event.kind === "message.created") sent++
@@ -100,9 +106,10 @@ export const startNode = (
         })
       : undefined
     const bus: RoomBus = cluster?.bus ?? makeInProcess()
+    if (cluster) pushIntents = makePushIntents(cluster.nats.js, presence)
     const registry = cluster?.registry ?? (yield* Registry.make(actorDeps(bus), registryOptions))
     const limiter = makeLocal({ ratePerSec: config.sendRate, burst: config.sendBurst })
-    const chat = Chat.make(store, registry, bus, limiter, { maxBodyBytes: config.maxBodyBytes, maxGroupMembers: 10_000 })
+    const chat = Chat.make(store, registry, bus, limiter, { maxBodyBytes: config.maxBodyBytes, maxGroupMembers: 10_000 }, presence)
     const hub = makeHub(bus)
     const sessions = new Set<Session>()
     let draining = false
@@ -126,6 +133,23 @@ export const startNode = (
         { concurrency: "unbounded" }
       ),
       (checks) => ({ ok: checks.every(([, v]) => v === "ok"), checks: Object.fromEntries(checks) })
+    ).pipe(
+      Effect.flatMap((r) =>
+        cluster
+          ? Effect.map(cluster.membership.live, (live) => ({
+              ...r,
+              details: {
+                cluster: {
+                  node: config.nodeId,
+                  live,
+                  shards: config.shards,
+                  shardsHeld: cluster.shards.heldCount(),
+                  handovers: cluster.shards.handovers().slice(-20)
+                }
+              }
+            }))
+          : Effect.succeed(r)
+      )
     )
     if (cluster) yield* serveIngress(cluster.nats.nc, chat)
 

@@ -22,6 +22,8 @@ import { makeSession, type Session, type SessionLimits, type SocketLink } from "
 export interface Readiness {
   readonly ok: boolean
   readonly checks: Readonly<Record<string, "ok" | string>>
+  /** Extra facts for operators (clustered mode: node id, live nodes, shards held). */
+  readonly details?: Readonly<Record<string, unknown>>
 }
 
 export interface GatewayDeps {
@@ -99,7 +101,10 @@ export const makeApp = (deps: GatewayDeps) => {
     const exit = await run(deps.readiness)
     const r: Readiness = Exit.isSuccess(exit) ? exit.value : { ok: false, checks: { readiness: "failed" } }
     const ok = r.ok && !deps.isDraining()
-    return c.json({ status: ok ? "ok" : "unavailable", draining: deps.isDraining(), checks: r.checks }, ok ? 200 : 503)
+    return c.json(
+      { status: ok ? "ok" : "unavailable", draining: deps.isDraining(), checks: r.checks, ...(r.details ?? {}) },
+      ok ? 200 : 503
+    )
   })
   app.get("/metrics", async (c) => {
     const exit = await run(deps.metrics)

@@ -1,0 +1,154 @@
+/**
+ * Starts real chat nodes (child processes) that form a cluster over a NATS server of the
+ * test's own, on one PostgreSQL database, and helpers to watch them.
+ */
+import { connect as natsConnect } from "nats"
+import { freshDatabase, dropDatabase } from "../support/freshDatabase.ts"
+import { startChild, type TestNode } from "../support/node.ts"
+import { connect, type TestClient } from "../support/wsClient.ts"
+import { ownerOf, shardOf } from "../../src/cluster/ShardMap.ts"
+
+export const SHARDS = 32
+export const LEASE_MS = 3_000
+
+export type ClusterNodeProc = TestNode & { readonly id: string; readonly child: import("node:child_process").ChildProcess; readonly output: () => string }
+
+export interface TestCluster {
+  readonly nodes: ClusterNodeProc[]
+  readonly dbUrl: string
+  readonly add: (id: string) => Promise<ClusterNodeProc>
+  readonly token: (user: string) => Promise<string>
+  readonly close: () => Promise<void>
+}
+
+export const startCluster = async (
+  natsUrl: string,
+  ids: ReadonlyArray<string>,
+  extraEnv: Record<string, string> = {}
+): Promise<TestCluster> => {
+  const dbUrl = await freshDatabase()
+  const env = (id: string) => ({
+    CHAT_NODE_ID: id,
+    CHAT_NATS_URL: natsUrl,
+    CHAT_STORE: "postgres",
+    CHAT_POSTGRES_URL: dbUrl,
+    CHAT_SHARDS: String(SHARDS),
+    CHAT_LEASE_MS: String(LEASE_MS),
+    CHAT_SEND_RATE: "10000",
+    CHAT_SEND_BURST: "10000",
+    ...extraEnv
+  })
+  const add = async (id: string) => Object.assign(await startChild(env(id)), { id }) as ClusterNodeProc
+  // One at a time: the first runs the migrations, the others find them applied.
+  const nodes: ClusterNodeProc[] = []
+  for (const id of ids) nodes.push(await add(id))
+  return {
+    nodes,
+    dbUrl,
+    add: async (id) => {
+      const n = await add(id)
+      nodes.push(n)
+      return n
+    },
+    token: (user) => nodes[0].token(user),
+    close: async () => {
+      await Promise.all(nodes.map((n) => n.close().catch(() => undefined)))
+      await dropDatabase(dbUrl).catch(() => undefined)
+    }
+  }
+}
+
+export const readyz = async (node: TestNode): Promise<any> => {
+  const r = await fetch(`${node.url}/readyz`)
+  return r.json()
+}
+
+/**
+ * Waits until the live nodes agree on `expected` members and together hold every shard.
+ * Polling is the only way to observe another process's state here; it is bounded.
+ */
+export const awaitBalanced = async (nodes: ReadonlyArray<TestNode>, expected: number, timeoutMs = 60_000) => {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    const states = await Promise.all(nodes.map((n) => readyz(n).catch(() => undefined)))
+    last = states.map((s) => s?.cluster && { node: s.cluster.node, live: s.cluster.live.length, held: s.cluster.shardsHeld })
+    const ok =
+      states.every((s) => s?.cluster?.live?.length === expected) &&
+      states.reduce((sum, s) => sum + (s?.cluster?.shardsHeld ?? 0), 0) === SHARDS
+    if (ok) return states
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  throw new Error(`cluster did not balance: ${JSON.stringify(last)}`)
+}
+
+/** The node that rendezvous hashing makes the owner of `room` among `ids`. */
+export const ownerNode = (room: string, ids: ReadonlyArray<string>) => ownerOf(shardOf(room, SHARDS), [...ids].sort())
+
+export const createGroup = async (node: TestNode, token: string, members: string[]) => {
+  const r = await fetch(`${node.url}/v1/rooms`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ kind: "group", name: "cluster", members })
+  })
+  if (r.status !== 201) throw new Error(`create room ${r.status}: ${await r.text()}`)
+  return (await r.json()).id as string
+}
+
+/**
+ * A client that sends `count` messages one after another to `room`, each retried with the
+ * same clientMsgId until acked (through reconnects to any live node), and records acks.
+ */
+export const steadySender = (opts: {
+  readonly nodes: () => ReadonlyArray<TestNode>
+  readonly token: string
+  readonly room: string
+  readonly prefix: string
+  readonly count: number
+  readonly deadlineMs: number
+}) => {
+  const acks: Array<{ clientMsgId: string; seq: number; at: number }> = []
+  const done = (async () => {
+    let client: TestClient | undefined
+    let n = 0
+    const deadline = Date.now() + opts.deadlineMs
+    for (let i = 1; i <= opts.count; i++) {
+      const clientMsgId = `${opts.prefix}-${i}`
+      while (true) {
+        if (Date.now() > deadline) throw new Error(`sender ${opts.prefix} did not finish (at ${i})`)
+        try {
+          if (client === undefined) {
+            const live = opts.nodes()
+            client = await connect(live[n++ % live.length].wsUrl, opts.token)
+          }
+          const reply = await client.request({ type: "send", room: opts.room, clientMsgId, body: clientMsgId }, 5_000)
+          if (reply.type === "ack") {
+            acks.push({ clientMsgId, seq: reply.seq, at: Date.now() })
+            break
+          }
+          if (reply.code !== "unavailable") throw new Error(`unexpected reply ${JSON.stringify(reply)}`)
+        } catch (e) {
+          if (e instanceof Error && e.message.startsWith("unexpected reply")) throw e
+          client?.close()
+          client = undefined
+        }
+      }
+    }
+    client?.close()
+  })()
+  return { acks, done }
+}
+
+/** Every message row of a room, straight from PostgreSQL. */
+export const storedMessages = async (dbUrl: string, room: string) => {
+  const nc = (await import("postgres")).default(dbUrl, { max: 1 })
+  try {
+    const rows = await nc`SELECT seq::int AS seq, client_msg_id FROM messages WHERE room_id = ${room} ORDER BY seq`
+    const events = await nc`SELECT seq::int AS seq FROM events WHERE room_id = ${room} ORDER BY seq`
+    return { messages: rows as unknown as Array<{ seq: number; client_msg_id: string }>, eventSeqs: events.map((e: any) => e.seq as number) }
+  } finally {
+    await nc.end()
+  }
+}
+
+export const natsClient = (url: string) => natsConnect({ servers: url })
