@@ -104,7 +104,7 @@ export const startChild = async (
     wsUrl: `ws://127.0.0.1:${port}/v1/ws`,
     token: (user) => token(user),
     close: async () => {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once("exit", r))
         child.kill("SIGTERM")
         await exited

@@ -1,0 +1,113 @@
+/**
+ * The bench harness end to end at a tiny size: our node (PostgreSQL, a fresh database on
+ * the test run's server) and the raw ws peer, each
+ * as a child process, two client processes, one low-rate step. Not timed and not asserting
+ * performance: it checks that every field of the report is there and that nothing is lost.
+ */
+import { describe, expect, it } from "vitest"
+import { renderChart } from "../../bench/report/chart.ts"
+import { renderMarkdown } from "../../bench/report/markdown.ts"
+import type { BenchResults } from "../../bench/report/results.ts"
+import { computeTargets } from "../../bench/report/targets.ts"
+import { parseConfig, type BenchConfig } from "../../bench/config.ts"
+import { machineFacts } from "../../bench/lib/machine.ts"
+import { dropDatabase, freshDatabase } from "../support/freshDatabase.ts"
+import { runOnServer, type LoadParams, type ServerRun, type StepReport } from "../../bench/scenarios/stepped.ts"
+
+const tiny: LoadParams = {
+  rooms: 2,
+  roomSize: 3,
+  senders: 2,
+  rates: [10],
+  limitOn: "e2e",
+  // Latency is not under test here; a loaded CI machine must not fail the step.
+  limitMs: 60_000,
+  stepMs: 500,
+  drainMs: 20_000,
+  warmupMs: 0,
+  clientProcesses: 2,
+  bodyBytes: 64
+}
+
+const isNumber = (v: unknown) => typeof v === "number" && Number.isFinite(v)
+
+const expectLatency = (l: StepReport["e2e"] | null) => {
+  expect(l).not.toBeNull()
+  for (const k of ["count", "p50", "p90", "p99", "max", "mean"] as const) expect(isNumber(l![k]), k).toBe(true)
+  expect(l!.count).toBeGreaterThan(0)
+  expect(l!.p50).toBeLessThanOrEqual(l!.p99)
+  expect(l!.p99).toBeLessThanOrEqual(l!.max)
+}
+
+const expectComplete = (run: ServerRun, acks: boolean) => {
+  expect(run.error).toBeUndefined()
+  expect(run.setup).toEqual({ connections: 6, failedConnections: 0, connectMs: expect.any(Number), clientProcesses: 2 })
+  expect(run.rssStartMB).toBeGreaterThan(0)
+  expect(run.rssIdleMB).toBeGreaterThan(0)
+  expect(run.steps).toHaveLength(1)
+  const s = run.steps[0]
+  // 10 msg/s for 0.5 s from 2 senders in rooms of 3: 5 messages, 15 deliveries.
+  expect(s.sent).toBe(5)
+  expect(s.expectedDeliveries).toBe(15)
+  expect(s.received).toBe(15)
+  expect(s.lost).toBe(0)
+  expect(s.loss).toBe(0)
+  expect(s.errors).toEqual({})
+  expect(s.disconnects).toBe(0)
+  for (const k of ["targetRate", "sentRate", "windowS", "deliveriesPerS"] as const) expect(isNumber(s[k]), k).toBe(true)
+  expectLatency(s.e2e)
+  if (acks) {
+    expectLatency(s.ack)
+    expect(s.acked).toBe(5)
+    expect(isNumber(s.ackedPerS)).toBe(true)
+  } else {
+    // The raw ws protocol has no acks.
+    expect(s.ack).toBeNull()
+    expect(s.acked).toBeNull()
+  }
+  expect(isNumber(s.server.cpuPct)).toBe(true)
+  expect(s.server.rssPeakMB).toBeGreaterThan(0)
+  expect(s.clients.elu).toHaveLength(2)
+  for (const e of s.clients.elu) expect(e >= 0 && e <= 1).toBe(true)
+  expect(s.held).toBe(true)
+  expect(run.best).toBe(s)
+}
+
+describe("bench harness", () => {
+  it("runs a tiny fan-out end to end against our server and the raw ws peer and reports every field", async () => {
+    const noLog = () => {}
+    const databases: Array<string> = []
+    const db = { createDatabase: async () => databases[databases.push(await freshDatabase()) - 1] }
+    const [ours, raw] = await Promise.all([
+      runOnServer("ours-postgres", "harness", tiny, db, noLog).finally(() => Promise.all(databases.map(dropDatabase))),
+      runOnServer("rawws", "harness", tiny, undefined, noLog)
+    ])
+    expectComplete(ours, true)
+    expectComplete(raw, false)
+
+    // The report is generated from the same structure.
+    const cfg = parseConfig(["--only", "fanout", "--markdown", ""]) as BenchConfig
+    const fanout = { params: tiny, runs: [ours, raw] }
+    const results: BenchResults = {
+      version: 1,
+      mode: "quick",
+      command: "test",
+      startedAt: new Date().toISOString(),
+      finishedAt: new Date().toISOString(),
+      durationS: 0,
+      machine: machineFacts(),
+      postgres: null,
+      config: cfg,
+      scenarios: { fanout },
+      targets: computeTargets({ fanout }),
+      errors: []
+    }
+    expect(results.targets.find((t) => t.id === "fanout-vs-rawws")?.value).toBe(1)
+    const md = renderMarkdown(results, { json: "bench/results/test.json", charts: { fanout: "bench/results/test.svg" } })
+    expect(md).toContain("this project (PostgreSQL)")
+    expect(md).toContain("raw ws")
+    const svg = renderChart(fanout, { title: "t", x: "deliveriesPerS", xLabel: "x", y: "e2e", yLabel: "y", limitMs: 100 })
+    expect(svg.startsWith("<svg")).toBe(true)
+    expect(svg).toContain("<polyline")
+  }, 120_000)
+})

@@ -1,0 +1,167 @@
+/**
+ * Throw-away NATS servers with JetStream. globalSetup starts one per run (`natsForRun`;
+ * with CHAT_TEST_NATS_URL set, that server is used instead and nothing is started); tests
+ * that kill servers start their own: `startNats()` for one, `startNatsCluster(3)` for a
+ * JetStream cluster of three whose members can be killed and restarted one at a time.
+ *
+ * Servers listen on 127.0.0.1 only and keep JetStream data in a temporary directory that
+ * `stop()` removes. Ready means: the server logged that it is ready (and, in a cluster,
+ * that it knows the JetStream metadata leader, without which no stream can be created),
+ * and a NATS client connected to it.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { connect } from "nats"
+import { freePort, requireBinary, spawnServer, type ServerProcess } from "./serverProcess.ts"
+
+const BIN = "/usr/sbin/nats-server"
+
+export interface RunningNats {
+  /** nats://127.0.0.1:port */
+  readonly url: string
+  readonly port: number
+  /** Kills the server and removes its JetStream directory (idempotent). */
+  readonly stop: () => Promise<void>
+}
+
+export interface NatsClusterNode {
+  /** The server_name, also its JetStream peer name. */
+  readonly name: string
+  readonly url: string
+  readonly running: () => boolean
+  /** SIGKILL: a crash. Its JetStream directory stays, as a crashed machine's disk would. */
+  readonly kill: () => Promise<void>
+  /** Starts it again on the same ports and directory; resolves once it is back in the cluster. */
+  readonly restart: () => Promise<void>
+}
+
+export interface NatsCluster {
+  /** Every member's client URL, in member order. */
+  readonly urls: ReadonlyArray<string>
+  readonly nodes: ReadonlyArray<NatsClusterNode>
+  /** Kills every member and removes the directories (idempotent). */
+  readonly stop: () => Promise<void>
+}
+
+const binary = () => requireBinary(BIN, "nats-server", "CHAT_TEST_NATS_URL")
+
+/** Port 0 would mean "default 4222" to nats-server; -1 asks it to pick a free port. */
+const RANDOM_PORT = "-1"
+
+const clientPort = /Listening for client connections on [^\s]+:(?<port>\d+)/
+const serverReady = /Server is ready/
+// "JetStream cluster new metadata leader: n3/c" or, on the leader, "Self is new JetStream cluster metadata leader".
+const knowsMetaLeader = /new (?:JetStream cluster )?metadata leader/
+
+/** A regex that matches once every pattern has appeared, in any order; group `port` is the client port. */
+const allOf = (...patterns: ReadonlyArray<RegExp>) =>
+  new RegExp(`^${patterns.map((p) => `(?=[\\s\\S]*${p.source})`).join("")}[\\s\\S]*?${clientPort.source}`)
+
+/** The server accepts clients: connect once with the real client, then close. */
+const probe = async (url: string) => {
+  const nc = await connect({ servers: url, reconnect: false, timeout: 5_000 })
+  await nc.close()
+}
+
+const launch = async (args: ReadonlyArray<string>, name: string, ready: RegExp): Promise<{ server: ServerProcess; port: number }> => {
+  const started = await spawnServer(binary(), ["-a", "127.0.0.1", ...args], { name, ready })
+  const port = Number(started.ready.groups?.port)
+  try {
+    await probe(`nats://127.0.0.1:${port}`)
+  } catch (e) {
+    await started.process.kill("SIGKILL")
+    throw e
+  }
+  return { server: started.process, port }
+}
+
+/** One server of its own with JetStream. */
+export const startNats = async (): Promise<RunningNats> => {
+  const dir = mkdtempSync(join(tmpdir(), "chat-test-nats-"))
+  try {
+    const { server, port } = await launch(["-p", RANDOM_PORT, "-js", "-sd", dir], "nats-server", allOf(serverReady))
+    return {
+      url: `nats://127.0.0.1:${port}`,
+      port,
+      stop: async () => {
+        await server.kill("SIGKILL")
+        rmSync(dir, { recursive: true, force: true })
+      }
+    }
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true })
+    throw e
+  }
+}
+
+/**
+ * `size` servers routed to each other as one cluster, JetStream clustered across them
+ * (distinct server names and store directories). With 3, streams and KV buckets with 3
+ * replicas keep working while any one member is down.
+ */
+export const startNatsCluster = async (size = 3): Promise<NatsCluster> => {
+  const dir = mkdtempSync(join(tmpdir(), "chat-test-nats-cluster-"))
+  const clusterName = `chat-test-${crypto.randomUUID().slice(0, 8)}`
+  const nodes: Array<NatsClusterNode> = []
+  try {
+    const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()))
+    // Every member gets every route, its own included: nats-server ignores a route to itself.
+    const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(",")
+    const members = routePorts.map((routePort, i) => {
+      const name = `n${i + 1}`
+      const args = (port: string) => [
+        "-p", port, "-n", name, "-js", "-sd", join(dir, name),
+        "--cluster_name", clusterName, "--cluster", `nats://127.0.0.1:${routePort}`, "--routes", routes
+      ]
+      return { name, args }
+    })
+    // The members start together: a lone member waits for its peers before electing a leader.
+    const started = await Promise.all(
+      members.map(async ({ name, args }) => {
+        try {
+          return await launch(args(RANDOM_PORT), `nats-server ${name}`, allOf(serverReady, knowsMetaLeader))
+        } catch (e) {
+          return e instanceof Error ? e : new Error(String(e))
+        }
+      })
+    )
+    started.forEach((s, i) => {
+      if (s instanceof Error) return
+      const { name, args } = members[i]
+      const port = s.port
+      let server = s.server
+      nodes.push({
+        name,
+        url: `nats://127.0.0.1:${port}`,
+        running: () => server.running(),
+        kill: () => server.kill("SIGKILL"),
+        restart: async () => {
+          await server.kill("SIGKILL")
+          server = (await launch(args(String(port)), `nats-server ${name}`, allOf(serverReady, knowsMetaLeader))).server
+        }
+      })
+    })
+    const failed = started.find((s): s is Error => s instanceof Error)
+    if (failed !== undefined) throw failed
+  } catch (e) {
+    await Promise.all(nodes.map((n) => n.kill()))
+    rmSync(dir, { recursive: true, force: true })
+    throw e
+  }
+  return {
+    urls: nodes.map((n) => n.url),
+    nodes,
+    stop: async () => {
+      await Promise.all(nodes.map((n) => n.kill()))
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+/** The run's shared server: CHAT_TEST_NATS_URL when set, otherwise a new one. */
+export const natsForRun = async (): Promise<{ readonly url: string; readonly stop: () => Promise<void> }> => {
+  const external = process.env.CHAT_TEST_NATS_URL
+  if (external !== undefined && external !== "") return { url: external, stop: async () => {} }
+  return startNats()
+}
