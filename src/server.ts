@@ -177,7 +177,8 @@ export const startNode = (
       sessions,
       onConnectionsChanged: (n) => runSync(Metric.set(M.wsConnections, n)),
       onSlowConsumer: () => runSync(M.slowConsumerDropped),
-      onError: (e) => runSync(M.errorReturned(codeOf(e))),
+      onError: (e) => runSync(Effect.zipRight(M.errorReturned(codeOf(e)), e._tag === "RateLimited" ? M.rateLimitedHit : Effect.void)),
+      onFrame: () => runSync(M.wsMessageIn),
       isDraining: () => draining
     })
 

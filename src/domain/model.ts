@@ -6,9 +6,16 @@ import { Schema } from "effect"
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-export const RoomId = Schema.String.pipe(
-  Schema.filter((s) => UUID_RE.test(s), { message: () => "room must be a UUID" }),
-  Schema.brand("RoomId")
+/**
+ * Decoding lowercases: a UUID names the same room in either case, and actors, bus
+ * subjects and subscriptions are keyed by the one canonical spelling.
+ */
+export const RoomId = Schema.compose(
+  Schema.Lowercase,
+  Schema.String.pipe(
+    Schema.filter((s) => UUID_RE.test(s), { message: () => "room must be a UUID" }),
+    Schema.brand("RoomId")
+  )
 )
 export type RoomId = typeof RoomId.Type
 

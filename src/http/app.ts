@@ -10,7 +10,7 @@ import { bodyLimit } from "hono/body-limit"
 import type { UpgradeWebSocket, WSContext } from "hono/ws"
 import type { Chat } from "../chat/Chat.ts"
 import type { ChatStore } from "../../storage/ChatStore.ts"
-import { BadRequest, Internal, NotFound, TooLarge, Unauthorized, type ChatError } from "../domain/errors.ts"
+import { BadRequest, Internal, NotFound, TooLarge, Unauthorized, Unavailable, type ChatError } from "../domain/errors.ts"
 import type { RoomId, UserId } from "../domain/model.ts"
 import { RoomId as RoomIdSchema, UserId as UserIdSchema } from "../domain/model.ts"
 import { errorPayload, statusOf } from "../protocol/errorMap.ts"
@@ -42,6 +42,8 @@ export interface GatewayDeps {
   readonly onConnectionsChanged: (open: number) => void
   readonly onSlowConsumer: () => void
   readonly onError: (e: ChatError) => void
+  /** One WebSocket frame arrived (metrics). */
+  readonly onFrame: () => void
   /** Set when the node is draining: new WebSockets and writes are refused. */
   readonly isDraining: () => boolean
 }
@@ -241,14 +243,15 @@ export const makeApp = (deps: GatewayDeps) => {
   )
   app.get("/v1/devices", (c) => respond(c, Effect.map(deps.chat.listDevices(c.get("user")), (devices) => ({ devices }))))
   app.delete("/v1/devices/:token", (c) =>
-    respond(c, deps.chat.unregisterDevice(c.get("user"), decodeURIComponent(c.req.param("token"))))
+    // Hono has already percent-decoded the path parameter once.
+    respond(c, deps.chat.unregisterDevice(c.get("user"), c.req.param("token")))
   )
 
   // --- WebSocket ------------------------------------------------------------------------
   app.get(
     "/v1/ws",
     async (c, next) => {
-      if (deps.isDraining()) return fail(c, new BadRequest({ message: "node is draining; connect elsewhere" }))
+      if (deps.isDraining()) return fail(c, new Unavailable({ message: "node is draining; connect elsewhere" }))
       return authenticate(true)(c, next)
     },
     deps.upgradeWebSocket((c) => {
@@ -270,6 +273,7 @@ export const makeApp = (deps: GatewayDeps) => {
         },
         onMessage: (evt) => {
           if (session === undefined) return
+          deps.onFrame()
           if (typeof evt.data === "string") session.onText(evt.data)
           else session.onBinary()
         },

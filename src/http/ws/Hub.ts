@@ -4,7 +4,7 @@
  */
 import { Deferred, Effect, Exit, Scope } from "effect"
 import type { RoomBus, BusMessage } from "../../bus/RoomBus.ts"
-import type { RoomId } from "../../domain/model.ts"
+import type { ChatEvent, RoomId } from "../../domain/model.ts"
 import { eventFrame } from "./serverFrames.ts"
 
 /** What the hub needs from a socket session. */
@@ -12,7 +12,7 @@ export interface HubMember {
   readonly id: string
   readonly user: string
   /** A committed event, already serialised. */
-  readonly deliverEvent: (room: RoomId, seq: number, frame: string) => void
+  readonly deliverEvent: (event: ChatEvent, frame: string) => void
   /** An ephemeral frame (read, typing), already serialised. */
   readonly deliverEphemeral: (frame: string) => void
 }
@@ -37,7 +37,7 @@ export const makeHub = (bus: RoomBus): Hub => {
     switch (message._tag) {
       case "Event": {
         const frame = message.frame ?? eventFrame(message.event)
-        for (const m of fanout.members) m.deliverEvent(message.event.room, message.event.seq, frame)
+        for (const m of fanout.members) m.deliverEvent(message.event, frame)
         return
       }
       case "Read": {

@@ -14,7 +14,7 @@ import { Chunk, Effect, Exit, Fiber, FiberSet, Queue, Runtime, Scope } from "eff
 import type { Chat } from "../../chat/Chat.ts"
 import type { ChatStore } from "../../../storage/ChatStore.ts"
 import { BadRequest, type ChatError, type StoreError } from "../../domain/errors.ts"
-import type { Ack, RoomId, UserId } from "../../domain/model.ts"
+import type { Ack, ChatEvent, RoomId, UserId } from "../../domain/model.ts"
 import { CloseCode } from "../../protocol/errorMap.ts"
 import { decodeFrame, type ClientFrame } from "../../protocol/frames.ts"
 import { storeFailure } from "../../chat/Chat.ts"
@@ -52,7 +52,7 @@ interface RoomSub {
   /** Last seq the client has (sent, or given as `since`). */
   lastSeq: number
   /** Live events held back while replaying from storage; null when live. */
-  pending: Array<{ seq: number; frame: string }> | null
+  pending: Array<{ event: ChatEvent; frame: string }> | null
 }
 
 export interface Session {
@@ -95,20 +95,33 @@ export const makeSession = (user: UserId, link: SocketLink, deps: SessionDeps): 
 
   // --- ordered delivery ---------------------------------------------------------------
 
+  /**
+   * Send one event in order. When the event is this user leaving the room (left or
+   * removed), the subscription ends right after it: a former member sees nothing later.
+   */
+  const emit = (sub: RoomSub, event: ChatEvent, frame: string) => {
+    sub.lastSeq = event.seq
+    sendRaw(frame)
+    if (event.kind === "member.left" && (event.data as { user?: string }).user === user && subs.get(event.room) === sub) {
+      subs.delete(event.room)
+      runFork(Effect.zipRight(hub.leave(event.room, member), chat.unsubscribed(user, event.room)))
+      sendRaw(replyFrame("unsubscribed", undefined, { room: event.room, reason: "no longer a member" }))
+    }
+  }
+
   /** Send every pending event that is next in line; answer the first gap, or done. */
   const flushReady = (sub: RoomSub): number | "done" => {
     const pending = sub.pending!
-    pending.sort((a, b) => a.seq - b.seq)
+    pending.sort((a, b) => a.event.seq - b.event.seq)
     while (pending.length > 0) {
       const next = pending[0]
-      if (next.seq <= sub.lastSeq) {
+      if (next.event.seq <= sub.lastSeq) {
         pending.shift()
         continue
       }
-      if (next.seq !== sub.lastSeq + 1) return next.seq
+      if (next.event.seq !== sub.lastSeq + 1) return next.event.seq
       pending.shift()
-      sub.lastSeq = next.seq
-      sendRaw(next.frame)
+      emit(sub, next.event, next.frame)
     }
     sub.pending = null
     return "done"
@@ -132,8 +145,7 @@ export const makeSession = (user: UserId, link: SocketLink, deps: SessionDeps): 
           }
           for (const e of events) {
             if (e.seq !== sub.lastSeq + 1) continue
-            sub.lastSeq = e.seq
-            sendRaw(eventFrame(e))
+            emit(sub, e, eventFrame(e))
           }
         }
         const gap = flushReady(sub)
@@ -154,20 +166,20 @@ export const makeSession = (user: UserId, link: SocketLink, deps: SessionDeps): 
   const member: HubMember = {
     id,
     user,
-    deliverEvent: (room, seq, frame) => {
+    deliverEvent: (event, frame) => {
+      const { room, seq } = event
       const sub = subs.get(room)
       if (sub === undefined || closed) return
       if (sub.pending !== null) {
-        sub.pending.push({ seq, frame })
+        sub.pending.push({ event, frame })
         return
       }
       if (seq <= sub.lastSeq) return
       if (seq === sub.lastSeq + 1) {
-        sub.lastSeq = seq
-        sendRaw(frame)
+        emit(sub, event, frame)
         return
       }
-      sub.pending = [{ seq, frame }]
+      sub.pending = [{ event, frame }]
       startCatchUp(room, sub, seq - 1)
     },
     deliverEphemeral: (frame) => sendRaw(frame)
