@@ -1,11 +1,9 @@
-import { configDefaults, defineConfig } from "vitest/config"
+import { defineConfig } from "vitest/config"
 
 export default defineConfig({
   test: {
     // Starts PostgreSQL (and, later, other services) once per run: tests/support/globalSetup.ts.
     globalSetup: ["tests/support/globalSetup.ts"],
-    // tests/deno runs under `deno test`, not vitest.
-    exclude: [...configDefaults.exclude, "tests/deno/**"],
     testTimeout: 30_000,
     hookTimeout: 60_000
   }
