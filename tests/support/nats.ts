@@ -9,11 +9,9 @@
  * that it knows the JetStream metadata leader, without which no stream can be created),
  * and a NATS client connected to it.
  */
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connect } from "nats"
-import { freePort, requireBinary, spawnServer, type ServerProcess } from "./serverProcess.ts"
+import { freePort, requireBinary, spawnServer, tempDirFor, type ServerProcess } from "./serverProcess.ts"
 
 const BIN = "/usr/sbin/nats-server"
 
@@ -46,7 +44,7 @@ export interface NatsCluster {
 
 const binary = () => requireBinary(BIN, "nats-server", "CHAT_TEST_NATS_URL")
 
-/** Port 0 would mean "default 4222" to nats-server; -1 asks it to pick a free port. */
+/** Port 0 would mean "default 4222" to nats-server; -1 asks it to pick a free port (single servers, never restarted). */
 const RANDOM_PORT = "-1"
 
 const clientPort = /Listening for client connections on [^\s]+:(?<port>\d+)/
@@ -78,19 +76,19 @@ const launch = async (args: ReadonlyArray<string>, name: string, ready: RegExp):
 
 /** One server of its own with JetStream. */
 export const startNats = async (): Promise<RunningNats> => {
-  const dir = mkdtempSync(join(tmpdir(), "chat-test-nats-"))
+  const dir = tempDirFor("chat-test-nats-")
   try {
-    const { server, port } = await launch(["-p", RANDOM_PORT, "-js", "-sd", dir], "nats-server", allOf(serverReady))
+    const { server, port } = await launch(["-p", RANDOM_PORT, "-js", "-sd", dir.path], "nats-server", allOf(serverReady))
     return {
       url: `nats://127.0.0.1:${port}`,
       port,
       stop: async () => {
         await server.kill("SIGKILL")
-        rmSync(dir, { recursive: true, force: true })
+        dir.remove()
       }
     }
   } catch (e) {
-    rmSync(dir, { recursive: true, force: true })
+    dir.remove()
     throw e
   }
 }
@@ -101,17 +99,20 @@ export const startNats = async (): Promise<RunningNats> => {
  * replicas keep working while any one member is down.
  */
 export const startNatsCluster = async (size = 3): Promise<NatsCluster> => {
-  const dir = mkdtempSync(join(tmpdir(), "chat-test-nats-cluster-"))
+  const dir = tempDirFor("chat-test-nats-cluster-")
   const clusterName = `chat-test-${crypto.randomUUID().slice(0, 8)}`
   const nodes: Array<NatsClusterNode> = []
   try {
-    const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()))
+    // Fixed ports (not -1) so that a restarted member comes back where its peers and clients look for it.
+    const ports = new Set<number>()
+    while (ports.size < 2 * size) ports.add(await freePort())
+    const [clientPorts, routePorts] = [[...ports].slice(0, size), [...ports].slice(size)]
     // Every member gets every route, its own included: nats-server ignores a route to itself.
     const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(",")
     const members = routePorts.map((routePort, i) => {
       const name = `n${i + 1}`
-      const args = (port: string) => [
-        "-p", port, "-n", name, "-js", "-sd", join(dir, name),
+      const args = [
+        "-p", String(clientPorts[i]), "-n", name, "-js", "-sd", join(dir.path, name),
         "--cluster_name", clusterName, "--cluster", `nats://127.0.0.1:${routePort}`, "--routes", routes
       ]
       return { name, args }
@@ -120,7 +121,7 @@ export const startNatsCluster = async (size = 3): Promise<NatsCluster> => {
     const started = await Promise.all(
       members.map(async ({ name, args }) => {
         try {
-          return await launch(args(RANDOM_PORT), `nats-server ${name}`, allOf(serverReady, knowsMetaLeader))
+          return await launch(args, `nats-server ${name}`, allOf(serverReady, knowsMetaLeader))
         } catch (e) {
           return e instanceof Error ? e : new Error(String(e))
         }
@@ -138,7 +139,7 @@ export const startNatsCluster = async (size = 3): Promise<NatsCluster> => {
         kill: () => server.kill("SIGKILL"),
         restart: async () => {
           await server.kill("SIGKILL")
-          server = (await launch(args(String(port)), `nats-server ${name}`, allOf(serverReady, knowsMetaLeader))).server
+          server = (await launch(args, `nats-server ${name}`, allOf(serverReady, knowsMetaLeader))).server
         }
       })
     })
@@ -146,7 +147,7 @@ export const startNatsCluster = async (size = 3): Promise<NatsCluster> => {
     if (failed !== undefined) throw failed
   } catch (e) {
     await Promise.all(nodes.map((n) => n.kill()))
-    rmSync(dir, { recursive: true, force: true })
+    dir.remove()
     throw e
   }
   return {
@@ -154,7 +155,7 @@ export const startNatsCluster = async (size = 3): Promise<NatsCluster> => {
     nodes,
     stop: async () => {
       await Promise.all(nodes.map((n) => n.kill()))
-      rmSync(dir, { recursive: true, force: true })
+      dir.remove()
     }
   }
 }

@@ -2,11 +2,13 @@
  * Starts a throw-away server binary (nats-server, redis-server) as a child process and
  * awaits the log line that says it is ready, instead of polling its port. Shared by
  * ./nats.ts and ./redis.ts. A test process that exits without stopping its servers
- * still kills them (by pid) on the way out.
+ * still kills them (by pid) and removes their directories on the way out.
  */
 import { spawn, type ChildProcess } from "node:child_process"
-import { existsSync } from "node:fs"
-import { createServer, type AddressInfo } from "node:net"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 
 export interface ServerProcess {
   readonly pid: number
@@ -33,21 +35,56 @@ export const requireBinary = (path: string, aptPackage: string, envHint: string)
   return path
 }
 
-/** A port that was free a moment ago, on loopback. For servers that cannot pick their own. */
-export const freePort = () =>
-  new Promise<number>((resolve, reject) => {
+// Where the kernel's listen(0) ports start (Linux); below it, only explicit binds take ports.
+const ephemeralLow = (): number => {
+  try {
+    return Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || 32768
+  } catch {
+    return 32768
+  }
+}
+
+const isFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
     const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => resolve(port))
-    })
+    server.once("error", () => resolve(false))
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)))
   })
 
+/**
+ * A loopback port that is free now, for servers that cannot pick their own. It lies below
+ * the ephemeral range: a server that a test stops and restarts on the same port must not
+ * find it taken by a port some other process got from listen(0) in the meantime.
+ */
+export const freePort = async (): Promise<number> => {
+  const high = ephemeralLow()
+  const low = Math.max(1024, high - 12_000)
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low))
+    if (await isFree(port)) return port
+  }
+  throw new Error(`no free port found in ${low}..${high - 1}`)
+}
+
 const live = new Set<ChildProcess>()
+const dirs = new Set<string>()
 let exitHookInstalled = false
 const killLive = () => {
   for (const child of live) child.kill("SIGKILL")
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+}
+
+/** A server's data directory: removed with `remove()`, or when the process exits. */
+export const tempDirFor = (prefix: string): { readonly path: string; readonly remove: () => void } => {
+  const path = mkdtempSync(join(tmpdir(), prefix))
+  dirs.add(path)
+  return {
+    path,
+    remove: () => {
+      dirs.delete(path)
+      rmSync(path, { recursive: true, force: true })
+    }
+  }
 }
 
 const tail = (s: string) => s.slice(-3000)
@@ -60,6 +97,9 @@ export const spawnServer = async (
   if (!exitHookInstalled) {
     exitHookInstalled = true
     process.once("exit", killLive)
+    // vitest's pool stops its workers with SIGTERM, whose default action skips "exit" handlers:
+    // exit properly instead, so that servers a test left running die with the worker.
+    if (process.listenerCount("SIGTERM") === 0) process.once("SIGTERM", () => process.exit(143))
   }
   const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] })
   live.add(child)
