@@ -17,6 +17,10 @@ import { makeClusterNode } from "./cluster/ClusterNode.ts"
 import { serveIngress } from "./cluster/Ingress.ts"
 import type { ChatEvent, Role, RoomId, RoomKind, UserId } from "./domain/model.ts"
 import { makePushIntents } from "./cluster/PushIntents.ts"
+import * as RedisClient from "./redis/RedisClient.ts"
+import * as RedisMembershipCache from "./redis/RedisMembershipCache.ts"
+import * as RedisPresence from "./redis/RedisPresence.ts"
+import * as RedisRateLimiter from "./redis/RedisRateLimiter.ts"
 import { makeLocal as makeLocalPresence, type Presence } from "./chat/Presence.ts"
 import { eventFrame } from "./http/ws/serverFrames.ts"
 import * as Chat from "./chat/Chat.ts"
@@ -64,7 +68,16 @@ export const startNode = (
       ...(Option.isSome(config.jwtIssuer) ? { issuer: config.jwtIssuer.value } : {}),
       ...(Option.isSome(config.jwtAudience) ? { audience: config.jwtAudience.value } : {})
     })
-    const presence: Presence = makeLocalPresence()
+    // Redis (optional): presence, rate limits and the membership cache shared by all
+    // nodes. Each degrades to this node's own view when Redis is down; none stops messages.
+    const redis = Option.isSome(config.redisUrl)
+      ? yield* RedisClient.make(config.redisUrl.value, { name: config.nodeId })
+      : undefined
+    const presence: Presence = redis ? yield* RedisPresence.make(redis, { nodeId: config.nodeId }) : makeLocalPresence()
+    const redisLimiter = redis
+      ? yield* RedisRateLimiter.make(redis, { ratePerSec: config.sendRate, burst: config.sendBurst })
+      : undefined
+    const membershipCache = redis ? yield* RedisMembershipCache.make(redis) : undefined
     // Set once the cluster is up (clustered mode only: intents go to a JetStream stream).
     let pushIntents: ReturnType<typeof makePushIntents> | undefined
     const actorDeps = (bus: RoomBus) => ({
@@ -74,6 +87,9 @@ export const startNode = (
       onCommitted: (room: RoomId, kind: RoomKind, events: ReadonlyArray<ChatEvent>, members: ReadonlyMap<UserId, Role>) =>
         Effect.gen(function* () {
           if (pushIntents) yield* pushIntents(room, events, members)
+          if (membershipCache && events.some((e) => e.kind === "member.joined" || e.kind === "member.left")) {
+            yield* membershipCache.invalidate(room)
+          }
           let sent = 0
           for (const event of events) {
             if (event.kind === "message.created") sent++
@@ -108,8 +124,16 @@ export const startNode = (
     const bus: RoomBus = cluster?.bus ?? makeInProcess()
     if (cluster) pushIntents = makePushIntents(cluster.nats.js, presence)
     const registry = cluster?.registry ?? (yield* Registry.make(actorDeps(bus), registryOptions))
-    const limiter = makeLocal({ ratePerSec: config.sendRate, burst: config.sendBurst })
-    const chat = Chat.make(store, registry, bus, limiter, { maxBodyBytes: config.maxBodyBytes, maxGroupMembers: 10_000 }, presence)
+    const limiter = redisLimiter ?? makeLocal({ ratePerSec: config.sendRate, burst: config.sendBurst })
+    const chat = Chat.make(
+      store,
+      registry,
+      bus,
+      limiter,
+      { maxBodyBytes: config.maxBodyBytes, maxGroupMembers: 10_000 },
+      presence,
+      membershipCache
+    )
     const hub = makeHub(bus)
     const sessions = new Set<Session>()
     let draining = false
@@ -132,8 +156,29 @@ export const startNode = (
         ],
         { concurrency: "unbounded" }
       ),
-      (checks) => ({ ok: checks.every(([, v]) => v === "ok"), checks: Object.fromEntries(checks) })
+      (checks): Readiness => ({ ok: checks.every(([, v]) => v === "ok"), checks: Object.fromEntries(checks) })
     ).pipe(
+      // Redis is reported but does not make the node unready: without it the node keeps
+      // serving with local rate limits and a node-local (stale) view of presence.
+      Effect.flatMap((r) =>
+        redis
+          ? Effect.map(
+              Effect.all([Effect.either(redis.ping.pipe(Effect.timeout("1 second"))), presence.status]),
+              ([ping, seen]): Readiness => ({
+                ...r,
+                checks: {
+                  ...r.checks,
+                  redis:
+                    ping._tag === "Left"
+                      ? "degraded: unreachable; local rate limits, presence stale"
+                      : seen === "ok"
+                        ? "ok"
+                        : "degraded: presence resyncing"
+                }
+              })
+            )
+          : Effect.succeed(r)
+      ),
       Effect.flatMap((r) =>
         cluster
           ? Effect.map(cluster.membership.live, (live) => ({

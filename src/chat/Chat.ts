@@ -24,6 +24,7 @@ import {
 import type { Ack, Device, Platform, Room, RoomId, UserId } from "../domain/model.ts"
 import { utf8 } from "../util/base64.ts"
 import { uuidv7 } from "../util/uuid.ts"
+import type { MembershipCache } from "./MembershipCache.ts"
 import { makeLocal as makeLocalPresence, type Presence } from "./Presence.ts"
 import { SendLimiterTag, type SendLimiter } from "./RateLimiter.ts"
 
@@ -118,7 +119,8 @@ export const make = (
   bus: RoomBus,
   limiter: SendLimiter,
   limits: ChatLimits,
-  presence: Presence = makeLocalPresence()
+  presence: Presence = makeLocalPresence(),
+  membershipCache?: MembershipCache
 ): Chat => {
   const fromStore = <A>(e: Effect.Effect<A, StoreError>) =>
     e.pipe(Effect.tapError(logStoreFailure), Effect.mapError(storeFailure))
@@ -139,6 +141,26 @@ export const make = (
     Effect.flatMap(registry.snapshot(room), (s) =>
       s.members.has(user) ? Effect.succeed(s) : Effect.fail(new NotFound({ message: "room not found" }))
     )
+
+  /**
+   * Membership only (no head): from the shared cache when there is one, else from the
+   * room's actor, whose answer then fills the cache. The owner invalidates the cache on
+   * every membership change.
+   */
+  const authorize = (user: UserId, room: RoomId): Effect.Effect<void, ChatError> =>
+    membershipCache === undefined
+      ? Effect.asVoid(access(user, room))
+      : Effect.flatMap(membershipCache.get(room, user), (cached) => {
+          if (cached._tag === "Some") {
+            return cached.value === "none" ? Effect.fail(new NotFound({ message: "room not found" })) : Effect.void
+          }
+          return Effect.flatMap(registry.snapshot(room), (s) =>
+            Effect.zipRight(
+              membershipCache.put(room, s.members),
+              s.members.has(user) ? Effect.void : Effect.fail(new NotFound({ message: "room not found" }))
+            )
+          )
+        })
 
   const now = () => new Date().toISOString()
   const awaitWrite = (p: Pending<Ack>) => Effect.flatten(p)
@@ -162,19 +184,19 @@ export const make = (
     react: (user, room, seq, emoji, remove) => write(user, room, { _tag: "React", actor: user, seq, emoji, remove }),
     markRead: (user, room, seq, origin) =>
       Effect.gen(function* () {
-        const s = yield* access(user, room)
-        if (seq > s.lastSeq) return yield* Effect.fail(new BadRequest({ message: "seq is past the room's last seq" }))
+        yield* authorize(user, room)
+        // The store caps the position at the room's last seq.
         const stored = yield* fromStore(store.markRead(room, user, seq))
         yield* bus.publish(room, { _tag: "Read", room, user, seq: stored, ...(origin ? { origin } : {}) })
         return { room, seq: stored, ts: now() }
       }),
     typing: (user, room, origin) =>
-      Effect.flatMap(access(user, room), () =>
+      Effect.flatMap(authorize(user, room), () =>
         bus.publish(room, { _tag: "Typing", room, user, ...(origin ? { origin } : {}) })
       ),
     access,
     history: (user, room, before, limit) =>
-      Effect.flatMap(access(user, room), () => fromStore(store.history(room, before, limit))),
+      Effect.flatMap(authorize(user, room), () => fromStore(store.history(room, before, limit))),
     createDirect: (user, other) =>
       user === other
         ? Effect.fail(new BadRequest({ message: "a direct room needs another user" }))
@@ -202,7 +224,7 @@ export const make = (
       }),
     removeMember: (user, room, target) => awaitWrite(write(user, room, { _tag: "RemoveMember", actor: user, user: target })),
     setPinned: (user, room, pinned) =>
-      Effect.flatMap(access(user, room), () => fromStore(store.setPinned(room, user, pinned))),
+      Effect.flatMap(authorize(user, room), () => fromStore(store.setPinned(room, user, pinned))),
     registerDevice: (user, token, platform) => fromStore(store.registerDevice(user, token, platform)),
     unregisterDevice: (user, token) =>
       Effect.flatMap(fromStore(store.unregisterDevice(user, token)), (found) =>

@@ -166,8 +166,11 @@ export const make = (
         catch: (cause) => new RedisError({ operation: script.name, cause })
       })
 
+    // The socket stops being writable (peer closed) a moment before ioredis leaves "ready".
+    const ready = () => redis.status === "ready" && redis.stream?.writable === true
+
     const awaitReady: Effect.Effect<void> = Effect.async<void>((resume) => {
-      if (redis.status === "ready") return resume(Effect.void)
+      if (ready()) return resume(Effect.void)
       const onReady = () => resume(Effect.void)
       redis.once("ready", onReady)
       return Effect.sync(() => void redis.off("ready", onReady))
@@ -177,7 +180,7 @@ export const make = (
       call,
       evalScript,
       ping: Effect.asVoid(call("PING", [])),
-      isReady: Effect.sync(() => redis.status === "ready"),
+      isReady: Effect.sync(ready),
       awaitReady
     }
   })
