@@ -8,6 +8,8 @@ import { StoreError } from "../src/domain/errors.ts"
 import type { ChatStore } from "./ChatStore.ts"
 import { makePgliteStore } from "./pglite/PgliteStore.ts"
 import { makePostgresStore } from "./postgres/PostgresStore.ts"
+import { loadSchemaCql } from "./scylla/schema.node.ts"
+import { makeScyllaStore } from "./scylla/ScyllaStore.ts"
 import { loadMigrations } from "./sql/migrations.node.ts"
 
 const joinPath = (dir: string, name: string) => (dir.endsWith("/") ? dir + name : `${dir}/${name}`)
@@ -24,6 +26,13 @@ export const makeConfiguredStore = (config: ChatConfig): Effect.Effect<ChatStore
           onSome: (url) => makePostgresStore({ url, poolSize: config.postgresPool, migrations })
         })
       case "scylla":
+        return makeScyllaStore({
+          contactPoints: config.scyllaContactPoints,
+          keyspace: config.scyllaKeyspace,
+          localDc: config.scyllaLocalDc,
+          consistency: config.scyllaConsistency,
+          schema: loadSchemaCql()
+        })
       case "dual":
         return Effect.fail(
           new StoreError({ operation: "open", cause: `CHAT_STORE=${config.store} is not available in this version` })

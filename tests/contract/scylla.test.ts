@@ -17,7 +17,7 @@ import { layer, makeScyllaStore, makeScyllaStoreOn } from "../../storage/scylla/
 import { plan } from "../../storage/plan.ts"
 import { num } from "../../storage/scylla/rows.ts"
 import * as S from "../../storage/scylla/statements.ts"
-import { cassandraContactPoint, dropKeyspace, freshKeyspace } from "../support/cassandraKeyspace.ts"
+import { cassandraContactPoint, dropKeyspace, freshKeyspace, scopedKeyspace } from "../support/cassandraKeyspace.ts"
 import { storeContract } from "./store.contract.ts"
 
 const keyspace = freshKeyspace()
@@ -199,8 +199,7 @@ describe("scylla store", () => {
 
   it.scoped("layer - applies schema.cql to a new keyspace, answers ping, and a second start finds it in place", () =>
     Effect.gen(function* () {
-      const ks = freshKeyspace()
-      yield* Effect.addFinalizer(() => Effect.promise(() => dropKeyspace(ks)))
+      const ks = yield* scopedKeyspace
       const start = Effect.scoped(
         Effect.gen(function* () {
           const context = yield* Layer.build(layer({ ...options(), keyspace: ks }))
