@@ -112,6 +112,17 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
       })
     const initialFence = deps.fence ? yield* Effect.either(deps.fence(room)) : undefined
     if (initialFence !== undefined && initialFence._tag === "Left") return yield* lostOwnership([])
+    if (initialFence !== undefined && initialFence._tag === "Right") {
+      // Take the room over before reading it: an empty commit at our epoch. Any older
+      // owner's commit then either landed before it (and is read below) or is refused.
+      const claimed = yield* Effect.exit(
+        deps.store.commit(room, initialFence.right.epoch, new Map(), [], initialFence.right.shard)
+      )
+      if (claimed._tag === "Failure") {
+        if (Cause.failureOption(claimed.cause).pipe(Option.exists((e) => e._tag === "Fenced"))) return yield* lostOwnership([])
+        return yield* Effect.fail(new ActorCrashed(room, claimed.cause))
+      }
+    }
     const loaded = yield* deps.store.loadRoom(room).pipe(
       Effect.catchAllCause((cause) => Effect.fail(new ActorCrashed(room, cause)))
     )
