@@ -95,6 +95,7 @@ describe("bench harness", () => {
       startedAt: new Date().toISOString(),
       finishedAt: new Date().toISOString(),
       durationS: 0,
+      scenarioDurationsS: { fanout: 0 },
       machine: machineFacts(),
       postgres: null,
       config: cfg,

@@ -1,0 +1,82 @@
+/** The IPC messages between the bench orchestrator and its client processes (bench/client/worker.ts). */
+import type { HistogramData } from "../lib/histogram.ts"
+import type { Protocol } from "../lib/servers.ts"
+
+export interface ConnSpec {
+  /** JWT subject (our server); ignored by the peers. */
+  readonly user: string
+  /** Bearer token for `user` (our server only), signed by the orchestrator with signToken. */
+  readonly token?: string
+  /** The room as the server names it (a UUID for ours, 8 characters for raw ws). */
+  readonly room: string
+  readonly sender: boolean
+  /**
+   * A sender's place among all senders, k / senders in [0, 1): offsets its schedule so the
+   * senders' messages interleave evenly and the total per step is the same however the
+   * senders are split over client processes.
+   */
+  readonly phase?: number
+  /** Source address (127.0.0.x) to spread many connections over several ephemeral port ranges. */
+  readonly localAddress?: string
+}
+
+export type ToWorker =
+  | {
+      readonly rid: number
+      readonly type: "init"
+      readonly protocol: Protocol
+      readonly url: string
+      readonly conns: ReadonlyArray<ConnSpec>
+      readonly bodyBytes: number
+      readonly connectConcurrency: number
+    }
+  | {
+      readonly rid: number
+      readonly type: "step"
+      readonly step: number
+      /** Messages per second per sending connection. */
+      readonly ratePerSender: number
+      readonly durationMs: number
+      /** Hard cap per sender: every load loop is bounded in count as well as time. */
+      readonly maxPerSender: number
+    }
+  | { readonly rid: number; readonly type: "collect"; readonly step: number; readonly final: boolean }
+  | { readonly rid: number; readonly type: "shutdown" }
+
+export interface Ready {
+  readonly type: "ready"
+  readonly connected: number
+  readonly failed: number
+  readonly firstError?: string
+  readonly connectMs: number
+}
+
+export interface Sent {
+  readonly type: "sent"
+  readonly step: number
+  readonly sentByRoom: Readonly<Record<string, number>>
+  readonly sent: number
+  readonly windowMs: number
+}
+
+export interface Stats {
+  readonly type: "stats"
+  readonly step: number
+  readonly sent: number
+  readonly received: number
+  readonly acks: number
+  /** Sends answered with an error, by error code. */
+  readonly errors: Readonly<Record<string, number>>
+  readonly e2e: HistogramData
+  readonly ack: HistogramData
+  /** Event-loop utilisation of this client process since the step started (0..1). */
+  readonly elu: number
+  /** Connections closed by the server since the step started. */
+  readonly disconnects: number
+  /** Deliveries of steps already collected (counted as lost there). */
+  readonly late: number
+}
+
+export type FromWorker = (Ready | Sent | Stats | { readonly type: "bye" } | { readonly type: "error"; readonly message: string }) & {
+  readonly rid: number
+}

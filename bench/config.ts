@@ -1,0 +1,217 @@
+/**
+ * The bench parameters: quick defaults (`npm run bench`, a few minutes at most), full
+ * defaults (`--full`, the issue's sizes), and a flag for each, so any run can be narrowed
+ * or resized from the command line. `--help` prints this table.
+ */
+import { parseArgs } from "node:util"
+import { isServerName, type ServerName } from "./lib/servers.ts"
+
+export const SCENARIOS = ["fanout", "persist", "idle", "history", "coldstart"] as const
+export type ScenarioName = (typeof SCENARIOS)[number]
+
+export interface BenchConfig {
+  readonly mode: "quick" | "full"
+  readonly scenarios: ReadonlyArray<ScenarioName>
+  readonly clientProcesses: number
+  readonly stepMs: number
+  readonly drainMs: number
+  readonly warmupMs: number
+  readonly bodyBytes: number
+  /** fsync and synchronous_commit on for the throw-away PostgreSQL. */
+  readonly pgDurable: boolean
+  readonly fanout: {
+    readonly conns: number
+    readonly roomSize: number
+    readonly senders: number
+    readonly rates: ReadonlyArray<number>
+    readonly p99LimitMs: number
+    readonly servers: ReadonlyArray<ServerName>
+  }
+  readonly persist: {
+    readonly senders: number
+    readonly rooms: number
+    readonly rates: ReadonlyArray<number>
+    readonly p99LimitMs: number
+    readonly servers: ReadonlyArray<ServerName>
+  }
+  readonly idle: { readonly conns: ReadonlyArray<number>; readonly roomSize: number; readonly servers: ReadonlyArray<ServerName> }
+  readonly history: { readonly messages: number; readonly queries: number; readonly batch: number; readonly stores: ReadonlyArray<"postgres" | "pglite"> }
+  readonly coldstart: { readonly repeats: number; readonly stores: ReadonlyArray<"postgres" | "pglite"> }
+  readonly outDir: string
+  /** Where BENCHMARKS.md goes; none when empty. */
+  readonly markdown: string
+  /** A results file to regenerate the report from, instead of running anything. */
+  readonly render?: string
+}
+
+const quick: BenchConfig = {
+  mode: "quick",
+  scenarios: SCENARIOS,
+  clientProcesses: 2,
+  stepMs: 1000,
+  drainMs: 1500,
+  warmupMs: 300,
+  bodyBytes: 100,
+  pgDurable: true,
+  fanout: {
+    conns: 200,
+    roomSize: 100,
+    senders: 10,
+    rates: [20, 50, 100, 200, 400, 800],
+    p99LimitMs: 100,
+    servers: ["ours-postgres", "rawws", "socketio", "socketio-pg"]
+  },
+  persist: {
+    senders: 200,
+    rooms: 100,
+    rates: [200, 500, 1000, 2000, 4000, 8000],
+    p99LimitMs: 50,
+    servers: ["ours-pglite", "ours-postgres", "socketio-pg"]
+  },
+  idle: { conns: [1000], roomSize: 100, servers: ["ours-postgres", "rawws"] },
+  history: { messages: 10_000, queries: 200, batch: 2000, stores: ["postgres", "pglite"] },
+  // Quick: the two cases of the issue (empty data dir, the history data dir); full adds PostgreSQL.
+  coldstart: { repeats: 1, stores: ["pglite"] },
+  outDir: "bench/results",
+  markdown: "BENCHMARKS.md"
+}
+
+const full: BenchConfig = {
+  ...quick,
+  mode: "full",
+  stepMs: 10_000,
+  drainMs: 5000,
+  warmupMs: 3000,
+  fanout: {
+    ...quick.fanout,
+    conns: 2000,
+    senders: 100,
+    rates: [50, 100, 200, 400, 600, 800, 1000, 1500, 2000, 3000, 4000, 6000, 8000]
+  },
+  persist: {
+    ...quick.persist,
+    rates: [1000, 2000, 3000, 5000, 7500, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000]
+  },
+  idle: { ...quick.idle, conns: [10_000, 100_000] },
+  history: { ...quick.history, messages: 1_000_000, queries: 1000, batch: 2000 },
+  coldstart: { repeats: 3, stores: ["pglite", "postgres"] }
+}
+
+const FLAGS = {
+  full: { type: "boolean", doc: "the issue's sizes (long: tens of minutes)" },
+  help: { type: "boolean", doc: "this list" },
+  only: { type: "string", doc: `scenarios to run, comma-separated: ${SCENARIOS.join(",")}` },
+  clients: { type: "string", doc: "client processes (default 2)" },
+  "step-ms": { type: "string", doc: "send time per rate step" },
+  "drain-ms": { type: "string", doc: "longest wait for in-flight deliveries after a step" },
+  "warmup-ms": { type: "string", doc: "unrecorded first step (0: none)" },
+  "body-bytes": { type: "string", doc: "message body size" },
+  "pg-fast": { type: "boolean", doc: "PostgreSQL with fsync/synchronous_commit off (as in the tests)" },
+  "fanout-conns": { type: "string", doc: "fan-out connections" },
+  "fanout-room-size": { type: "string", doc: "fan-out room size" },
+  "fanout-senders": { type: "string", doc: "fan-out sending connections" },
+  "fanout-rates": { type: "string", doc: "fan-out steps, total msg/s, comma-separated" },
+  "fanout-p99-ms": { type: "string", doc: "fan-out p99 end-to-end limit" },
+  "fanout-servers": { type: "string", doc: "servers, comma-separated: ours-pglite,ours-postgres,rawws,socketio,socketio-pg" },
+  "persist-senders": { type: "string", doc: "persisted-throughput senders" },
+  "persist-rooms": { type: "string", doc: "persisted-throughput rooms" },
+  "persist-rates": { type: "string", doc: "persisted-throughput steps, total msg/s" },
+  "persist-p99-ms": { type: "string", doc: "persisted-throughput p99 ack limit" },
+  "persist-servers": { type: "string", doc: "servers, comma-separated" },
+  "idle-conns": { type: "string", doc: "idle connection counts, comma-separated" },
+  "idle-servers": { type: "string", doc: "servers, comma-separated" },
+  "history-messages": { type: "string", doc: "messages in the history room" },
+  "history-queries": { type: "string", doc: "pages fetched (REST, then raw SQL)" },
+  "history-stores": { type: "string", doc: "postgres,pglite" },
+  "coldstart-repeats": { type: "string", doc: "starts per case" },
+  "coldstart-stores": { type: "string", doc: "pglite,postgres" },
+  out: { type: "string", doc: "results directory (default bench/results)" },
+  markdown: { type: "string", doc: "generated report path (default BENCHMARKS.md; '' for none)" },
+  render: { type: "string", doc: "run nothing: regenerate the report and charts from this results JSON" }
+} as const
+
+export const usage = () =>
+  [
+    "npm run bench [-- flags]",
+    "",
+    ...Object.entries(FLAGS).map(([k, v]) => `  --${k.padEnd(20)} ${v.doc}`),
+    "",
+    `quick defaults: ${JSON.stringify(quick)}`,
+    `full overrides: ${JSON.stringify({ fanout: full.fanout, persist: full.persist, idle: full.idle, history: full.history, stepMs: full.stepMs })}`
+  ].join("\n")
+
+const int = (flag: string, s: string | undefined, fallback: number): number => {
+  if (s === undefined) return fallback
+  const n = Number(s)
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${flag} must be a non-negative integer, got ${s}`)
+  return n
+}
+
+const ints = (flag: string, s: string | undefined, fallback: ReadonlyArray<number>): ReadonlyArray<number> =>
+  s === undefined ? fallback : s.split(",").map((x) => int(flag, x.trim(), 0))
+
+const servers = (flag: string, s: string | undefined, fallback: ReadonlyArray<ServerName>): ReadonlyArray<ServerName> => {
+  if (s === undefined) return fallback
+  const names = s.split(",").map((x) => x.trim())
+  for (const n of names) if (!isServerName(n)) throw new Error(`--${flag}: unknown server ${n}`)
+  return names as Array<ServerName>
+}
+
+export const parseConfig = (argv: ReadonlyArray<string>): BenchConfig | "help" => {
+  const options = Object.fromEntries(Object.entries(FLAGS).map(([k, v]) => [k, { type: v.type }])) as {
+    [K in keyof typeof FLAGS]: { type: (typeof FLAGS)[K]["type"] }
+  }
+  const { values: v } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false })
+  if (v.help) return "help"
+  const base = v.full ? full : quick
+  const only = v.only?.split(",").map((s) => s.trim())
+  for (const s of only ?? []) if (!(SCENARIOS as ReadonlyArray<string>).includes(s)) throw new Error(`--only: unknown scenario ${s}`)
+  const stores = (flag: "history-stores" | "coldstart-stores", fallback: ReadonlyArray<"postgres" | "pglite">) => {
+    const list = v[flag]?.split(",").map((s) => s.trim())
+    for (const s of list ?? []) if (s !== "postgres" && s !== "pglite") throw new Error(`--${flag}: unknown store ${s}`)
+    return (list as Array<"postgres" | "pglite"> | undefined) ?? fallback
+  }
+  return {
+    ...base,
+    scenarios: (only as Array<ScenarioName> | undefined) ?? base.scenarios,
+    clientProcesses: Math.max(1, int("clients", v.clients, base.clientProcesses)),
+    stepMs: int("step-ms", v["step-ms"], base.stepMs),
+    drainMs: int("drain-ms", v["drain-ms"], base.drainMs),
+    warmupMs: int("warmup-ms", v["warmup-ms"], base.warmupMs),
+    bodyBytes: Math.max(32, int("body-bytes", v["body-bytes"], base.bodyBytes)),
+    pgDurable: v["pg-fast"] ? false : base.pgDurable,
+    fanout: {
+      conns: int("fanout-conns", v["fanout-conns"], base.fanout.conns),
+      roomSize: Math.max(1, int("fanout-room-size", v["fanout-room-size"], base.fanout.roomSize)),
+      senders: Math.max(1, int("fanout-senders", v["fanout-senders"], base.fanout.senders)),
+      rates: ints("fanout-rates", v["fanout-rates"], base.fanout.rates),
+      p99LimitMs: int("fanout-p99-ms", v["fanout-p99-ms"], base.fanout.p99LimitMs),
+      servers: servers("fanout-servers", v["fanout-servers"], base.fanout.servers)
+    },
+    persist: {
+      senders: Math.max(1, int("persist-senders", v["persist-senders"], base.persist.senders)),
+      rooms: Math.max(1, int("persist-rooms", v["persist-rooms"], base.persist.rooms)),
+      rates: ints("persist-rates", v["persist-rates"], base.persist.rates),
+      p99LimitMs: int("persist-p99-ms", v["persist-p99-ms"], base.persist.p99LimitMs),
+      servers: servers("persist-servers", v["persist-servers"], base.persist.servers)
+    },
+    idle: {
+      ...base.idle,
+      conns: ints("idle-conns", v["idle-conns"], base.idle.conns),
+      servers: servers("idle-servers", v["idle-servers"], base.idle.servers)
+    },
+    history: {
+      ...base.history,
+      messages: Math.max(100, int("history-messages", v["history-messages"], base.history.messages)),
+      queries: Math.max(1, int("history-queries", v["history-queries"], base.history.queries)),
+      stores: stores("history-stores", base.history.stores)
+    },
+    coldstart: {
+      repeats: Math.max(1, int("coldstart-repeats", v["coldstart-repeats"], base.coldstart.repeats)),
+      stores: stores("coldstart-stores", base.coldstart.stores)
+    },
+    outDir: v.out ?? base.outDir,
+    markdown: v.markdown ?? base.markdown,
+    ...(v.render !== undefined ? { render: v.render } : {})
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * The servers under test, each a child process of its own so that RSS and CPU are read
+ * per server process: this project's node (`node --import tsx src/main.node.ts`, what
+ * `npm start` runs minus the tsx CLI wrapper process) and the peers under bench/peers/. The
+ * peers also run under `--import tsx`, so the loader's fixed memory cost is on both sides.
+ */
+import { spawn, type ChildProcess } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { setTimeout as delay } from "node:timers/promises"
+import { freePort, ROOT, stopChild, tail, track } from "./children.ts"
+import { treeCpuTicks } from "./procstat.ts"
+
+export const SERVER_NAMES = ["ours-pglite", "ours-postgres", "rawws", "socketio", "socketio-pg"] as const
+export type ServerName = (typeof SERVER_NAMES)[number]
+/** The wire protocol a client adapter speaks (bench/client/adapters.ts). */
+export type Protocol = "ours" | "rawws" | "socketio"
+
+export const protocolOf = (name: ServerName): Protocol =>
+  name.startsWith("ours") ? "ours" : name === "rawws" ? "rawws" : "socketio"
+
+export const isServerName = (s: string): s is ServerName => (SERVER_NAMES as ReadonlyArray<string>).includes(s)
+
+/** HS256 secret and master key of every bench node (the data is thrown away). */
+export const BENCH_SECRET = "bench-secret-not-for-production-0123456789"
+export const BENCH_MASTER_KEY_HEX = "42".repeat(32)
+
+/** Per-user send limits raised far above any step, so the bench measures the server, not the limiter. */
+const UNLIMITED_SENDS = "1000000"
+
+/** Where PostgreSQL-backed servers get their databases: the bench's server, or the tests'. */
+export interface DatabaseHost {
+  /** Creates an empty database and answers its URL. */
+  readonly createDatabase: (name: string) => Promise<string>
+  /** The postmaster, when known: its CPU (and its backends') is reported as the database's. */
+  readonly pid?: number
+}
+
+const dbCpu = (pg: DatabaseHost | undefined) =>
+  pg?.pid !== undefined ? { dbCpuTicks: () => treeCpuTicks(pg.pid!) } : {}
+
+export interface RunningServer {
+  readonly name: ServerName
+  readonly protocol: Protocol
+  readonly pid: number
+  readonly port: number
+  /** http://127.0.0.1:port */
+  readonly httpUrl: string
+  /** What the client adapter connects to. */
+  readonly connectUrl: string
+  /** CPU ticks of the database server behind it, when there is one (PostgreSQL). */
+  readonly dbCpuTicks?: () => number
+  readonly stop: () => Promise<void>
+}
+
+const childEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = {}
+  // The caller's CHAT_* settings (a developer's shell) must not leak into a measured node.
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("CHAT_")) env[k] = v
+  return { ...env, ...extra }
+}
+
+/** Polls GET /healthz every 20 ms until it answers 200; fails if the process exits first. */
+export const waitHealthy = async (child: ChildProcess, url: string, timeoutMs: number, output: () => string) => {
+  const deadline = performance.now() + timeoutMs
+  while (performance.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`server exited (${child.exitCode ?? child.signalCode}) before it was healthy:\n${output()}`)
+    }
+    try {
+      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })
+      await res.arrayBuffer()
+      if (res.ok) return
+    } catch {
+      // not listening yet
+    }
+    await delay(20)
+  }
+  throw new Error(`server not healthy after ${timeoutMs} ms:\n${output()}`)
+}
+
+export interface OursOptions {
+  readonly store: "pglite" | "postgres"
+  /** Required for postgres. */
+  readonly postgresUrl?: string
+  /** A data dir to use (kept); a fresh temp dir (removed on stop) when absent. */
+  readonly dataDir?: string
+  readonly env?: Record<string, string>
+  /** Like a bare `npm start`: no secrets in the environment, the node generates them into the data dir. */
+  readonly generatedSecrets?: boolean
+}
+
+/** Spawns our node with the bench settings; answers once /healthz is 200. */
+export const spawnOurs = (options: OursOptions, port: number) => {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "chat-bench-data-"))
+  const out = tail()
+  const child = track(
+    spawn(process.execPath, ["--import", "tsx", "src/main.node.ts"], {
+      cwd: ROOT,
+      env: childEnv({
+        CHAT_PORT: String(port),
+        CHAT_HOST: "127.0.0.1",
+        CHAT_DATA_DIR: dataDir,
+        CHAT_STORE: options.store,
+        ...(options.postgresUrl !== undefined ? { CHAT_POSTGRES_URL: options.postgresUrl } : {}),
+        ...(options.generatedSecrets === true ? {} : { CHAT_JWT_SECRET: BENCH_SECRET, CHAT_MASTER_KEY: BENCH_MASTER_KEY_HEX }),
+        CHAT_SEND_RATE: UNLIMITED_SENDS,
+        CHAT_SEND_BURST: UNLIMITED_SENDS,
+        CHAT_NODE_ID: "bench",
+        // The port is chosen here, so the info-level "listening" line is not needed.
+        CHAT_LOG_LEVEL: "warning",
+        ...options.env
+      }),
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+  )
+  // Always drained: a full pipe would block the server's logging, and so the server.
+  child.stdout!.on("data", out.push)
+  child.stderr!.on("data", out.push)
+  return { child, dataDir, output: out.get }
+}
+
+export const startOurs = async (options: OursOptions, pg?: DatabaseHost): Promise<RunningServer> => {
+  const port = await freePort()
+  const { child, dataDir, output } = spawnOurs(options, port)
+  const httpUrl = `http://127.0.0.1:${port}`
+  try {
+    await waitHealthy(child, httpUrl, 90_000, output)
+  } catch (e) {
+    await stopChild(child)
+    throw e
+  }
+  return {
+    name: options.store === "pglite" ? "ours-pglite" : "ours-postgres",
+    protocol: "ours",
+    pid: child.pid!,
+    port,
+    httpUrl,
+    connectUrl: `ws://127.0.0.1:${port}/v1/ws`,
+    ...(options.store === "postgres" ? dbCpu(pg) : {}),
+    stop: async () => {
+      await stopChild(child)
+      if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true })
+    }
+  }
+}
+
+const PEER_FILES: Record<Exclude<ServerName, "ours-pglite" | "ours-postgres">, string> = {
+  rawws: "bench/peers/rawws.ts",
+  socketio: "bench/peers/socketio.ts",
+  "socketio-pg": "bench/peers/socketioPg.ts"
+}
+
+/** Starts a peer; it prints `{"port":N}` on stdout once listening. */
+export const startPeer = async (
+  name: "rawws" | "socketio" | "socketio-pg",
+  options: { readonly postgresUrl?: string; readonly pg?: DatabaseHost } = {}
+): Promise<RunningServer> => {
+  const out = tail()
+  const child = track(
+    spawn(process.execPath, ["--import", "tsx", PEER_FILES[name]], {
+      cwd: ROOT,
+      env: childEnv({ PORT: "0", ...(options.postgresUrl !== undefined ? { PEER_POSTGRES_URL: options.postgresUrl } : {}) }),
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+  )
+  child.stderr!.on("data", out.push)
+  let port: number
+  try {
+    port = await new Promise<number>((resolve, reject) => {
+      let text = ""
+      const timer = setTimeout(() => reject(new Error(`${name} did not start in 60 s:\n${out.get()}`)), 60_000)
+      child.stdout!.on("data", (chunk: Buffer) => {
+        out.push(chunk)
+        text += chunk.toString()
+        const m = /\{"port":(\d+)\}/.exec(text)
+        if (m) {
+          clearTimeout(timer)
+          resolve(Number(m[1]))
+        }
+      })
+      child.once("exit", (code) => {
+        clearTimeout(timer)
+        reject(new Error(`${name} exited with ${code}:\n${out.get()}`))
+      })
+    })
+  } catch (e) {
+    await stopChild(child)
+    throw e
+  }
+  const httpUrl = `http://127.0.0.1:${port}`
+  return {
+    name,
+    protocol: protocolOf(name),
+    pid: child.pid!,
+    port,
+    httpUrl,
+    connectUrl: name === "rawws" ? `ws://127.0.0.1:${port}/` : httpUrl,
+    ...(name === "socketio-pg" ? dbCpu(options.pg) : {}),
+    stop: () => stopChild(child)
+  }
+}
+
+/** Starts any server by name; PostgreSQL-backed ones get a fresh database `bench_<label>`. */
+export const startServer = async (name: ServerName, label: string, pg: DatabaseHost | undefined): Promise<RunningServer> => {
+  const needsPg = name === "ours-postgres" || name === "socketio-pg"
+  if (needsPg && pg === undefined) throw new Error(`${name} needs PostgreSQL`)
+  const url = needsPg ? await pg!.createDatabase(`bench_${label}_${name.replace("-", "_")}`) : undefined
+  switch (name) {
+    case "ours-pglite":
+      return startOurs({ store: "pglite" })
+    case "ours-postgres":
+      return startOurs({ store: "postgres", postgresUrl: url! }, pg)
+    case "socketio-pg":
+      return startPeer(name, { postgresUrl: url!, pg: pg! })
+    default:
+      return startPeer(name)
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * `npm run bench` (quick) and `npm run bench -- --full`: runs the scenarios in order against
+ * this project's node and the peers (bench/peers/), writes bench/results/<timestamp>.json
+ * (and latest.json), the charts next to it, and generates BENCHMARKS.md from that JSON.
+ * `npm run bench -- --help` lists every flag; `--render <json>` only regenerates the report.
+ * Only loopback addresses are used.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { basename, dirname, join, relative, resolve } from "node:path"
+import { parseConfig, usage, type BenchConfig } from "./config.ts"
+import { ROOT } from "./lib/children.ts"
+import { machineFacts } from "./lib/machine.ts"
+import { startBenchPostgres, type BenchPostgres } from "./lib/postgres.ts"
+import { renderChart } from "./report/chart.ts"
+import { renderMarkdown } from "./report/markdown.ts"
+import type { BenchResults } from "./report/results.ts"
+import { computeTargets } from "./report/targets.ts"
+import { runColdStart } from "./scenarios/coldstart.ts"
+import { runHistory, type HistoryData } from "./scenarios/history.ts"
+import { runIdle } from "./scenarios/idle.ts"
+import { runFanout, runPersist } from "./scenarios/load.ts"
+
+const log = (line: string) => process.stderr.write(`${line}\n`)
+
+const commandLine = (argv: ReadonlyArray<string>) =>
+  process.env.npm_lifecycle_event === "bench"
+    ? `npm run bench${argv.length > 0 ? ` -- ${argv.join(" ")}` : ""}`
+    : `node --import tsx bench/main.ts ${argv.join(" ")}`.trim()
+
+const needsPostgres = (cfg: BenchConfig) =>
+  cfg.scenarios.some(
+    (s) =>
+      (s === "fanout" && cfg.fanout.servers.some((n) => n === "ours-postgres" || n === "socketio-pg")) ||
+      (s === "persist" && cfg.persist.servers.some((n) => n === "ours-postgres" || n === "socketio-pg")) ||
+      (s === "idle" && cfg.idle.servers.includes("ours-postgres")) ||
+      (s === "history" && cfg.history.stores.includes("postgres")) ||
+      (s === "coldstart" && cfg.coldstart.stores.includes("postgres"))
+  )
+
+const runBench = async (cfg: BenchConfig, argv: ReadonlyArray<string>): Promise<BenchResults> => {
+  const started = new Date()
+  const t0 = performance.now()
+  const machine = machineFacts()
+  log(`bench ${cfg.mode}: ${cfg.scenarios.join(", ")} on ${machine.nproc} CPUs (${machine.cpuModel}), load ${machine.loadAverageAtStart.join(" ")}`)
+  let pg: BenchPostgres | undefined
+  const scenarios: { -readonly [K in keyof BenchResults["scenarios"]]: BenchResults["scenarios"][K] } = {}
+  const errors: Array<{ scenario: string; message: string }> = []
+  const scenarioDurationsS: Record<string, number> = {}
+  let historyData: HistoryData | undefined
+  try {
+    if (needsPostgres(cfg)) {
+      log(`starting PostgreSQL (${cfg.pgDurable ? "durable" : "fsync off"})`)
+      pg = await startBenchPostgres({ durable: cfg.pgDurable })
+    }
+    for (const scenario of cfg.scenarios) {
+      const s0 = performance.now()
+      try {
+        switch (scenario) {
+          case "fanout":
+            scenarios.fanout = await runFanout(cfg, pg, log)
+            break
+          case "persist":
+            scenarios.persist = await runPersist(cfg, pg, log)
+            break
+          case "idle":
+            scenarios.idle = await runIdle(cfg, pg, log)
+            break
+          case "history": {
+            const h = await runHistory(cfg, pg, log)
+            scenarios.history = { runs: h.runs }
+            historyData = h.data
+            break
+          }
+          case "coldstart":
+            scenarios.coldstart = await runColdStart(cfg, pg, historyData, log)
+            break
+        }
+      } catch (e) {
+        const message = e instanceof Error ? (e.stack ?? e.message) : String(e)
+        log(`[${scenario}] failed: ${message}`)
+        errors.push({ scenario, message: message.slice(0, 4000) })
+      }
+      scenarioDurationsS[scenario] = Math.round(performance.now() - s0) / 1000
+    }
+  } finally {
+    if (historyData?.pgliteDir !== undefined) rmSync(historyData.pgliteDir, { recursive: true, force: true })
+    await pg?.stop()
+  }
+  return {
+    version: 1,
+    mode: cfg.mode,
+    command: commandLine(argv),
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    durationS: Math.round(performance.now() - t0) / 1000,
+    scenarioDurationsS,
+    machine,
+    postgres: pg === undefined ? null : { version: pg.version, settings: pg.settings },
+    config: cfg,
+    scenarios,
+    targets: computeTargets(scenarios),
+    errors
+  }
+}
+
+/** Charts next to the JSON (`<stamp>-fanout.svg`, `<stamp>-persist.svg`) and BENCHMARKS.md. */
+const writeReport = (results: BenchResults, jsonPath: string, markdown: string) => {
+  const stamp = basename(jsonPath, ".json")
+  const dir = dirname(jsonPath)
+  const charts: { fanout?: string; persist?: string } = {}
+  const { fanout, persist } = results.scenarios
+  if (fanout !== undefined) {
+    const file = join(dir, `${stamp}-fanout.svg`)
+    writeFileSync(
+      file,
+      renderChart(fanout, {
+        title: "Fan-out: deliveries/s against p99 send-to-delivery latency",
+        x: "deliveriesPerS",
+        xLabel: "deliveries per second",
+        y: "e2e",
+        yLabel: "p99 latency, ms (log)",
+        limitMs: fanout.params.limitMs
+      })
+    )
+    charts.fanout = relative(ROOT, file)
+  }
+  if (persist !== undefined) {
+    const file = join(dir, `${stamp}-persist.svg`)
+    writeFileSync(
+      file,
+      renderChart(persist, {
+        title: "Persisted: acked msg/s against p99 send-to-ack latency",
+        x: "ackedPerS",
+        xLabel: "acked messages per second",
+        y: "ack",
+        yLabel: "p99 ack latency, ms (log)",
+        limitMs: persist.params.limitMs
+      })
+    )
+    charts.persist = relative(ROOT, file)
+  }
+  if (markdown !== "") {
+    const md = resolve(ROOT, markdown)
+    writeFileSync(md, renderMarkdown(results, { json: relative(ROOT, jsonPath), charts }))
+    log(`report: ${relative(ROOT, md)}`)
+  }
+}
+
+const main = async () => {
+  const argv = process.argv.slice(2)
+  const cfg = parseConfig(argv)
+  if (cfg === "help") {
+    process.stdout.write(`${usage()}\n`)
+    return
+  }
+  if (cfg.render !== undefined) {
+    const jsonPath = resolve(ROOT, cfg.render)
+    writeReport(JSON.parse(readFileSync(jsonPath, "utf8")) as BenchResults, jsonPath, cfg.markdown)
+    return
+  }
+  const results = await runBench(cfg, argv)
+  const outDir = resolve(ROOT, cfg.outDir)
+  mkdirSync(outDir, { recursive: true })
+  const jsonPath = join(outDir, `${results.startedAt.replace(/[:.]/g, "-")}.json`)
+  const json = `${JSON.stringify(results, null, 2)}\n`
+  writeFileSync(jsonPath, json)
+  writeFileSync(join(outDir, "latest.json"), json)
+  log(`results: ${relative(ROOT, jsonPath)}`)
+  writeReport(results, jsonPath, cfg.markdown)
+  for (const t of results.targets) {
+    log(`target ${t.id}: ${t.measured} -> ${t.value ?? "-"} (${t.kind === "min" ? ">=" : "<="} ${t.threshold}): ${t.met === null ? "not measured" : t.met ? "met" : "not met"}`)
+  }
+  log(`done in ${results.durationS} s`)
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    log(e instanceof Error ? (e.stack ?? e.message) : String(e))
+    process.exit(1)
+  }
+)

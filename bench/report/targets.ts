@@ -1,0 +1,95 @@
+/**
+ * The issue's targets, each computed from a run's results: the measured value, the ratio
+ * it is judged on, and whether it was met (null when a side of the comparison is missing).
+ */
+import type { IdleResult } from "../scenarios/idle.ts"
+import type { HistoryRun } from "../scenarios/history.ts"
+import type { LoadResult } from "../scenarios/load.ts"
+import type { ServerName } from "../lib/servers.ts"
+
+export interface Target {
+  readonly id: string
+  readonly description: string
+  /** What was compared, in words with numbers. */
+  readonly measured: string
+  readonly value: number | null
+  readonly threshold: number
+  /** "min": value must be at least threshold; "max": at most. */
+  readonly kind: "min" | "max"
+  readonly met: boolean | null
+}
+
+const r2 = (x: number) => Math.round(x * 100) / 100
+
+const best = (load: LoadResult | undefined, server: ServerName, metric: "deliveriesPerS" | "ackedPerS"): number | null => {
+  const run = load?.runs.find((r) => r.server === server)
+  if (run === undefined) return null
+  return run.best === null ? 0 : (run.best[metric] ?? 0)
+}
+
+const judge = (id: string, description: string, measured: string, value: number | null, threshold: number, kind: "min" | "max"): Target => ({
+  id,
+  description,
+  measured,
+  value: value === null || !Number.isFinite(value) ? null : r2(value),
+  threshold,
+  kind,
+  met: value === null || !Number.isFinite(value) ? null : kind === "min" ? value >= threshold : value <= threshold
+})
+
+const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b)
+
+export const computeTargets = (s: {
+  fanout?: LoadResult
+  persist?: LoadResult
+  idle?: IdleResult
+  history?: { runs: ReadonlyArray<HistoryRun> }
+}): Array<Target> => {
+  const out: Array<Target> = []
+  if (s.fanout !== undefined) {
+    const ours = best(s.fanout, "ours-postgres", "deliveriesPerS")
+    const raw = best(s.fanout, "rawws", "deliveriesPerS")
+    const sio = best(s.fanout, "socketio", "deliveriesPerS")
+    out.push(judge("fanout-vs-rawws", "fan-out: ours (PostgreSQL) >= 0.8x raw ws (deliveries/s at the highest step that held)", `${ours} vs ${raw} deliveries/s`, ratio(ours, raw), 0.8, "min"))
+    out.push(judge("fanout-vs-socketio", "fan-out: ours (PostgreSQL) >= 1.5x Socket.IO", `${ours} vs ${sio} deliveries/s`, ratio(ours, sio), 1.5, "min"))
+  }
+  if (s.persist !== undefined) {
+    const ours = best(s.persist, "ours-postgres", "ackedPerS")
+    const sioPg = best(s.persist, "socketio-pg", "ackedPerS")
+    out.push(judge("persist-absolute", "persisted throughput on PostgreSQL >= 20,000 acked msg/s (p99 ack <= 50 ms)", `${ours} acked msg/s`, ours, 20_000, "min"))
+    out.push(judge("persist-vs-socketio-pg", "persisted throughput on PostgreSQL >= 3x Socket.IO + INSERT", `${ours} vs ${sioPg} acked msg/s`, ratio(ours, sioPg), 3, "min"))
+  }
+  if (s.idle !== undefined) {
+    // The largest connection count measured for both.
+    const measured = (server: ServerName, k: number) =>
+      s.idle!.runs.find((r) => r.server === server && r.requested === k && r.perConnectionKB !== undefined && r.error === undefined)
+    const ks = [...new Set(s.idle.runs.map((r) => r.requested))].sort((a, b) => b - a)
+    const k = ks.find((k) => measured("ours-postgres", k) !== undefined && measured("rawws", k) !== undefined)
+    const ours = k === undefined ? undefined : measured("ours-postgres", k)
+    const raw = k === undefined ? undefined : measured("rawws", k)
+    out.push(
+      judge(
+        "idle-memory",
+        "memory per idle connection <= 1.2x raw ws",
+        k === undefined ? "not measured for both" : `${ours!.perConnectionKB} vs ${raw!.perConnectionKB} KB per connection at ${k}`,
+        ratio(ours?.perConnectionKB ?? null, raw?.perConnectionKB ?? null),
+        1.2,
+        "max"
+      )
+    )
+  }
+  if (s.history !== undefined) {
+    const run = s.history.runs.find((r) => r.store === "postgres" && r.rest !== undefined)
+    out.push(
+      judge(
+        "history-p99",
+        "history page p99 (REST, PostgreSQL) <= 1.5x the raw SQL query",
+        run === undefined ? "not measured" : `${run.rest!.p99} vs ${run.raw!.p99} ms`,
+        run?.p99Ratio ?? null,
+        1.5,
+        "max"
+      )
+    )
+  }
+  return out
+}

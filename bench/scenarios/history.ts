@@ -1,0 +1,194 @@
+/**
+ * Scenario 4, history: one room with M messages, then pages of 50 at random positions,
+ * first through REST (`GET /v1/rooms/:room/messages?before=&limit=50`, one request at a
+ * time, keep-alive) and then the same pages by a raw SQL query on the same database. The
+ * raw query is the floor: the same rows as stored (ciphertext, no reactions join, no
+ * decryption, no HTTP, no auth, no JSON), which is what the REST path adds on top.
+ *
+ * PGlite's raw query runs in this process once the server has stopped (one process may
+ * hold a PGlite directory at a time); PostgreSQL's from a separate connection.
+ */
+import { PGlite } from "@electric-sql/pglite"
+import { Effect } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import postgres from "postgres"
+import { signToken } from "../../src/auth/signToken.ts"
+import type { BenchConfig } from "../config.ts"
+import { summarise, type LatencySummary } from "../lib/histogram.ts"
+import type { BenchPostgres } from "../lib/postgres.ts"
+import { BENCH_SECRET, startOurs, type RunningServer } from "../lib/servers.ts"
+import { HISTORY_READER, loadHistory, type HistoryRoom } from "./historyData.ts"
+import type { Log } from "./stepped.ts"
+
+const PAGE = 50
+const WARMUP_QUERIES = 20
+
+const RAW_PAGE = `
+SELECT seq, id, sender, body, ts, reply_to, client_msg_id, edited_at, deleted
+FROM messages WHERE room_id = $1::uuid AND seq < $2::bigint
+ORDER BY seq DESC LIMIT ${PAGE}`
+
+export interface HistoryRun {
+  readonly store: "postgres" | "pglite"
+  readonly messages: number
+  readonly error?: string
+  readonly loadS?: number
+  readonly loadRate?: number
+  readonly queries?: number
+  /** Send to full JSON body, ms. */
+  readonly rest?: LatencySummary
+  readonly raw?: LatencySummary
+  /** REST p99 / raw p99. */
+  readonly p99Ratio?: number
+}
+
+/** Data left for the cold-start scenario (removed by the caller). */
+export interface HistoryData {
+  readonly messages: number
+  readonly pgliteDir?: string
+  readonly postgresUrl?: string
+}
+
+export interface HistoryResult {
+  readonly runs: ReadonlyArray<HistoryRun>
+  readonly data: HistoryData
+}
+
+/** mulberry32: reproducible positions, the same in every run. */
+const positions = (room: HistoryRoom, n: number): Array<number> => {
+  let a = 0x5eed
+  const rand = () => {
+    a = (a + 0x6d2b79f5) | 0
+    let t = Math.imul(a ^ (a >>> 15), 1 | a)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  // `before` such that 50 messages lie below it: firstSeq+50 .. lastSeq+1.
+  const low = room.firstSeq + PAGE
+  const span = room.lastSeq + 1 - low + 1
+  return Array.from({ length: n }, () => low + Math.floor(rand() * span))
+}
+
+const timeAll = async (befores: ReadonlyArray<number>, fetchPage: (before: number) => Promise<number>): Promise<Array<number>> => {
+  for (const b of befores.slice(0, WARMUP_QUERIES)) await fetchPage(b)
+  const out: Array<number> = []
+  for (const b of befores) {
+    const t0 = performance.now()
+    const rows = await fetchPage(b)
+    out.push(performance.now() - t0)
+    if (rows !== PAGE) throw new Error(`page before ${b} had ${rows} messages, expected ${PAGE}`)
+  }
+  return out
+}
+
+const restTimes = async (server: RunningServer, room: HistoryRoom, befores: ReadonlyArray<number>) => {
+  const token = await Effect.runPromise(signToken(BENCH_SECRET, HISTORY_READER, { expiresIn: "6h" }))
+  const headers = { authorization: `Bearer ${token}` }
+  return timeAll(befores, async (before) => {
+    const res = await fetch(`${server.httpUrl}/v1/rooms/${room.room}/messages?before=${before}&limit=${PAGE}`, {
+      headers,
+      signal: AbortSignal.timeout(30_000)
+    })
+    const body = (await res.json()) as { messages?: Array<unknown> }
+    if (res.status !== 200) throw new Error(`history HTTP ${res.status}: ${JSON.stringify(body).slice(0, 300)}`)
+    return body.messages?.length ?? 0
+  })
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100
+
+const measure = async (
+  store: "postgres" | "pglite",
+  cfg: BenchConfig,
+  target: { url?: string; dataDir?: string },
+  pg: BenchPostgres | undefined,
+  log: Log
+): Promise<HistoryRun> => {
+  const m = cfg.history.messages
+  const room = await loadHistory(
+    store === "postgres" ? { store, url: target.url! } : { store, dataDir: target.dataDir! },
+    m,
+    cfg.history.batch,
+    // Progress only where loading takes minutes.
+    (done) => (m >= 100_000 ? log(`  ${store}: loaded ${done}/${m}`) : undefined)
+  )
+  log(`  ${store}: ${m} messages in ${room.loadS} s`)
+  const befores = positions(room, cfg.history.queries)
+  const server = await startOurs(
+    store === "postgres" ? { store, postgresUrl: target.url! } : { store, dataDir: target.dataDir! },
+    pg
+  )
+  let rest: Array<number>
+  try {
+    rest = await restTimes(server, room, befores)
+  } finally {
+    await server.stop()
+  }
+  let raw: Array<number>
+  if (store === "postgres") {
+    const sql = postgres(target.url!, { max: 1, onnotice: () => {} })
+    try {
+      raw = await timeAll(befores, async (b) => (await sql.unsafe(RAW_PAGE, [room.room, b], { prepare: true })).length)
+    } finally {
+      await sql.end({ timeout: 5 })
+    }
+  } else {
+    const db = await PGlite.create({ dataDir: join(target.dataDir!, "pglite") })
+    try {
+      raw = await timeAll(befores, async (b) => (await db.query(RAW_PAGE, [room.room, b])).rows.length)
+    } finally {
+      await db.close()
+    }
+  }
+  const restS = summarise(rest)
+  const rawS = summarise(raw)
+  log(`  ${store}: REST p50 ${restS.p50} p99 ${restS.p99} ms; raw SQL p50 ${rawS.p50} p99 ${rawS.p99} ms`)
+  return {
+    store,
+    messages: m,
+    loadS: room.loadS,
+    loadRate: Math.round(m / room.loadS),
+    queries: befores.length,
+    rest: restS,
+    raw: rawS,
+    p99Ratio: rawS.p99 > 0 ? round2(restS.p99 / rawS.p99) : 0
+  }
+}
+
+export const runHistory = async (cfg: BenchConfig, pg: BenchPostgres | undefined, log: Log): Promise<HistoryResult> => {
+  const runs: Array<HistoryRun> = []
+  let pgliteDir: string | undefined
+  let postgresUrl: string | undefined
+  for (const store of cfg.history.stores) {
+    log(`[history] ${store}: ${cfg.history.messages} messages, ${cfg.history.queries} pages of ${PAGE}`)
+    try {
+      if (store === "postgres") {
+        if (pg === undefined) throw new Error("needs PostgreSQL")
+        postgresUrl = await pg.createDatabase("bench_history")
+        runs.push(await measure(store, cfg, { url: postgresUrl }, pg, log))
+      } else {
+        pgliteDir = mkdtempSync(join(tmpdir(), "chat-bench-history-"))
+        runs.push(await measure(store, cfg, { dataDir: pgliteDir }, pg, log))
+      }
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e)
+      log(`  ${store}: failed: ${message.slice(0, 500)}`)
+      runs.push({ store, messages: cfg.history.messages, error: message.slice(0, 2000) })
+      if (store === "pglite" && pgliteDir !== undefined) {
+        rmSync(pgliteDir, { recursive: true, force: true })
+        pgliteDir = undefined
+      }
+      if (store === "postgres") postgresUrl = undefined
+    }
+  }
+  return {
+    runs,
+    data: {
+      messages: cfg.history.messages,
+      ...(pgliteDir !== undefined ? { pgliteDir } : {}),
+      ...(postgresUrl !== undefined ? { postgresUrl } : {})
+    }
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Scenario 3, idle connections: K connections, each authenticated (ours) and subscribed to
+ * one room of 100, doing nothing. Memory per connection is the server's RSS growth from
+ * "rooms exist, nobody connected" to "everybody connected", divided by K.
+ *
+ * Past one ephemeral port range per (source, destination) pair, connections come from
+ * further loopback source addresses (127.0.0.2, ...). Each socket costs a file descriptor
+ * on the server: a K the open-file limit cannot hold is reported as skipped, with the limit.
+ */
+import { setTimeout as delay } from "node:timers/promises"
+import type { BenchConfig } from "../config.ts"
+import { startClients } from "../lib/clients.ts"
+import { fdLimit } from "../lib/machine.ts"
+import type { BenchPostgres } from "../lib/postgres.ts"
+import { mb, rssBytes } from "../lib/procstat.ts"
+import { planRooms } from "../lib/rooms.ts"
+import { startServer, type RunningServer, type ServerName } from "../lib/servers.ts"
+import type { Log } from "./stepped.ts"
+
+/** Connections per source address: below the default 28,232 ports, leaving room for everyone else. */
+const PER_SOURCE_ADDRESS = 20_000
+/** Descriptors a process needs besides its sockets (files, pipes, database pool, ...). */
+const FD_HEADROOM = 512
+
+export interface IdleRun {
+  readonly server: ServerName
+  readonly requested: number
+  readonly skipped?: string
+  readonly error?: string
+  readonly connections?: number
+  readonly failedConnections?: number
+  readonly clientProcesses?: number
+  readonly sourceAddresses?: number
+  readonly connectS?: number
+  readonly rssStartMB?: number
+  /** Rooms created, no connection open. */
+  readonly rssBeforeMB?: number
+  /** Every connection open and subscribed (median of 5 samples over a second). */
+  readonly rssAfterMB?: number
+  readonly perConnectionKB?: number
+}
+
+export interface IdleResult {
+  readonly roomSize: number
+  readonly fdLimit: number
+  readonly runs: ReadonlyArray<IdleRun>
+}
+
+const settledRss = async (pid: number): Promise<number> => {
+  const samples: Array<number> = []
+  for (let i = 0; i < 5; i++) {
+    await delay(200)
+    samples.push(rssBytes(pid))
+  }
+  return samples.sort((a, b) => a - b)[2]
+}
+
+const runOne = async (cfg: BenchConfig, name: ServerName, k: number, pg: BenchPostgres | undefined, log: Log): Promise<IdleRun> => {
+  const limit = fdLimit()
+  if (k + FD_HEADROOM > limit) {
+    const skipped = `needs an open-file limit of at least ${k + FD_HEADROOM} (ulimit -n is ${limit}; raise the hard limit, see bench/README.md)`
+    log(`  ${name} ${k}: skipped: ${skipped}`)
+    return { server: name, requested: k, skipped }
+  }
+  let server: RunningServer | undefined
+  try {
+    server = await startServer(name, `idle${k}`, pg)
+    const rssStart = rssBytes(server.pid)
+    const roomSize = Math.min(cfg.idle.roomSize, k)
+    const rooms = Math.ceil(k / roomSize)
+    const plan = await planRooms(server, {
+      rooms,
+      roomSize,
+      senders: 0,
+      prefix: `idle${k}.`,
+      localAddressOf: (i) => (k > PER_SOURCE_ADDRESS ? `127.0.0.${1 + Math.floor(i / PER_SOURCE_ADDRESS)}` : undefined)
+    })
+    const rssBefore = await settledRss(server.pid)
+    const processes = Math.max(cfg.clientProcesses, Math.ceil(plan.conns.length / (limit - FD_HEADROOM)))
+    const t0 = performance.now()
+    const pool = await startClients({
+      processes,
+      protocol: server.protocol,
+      url: server.connectUrl,
+      conns: plan.conns,
+      bodyBytes: cfg.bodyBytes,
+      connectConcurrency: 64,
+      connectTimeoutMs: 30 * 60_000
+    })
+    try {
+      const connectS = Math.round(performance.now() - t0) / 1000
+      const connected = pool.ready.reduce((a, r) => a + r.connected, 0)
+      const failed = pool.ready.reduce((a, r) => a + r.failed, 0)
+      const rssAfter = await settledRss(server.pid)
+      const perConnectionKB = connected === 0 ? 0 : Math.round(((rssAfter - rssBefore) / connected / 1024) * 100) / 100
+      log(`  ${name} ${connected} idle connections (${failed} failed): ${mb(rssBefore)} -> ${mb(rssAfter)} MB, ${perConnectionKB} KB each`)
+      return {
+        server: name,
+        requested: k,
+        connections: connected,
+        failedConnections: failed,
+        ...(failed > 0 ? { error: pool.ready.find((r) => r.firstError !== undefined)?.firstError ?? "connections failed" } : {}),
+        clientProcesses: pool.size,
+        sourceAddresses: Math.ceil(plan.conns.length / PER_SOURCE_ADDRESS),
+        connectS,
+        rssStartMB: mb(rssStart),
+        rssBeforeMB: mb(rssBefore),
+        rssAfterMB: mb(rssAfter),
+        perConnectionKB
+      }
+    } finally {
+      await pool.close()
+    }
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e)
+    log(`  ${name} ${k}: failed: ${message.slice(0, 500)}`)
+    return { server: name, requested: k, error: message.slice(0, 2000) }
+  } finally {
+    await server?.stop()
+  }
+}
+
+export const runIdle = async (cfg: BenchConfig, pg: BenchPostgres | undefined, log: Log): Promise<IdleResult> => {
+  const runs: Array<IdleRun> = []
+  for (const k of cfg.idle.conns) {
+    for (const name of cfg.idle.servers) {
+      log(`[idle] ${name}: ${k} connections`)
+      runs.push(await runOne(cfg, name, k, pg, log))
+    }
+  }
+  return { roomSize: cfg.idle.roomSize, fdLimit: fdLimit(), runs }
+}
