@@ -18,7 +18,7 @@ export const userToken = (user: string) => toBase64Url(bytesToBase64(utf8.encode
 export const makePushIntents =
   (js: JetStreamClient, presence: Presence) =>
   (room: RoomId, events: ReadonlyArray<ChatEvent>, members: ReadonlyMap<UserId, Role>): Effect.Effect<void> =>
-    Effect.gen(function* () {
+    Effect.asVoid(Effect.forkDaemon(Effect.gen(function* () {
       const created = events.filter((e) => e.kind === "message.created")
       if (created.length === 0) return
       const online = yield* presence.onlineUsers([...members.keys()])
@@ -30,16 +30,14 @@ export const makePushIntents =
           .filter((user) => user !== m.sender)
           .map((user) => ({ user, room, seq: e.seq, messageId: m.id, sender: m.sender, ts: e.ts, kind: e.kind }))
       })
-      yield* Effect.forkDaemon(
-        Effect.forEach(
-          intents,
-          (intent) =>
-            Effect.tryPromise(() => js.publish(Subjects.push(userToken(intent.user)), JSON.stringify(intent))).pipe(
-              Effect.catchAll((e) =>
-                Effect.logWarning("push intent not published").pipe(Effect.annotateLogs({ room, error: describe(e.error) }))
-              )
-            ),
-          { concurrency: 8, discard: true }
-        )
+      yield* Effect.forEach(
+        intents,
+        (intent) =>
+          Effect.tryPromise(() => js.publish(Subjects.push(userToken(intent.user)), JSON.stringify(intent))).pipe(
+            Effect.catchAll((e) =>
+              Effect.logWarning("push intent not published").pipe(Effect.annotateLogs({ room, error: describe(e.error) }))
+            )
+          ),
+        { concurrency: 8, discard: true }
       )
-    })
+    })))

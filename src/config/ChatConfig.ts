@@ -8,6 +8,10 @@ import * as S from "./setting.ts"
 export const STORES = ["pglite", "postgres", "scylla", "dual"] as const
 export type StoreKind = (typeof STORES)[number]
 
+/** Which side answers reads when CHAT_STORE=dual (writes always go to PostgreSQL first). */
+export const DUAL_READS = ["postgres", "scylla"] as const
+export type DualReadKind = (typeof DUAL_READS)[number]
+
 /** Cassandra/ScyllaDB consistency levels, as cassandra-driver names them. */
 export const CONSISTENCIES = [
   "ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "SERIAL", "LOCAL_SERIAL", "LOCAL_ONE"
@@ -26,6 +30,7 @@ export interface ChatConfig {
   readonly host: string
   readonly dataDir: string
   readonly store: StoreKind
+  readonly dualRead: DualReadKind
   readonly postgresUrl: Option.Option<Redacted.Redacted<string>>
   readonly postgresPool: number
   readonly scyllaContactPoints: ReadonlyArray<string>
@@ -93,6 +98,7 @@ export const settings: { readonly [K in keyof ChatConfig]: S.Setting<ChatConfig[
   host: S.text("CHAT_HOST", "bind address", "0.0.0.0"),
   dataDir: S.text("CHAT_DATA_DIR", "embedded data: PGlite files, generated dev JWT secret and master key", "./data"),
   store: S.oneOf("CHAT_STORE", "message store: `pglite`, `postgres`, `scylla` or `dual`", STORES, "pglite"),
+  dualRead: S.oneOf("CHAT_DUAL_READ", "with `CHAT_STORE=dual`: the store reads come from, `postgres` or `scylla` (writes go to PostgreSQL, then ScyllaDB)", DUAL_READS, "postgres"),
   postgresUrl: S.optionalSecret("CHAT_POSTGRES_URL", "PostgreSQL connection URL (required for `postgres` and `dual`)"),
   postgresPool: S.integer("CHAT_POSTGRES_POOL", "PostgreSQL connection pool size", 10, positiveInt),
   scyllaContactPoints: S.list("CHAT_SCYLLA_CONTACT_POINTS", "ScyllaDB/Cassandra contact points, comma-separated `host[:port]` (required for `scylla` and `dual`)", []),

@@ -14,7 +14,7 @@ export interface HubMember {
   /** A committed event, already serialised. */
   readonly deliverEvent: (event: ChatEvent, frame: string) => void
   /** An ephemeral frame (read, typing), already serialised. */
-  readonly deliverEphemeral: (frame: string) => void
+  readonly deliverEphemeral: (room: RoomId, frame: string) => void
 }
 
 interface RoomFanout {
@@ -42,18 +42,18 @@ export const makeHub = (bus: RoomBus): Hub => {
       }
       case "Read": {
         const frame = JSON.stringify({ type: "read", room: message.room, user: message.user, seq: message.seq })
-        for (const m of fanout.members) if (m.id !== message.origin) m.deliverEphemeral(frame)
+        for (const m of fanout.members) if (m.id !== message.origin) m.deliverEphemeral(message.room, frame)
         return
       }
       case "Presence": {
         const frame = JSON.stringify({ type: "presence", room: message.room, user: message.user, online: message.online })
-        for (const m of fanout.members) if (m.user !== message.user) m.deliverEphemeral(frame)
+        for (const m of fanout.members) if (m.user !== message.user) m.deliverEphemeral(message.room, frame)
         return
       }
       case "Typing": {
         // Not echoed to any socket of the typist: their other devices know they are typing.
         const frame = JSON.stringify({ type: "typing", room: message.room, user: message.user })
-        for (const m of fanout.members) if (m.user !== message.user) m.deliverEphemeral(frame)
+        for (const m of fanout.members) if (m.user !== message.user) m.deliverEphemeral(message.room, frame)
         return
       }
     }

@@ -122,6 +122,8 @@ export const makeSession = (user: UserId, link: SocketLink, deps: SessionDeps): 
       if (next.event.seq !== sub.lastSeq + 1) return next.event.seq
       pending.shift()
       emit(sub, next.event, next.frame)
+      // The user left with that event: the subscription is over, nothing more goes out.
+      if (subs.get(next.event.room) !== sub) break
     }
     sub.pending = null
     return "done"
@@ -144,6 +146,7 @@ export const makeSession = (user: UserId, link: SocketLink, deps: SessionDeps): 
             break
           }
           for (const e of events) {
+            if (subs.get(room) !== sub) return
             if (e.seq !== sub.lastSeq + 1) continue
             emit(sub, e, eventFrame(e))
           }
@@ -182,7 +185,12 @@ export const makeSession = (user: UserId, link: SocketLink, deps: SessionDeps): 
       sub.pending = [{ event, frame }]
       startCatchUp(room, sub, seq - 1)
     },
-    deliverEphemeral: (frame) => sendRaw(frame)
+    deliverEphemeral: (room, frame) => {
+      // Only to confirmed subscriptions: until membership is checked (lastSeq still -1), a
+      // non-member must not learn anything about the room.
+      const sub = subs.get(room)
+      if (sub !== undefined && sub.lastSeq >= 0) sendRaw(frame)
+    }
   }
 
   // --- frame handlers -----------------------------------------------------------------
