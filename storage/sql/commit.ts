@@ -33,11 +33,15 @@ export const commitBatch = async (
   now: string,
   shard?: number
 ): Promise<CommitOutcome> => {
-  if (shard !== undefined) {
-    const [fence] = await tx.query(Q.LOCK_SHARD_FENCE, [shard])
-    if (fence !== undefined && epoch < num(fence.epoch)) return { _tag: "Fenced", currentEpoch: num(fence.epoch) }
-  }
-  const [head] = await tx.query(Q.LOCK_ROOM, [room])
+  // Statements that do not depend on each other's results are issued together: a driver
+  // that pipelines (postgres.js) sends them in one round trip, in order.
+  const [fenceRows, headRows] = await Promise.all([
+    shard === undefined ? Promise.resolve([]) : tx.query(Q.LOCK_SHARD_FENCE, [shard]),
+    tx.query(Q.LOCK_ROOM, [room])
+  ])
+  const fence = fenceRows[0]
+  if (fence !== undefined && epoch < num(fence.epoch)) return { _tag: "Fenced", currentEpoch: num(fence.epoch) }
+  const head = headRows[0]
   if (head === undefined) {
     return { _tag: "Done", results: ops.map(() => ({ _tag: "Rejected", error: new NotFound({ message: "room not found" }) })) }
   }
@@ -45,21 +49,17 @@ export const commitBatch = async (
   if (epoch < storedEpoch) return { _tag: "Fenced", currentEpoch: storedEpoch }
 
   const lastSeq = num(head.last_seq)
-  const p = plan({
-    room,
-    kind: head.kind as RoomKind,
-    lastSeq,
-    members,
-    ops,
-    targets: await loadTargets(tx, room, ops),
-    sent: await loadSent(tx, room, ops),
-    reactions: await loadReactions(tx, room, ops),
-    now
-  })
-  await persist(tx, room, p, now)
+  const [targets, sent, reactions] = await Promise.all([
+    loadTargets(tx, room, ops),
+    loadSent(tx, room, ops),
+    loadReactions(tx, room, ops)
+  ])
+  const p = plan({ room, kind: head.kind as RoomKind, lastSeq, members, ops, targets, sent, reactions, now })
+  const writes = persist(tx, room, p, now)
   if (p.events.length > 0 || epoch > storedEpoch || p.name !== undefined) {
-    await tx.query(Q.UPDATE_HEAD, [room, p.lastSeq, epoch, p.name ?? null, p.events.length > 0 ? now : null])
+    writes.push(tx.query(Q.UPDATE_HEAD, [room, p.lastSeq, epoch, p.name ?? null, p.events.length > 0 ? now : null]))
   }
+  await Promise.all(writes)
   return { _tag: "Done", results: p.results }
 }
 
@@ -100,11 +100,15 @@ const loadReactions = async (tx: SqlClient, room: RoomId, ops: ReadonlyArray<Wri
   return out
 }
 
-/** Order matters only for foreign keys: messages before the reactions that point at them. */
-const persist = async (tx: SqlClient, room: RoomId, p: Plan, now: string) => {
+/**
+ * The plan's writes, issued at once and in this order (statements run in the order sent;
+ * order matters only for foreign keys: messages before the reactions that point at them).
+ */
+const persist = (tx: SqlClient, room: RoomId, p: Plan, now: string): Array<Promise<unknown>> => {
+  const writes: Array<Promise<unknown>> = []
   if (p.messages.length > 0) {
     const ms = p.messages
-    await tx.query(Q.INSERT_MESSAGES, [
+    writes.push(tx.query(Q.INSERT_MESSAGES, [
       room,
       now,
       ms.map((m) => m.seq),
@@ -114,11 +118,11 @@ const persist = async (tx: SqlClient, room: RoomId, p: Plan, now: string) => {
       ms.map((m) => m.replyTo ?? null),
       ms.map((m) => m.clientMsgId ?? null),
       ms.map((m) => m.editedAt ?? null)
-    ])
+    ]))
   }
   if (p.events.length > 0) {
     const es = p.events
-    await tx.query(Q.INSERT_EVENTS, [
+    writes.push(tx.query(Q.INSERT_EVENTS, [
       room,
       now,
       es.map((e) => e.seq),
@@ -128,23 +132,24 @@ const persist = async (tx: SqlClient, room: RoomId, p: Plan, now: string) => {
       // Passed as text and cast in SQL: a driver given a string for a jsonb parameter may
       // JSON-encode it a second time.
       es.map((e) => (e.targetSeq === undefined ? JSON.stringify(e.data ?? null) : null))
-    ])
+    ]))
   }
   if (p.edits.length > 0) {
-    await tx.query(Q.UPDATE_EDITS, [room, now, p.edits.map((e) => e.seq), p.edits.map((e) => e.body)])
+    writes.push(tx.query(Q.UPDATE_EDITS, [room, now, p.edits.map((e) => e.seq), p.edits.map((e) => e.body)]))
   }
-  if (p.deletes.length > 0) await tx.query(Q.ERASE_MESSAGES, [room, p.deletes])
+  if (p.deletes.length > 0) writes.push(tx.query(Q.ERASE_MESSAGES, [room, p.deletes]))
   if (p.reactionsRemoved.length > 0) {
     const rs = p.reactionsRemoved
-    await tx.query(Q.DELETE_REACTIONS, [room, rs.map((r) => r.seq), rs.map((r) => r.emoji), rs.map((r) => r.user)])
+    writes.push(tx.query(Q.DELETE_REACTIONS, [room, rs.map((r) => r.seq), rs.map((r) => r.emoji), rs.map((r) => r.user)]))
   }
   if (p.reactionsAdded.length > 0) {
     const rs = p.reactionsAdded
-    await tx.query(Q.INSERT_REACTIONS, [room, rs.map((r) => r.seq), rs.map((r) => r.emoji), rs.map((r) => r.user)])
+    writes.push(tx.query(Q.INSERT_REACTIONS, [room, rs.map((r) => r.seq), rs.map((r) => r.emoji), rs.map((r) => r.user)]))
   }
   if (p.membersUpserted.length > 0) {
     const us = p.membersUpserted
-    await tx.query(Q.INSERT_MEMBERS, [room, p.lastSeq, now, us.map((u) => u.user), us.map((u) => u.role)])
+    writes.push(tx.query(Q.INSERT_MEMBERS, [room, p.lastSeq, now, us.map((u) => u.user), us.map((u) => u.role)]))
   }
-  if (p.membersRemoved.length > 0) await tx.query(Q.DELETE_MEMBERS, [room, p.membersRemoved])
+  if (p.membersRemoved.length > 0) writes.push(tx.query(Q.DELETE_MEMBERS, [room, p.membersRemoved]))
+  return writes
 }

@@ -5,12 +5,12 @@
  * JetStream cluster of three whose members can be killed and restarted one at a time.
  *
  * Servers listen on 127.0.0.1 only and keep JetStream data in a temporary directory that
- * `stop()` removes. Ready means: the server logged that it is ready (and, in a cluster,
- * that it knows the JetStream metadata leader, without which no stream can be created),
- * and a NATS client connected to it.
+ * `stop()` removes. Ready means: the server logged that it is ready and a NATS client
+ * connected to it; in a cluster, also that a stream replicated on every member can be
+ * created (after a start, and after a member's restart).
  */
 import { join } from "node:path"
-import { connect } from "nats"
+import { connect, StorageType } from "nats"
 import { freePort, requireBinary, spawnServer, tempDirFor, type ServerProcess } from "./serverProcess.ts"
 
 const BIN = "/usr/sbin/nats-server"
@@ -30,7 +30,7 @@ export interface NatsClusterNode {
   readonly running: () => boolean
   /** SIGKILL: a crash. Its JetStream directory stays, as a crashed machine's disk would. */
   readonly kill: () => Promise<void>
-  /** Starts it again on the same ports and directory; resolves once it is back in the cluster. */
+  /** Starts it again on the same ports and directory; resolves once streams can be placed on every member again. */
   readonly restart: () => Promise<void>
 }
 
@@ -47,14 +47,8 @@ const binary = () => requireBinary(BIN, "nats-server", "CHAT_TEST_NATS_URL")
 /** Port 0 would mean "default 4222" to nats-server; -1 asks it to pick a free port (single servers, never restarted). */
 const RANDOM_PORT = "-1"
 
-const clientPort = /Listening for client connections on [^\s]+:(?<port>\d+)/
-const serverReady = /Server is ready/
-// "JetStream cluster new metadata leader: n3/c" or, on the leader, "Self is new JetStream cluster metadata leader".
-const knowsMetaLeader = /new (?:JetStream cluster )?metadata leader/
-
-/** A regex that matches once every pattern has appeared, in any order; group `port` is the client port. */
-const allOf = (...patterns: ReadonlyArray<RegExp>) =>
-  new RegExp(`^${patterns.map((p) => `(?=[\\s\\S]*${p.source})`).join("")}[\\s\\S]*?${clientPort.source}`)
+// "Listening for client connections" comes before "Server is ready"; group `port` is the client port.
+const ready = /Listening for client connections on [^\s]+:(?<port>\d+)[\s\S]*Server is ready/
 
 /** The server accepts clients: connect once with the real client, then close. */
 const probe = async (url: string) => {
@@ -62,8 +56,37 @@ const probe = async (url: string) => {
   await nc.close()
 }
 
-const launch = async (args: ReadonlyArray<string>, name: string, ready: RegExp): Promise<{ server: ServerProcess; port: number }> => {
-  const started = await spawnServer(binary(), ["-a", "127.0.0.1", ...args], { name, ready })
+/**
+ * Waits until a stream with `replicas` replicas can be placed through the server at `url`:
+ * the metadata leader is elected and knows every peer. No event says so (a member that
+ * joins after the election does not even log the leader), so this tries, within a bound.
+ */
+const awaitPlacement = async (url: string, replicas: number, timeoutMs = 60_000) => {
+  const nc = await connect({ servers: url, reconnect: false, timeout: 5_000 })
+  const name = `harness_probe_${crypto.randomUUID().slice(0, 8)}`
+  const deadline = Date.now() + timeoutMs
+  try {
+    for (;;) {
+      try {
+        const jsm = await nc.jetstreamManager({ timeout: 500 })
+        await jsm.streams.add({ name, subjects: [`${name}.>`], num_replicas: replicas, storage: StorageType.Memory })
+        await jsm.streams.delete(name)
+        return
+      } catch (e) {
+        if (Date.now() > deadline) {
+          throw new Error(`JetStream at ${url} could not place a ${replicas}-replica stream within ${timeoutMs} ms: ${e}`)
+        }
+        // Elections and peer registration run on the servers' timers: try again shortly.
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+    }
+  } finally {
+    await nc.close()
+  }
+}
+
+const launch = async (args: ReadonlyArray<string>, name: string): Promise<{ server: ServerProcess; port: number }> => {
+  const started = await spawnServer(binary(), ["-a", "127.0.0.1", ...args], { name, ready, timeoutMs: 30_000 })
   const port = Number(started.ready.groups?.port)
   try {
     await probe(`nats://127.0.0.1:${port}`)
@@ -78,7 +101,7 @@ const launch = async (args: ReadonlyArray<string>, name: string, ready: RegExp):
 export const startNats = async (): Promise<RunningNats> => {
   const dir = tempDirFor("chat-test-nats-")
   try {
-    const { server, port } = await launch(["-p", RANDOM_PORT, "-js", "-sd", dir.path], "nats-server", allOf(serverReady))
+    const { server, port } = await launch(["-p", RANDOM_PORT, "-js", "-sd", dir.path], "nats-server")
     return {
       url: `nats://127.0.0.1:${port}`,
       port,
@@ -121,7 +144,7 @@ export const startNatsCluster = async (size = 3): Promise<NatsCluster> => {
     const started = await Promise.all(
       members.map(async ({ name, args }) => {
         try {
-          return await launch(args, `nats-server ${name}`, allOf(serverReady, knowsMetaLeader))
+          return await launch(args, `nats-server ${name}`)
         } catch (e) {
           return e instanceof Error ? e : new Error(String(e))
         }
@@ -139,12 +162,14 @@ export const startNatsCluster = async (size = 3): Promise<NatsCluster> => {
         kill: () => server.kill("SIGKILL"),
         restart: async () => {
           await server.kill("SIGKILL")
-          server = (await launch(args, `nats-server ${name}`, allOf(serverReady, knowsMetaLeader))).server
+          server = (await launch(args, `nats-server ${name}`)).server
+          await awaitPlacement(`nats://127.0.0.1:${port}`, size)
         }
       })
     })
     const failed = started.find((s): s is Error => s instanceof Error)
     if (failed !== undefined) throw failed
+    await awaitPlacement(nodes[0].url, size)
   } catch (e) {
     await Promise.all(nodes.map((n) => n.kill()))
     dir.remove()

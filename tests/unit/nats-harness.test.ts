@@ -21,7 +21,9 @@ const bucketName = () => `t_${crypto.randomUUID().replace(/-/g, "").slice(0, 12)
 
 const kvRoundTrip = async (nc: NatsConnection, replicas: number) => {
   const bucket = bucketName()
-  const kv = await nc.jetstream().views.kv(bucket, { replicas })
+  // Reads through the stream leader: a direct get may be answered by a replica that has not
+  // applied the latest write yet, which right after a failover is likely.
+  const kv = await nc.jetstream().views.kv(bucket, { replicas, allow_direct: false })
   await kv.put("greeting", "hello")
   expect((await kv.get("greeting"))?.string()).toBe("hello")
   expect((await kv.status()).replicas).toBe(replicas)
