@@ -8,11 +8,17 @@ const droppedCount = async (api: Api) => {
   return m ? Number(m[1]) : 0
 }
 
-describe("e2e - backpressure", () => {
+describe("e2e - limits and backpressure", () => {
   let api: Api
   beforeAll(async () => {
     api = makeApi(
-      await startInProcess({ wsMaxBufferedBytes: 256 * 1024, sendRate: 100_000, sendBurst: 100_000 })
+      await startInProcess({
+        wsMaxBufferedBytes: 256 * 1024,
+        sendRate: 100_000,
+        sendBurst: 100_000,
+        replayCap: 5,
+        maxSubscriptions: 2
+      })
     )
   })
   afterAll(() => api?.node.close())
@@ -51,4 +57,37 @@ describe("e2e - backpressure", () => {
     sender.close()
     reader.close()
   }, 120_000)
+
+  it("subscribe with since further back than the replay cap answers truncated, then delivers only live events", async () => {
+    const alice = user("alice")
+    const room = await api.group(alice, [])
+    const a = await api.client(alice)
+    for (let i = 1; i <= 8; i++) await a.request({ type: "send", room, clientMsgId: `t${i}`, body: `t${i}` })
+    const b = await api.client(alice)
+    const sub = await b.request({ type: "subscribe", room, since: 1 })
+    expect(sub).toMatchObject({ type: "subscribed", seq: 8, truncated: true })
+    await a.request({ type: "send", room, clientMsgId: "t9", body: "t9" })
+    expect((await b.events(room, 1)).map((e) => e.seq)).toEqual([9])
+    // Within the cap, the missed events are replayed.
+    const c = await api.client(alice)
+    expect((await c.request({ type: "subscribe", room, since: 5 })).truncated).toBeUndefined()
+    expect((await c.events(room, 4)).map((e) => e.seq)).toEqual([6, 7, 8, 9])
+    a.close()
+    b.close()
+    c.close()
+  })
+
+  it("a socket may hold at most CHAT_MAX_SUBSCRIPTIONS subscriptions", async () => {
+    const alice = user("alice")
+    const rooms = [await api.group(alice, []), await api.group(alice, []), await api.group(alice, [])]
+    const a = await api.client(alice)
+    expect((await a.request({ type: "subscribe", room: rooms[0] })).type).toBe("subscribed")
+    expect((await a.request({ type: "subscribe", room: rooms[1] })).type).toBe("subscribed")
+    const third = await a.request({ type: "subscribe", room: rooms[2] })
+    expect(third).toMatchObject({ type: "error", code: "bad_request" })
+    expect(third.message).toMatch(/at most 2/)
+    await a.request({ type: "unsubscribe", room: rooms[0] })
+    expect((await a.request({ type: "subscribe", room: rooms[2] })).type).toBe("subscribed")
+    a.close()
+  })
 })
