@@ -7,10 +7,15 @@ import type { ChatConfig } from "../src/config/ChatConfig.ts"
 import { StoreError } from "../src/domain/errors.ts"
 import type { ChatStore } from "./ChatStore.ts"
 import { makePgliteStore } from "./pglite/PgliteStore.ts"
-import { makePostgresStore } from "./postgres/PostgresStore.ts"
+import { makeDualStore } from "./dual/DualStore.ts"
+import { makePostgresDatabase, makePostgresStore } from "./postgres/PostgresStore.ts"
+import { makeCqlClient } from "./scylla/CqlClient.ts"
+import { applySchema } from "./scylla/schema.ts"
 import { loadSchemaCql } from "./scylla/schema.node.ts"
-import { makeScyllaStore } from "./scylla/ScyllaStore.ts"
+import { makeScyllaStore, makeScyllaStoreOn } from "./scylla/ScyllaStore.ts"
+import { migrate } from "./sql/migrate.ts"
 import { loadMigrations } from "./sql/migrations.node.ts"
+import { makeSqlStore } from "./sql/SqlStore.ts"
 
 const joinPath = (dir: string, name: string) => (dir.endsWith("/") ? dir + name : `${dir}/${name}`)
 
@@ -34,8 +39,26 @@ export const makeConfiguredStore = (config: ChatConfig): Effect.Effect<ChatStore
           schema: loadSchemaCql()
         })
       case "dual":
-        return Effect.fail(
-          new StoreError({ operation: "open", cause: `CHAT_STORE=${config.store} is not available in this version` })
-        )
+        return Option.match(config.postgresUrl, {
+          onNone: () => Effect.fail(new StoreError({ operation: "open", cause: "CHAT_POSTGRES_URL is not set" })),
+          onSome: (url) =>
+            Effect.gen(function* () {
+              const db = yield* makePostgresDatabase({ url, poolSize: config.postgresPool })
+              yield* migrate(db, migrations)
+              const cql = yield* makeCqlClient({
+                contactPoints: config.scyllaContactPoints,
+                localDc: config.scyllaLocalDc,
+                consistency: config.scyllaConsistency
+              })
+              yield* applySchema(cql, config.scyllaKeyspace, loadSchemaCql())
+              return yield* makeDualStore({
+                db,
+                primary: makeSqlStore(db, "postgres"),
+                secondary: makeScyllaStoreOn(cql),
+                cql,
+                read: config.dualRead
+              })
+            })
+        })
     }
   })

@@ -2,14 +2,27 @@
  * The operator CLI (`npm run chat -- <command>`, `deno task chat <command>`). Commands are
  * runtime-free Effects; src/cli/main.node.ts and main.deno.ts only provide the platform.
  */
-import { Console, Effect, Option, Redacted } from "effect"
+import { Console, Data, Effect, Option, Redacted } from "effect"
 import type { FileSystem, Path } from "@effect/platform"
+import { Terminal } from "@effect/platform"
 import { signToken } from "../auth/Auth.ts"
 import { ChatConfigTag } from "../config/ChatConfig.ts"
 import { Secrets } from "../config/secrets.ts"
 import * as KeyRing from "../crypto/KeyRing.ts"
 import { makeConfiguredStore } from "../../storage/select.ts"
 import { rotateMasterKey } from "../../storage/rotate.ts"
+import { withEncryption } from "../../storage/encrypted.ts"
+import { backfill } from "../../storage/migrate/backfill.ts"
+import { formatProgress } from "../../storage/migrate/progress.ts"
+import { formatReport, verify } from "../../storage/migrate/verify.ts"
+import { makePostgresDatabase } from "../../storage/postgres/PostgresStore.ts"
+import { makeCqlClient } from "../../storage/scylla/CqlClient.ts"
+import { applySchema } from "../../storage/scylla/schema.ts"
+import { loadSchemaCql } from "../../storage/scylla/schema.node.ts"
+import { makeScyllaStoreOn } from "../../storage/scylla/ScyllaStore.ts"
+import { migrate as migrateSql } from "../../storage/sql/migrate.ts"
+import { loadMigrations } from "../../storage/sql/migrations.node.ts"
+import { makeSqlStore } from "../../storage/sql/SqlStore.ts"
 
 export const usage = `usage: chat <command>
 
@@ -17,6 +30,12 @@ commands:
   token <user> [--ttl <span>]   print an HS256 token for <user> (span like 24h, 7d; default 24h)
   rotate-master-key             re-wrap every room key under CHAT_MASTER_KEY; the previous
                                 key(s) go in CHAT_MASTER_KEYS_OLD for the run
+  migrate --from postgres --to scylla [--stop-after-rooms <n>] [--rooms-at-once <n>]
+                                copy everything from CHAT_POSTGRES_URL to CHAT_SCYLLA_*;
+                                resumable (run it again after an interruption) and idempotent
+  verify [--sample <n>]         compare PostgreSQL and ScyllaDB per room (counts, and <n>
+                                messages per room after decryption, default 20); exits 1 on
+                                any mismatch
   help                          this text`
 
 export class UsageError {
@@ -62,6 +81,93 @@ const rotate = Effect.gen(function* () {
   )
 })
 
+/** `--name <n>`: a positive integer, or absent. */
+const intFlag = (args: ReadonlyArray<string>, name: string) =>
+  Effect.gen(function* () {
+    const at = args.indexOf(name)
+    if (at < 0) return undefined
+    const n = Number(args[at + 1])
+    if (!Number.isInteger(n) || n < 1) return yield* Effect.fail(new UsageError(`${name} needs a positive integer`))
+    return n
+  })
+
+/** Both databases of a migration, from CHAT_POSTGRES_URL and CHAT_SCYLLA_* (schemas applied). */
+const openBoth = Effect.gen(function* () {
+  const config = yield* ChatConfigTag
+  if (Option.isNone(config.postgresUrl)) return yield* Effect.fail(new UsageError("CHAT_POSTGRES_URL is not set"))
+  if (config.scyllaContactPoints.length === 0) return yield* Effect.fail(new UsageError("CHAT_SCYLLA_CONTACT_POINTS is not set"))
+  const db = yield* makePostgresDatabase({ url: config.postgresUrl.value, poolSize: config.postgresPool })
+  yield* migrateSql(db, loadMigrations())
+  const cql = yield* makeCqlClient({
+    contactPoints: config.scyllaContactPoints,
+    localDc: config.scyllaLocalDc,
+    consistency: config.scyllaConsistency
+  })
+  yield* applySchema(cql, config.scyllaKeyspace, loadSchemaCql())
+  return { db, cql }
+})
+
+const migrateCommand = (args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const from = args[args.indexOf("--from") + 1]
+    const to = args[args.indexOf("--to") + 1]
+    if (!args.includes("--from") || !args.includes("--to") || from !== "postgres" || to !== "scylla") {
+      return yield* Effect.fail(new UsageError("migrate supports --from postgres --to scylla"))
+    }
+    const stopAfterRooms = yield* intFlag(args, "--stop-after-rooms")
+    const concurrency = yield* intFlag(args, "--rooms-at-once")
+    const { db, cql } = yield* openBoth
+    // A redrawn progress line on a terminal; plain lines (at most one per 5 s) otherwise.
+    const terminal = yield* Effect.serviceOption(Terminal.Terminal)
+    const tty = Option.isSome(terminal) ? yield* terminal.value.isTTY : false
+    let lastLine = 0
+    const onProgress = (p: Parameters<typeof formatProgress>[0]) =>
+      tty && Option.isSome(terminal)
+        ? Effect.ignore(terminal.value.display(`\r${formatProgress(p, true)}\u001b[K`))
+        : p.now - lastLine >= 5000 || p.roomsDone === p.roomsTotal
+          ? Effect.sync(() => (lastLine = p.now)).pipe(Effect.zipRight(Console.log(`migrate: ${formatProgress(p, false)}`)))
+          : Effect.void
+    const report = yield* backfill({
+      db,
+      cql,
+      onProgress,
+      ...(stopAfterRooms !== undefined ? { stopAfterRooms } : {}),
+      ...(concurrency !== undefined ? { concurrency } : {})
+    })
+    if (tty) yield* Console.log("")
+    yield* Console.log(
+      `migrate: ${report.complete ? "done" : "stopped early (run again to continue)"}: ${report.rooms} rooms, ` +
+        `${report.messages} messages, ${report.roomKeys} room keys, devices of ${report.deviceUsers} users copied`
+    )
+  })
+
+/** The report is printed first; this only makes the exit code non-zero. */
+export class VerifyFailed extends Data.TaggedError("VerifyFailed")<{ readonly mismatches: number }> {
+  override get message() {
+    return `verify found ${this.mismatches} mismatches`
+  }
+}
+
+const verifyCommand = (args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const samplePerRoom = (yield* intFlag(args, "--sample")) ?? 20
+    const secrets = yield* Secrets
+    const ring = yield* KeyRing.make({
+      current: Redacted.value(secrets.masterKey),
+      old: secrets.oldMasterKeys.map(Redacted.value)
+    })
+    const { db, cql } = yield* openBoth
+    const report = yield* verify({
+      db,
+      cql,
+      postgres: withEncryption(makeSqlStore(db, "postgres"), ring),
+      scylla: withEncryption(makeScyllaStoreOn(cql), ring),
+      samplePerRoom
+    })
+    yield* Console.log(formatReport(report))
+    if (report.mismatches.length > 0) return yield* Effect.fail(new VerifyFailed({ mismatches: report.mismatches.length }))
+  })
+
 export const runCommand = (
   argv: ReadonlyArray<string>
 ): Effect.Effect<void, unknown, ChatConfigTag | Secrets | FileSystem.FileSystem | Path.Path> => {
@@ -71,6 +177,10 @@ export const runCommand = (
       return token(args)
     case "rotate-master-key":
       return Effect.scoped(rotate)
+    case "migrate":
+      return Effect.scoped(migrateCommand(args))
+    case "verify":
+      return Effect.scoped(verifyCommand(args))
     case undefined:
     case "help":
     case "--help":

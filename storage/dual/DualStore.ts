@@ -1,0 +1,212 @@
+/**
+ * Dual-write (CHAT_STORE=dual): PostgreSQL is the source of truth, ScyllaDB a copy that follows
+ * it, for the move from one to the other (README, "Migrating from PostgreSQL to ScyllaDB").
+ *
+ * Writes go to PostgreSQL; once it has committed, the same change is copied to ScyllaDB through
+ * the import path the backfill uses (storage/migrate/sync.ts): a commit copies the seqs it
+ * produced, exactly as PostgreSQL numbered them, with the messages, reactions and members they
+ * touched. ScyllaDB never plans a batch of its own here, so both sides hold the same seqs.
+ *
+ * A copy that fails (or takes longer than `copyTimeoutMs`) never fails the caller's write,
+ * which is committed: it is recorded in PostgreSQL's outbox (./outbox.ts) and retried by a
+ * background fiber, with capped exponential backoff, until it succeeds. While a stream (a room,
+ * a user's devices, ...) has entries in the outbox, its new changes queue behind them, so each
+ * stream is copied in order.
+ *
+ * Reads come from the side `read` names (CHAT_DUAL_READ) with one exception: `loadRoom`, which
+ * the room actor uses to start writing, always reads PostgreSQL, the store it writes to (a
+ * lagging copy must not hand the writer an old epoch or member list).
+ */
+import { Duration, Effect, Queue, type Scope, SubscriptionRef } from "effect"
+import { StoreError } from "../../src/domain/errors.ts"
+import type { RoomId, UserId } from "../../src/domain/model.ts"
+import type { ChatStore } from "../ChatStore.ts"
+import { readDevices, readRoomKeys } from "../migrate/source.ts"
+import { syncMembers, syncRoom, type SyncTarget } from "../migrate/sync.ts"
+import type { CqlClient } from "../scylla/CqlClient.ts"
+import { importDevices, importRoomKeys } from "../scylla/mirror.ts"
+import { makeWriteClock } from "../scylla/writeClock.ts"
+import type { SqlDatabase } from "../sql/SqlClient.ts"
+import { describeFailure, makeOutbox, type OutboxOp, streamOf } from "./outbox.ts"
+
+export type DualRead = "postgres" | "scylla"
+
+export interface DualOptions {
+  /** PostgreSQL: the primary's database, which also holds the outbox. */
+  readonly db: SqlDatabase
+  readonly primary: ChatStore
+  /** The ScyllaDB store (reads when `read` is "scylla") and its session (copies). */
+  readonly secondary: ChatStore
+  readonly cql: CqlClient
+  readonly read: DualRead
+  /** A copy slower than this goes to the outbox; default 5000 ms. */
+  readonly copyTimeoutMs?: number
+  /** Outbox retries: first delay, cap, and the idle poll for other nodes' entries; defaults 200, 30 000, 5000 ms. */
+  readonly retryBaseMs?: number
+  readonly retryMaxMs?: number
+  readonly pollMs?: number
+}
+
+export interface DualStore extends ChatStore {
+  readonly outbox: {
+    /** Entries waiting in the outbox, as of the last change this node saw. */
+    readonly pending: SubscriptionRef.SubscriptionRef<number>
+    /** Counts the outbox now (every node's entries). */
+    readonly count: Effect.Effect<number, StoreError>
+    /** Wakes the replay fiber (it also wakes on its own, see `pollMs`). */
+    readonly wake: Effect.Effect<void>
+  }
+}
+
+/** Sentinel `after` for copies that carry no events (a takeover, a member's read position). */
+const NO_EVENTS = Number.MAX_SAFE_INTEGER
+
+const fromPg = <A>(operation: string, f: () => Promise<A>) =>
+  Effect.tryPromise({ try: f, catch: (cause) => new StoreError({ operation, cause }) })
+
+export const makeDualStore = (options: DualOptions): Effect.Effect<DualStore, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { db, primary, secondary } = options
+    const target: SyncTarget = { cql: options.cql, clock: makeWriteClock() }
+    const outbox = makeOutbox(db)
+    const pending = yield* SubscriptionRef.make(0)
+    const signal = yield* Queue.sliding<void>(1)
+    const wake = Effect.asVoid(Queue.offer(signal, undefined))
+    const reader = options.read === "scylla" ? secondary : primary
+    const copyTimeout = Duration.millis(options.copyTimeoutMs ?? 5000)
+
+    const apply = (op: OutboxOp): Effect.Effect<void, StoreError> => {
+      switch (op._tag) {
+        case "Room":
+          return op.membersOnly === true && op.members !== "all"
+            ? syncMembers(db, target, op.room, op.members)
+            : Effect.asVoid(syncRoom(db, target, op.room, op.after, { members: op.members }))
+        case "Devices":
+          return Effect.flatMap(fromPg("copy.devices", () => readDevices(db, op.user)), (ds) =>
+            importDevices(options.cql, op.user, ds)
+          )
+        case "RoomKeys":
+          return Effect.flatMap(fromPg("copy.roomKeys", () => readRoomKeys(db, op.room)), (ks) =>
+            importRoomKeys(options.cql, ks)
+          )
+        case "Fence":
+          // A higher fence there already is what this copy wanted.
+          return secondary.fenceShard(op.shard, op.epoch).pipe(Effect.catchTag("Fenced", () => Effect.void))
+      }
+    }
+
+    const refreshPending = Effect.flatMap(outbox.count, (n) => SubscriptionRef.set(pending, n))
+
+    const enqueue = (op: OutboxOp, failure: StoreError | undefined) =>
+      Effect.gen(function* () {
+        yield* outbox.enqueue(op, failure)
+        yield* SubscriptionRef.update(pending, (n) => n + 1)
+        yield* wake
+      })
+
+    /** After the primary committed: copy now, or queue behind the stream's earlier failures. */
+    const copy = (op: OutboxOp): Effect.Effect<void, StoreError> =>
+      Effect.gen(function* () {
+        if (yield* outbox.hasPending(streamOf(op))) return yield* enqueue(op, undefined)
+        const outcome = yield* apply(op).pipe(
+          Effect.timeoutFail({
+            duration: copyTimeout,
+            onTimeout: () => new StoreError({ operation: "copy", cause: new Error("copy to ScyllaDB timed out") })
+          }),
+          Effect.either
+        )
+        if (outcome._tag === "Right") return
+        yield* Effect.logWarning("dual-write: copy to ScyllaDB failed, queued in the outbox").pipe(
+          Effect.annotateLogs({ stream: streamOf(op), error: describeFailure(outcome.left) })
+        )
+        yield* enqueue(op, outcome.left)
+      })
+
+    const replayLoop = Effect.gen(function* () {
+      const base = options.retryBaseMs ?? 200
+      const max = options.retryMaxMs ?? 30_000
+      const poll = Duration.millis(options.pollMs ?? 5000)
+      let failures = 0
+      while (true) {
+        const round = yield* Effect.either(outbox.replayRound(apply))
+        yield* Effect.ignore(refreshPending)
+        if (round._tag === "Left" || round.right.failed > 0) {
+          failures += 1
+          // Capped exponential backoff with jitter, so nodes replaying the same outbox spread out.
+          const delay = Math.min(max, base * 2 ** Math.min(failures - 1, 20))
+          yield* Effect.sleep(Duration.millis(delay / 2 + Math.random() * (delay / 2)))
+          continue
+        }
+        failures = 0
+        if (round.right.replayed > 0) continue
+        yield* Effect.ignore(Effect.timeoutOption(Queue.take(signal), poll))
+      }
+    })
+    yield* Effect.forkScoped(replayLoop)
+
+    const membersOf = (events: ReadonlyArray<{ kind: string; data?: unknown }>): ReadonlyArray<UserId> => [
+      ...new Set(
+        events.flatMap((e) =>
+          e.kind === "member.joined" || e.kind === "member.left" ? [(e.data as { user: UserId }).user] : []
+        )
+      )
+    ]
+
+    const roomCopy = (room: RoomId, after: number, members: "all" | ReadonlyArray<UserId>): OutboxOp => ({
+      _tag: "Room",
+      room,
+      after,
+      members
+    })
+    const memberCopy = (room: RoomId, user: UserId): OutboxOp => ({
+      _tag: "Room",
+      room,
+      after: NO_EVENTS,
+      members: [user],
+      membersOnly: true
+    })
+
+    const store: DualStore = {
+      name: "dual",
+      ping: Effect.zipRight(primary.ping, Effect.ignore(secondary.ping)),
+      createGroupRoom: (input) => Effect.tap(primary.createGroupRoom(input), (room) => copy(roomCopy(room.id, 0, "all"))),
+      findOrCreateDirectRoom: (a, b, newId) =>
+        Effect.tap(primary.findOrCreateDirectRoom(a, b, newId), ({ room, created }) =>
+          created ? copy(roomCopy(room.id, 0, "all")) : Effect.void
+        ),
+      loadRoom: (room) => primary.loadRoom(room),
+      getMembership: (room, user) => reader.getMembership(room, user),
+      commit: (room, epoch, members, ops, shard) =>
+        Effect.tap(primary.commit(room, epoch, members, ops, shard), (results) => {
+          const events = results.flatMap((r) => (r._tag === "Committed" ? r.events : []))
+          // Duplicates, rejections and no-op reactions changed nothing; an empty batch is a
+          // takeover (a new epoch), which the head copy carries.
+          if (events.length === 0) return ops.length === 0 ? copy(roomCopy(room, NO_EVENTS, [])) : Effect.void
+          const first = Math.min(...events.map((e) => e.seq))
+          return copy(roomCopy(room, first - 1, membersOf(events)))
+        }),
+      fenceShard: (shard, epoch) =>
+        Effect.tap(primary.fenceShard(shard, epoch), () => copy({ _tag: "Fence", shard, epoch })),
+      events: (room, after, upTo, limit) => reader.events(room, after, upTo, limit),
+      history: (room, before, limit) => reader.history(room, before, limit),
+      listRooms: (user, cursor, limit) => reader.listRooms(user, cursor, limit),
+      markRead: (room, user, seq) => Effect.tap(primary.markRead(room, user, seq), () => copy(memberCopy(room, user))),
+      setPinned: (room, user, pinned) =>
+        Effect.tap(primary.setPinned(room, user, pinned), () => copy(memberCopy(room, user))),
+      registerDevice: (user, token, platform) =>
+        Effect.tap(primary.registerDevice(user, token, platform), () => copy({ _tag: "Devices", user })),
+      unregisterDevice: (user, token) =>
+        Effect.tap(primary.unregisterDevice(user, token), () => copy({ _tag: "Devices", user })),
+      listDevices: (user) => reader.listDevices(user),
+      roomKeys: (room) => reader.roomKeys(room),
+      // The answer (the keys that won) is PostgreSQL's: it decides which key a room uses.
+      addRoomKey: (key) => Effect.tap(primary.addRoomKey(key), () => copy({ _tag: "RoomKeys", room: key.room })),
+      allRoomKeys: reader.allRoomKeys,
+      rewrapRoomKey: (key) => Effect.tap(primary.rewrapRoomKey(key), () => copy({ _tag: "RoomKeys", room: key.room })),
+      outbox: { pending, count: outbox.count, wake }
+    }
+    // Entries left by an earlier run (or another node) are replayed from the start.
+    yield* Effect.ignore(refreshPending)
+    yield* wake
+    return store
+  })
