@@ -28,11 +28,15 @@ describe("cluster - elasticity", () => {
 
     // Scale out: a fourth node joins; shards move to it while traffic flows.
     const n4 = await c.add("n4")
+    const joinedAt = Date.now()
     const balanced4 = await awaitBalanced(c.nodes, 4)
+    const rebalanceOutMs = Date.now() - joinedAt
     const n4State = balanced4.find((s) => s.cluster.node === "n4")
     expect(n4State.cluster.shardsHeld).toBeGreaterThan(0)
     const acquired = n4State.cluster.handovers.filter((h: any) => h.kind === "acquired")
-    console.log(`[elastic] scale-out: n4 acquired ${acquired.length} shards, slowest hand-over ${Math.max(...acquired.map((h: any) => h.ms))} ms`)
+    console.log(
+      `[elastic] scale-out: n4 listening to all 4 nodes holding their shares: ${rebalanceOutMs} ms; n4 took ${acquired.length} shards, slowest acquisition ${Math.max(...acquired.map((h: any) => h.ms))} ms`
+    )
 
     // Scale in: SIGTERM one of the original nodes; it hands its shards over, then exits.
     const leaving = c.nodes.find((n) => n.id === "n2")!
@@ -42,7 +46,7 @@ describe("cluster - elasticity", () => {
     await leaving.close()
     const stopMs = Date.now() - stopStarted
     await awaitBalanced(alive(), 3)
-    console.log(`[elastic] scale-in: n2 drained and exited in ${stopMs} ms`)
+    console.log(`[elastic] scale-in: n2 drained and exited in ${stopMs} ms; SIGTERM to 3 nodes holding their shares: ${Date.now() - stopStarted} ms`)
     expect(n4.child.exitCode).toBeNull()
 
     await Promise.all(senders.map((s) => s.done))

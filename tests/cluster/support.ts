@@ -6,7 +6,7 @@ import { connect as natsConnect } from "nats"
 import { freshDatabase, dropDatabase } from "../support/freshDatabase.ts"
 import { startChild, type TestNode } from "../support/node.ts"
 import { connect, type TestClient } from "../support/wsClient.ts"
-import { ownerOf, shardOf } from "../../src/cluster/ShardMap.ts"
+import { ownerOf, shardOf, shardsOf } from "../../src/cluster/ShardMap.ts"
 
 export const SHARDS = 32
 export const LEASE_MS = 3_000
@@ -73,9 +73,13 @@ export const awaitBalanced = async (nodes: ReadonlyArray<TestNode>, expected: nu
   while (Date.now() < deadline) {
     const states = await Promise.all(nodes.map((n) => readyz(n).catch(() => undefined)))
     last = states.map((s) => s?.cluster && { node: s.cluster.node, live: s.cluster.live.length, held: s.cluster.shardsHeld })
+    // Balanced: every node sees the same members, and holds exactly the shards that
+    // rendezvous hashing gives it over them (so hand-overs to a new node have happened).
+    const live: ReadonlyArray<string> = states[0]?.cluster?.live ?? []
     const ok =
-      states.every((s) => s?.cluster?.live?.length === expected) &&
-      states.reduce((sum, s) => sum + (s?.cluster?.shardsHeld ?? 0), 0) === SHARDS
+      live.length === expected &&
+      states.every((s) => s?.cluster?.live?.join() === live.join()) &&
+      states.every((s) => s.cluster.shardsHeld === shardsOf(s.cluster.node, [...live].sort(), SHARDS).length)
     if (ok) return states
     await new Promise((r) => setTimeout(r, 200))
   }
