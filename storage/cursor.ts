@@ -13,6 +13,8 @@ import { base64ToBytes, bytesToBase64, fromBase64Url, toBase64Url, utf8, utf8Dec
 export const encodeRoomCursor = (c: RoomCursor): string =>
   toBase64Url(bytesToBase64(utf8.encode(JSON.stringify([c.pinned ? 1 : 0, c.lastActivityAt, c.id]))))
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
 /** undefined for a malformed cursor; callers turn that into bad_request. */
 export const decodeRoomCursor = (s: string): RoomCursor | undefined => {
   try {
@@ -20,8 +22,12 @@ export const decodeRoomCursor = (s: string): RoomCursor | undefined => {
     if (!Array.isArray(v) || v.length !== 3) return undefined
     const [p, a, id] = v
     if ((p !== 0 && p !== 1) || typeof a !== "string" || typeof id !== "string") return undefined
-    if (Number.isNaN(Date.parse(a))) return undefined
-    return { pinned: p === 1, lastActivityAt: a, id }
+    // Both go into SQL: a non-UUID id or a date only JavaScript can parse would make the
+    // database refuse the query (an outage to the caller) instead of a bad_request.
+    if (!UUID.test(id)) return undefined
+    const at = new Date(a)
+    if (Number.isNaN(at.getTime())) return undefined
+    return { pinned: p === 1, lastActivityAt: at.toISOString(), id }
   } catch {
     return undefined
   }

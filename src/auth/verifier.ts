@@ -70,7 +70,13 @@ export const makeVerifier = (
       }).pipe(
         Effect.flatMap(({ payload }) =>
           Option.match(decodeSub(payload.sub), {
-            onNone: () => Effect.fail("token sub must be a string of 1..128 characters"),
+            onNone: () =>
+              Effect.fail(
+                // UserId refuses NUL (it cannot be stored); say so rather than blame the length.
+                typeof payload.sub === "string" && payload.sub.includes("\u0000")
+                  ? "token sub must not contain NUL (U+0000) characters"
+                  : "token sub must be a string of 1..128 characters"
+              ),
             onSome: Effect.succeed
           })
         ),

@@ -19,10 +19,31 @@ export const RoomId = Schema.compose(
 )
 export type RoomId = typeof RoomId.Type
 
-/** A user is the `sub` of a verified JWT: an opaque string of 1..128 characters. */
+/**
+ * PostgreSQL `text` and `jsonb` cannot hold U+0000: a statement carrying one fails in the
+ * database, which inside a room's batch commit crashes the room actor and answers every
+ * command of the batch `unavailable` (and a retry does the same). So every client-supplied
+ * string stored unencrypted refuses NUL here, at the edge, and the client gets `bad_request`.
+ * Message bodies need no such rule: they are stored as ciphertext.
+ */
+export const noNulChars =
+  <S extends Schema.Schema.Any>(annotations?: Schema.Annotations.Filter<Schema.Schema.Type<S>>) =>
+  <A extends string>(self: S & Schema.Schema<A, Schema.Schema.Encoded<S>, Schema.Schema.Context<S>>): Schema.filter<S> =>
+    self.pipe(
+      Schema.filter((a) => !a.includes("\u0000"), {
+        title: "noNulChars",
+        description: "a string without NUL (U+0000) characters",
+        // Never echo the value: it is the bad input, and a NUL would end up in logs.
+        message: () => "must not contain NUL (U+0000) characters",
+        ...annotations
+      })
+    )
+
+/** A user is the `sub` of a verified JWT: an opaque string of 1..128 characters, without NUL. */
 export const UserId = Schema.String.pipe(
   Schema.minLength(1),
   Schema.maxLength(128),
+  noNulChars(),
   Schema.brand("UserId")
 )
 export type UserId = typeof UserId.Type
@@ -31,7 +52,7 @@ export type UserId = typeof UserId.Type
 export const Seq = Schema.Int.pipe(Schema.nonNegative())
 export type Seq = number
 
-export const ClientMsgId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64))
+export const ClientMsgId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64), noNulChars())
 
 export const Role = Schema.Literal("owner", "admin", "member")
 export type Role = typeof Role.Type

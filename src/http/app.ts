@@ -242,10 +242,17 @@ export const makeApp = (deps: GatewayDeps) => {
     )
   )
   app.get("/v1/devices", (c) => respond(c, Effect.map(deps.chat.listDevices(c.get("user")), (devices) => ({ devices }))))
-  app.delete("/v1/devices/:token", (c) =>
-    // Hono has already percent-decoded the path parameter once.
-    respond(c, deps.chat.unregisterDevice(c.get("user"), c.req.param("token")))
-  )
+  app.delete("/v1/devices/:token", (c) => {
+    // Hono has already percent-decoded the path parameter once. A token that could never
+    // have been registered (empty, too long, with NUL) is not looked up: no such device.
+    const token = c.req.param("token")
+    return respond(
+      c,
+      Schema.is(Rest.DeviceToken)(token)
+        ? deps.chat.unregisterDevice(c.get("user"), token)
+        : Effect.fail(new NotFound({ message: "device not found" }))
+    )
+  })
 
   // --- WebSocket ------------------------------------------------------------------------
   app.get(

@@ -4,12 +4,13 @@
  * frame's own schema, so a client gets an error that names the field at fault.
  */
 import { Either, ParseResult, Schema } from "effect"
-import { ClientMsgId, RoomId } from "../domain/model.ts"
+import { ClientMsgId, noNulChars, RoomId } from "../domain/model.ts"
 import { BadRequest } from "../domain/errors.ts"
 
 const Id = Schema.optional(Schema.String.pipe(Schema.maxLength(128)))
 const PositiveSeq = Schema.Int.pipe(Schema.positive())
-export const Emoji = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(32))
+/** Stored as text, unencrypted: no NUL (see `noNulChars`). */
+export const Emoji = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(32), noNulChars())
 /** Size is checked in bytes against the configured limit by the chat service (too_large). */
 export const Body = Schema.String
 

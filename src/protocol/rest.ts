@@ -1,8 +1,9 @@
 /** One Schema per REST body and query. Decoded at the edge, like WebSocket frames. */
 import { Schema } from "effect"
-import { ClientMsgId, Platform, UserId } from "../domain/model.ts"
+import { ClientMsgId, noNulChars, Platform, UserId } from "../domain/model.ts"
 
-const RoomName = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(128))
+// Names, member ids and device tokens are stored as text, unencrypted: no NUL (see `noNulChars`).
+const RoomName = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(128), noNulChars())
 const Users = Schema.Array(UserId).pipe(Schema.maxItems(1000))
 
 export const CreateRoom = Schema.Union(
@@ -18,8 +19,10 @@ export const PostMessage = Schema.Struct({
   replyTo: Schema.optional(Schema.Int.pipe(Schema.positive()))
 })
 export const PostRead = Schema.Struct({ seq: Schema.Int.pipe(Schema.nonNegative()) })
+/** A push target's token. Exported so the `DELETE /v1/devices/:token` path parameter can be held to the same rule. */
+export const DeviceToken = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(4096), noNulChars())
 export const PostDevice = Schema.Struct({
-  token: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(4096)),
+  token: DeviceToken,
   platform: Platform
 })
 
