@@ -25,8 +25,12 @@ export interface PostgresOptions {
 type Driver = postgres.Sql | postgres.TransactionSql
 
 const client = (sql: Driver): SqlClient => ({
+  // Named prepared statements: postgres.js otherwise sends every parameterised `unsafe` query
+  // as Parse/Describe, waits for the parameter types, then Bind/Execute — two round trips
+  // per statement and no pipelining. Prepared once per connection, a statement is one
+  // Bind/Execute that pipelines with its neighbours. (The statement texts are constants.)
   query: (text, params = []) =>
-    sql.unsafe(text, params as Array<postgres.ParameterOrJSON<never>>) as Promise<any>,
+    sql.unsafe(text, params as Array<postgres.ParameterOrJSON<never>>, { prepare: true }) as Promise<any>,
   // Without parameters postgres.js uses the simple protocol, which accepts several statements.
   script: async (text) => {
     await sql.unsafe(text)

@@ -11,7 +11,8 @@ import type { ChatStore, Membership, NewGroupRoom, RoomHead, WrappedRoomKey } fr
 import { byteOrder } from "../byteOrder.ts"
 import { decodeRoomCursor, encodeRoomCursor } from "../cursor.ts"
 import { toMessage } from "../plan.ts"
-import { commitBatch } from "./commit.ts"
+import { commitGroup, type CommitOutcome, type RoomBatch } from "./commit.ts"
+import { type GroupCommitOptions, makeGroupCommitter } from "./groupCommit.ts"
 import * as Q from "./queries.ts"
 import * as R from "./rows.ts"
 import type { SqlClient, SqlDatabase } from "./SqlClient.ts"
@@ -45,7 +46,17 @@ const mustLoadRoom = async (c: SqlClient, room: RoomId): Promise<Room> => {
   return head.room
 }
 
-export const makeSqlStore = (db: SqlDatabase, name: string): ChatStore => {
+export interface SqlStoreOptions {
+  /** Cross-room group commit (./groupCommit.ts); defaults: 2 groups in flight, 256 rooms each. */
+  readonly groupCommit?: Partial<GroupCommitOptions>
+}
+
+export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOptions = {}): ChatStore => {
+  const grouped = makeGroupCommitter<RoomBatch, CommitOutcome>(db, commitGroup, (b) => b.room, {
+    concurrency: 2,
+    maxRooms: 256,
+    ...options.groupCommit
+  })
   const run = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, StoreError> =>
     Effect.tryPromise({ try: f, catch: (cause) => new StoreError({ operation, cause }) })
 
@@ -88,7 +99,9 @@ export const makeSqlStore = (db: SqlDatabase, name: string): ChatStore => {
   const commit: ChatStore["commit"] = (room, epoch, members, ops, shard) =>
     Effect.flatMap(nowIso, (now) =>
       Effect.flatMap(
-        run("commit", () => db.transaction((tx) => commitBatch(tx, room, epoch, members, ops, now, shard))),
+        run("commit", () =>
+          grouped({ room, epoch, members, ops, now, shard })
+        ),
         (outcome) =>
           outcome._tag === "Done"
             ? Effect.succeed(outcome.results)

@@ -1,8 +1,12 @@
 /**
- * One batch, inside one transaction: lock the room's head, check the fencing epoch, load what
- * the ops refer to, let plan() decide, persist the plan. Every statement handles the whole
- * batch (unnest of arrays), and empty ones are skipped, so a batch costs at most a dozen
- * round trips whatever its size.
+ * A group of room batches (one per room), inside one transaction: lock the shard fences and
+ * the rooms' heads, check the fencing epochs, load what the ops refer to, let plan() decide
+ * each room, persist every plan. Every statement covers all the rooms of the group (unnest
+ * of parallel arrays with a room per row) and empty ones are skipped, so a group costs at
+ * most a dozen statements whatever its size, sent in about four round trips.
+ *
+ * A room's outcome depends only on its own rows: a fenced or missing room writes nothing
+ * and the others go on.
  */
 import { NotFound } from "../../src/domain/errors.ts"
 import type { Role, RoomId, RoomKind, UserId } from "../../src/domain/model.ts"
@@ -18,138 +22,185 @@ import {
 } from "../plan.ts"
 import * as Q from "./queries.ts"
 import { num, storedMessage } from "./rows.ts"
-import type { SqlClient } from "./SqlClient.ts"
+import type { Row, SqlClient } from "./SqlClient.ts"
 
 export type CommitOutcome =
   | { readonly _tag: "Done"; readonly results: ReadonlyArray<OpResult> }
   | { readonly _tag: "Fenced"; readonly currentEpoch: number }
 
-export const commitBatch = async (
+/** One room's batch. */
+export interface RoomBatch {
+  readonly room: RoomId
+  readonly epoch: number
+  readonly members: ReadonlyMap<UserId, Role>
+  readonly ops: ReadonlyArray<WriteOp>
+  readonly now: string
+  /** Clustered mode: the shard whose fence the commit must respect. */
+  readonly shard?: number | undefined
+}
+
+interface Loaded {
+  readonly targets: Map<number, StoredMessage>
+  readonly sent: Map<string, StoredMessage>
+  readonly reactions: Set<string>
+}
+
+/** Rows keyed by room id, as the lowercase text both drivers return for uuid. */
+const byRoom = <A>(rows: ReadonlyArray<Row>, f: (row: Row) => A): Map<string, Array<A>> => {
+  const out = new Map<string, Array<A>>()
+  for (const row of rows) {
+    const key = String(row.room_id)
+    const list = out.get(key)
+    if (list === undefined) out.set(key, [f(row)])
+    else list.push(f(row))
+  }
+  return out
+}
+
+/** Column arrays built row by row: `add` pushes one value per column. */
+const columns = (n: number) => {
+  const cols: Array<Array<unknown>> = Array.from({ length: n }, () => [])
+  return {
+    cols,
+    add: (...values: Array<unknown>) => {
+      for (let i = 0; i < n; i++) cols[i]!.push(values[i])
+    },
+    get size() {
+      return cols[0]!.length
+    }
+  }
+}
+
+export const commitGroup = async (
   tx: SqlClient,
-  room: RoomId,
-  epoch: number,
-  members: ReadonlyMap<UserId, Role>,
-  ops: ReadonlyArray<WriteOp>,
-  now: string,
-  shard?: number
-): Promise<CommitOutcome> => {
+  batches: ReadonlyArray<RoomBatch>
+): Promise<Array<CommitOutcome>> => {
   // Statements that do not depend on each other's results are issued together: a driver
   // that pipelines (postgres.js) sends them in one round trip, in order.
+  const shards = [...new Set(batches.flatMap((b) => (b.shard === undefined ? [] : [b.shard])))]
   const [fenceRows, headRows] = await Promise.all([
-    shard === undefined ? Promise.resolve([]) : tx.query(Q.LOCK_SHARD_FENCE, [shard]),
-    tx.query(Q.LOCK_ROOM, [room])
+    shards.length === 0 ? Promise.resolve([]) : tx.query(Q.LOCK_SHARD_FENCES, [shards]),
+    tx.query(Q.LOCK_ROOMS, [batches.map((b) => b.room)])
   ])
-  const fence = fenceRows[0]
-  if (fence !== undefined && epoch < num(fence.epoch)) return { _tag: "Fenced", currentEpoch: num(fence.epoch) }
-  const head = headRows[0]
-  if (head === undefined) {
-    return { _tag: "Done", results: ops.map(() => ({ _tag: "Rejected", error: new NotFound({ message: "room not found" }) })) }
-  }
-  const storedEpoch = num(head.epoch)
-  if (epoch < storedEpoch) return { _tag: "Fenced", currentEpoch: storedEpoch }
+  const fences = new Map(fenceRows.map((r) => [num(r.shard), num(r.epoch)]))
+  const heads = new Map(headRows.map((r) => [String(r.id), r]))
 
-  const lastSeq = num(head.last_seq)
+  const outcomes: Array<CommitOutcome | undefined> = []
+  const live: Array<{ index: number; batch: RoomBatch; head: Row }> = []
+  batches.forEach((batch, index) => {
+    const fence = batch.shard === undefined ? undefined : fences.get(batch.shard)
+    const head = heads.get(batch.room.toLowerCase())
+    if (fence !== undefined && batch.epoch < fence) {
+      outcomes[index] = { _tag: "Fenced", currentEpoch: fence }
+    } else if (head === undefined) {
+      const missing = new NotFound({ message: "room not found" })
+      outcomes[index] = { _tag: "Done", results: batch.ops.map(() => ({ _tag: "Rejected", error: missing })) }
+    } else if (batch.epoch < num(head.epoch)) {
+      outcomes[index] = { _tag: "Fenced", currentEpoch: num(head.epoch) }
+    } else {
+      live.push({ index, batch, head })
+    }
+  })
+
+  const loaded = await load(tx, live.map((l) => l.batch))
+  const plans = live.map(({ batch, head }, i) =>
+    plan({
+      room: batch.room,
+      kind: head.kind as RoomKind,
+      lastSeq: num(head.last_seq),
+      members: batch.members,
+      ops: batch.ops,
+      ...loaded[i]!,
+      now: batch.now
+    })
+  )
+  await Promise.all(persist(tx, live, plans))
+  live.forEach(({ index }, i) => {
+    outcomes[index] = { _tag: "Done", results: plans[i]!.results }
+  })
+  return outcomes as Array<CommitOutcome>
+}
+
+/** What each batch's ops refer to: targets, earlier sends, existing reactions (three statements at most). */
+const load = async (tx: SqlClient, batches: ReadonlyArray<RoomBatch>): Promise<Array<Loaded>> => {
+  const targetKeys = columns(2)
+  const sentKeys = columns(3)
+  const reactKeys = columns(4)
+  for (const b of batches) {
+    for (const seq of referencedSeqs(b.ops)) targetKeys.add(b.room, seq)
+    for (const k of sendKeys(b.ops)) sentKeys.add(b.room, k.sender, k.clientMsgId)
+    for (const op of b.ops) if (op._tag === "React") reactKeys.add(b.room, op.seq, op.emoji, op.actor)
+  }
   const [targets, sent, reactions] = await Promise.all([
-    loadTargets(tx, room, ops),
-    loadSent(tx, room, ops),
-    loadReactions(tx, room, ops)
+    targetKeys.size === 0 ? [] : tx.query(Q.LOAD_TARGETS, targetKeys.cols),
+    sentKeys.size === 0 ? [] : tx.query(Q.LOAD_SENT, sentKeys.cols),
+    reactKeys.size === 0 ? [] : tx.query(Q.LOAD_REACTIONS, reactKeys.cols)
   ])
-  const p = plan({ room, kind: head.kind as RoomKind, lastSeq, members, ops, targets, sent, reactions, now })
-  const writes = persist(tx, room, p, now)
-  if (p.events.length > 0 || epoch > storedEpoch || p.name !== undefined) {
-    writes.push(tx.query(Q.UPDATE_HEAD, [room, p.lastSeq, epoch, p.name ?? null, p.events.length > 0 ? now : null]))
-  }
-  await Promise.all(writes)
-  return { _tag: "Done", results: p.results }
-}
-
-const loadTargets = async (tx: SqlClient, room: RoomId, ops: ReadonlyArray<WriteOp>) => {
-  const seqs = referencedSeqs(ops)
-  const out = new Map<number, StoredMessage>()
-  if (seqs.length === 0) return out
-  for (const row of await tx.query(Q.LOAD_TARGETS, [room, seqs])) {
-    const m = storedMessage(row)
-    out.set(m.seq, m)
-  }
-  return out
-}
-
-const loadSent = async (tx: SqlClient, room: RoomId, ops: ReadonlyArray<WriteOp>) => {
-  const keys = sendKeys(ops)
-  const out = new Map<string, StoredMessage>()
-  if (keys.length === 0) return out
-  const rows = await tx.query(Q.LOAD_SENT, [room, keys.map((k) => k.sender), keys.map((k) => k.clientMsgId)])
-  for (const row of rows) {
-    const m = storedMessage(row)
-    out.set(idempotencyKey(m.sender, m.clientMsgId ?? ""), m)
-  }
-  return out
-}
-
-const loadReactions = async (tx: SqlClient, room: RoomId, ops: ReadonlyArray<WriteOp>) => {
-  const reacts = ops.flatMap((op) => (op._tag === "React" ? [op] : []))
-  const out = new Set<string>()
-  if (reacts.length === 0) return out
-  const rows = await tx.query(Q.LOAD_REACTIONS, [
-    room,
-    reacts.map((r) => r.seq),
-    reacts.map((r) => r.emoji),
-    reacts.map((r) => r.actor)
-  ])
-  for (const row of rows) out.add(reactionKey(num(row.seq), String(row.emoji), String(row.user_id)))
-  return out
+  const targetsBy = byRoom(targets, storedMessage)
+  const sentBy = byRoom(sent, storedMessage)
+  const reactionsBy = byRoom(reactions, (r) => reactionKey(num(r.seq), String(r.emoji), String(r.user_id)))
+  return batches.map((b) => {
+    const key = b.room.toLowerCase()
+    return {
+      targets: new Map((targetsBy.get(key) ?? []).map((m) => [m.seq, m])),
+      sent: new Map((sentBy.get(key) ?? []).map((m) => [idempotencyKey(m.sender, m.clientMsgId ?? ""), m])),
+      reactions: new Set(reactionsBy.get(key) ?? [])
+    }
+  })
 }
 
 /**
- * The plan's writes, issued at once and in this order (statements run in the order sent;
+ * The plans' writes, issued at once and in this order (statements run in the order sent;
  * order matters only for foreign keys: messages before the reactions that point at them).
  */
-const persist = (tx: SqlClient, room: RoomId, p: Plan, now: string): Array<Promise<unknown>> => {
-  const writes: Array<Promise<unknown>> = []
-  if (p.messages.length > 0) {
-    const ms = p.messages
-    writes.push(tx.query(Q.INSERT_MESSAGES, [
-      room,
-      now,
-      ms.map((m) => m.seq),
-      ms.map((m) => m.id),
-      ms.map((m) => m.sender),
-      ms.map((m) => m.body),
-      ms.map((m) => m.replyTo ?? null),
-      ms.map((m) => m.clientMsgId ?? null),
-      ms.map((m) => m.editedAt ?? null)
-    ]))
-  }
-  if (p.events.length > 0) {
-    const es = p.events
-    writes.push(tx.query(Q.INSERT_EVENTS, [
-      room,
-      now,
-      es.map((e) => e.seq),
-      es.map((e) => e.kind),
-      es.map((e) => e.actor),
-      es.map((e) => e.targetSeq ?? null),
+const persist = (
+  tx: SqlClient,
+  live: ReadonlyArray<{ readonly batch: RoomBatch; readonly head: Row }>,
+  plans: ReadonlyArray<Plan>
+): Array<Promise<unknown>> => {
+  const messages = columns(9)
+  const events = columns(7)
+  const edits = columns(4)
+  const deletes = columns(2)
+  const reactionsRemoved = columns(4)
+  const reactionsAdded = columns(4)
+  const membersUpserted = columns(5)
+  const membersRemoved = columns(2)
+  const heads = columns(5)
+  live.forEach(({ batch, head }, i) => {
+    const p = plans[i]!
+    const { room, now } = batch
+    for (const m of p.messages) {
+      messages.add(room, m.seq, m.id, m.sender, m.body, now, m.replyTo ?? null, m.clientMsgId ?? null, m.editedAt ?? null)
+    }
+    for (const e of p.events) {
       // Passed as text and cast in SQL: a driver given a string for a jsonb parameter may
       // JSON-encode it a second time.
-      es.map((e) => (e.targetSeq === undefined ? JSON.stringify(e.data ?? null) : null))
-    ]))
+      const data = e.targetSeq === undefined ? JSON.stringify(e.data ?? null) : null
+      events.add(room, e.seq, e.kind, e.actor, now, e.targetSeq ?? null, data)
+    }
+    for (const e of p.edits) edits.add(room, e.seq, e.body, now)
+    for (const seq of p.deletes) deletes.add(room, seq)
+    for (const r of p.reactionsRemoved) reactionsRemoved.add(room, r.seq, r.emoji, r.user)
+    for (const r of p.reactionsAdded) reactionsAdded.add(room, r.seq, r.emoji, r.user)
+    for (const u of p.membersUpserted) membersUpserted.add(room, u.user, u.role, p.lastSeq, now)
+    for (const user of p.membersRemoved) membersRemoved.add(room, user)
+    if (p.events.length > 0 || batch.epoch > num(head.epoch) || p.name !== undefined) {
+      heads.add(room, p.lastSeq, batch.epoch, p.name ?? null, p.events.length > 0 ? now : null)
+    }
+  })
+  const writes: Array<Promise<unknown>> = []
+  const write = (statement: string, c: ReturnType<typeof columns>) => {
+    if (c.size > 0) writes.push(tx.query(statement, c.cols))
   }
-  if (p.edits.length > 0) {
-    writes.push(tx.query(Q.UPDATE_EDITS, [room, now, p.edits.map((e) => e.seq), p.edits.map((e) => e.body)]))
-  }
-  if (p.deletes.length > 0) writes.push(tx.query(Q.ERASE_MESSAGES, [room, p.deletes]))
-  if (p.reactionsRemoved.length > 0) {
-    const rs = p.reactionsRemoved
-    writes.push(tx.query(Q.DELETE_REACTIONS, [room, rs.map((r) => r.seq), rs.map((r) => r.emoji), rs.map((r) => r.user)]))
-  }
-  if (p.reactionsAdded.length > 0) {
-    const rs = p.reactionsAdded
-    writes.push(tx.query(Q.INSERT_REACTIONS, [room, rs.map((r) => r.seq), rs.map((r) => r.emoji), rs.map((r) => r.user)]))
-  }
-  if (p.membersUpserted.length > 0) {
-    const us = p.membersUpserted
-    writes.push(tx.query(Q.INSERT_MEMBERS, [room, p.lastSeq, now, us.map((u) => u.user), us.map((u) => u.role)]))
-  }
-  if (p.membersRemoved.length > 0) writes.push(tx.query(Q.DELETE_MEMBERS, [room, p.membersRemoved]))
+  write(Q.INSERT_MESSAGES, messages)
+  write(Q.INSERT_EVENTS, events)
+  write(Q.UPDATE_EDITS, edits)
+  write(Q.ERASE_MESSAGES, deletes)
+  write(Q.DELETE_REACTIONS, reactionsRemoved)
+  write(Q.INSERT_REACTIONS, reactionsAdded)
+  write(Q.UPSERT_MEMBERS, membersUpserted)
+  write(Q.DELETE_MEMBERS, membersRemoved)
+  write(Q.UPDATE_HEADS, heads)
   return writes
 }

@@ -61,37 +61,43 @@ RETURNING m.read_seq`
 
 export const SET_PINNED = "UPDATE members SET pinned = $3::boolean WHERE room_id = $1::uuid AND user_id = $2::text"
 
-// ---- commit: lock the head, load what the batch refers to, persist the plan
+// ---- commit: lock the heads, load what the batches refer to, persist the plans
+//
+// A commit covers a group of rooms (./groupCommit.ts): every statement takes parallel
+// arrays with a room per row, so a group of any size costs the same few round trips.
 
-/** The row lock serialises every writer of the room until its transaction ends. */
-/** Shared lock: commits of one shard run concurrently, a fence raise waits for them. */
-export const LOCK_SHARD_FENCE = "SELECT epoch FROM shard_fences WHERE shard = $1::int FOR SHARE"
+/** Shared locks, in shard order: commits of one shard run concurrently, a fence raise waits for them. */
+export const LOCK_SHARD_FENCES = `
+SELECT shard, epoch FROM shard_fences WHERE shard = ANY($1::int[]) ORDER BY shard FOR SHARE`
 
 export const RAISE_SHARD_FENCE = `
 INSERT INTO shard_fences (shard, epoch) VALUES ($1::int, $2::bigint)
 ON CONFLICT (shard) DO UPDATE SET epoch = GREATEST(shard_fences.epoch, EXCLUDED.epoch)
 RETURNING epoch`
 
-export const LOCK_ROOM = "SELECT kind, last_seq, epoch FROM rooms WHERE id = $1::uuid FOR UPDATE"
+/**
+ * The row locks serialise every writer of a room until its transaction ends. Taken in id
+ * order (the sort runs below the lock), so two groups never wait on each other in a cycle.
+ */
+export const LOCK_ROOMS = `
+SELECT id, kind, last_seq, epoch FROM rooms WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`
 
 export const LOAD_TARGETS = `
-SELECT ${messageColumns} FROM messages m WHERE m.room_id = $1::uuid AND m.seq = ANY($2::bigint[])`
+SELECT m.room_id, ${messageColumns}
+FROM unnest($1::uuid[], $2::bigint[]) AS k(room_id, seq)
+JOIN messages m ON m.room_id = k.room_id AND m.seq = k.seq`
 
-/** Earlier sends of the batch's (sender, clientMsgId) pairs, through the idempotency index. */
+/** Earlier sends of the batches' (room, sender, clientMsgId) keys, through the idempotency index. */
 export const LOAD_SENT = `
-SELECT ${messageColumns}
-FROM messages m
-JOIN unnest($2::text[], $3::text[]) AS k(sender, client_msg_id)
-  ON m.sender = k.sender AND m.client_msg_id = k.client_msg_id
-WHERE m.room_id = $1::uuid`
+SELECT m.room_id, ${messageColumns}
+FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(room_id, sender, client_msg_id)
+JOIN messages m ON m.room_id = k.room_id AND m.sender = k.sender AND m.client_msg_id = k.client_msg_id`
 
-/** Which of the batch's (seq, emoji, user) reactions already exist. */
+/** Which of the batches' (room, seq, emoji, user) reactions already exist. */
 export const LOAD_REACTIONS = `
-SELECT r.seq, r.emoji, r.user_id
-FROM reactions r
-JOIN unnest($2::bigint[], $3::text[], $4::text[]) AS k(seq, emoji, user_id)
-  ON r.seq = k.seq AND r.emoji = k.emoji AND r.user_id = k.user_id
-WHERE r.room_id = $1::uuid`
+SELECT r.room_id, r.seq, r.emoji, r.user_id
+FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[]) AS k(room_id, seq, emoji, user_id)
+JOIN reactions r ON r.room_id = k.room_id AND r.seq = k.seq AND r.emoji = k.emoji AND r.user_id = k.user_id`
 
 /**
  * A message sent and deleted in the same batch arrives as a tombstone: NULL body, and
@@ -100,41 +106,55 @@ WHERE r.room_id = $1::uuid`
  */
 export const INSERT_MESSAGES = `
 INSERT INTO messages (room_id, seq, id, sender, body, ts, reply_to, client_msg_id, edited_at, deleted)
-SELECT $1::uuid, u.seq, u.id, u.sender, u.body, $2::timestamptz, u.reply_to, u.client_msg_id, u.edited_at, u.body IS NULL
-FROM unnest($3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::timestamptz[])
-  AS u(seq, id, sender, body, reply_to, client_msg_id, edited_at)`
+SELECT u.room_id, u.seq, u.id, u.sender, u.body, u.ts, u.reply_to, u.client_msg_id, u.edited_at, u.body IS NULL
+FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::bigint[], $8::text[], $9::timestamptz[])
+  AS u(room_id, seq, id, sender, body, ts, reply_to, client_msg_id, edited_at)`
 
 export const INSERT_EVENTS = `
 INSERT INTO events (room_id, seq, kind, actor, ts, target_seq, data)
-SELECT $1::uuid, u.seq, u.kind, u.actor, $2::timestamptz, u.target_seq, u.data::jsonb
-FROM unnest($3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[]) AS u(seq, kind, actor, target_seq, data)`
+SELECT u.room_id, u.seq, u.kind, u.actor, u.ts, u.target_seq, u.data::jsonb
+FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[], $7::text[])
+  AS u(room_id, seq, kind, actor, ts, target_seq, data)`
 
 export const UPDATE_EDITS = `
-UPDATE messages m SET body = u.body, edited_at = $2::timestamptz
-FROM unnest($3::bigint[], $4::text[]) AS u(seq, body)
-WHERE m.room_id = $1::uuid AND m.seq = u.seq`
+UPDATE messages m SET body = u.body, edited_at = u.edited_at
+FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[]) AS u(room_id, seq, body, edited_at)
+WHERE m.room_id = u.room_id AND m.seq = u.seq`
 
 /** The tombstone: the body is gone from the row, not hidden. */
 export const ERASE_MESSAGES = `
-UPDATE messages SET body = NULL, deleted = true WHERE room_id = $1::uuid AND seq = ANY($2::bigint[])`
+UPDATE messages m SET body = NULL, deleted = true
+FROM unnest($1::uuid[], $2::bigint[]) AS u(room_id, seq)
+WHERE m.room_id = u.room_id AND m.seq = u.seq`
 
 export const INSERT_REACTIONS = `
 INSERT INTO reactions (room_id, seq, emoji, user_id)
-SELECT $1::uuid, u.seq, u.emoji, u.user_id FROM unnest($2::bigint[], $3::text[], $4::text[]) AS u(seq, emoji, user_id)
+SELECT u.room_id, u.seq, u.emoji, u.user_id
+FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[]) AS u(room_id, seq, emoji, user_id)
 ON CONFLICT DO NOTHING`
 
 export const DELETE_REACTIONS = `
 DELETE FROM reactions r
-USING unnest($2::bigint[], $3::text[], $4::text[]) AS u(seq, emoji, user_id)
-WHERE r.room_id = $1::uuid AND r.seq = u.seq AND r.emoji = u.emoji AND r.user_id = u.user_id`
+USING unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[]) AS u(room_id, seq, emoji, user_id)
+WHERE r.room_id = u.room_id AND r.seq = u.seq AND r.emoji = u.emoji AND r.user_id = u.user_id`
 
-export const DELETE_MEMBERS = "DELETE FROM members WHERE room_id = $1::uuid AND user_id = ANY($2::text[])"
+/** Members added or whose role changed; new members start caught up at their room's seq. */
+export const UPSERT_MEMBERS = `
+INSERT INTO members (room_id, user_id, role, read_seq, joined_at)
+SELECT u.room_id, u.user_id, u.role, u.read_seq, u.joined_at
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[]) AS u(room_id, user_id, role, read_seq, joined_at)
+ON CONFLICT (room_id, user_id) DO UPDATE SET role = EXCLUDED.role`
 
-/** $5 is the batch's time when it produced events, else NULL (activity unchanged). */
-export const UPDATE_HEAD = `
-UPDATE rooms SET last_seq = $2::bigint, epoch = $3::bigint, name = COALESCE($4::text, name),
-  last_activity_at = COALESCE($5::timestamptz, last_activity_at)
-WHERE id = $1::uuid`
+export const DELETE_MEMBERS = `
+DELETE FROM members m USING unnest($1::uuid[], $2::text[]) AS u(room_id, user_id)
+WHERE m.room_id = u.room_id AND m.user_id = u.user_id`
+
+/** `activity` is the batch's time when it produced events, else NULL (activity unchanged). */
+export const UPDATE_HEADS = `
+UPDATE rooms r SET last_seq = u.last_seq, epoch = u.epoch, name = COALESCE(u.name, r.name),
+  last_activity_at = COALESCE(u.activity, r.last_activity_at)
+FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[]) AS u(id, last_seq, epoch, name, activity)
+WHERE r.id = u.id`
 
 // ---- reads
 

@@ -1,0 +1,116 @@
+/**
+ * Group commit across rooms. Each room actor already commits everything queued for its
+ * room as one batch; this merges the batches of many rooms that arrive while a transaction
+ * is in flight into the next transaction, so a node with a hundred busy rooms pays one
+ * transaction (a few round trips and one WAL flush) per group instead of per room.
+ *
+ A group is committed by ./commit.ts `commitGroup`, whose statements each cover every
+ * room of the group; it takes its row locks in (shard, room) order, so two groups in
+ * flight cannot deadlock each other.
+ *
+ * A group is one transaction, so one room's statement error would roll back the others.
+ * When a group fails with an error the database reported (the transaction surely rolled
+ * back), each of its rooms is retried alone, so a bad batch fails only its own room. Other
+ * failures (connection lost: the outcome may be unknown) fail the whole group, as a lone
+ * commit would.
+ *
+ * Written here rather than taken from a library: it is a few dozen lines tied to this
+ * store's commit function, and no SQL driver offers cross-transaction batching.
+ */
+import type { SqlClient, SqlDatabase } from "./SqlClient.ts"
+
+export interface GroupCommitOptions {
+  /** Groups in flight at once (each holds one pooled connection). */
+  readonly concurrency: number
+  /** Most room batches in one group. */
+  readonly maxRooms: number
+  /** Called with each group's size (rooms), for metrics and tests. */
+  readonly onGroup?: (rooms: number) => void
+}
+
+interface Waiting<I, O> {
+  readonly item: I
+  readonly resolve: (o: O) => void
+  readonly reject: (e: unknown) => void
+}
+
+/** An error the server answered with (a SQLSTATE outside connection class 08): the transaction rolled back. */
+export const isStatementError = (e: unknown): boolean => {
+  const code = (e as { code?: unknown } | null)?.code
+  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith("08")
+}
+
+/**
+ * `commit` runs one group in a transaction and answers one outcome per item, in order;
+ * `key` names an item's room: a group holds at most one item per room.
+ */
+export const makeGroupCommitter = <I, O>(
+  db: SqlDatabase,
+  commit: (tx: SqlClient, items: ReadonlyArray<I>) => Promise<ReadonlyArray<O>>,
+  key: (item: I) => string,
+  options: GroupCommitOptions
+) => {
+  const waiting: Array<Waiting<I, O>> = []
+  let inFlight = 0
+  let scheduled = false
+
+  const runAlone = (w: Waiting<I, O>) =>
+    db.transaction((tx) => commit(tx, [w.item])).then((out) => w.resolve(out[0]!), w.reject)
+
+  const runGroup = async (group: Array<Waiting<I, O>>) => {
+    options.onGroup?.(group.length)
+    if (group.length === 1) return runAlone(group[0]!)
+    let results: ReadonlyArray<O>
+    try {
+      results = await db.transaction((tx) => commit(tx, group.map((w) => w.item)))
+    } catch (e) {
+      if (isStatementError(e)) {
+        await Promise.all(group.map(runAlone))
+      } else {
+        for (const w of group) w.reject(e)
+      }
+      return
+    }
+    group.forEach((w, i) => w.resolve(results[i]!))
+  }
+
+  /** Takes the next group: at most one batch per room (a second waits for the next group). */
+  const take = (): Array<Waiting<I, O>> => {
+    const rooms = new Set<string>()
+    const group: Array<Waiting<I, O>> = []
+    const rest: Array<Waiting<I, O>> = []
+    for (const w of waiting) {
+      const room = key(w.item)
+      if (group.length < options.maxRooms && !rooms.has(room)) {
+        rooms.add(room)
+        group.push(w)
+      } else {
+        rest.push(w)
+      }
+    }
+    waiting.splice(0, waiting.length, ...rest)
+    return group
+  }
+
+  const pump = () => {
+    scheduled = false
+    while (inFlight < options.concurrency && waiting.length > 0) {
+      const group = take()
+      inFlight++
+      void runGroup(group).finally(() => {
+        inFlight--
+        pump()
+      })
+    }
+  }
+
+  return (item: I): Promise<O> =>
+    new Promise<O>((resolve, reject) => {
+      waiting.push({ item, resolve, reject })
+      // Deferred to the end of the current tick: batches submitted together form one group.
+      if (!scheduled && inFlight < options.concurrency) {
+        scheduled = true
+        queueMicrotask(pump)
+      }
+    })
+}
