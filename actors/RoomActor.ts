@@ -12,7 +12,7 @@
  *   (a retry with the same clientMsgId is safe), queued commands stay in the mailbox,
  *   and the supervisor starts a new incarnation after a backoff.
  */
-import { Cause, Chunk, Deferred, Duration, Effect, Option, Queue } from "effect"
+import { Cause, Chunk, Clock, Deferred, Effect, Option, Queue } from "effect"
 import { NotFound, notOwner, Unavailable, type ChatError } from "../src/domain/errors.ts"
 import type { ChatEvent, Role, RoomId, RoomKind, UserId } from "../src/domain/model.ts"
 import type { ChatStore } from "../storage/ChatStore.ts"
@@ -48,6 +48,8 @@ export interface ActorCell {
   readonly mailbox: Queue.Queue<Envelope>
   /** Set (synchronously) when the registry must no longer offer to this mailbox. */
   closed: boolean
+  /** Clock time (ms) of the actor's last start or batch: the registry nudges it to passivate after `idleMs`. */
+  lastActive: number
 }
 
 export type ActorExit = "passivated" | "gone" | "fenced"
@@ -87,7 +89,7 @@ const applyEvents = (s: State, events: ReadonlyArray<ChatEvent>) => {
 }
 
 const failEnvelope = (env: Envelope, error: ChatError) =>
-  env._tag === "Write" ? Deferred.fail(env.reply, error) : Deferred.fail(env.reply, error)
+  env._tag === "Write" ? Deferred.fail(env.reply, error) : env._tag === "Snapshot" ? Deferred.fail(env.reply, error) : Effect.void
 
 const unavailable = new Unavailable({ message: "room is restarting; retry (same clientMsgId is safe)" })
 
@@ -140,11 +142,15 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
       members: new Map(head.members)
     }
 
+    cell.lastActive = yield* Clock.currentTimeMillis
     while (true) {
-      const first = yield* Queue.take(mailbox).pipe(Effect.timeoutOption(Duration.millis(deps.idleMs)))
-      if (Option.isNone(first)) {
-        // Passivate only if nothing arrived: the check and the close are one synchronous
-        // step, and the registry offers synchronously too, so no command can slip between.
+      const first = yield* Queue.take(mailbox)
+      const more = yield* Queue.takeUpTo(mailbox, deps.maxBatch - 1)
+      const batch = [first, ...Chunk.toReadonlyArray(more)].filter((e) => e._tag !== "Idle")
+      if (batch.length === 0) {
+        // Only the registry's idle nudge: passivate if nothing arrived since. The check and
+        // the close are one synchronous step, and the registry offers synchronously too, so
+        // no command can slip between.
         const idle = yield* Effect.sync(() => {
           if (Option.getOrElse(mailbox.unsafeSize(), () => 0) > 0) return false
           cell.closed = true
@@ -153,8 +159,7 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
         if (idle) return "passivated" as const
         continue
       }
-      const more = yield* Queue.takeUpTo(mailbox, deps.maxBatch - 1)
-      const batch = [first.value, ...Chunk.toReadonlyArray(more)]
+      cell.lastActive = yield* Clock.currentTimeMillis
       const writes = batch.filter((e): e is Extract<Envelope, { _tag: "Write" }> => e._tag === "Write")
 
       if (writes.length > 0) {

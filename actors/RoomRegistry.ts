@@ -5,7 +5,7 @@
  * The hot path (an actor already running) is one synchronous lookup and offer, so the
  * order in which one caller enqueues commands is the order the actor sees them.
  */
-import { Context, Deferred, Duration, Effect, Fiber, FiberSet, Layer, Queue, Scope } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, FiberSet, Layer, Option, Queue, Scope } from "effect"
 import { MailboxFull, notOwner, Unavailable, type ChatError } from "../src/domain/errors.ts"
 import type { RoomId } from "../src/domain/model.ts"
 import type { OpResult, WriteOp } from "../storage/ops.ts"
@@ -49,7 +49,7 @@ export const make = (deps: ActorDeps, options: RegistryOptions): Effect.Effect<R
           const existing = cells.get(room)
           if (existing !== undefined && !existing.closed) return existing
           const mailbox = yield* Queue.dropping<Envelope>(options.mailboxCapacity)
-          const cell: ActorCell = { room, mailbox, closed: false }
+          const cell: ActorCell = { room, mailbox, closed: false, lastActive: yield* Clock.currentTimeMillis }
           cells.set(room, cell)
           const fiber = yield* supervise(cell, deps, options).pipe(
             Effect.ensuring(Effect.sync(() => cells.get(room) === cell && cells.delete(room))),
@@ -72,13 +72,40 @@ export const make = (deps: ActorDeps, options: RegistryOptions): Effect.Effect<R
         )
       })
 
+    // Callers waiting for an answer, in insertion order, which is deadline order (one
+    // timeout for all). Checked by the housekeeping loop below instead of a timeout per
+    // command: Effect.timeoutFail races two fibers, ~85 µs per command on this machine.
+    const waiting = new Set<{ readonly reply: Deferred.Deferred<any, ChatError>; readonly deadline: number }>()
+    const timedOut = new Unavailable({ message: "room did not answer in time; retry (same clientMsgId is safe)" })
+
     const awaitReply = <A>(reply: Deferred.Deferred<A, ChatError>) =>
-      Deferred.await(reply).pipe(
-        Effect.timeoutFail({
-          duration: options.commandTimeoutMs,
-          onTimeout: () => new Unavailable({ message: "room did not answer in time; retry (same clientMsgId is safe)" })
-        })
-      )
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const entry = { reply, deadline: now + options.commandTimeoutMs }
+        waiting.add(entry)
+        return Effect.ensuring(Deferred.await(reply), Effect.sync(() => waiting.delete(entry)))
+      })
+
+    // A waiting taker makes a queue's size negative: "empty" is size <= 0.
+    const mailboxEmpty = (cell: ActorCell) => Option.getOrElse(cell.mailbox.unsafeSize(), () => 0) <= 0
+
+    /** Fails overdue waits, and nudges actors idle for `idleMs` to passivate. */
+    const housekeeping = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.sync(() => {
+        for (const entry of waiting) {
+          if (entry.deadline > now) break
+          waiting.delete(entry)
+          Deferred.unsafeDone(entry.reply, Exit.fail(timedOut))
+        }
+        for (const cell of cells.values()) {
+          if (!cell.closed && now - cell.lastActive >= deps.idleMs && mailboxEmpty(cell)) {
+            cell.mailbox.unsafeOffer({ _tag: "Idle" })
+          }
+        }
+      })
+    )
+    // Timeouts fire up to one tick late; the tick is small against both durations.
+    const tickMs = Math.max(5, Math.min(250, Math.floor(deps.idleMs / 4), Math.floor(options.commandTimeoutMs / 4)))
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(tickMs)), housekeeping)))
 
     const registry: RoomRegistry = {
       write: (room, op) =>

@@ -147,6 +147,25 @@ describe("room actors", () => {
     })
   )
 
+  it.scoped("a caller whose command is not answered within commandTimeoutMs gets unavailable; the command still commits", () =>
+    Effect.gen(function* () {
+      const { store, gate, entered } = yield* gatedStore
+      const { registry } = yield* setup(store, { commandTimeoutMs: 1_000 })
+      const room = yield* newRoom(store)
+      const held = yield* registry.write(room, send("slow"))
+      yield* Deferred.await(entered)
+      const waiting = yield* Effect.fork(Effect.either(held))
+      yield* TestClock.adjust("999 millis")
+      expect(yield* Fiber.poll(waiting)).toMatchObject({ _tag: "None" })
+      yield* TestClock.adjust("500 millis")
+      const outcome = yield* Fiber.join(waiting)
+      expect(outcome._tag === "Left" && outcome.left._tag).toBe("Unavailable")
+      // The room goes on: the slow commit lands, and the next command is answered after it.
+      yield* Deferred.succeed(gate, undefined)
+      expect(ackSeq(yield* write(registry, room, send("next")))).toBe(2)
+    })
+  )
+
   it.scoped("an idle actor passivates and rehydrates its last seq and members on the next command", () =>
     Effect.gen(function* () {
       const store = makeMemoryStore()
