@@ -19,6 +19,8 @@ export interface BenchConfig {
   readonly bodyBytes: number
   /** fsync and synchronous_commit on for the throw-away PostgreSQL. */
   readonly pgDurable: boolean
+  /** Fan-out and persisted: run our node under the V8 CPU profiler and report where its time went. */
+  readonly profile: boolean
   readonly fanout: {
     readonly conns: number
     readonly roomSize: number
@@ -53,6 +55,7 @@ const quick: BenchConfig = {
   warmupMs: 300,
   bodyBytes: 100,
   pgDurable: true,
+  profile: false,
   fanout: {
     conns: 200,
     roomSize: 100,
@@ -107,6 +110,7 @@ const FLAGS = {
   "warmup-ms": { type: "string", doc: "unrecorded first step (0: none)" },
   "body-bytes": { type: "string", doc: "message body size" },
   "pg-fast": { type: "boolean", doc: "PostgreSQL with fsync/synchronous_commit off (as in the tests)" },
+  profile: { type: "boolean", doc: "fan-out and persisted: our node under the V8 CPU profiler; the report shows where its time went" },
   "fanout-conns": { type: "string", doc: "fan-out connections" },
   "fanout-room-size": { type: "string", doc: "fan-out room size" },
   "fanout-senders": { type: "string", doc: "fan-out sending connections" },
@@ -180,6 +184,7 @@ export const parseConfig = (argv: ReadonlyArray<string>): BenchConfig | "help" =
     warmupMs: int("warmup-ms", v["warmup-ms"], base.warmupMs),
     bodyBytes: Math.max(32, int("body-bytes", v["body-bytes"], base.bodyBytes)),
     pgDurable: v["pg-fast"] ? false : base.pgDurable,
+    profile: v.profile === true,
     fanout: {
       conns: int("fanout-conns", v["fanout-conns"], base.fanout.conns),
       roomSize: Math.max(1, int("fanout-room-size", v["fanout-room-size"], base.fanout.roomSize)),

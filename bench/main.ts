@@ -5,7 +5,7 @@
  * `npm run bench -- --help` lists every flag; `--render <json>` only regenerates the report.
  * Only loopback addresses are used.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { basename, dirname, join, relative, resolve } from "node:path"
 import { parseConfig, usage, type BenchConfig } from "./config.ts"
 import { ROOT } from "./lib/children.ts"
@@ -141,7 +141,11 @@ const writeReport = (results: BenchResults, jsonPath: string, markdown: string) 
   }
   if (markdown !== "") {
     const md = resolve(ROOT, markdown)
-    writeFileSync(md, renderMarkdown(results, { json: relative(ROOT, jsonPath), charts }))
+    // The hand-written reading of the figures (bench/analysis.md) goes in only for a full run:
+    // it discusses the full run's numbers, which a quick run does not reproduce.
+    const analysisPath = join(ROOT, "bench", "analysis.md")
+    const analysis = results.mode === "full" && existsSync(analysisPath) ? readFileSync(analysisPath, "utf8") : undefined
+    writeFileSync(md, renderMarkdown(results, { json: relative(ROOT, jsonPath), charts, ...(analysis !== undefined ? { analysis } : {}) }))
     log(`report: ${relative(ROOT, md)}`)
   }
 }

@@ -89,6 +89,19 @@ export interface OursOptions {
   readonly env?: Record<string, string>
   /** Like a bare `npm start`: no secrets in the environment, the node generates them into the data dir. */
   readonly generatedSecrets?: boolean
+  /** Run under the V8 CPU profiler, writing the profile into this directory. */
+  readonly profileDir?: string
+}
+
+/**
+ * `--cpu-prof` for our node when a profile directory is given (`--profile`), or when
+ * `BENCH_CPU_PROF=<dir>` is set: V8 writes the profile there when the node stops; summarise
+ * it with `node --import tsx bench/profile.ts <file>`. Peers and client processes are never
+ * profiled.
+ */
+const profileArgs = (dir: string | undefined): Array<string> => {
+  const d = dir ?? process.env.BENCH_CPU_PROF
+  return d ? ["--cpu-prof", `--cpu-prof-dir=${d}`] : []
 }
 
 /** Spawns our node with the bench settings; answers once /healthz is 200. */
@@ -96,7 +109,7 @@ export const spawnOurs = (options: OursOptions, port: number) => {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "chat-bench-data-"))
   const out = tail()
   const child = track(
-    spawn(process.execPath, ["--import", "tsx", "src/main.node.ts"], {
+    spawn(process.execPath, [...profileArgs(options.profileDir), "--import", "tsx", "src/main.node.ts"], {
       cwd: ROOT,
       env: childEnv({
         CHAT_PORT: String(port),
@@ -203,15 +216,21 @@ export const startPeer = async (
 }
 
 /** Starts any server by name; PostgreSQL-backed ones get a fresh database `bench_<label>`. */
-export const startServer = async (name: ServerName, label: string, pg: DatabaseHost | undefined): Promise<RunningServer> => {
+export const startServer = async (
+  name: ServerName,
+  label: string,
+  pg: DatabaseHost | undefined,
+  profileDir?: string
+): Promise<RunningServer> => {
+  const profile = profileDir !== undefined ? { profileDir } : {}
   const needsPg = name === "ours-postgres" || name === "socketio-pg"
   if (needsPg && pg === undefined) throw new Error(`${name} needs PostgreSQL`)
   const url = needsPg ? await pg!.createDatabase(`bench_${label}_${name.replace("-", "_")}`) : undefined
   switch (name) {
     case "ours-pglite":
-      return startOurs({ store: "pglite" })
+      return startOurs({ store: "pglite", ...profile })
     case "ours-postgres":
-      return startOurs({ store: "postgres", postgresUrl: url! }, pg)
+      return startOurs({ store: "postgres", postgresUrl: url!, ...profile }, pg)
     case "socketio-pg":
       return startPeer(name, { postgresUrl: url!, pg: pg! })
     default:

@@ -67,6 +67,30 @@ const STEP_HEAD = [
   "held"
 ]
 
+/** `--profile`: where our node's CPU time went, per profiled run. */
+const profileBlock = (runs: ReadonlyArray<ServerRun>) =>
+  runs.flatMap((run) => {
+    const p = run.profile
+    if (p === undefined) return []
+    const rows = Array.from({ length: Math.max(p.areas.length, p.functions.length) }, (_, i) => [
+      p.areas[i] ? `${p.areas[i]!.name}` : "",
+      p.areas[i] ? `${p.areas[i]!.pct.toFixed(1)} %` : "",
+      p.functions[i] ? `\`${p.functions[i]!.name.replace(/\|/g, "\\|")}\`` : "",
+      p.functions[i] ? `${p.functions[i]!.pct.toFixed(1)} %` : ""
+    ])
+    return [
+      `<details><summary>where ${label(run.server)} spent its time (V8 CPU profile, ${p.seconds} s: the whole run, start-up and every step including the one that failed)</summary>`,
+      "",
+      "Self time as a share of wall time on the node's main thread. `(idle)`: waiting for I/O; `(garbage collector)`: V8 GC; " +
+        "`writev`/`writeBuffer`: socket write system calls (WebSocket frames, PostgreSQL protocol); `effect`: the Effect runtime (fibers, scheduler).",
+      "",
+      table(["area", "self", "function", "self"], rows),
+      "",
+      "</details>",
+      ""
+    ]
+  })
+
 const fanoutSection = (r: BenchResults, chart: string | undefined) => {
   const f = r.scenarios.fanout!
   const raw = bestOf(f, "rawws", "deliveriesPerS")
@@ -106,7 +130,8 @@ const fanoutSection = (r: BenchResults, chart: string | undefined) => {
     table(STEP_HEAD.map((h) => (h === "" ? "deliveries/s" : h)), stepRows(f.runs, "fanout")),
     "",
     "</details>",
-    ""
+    "",
+    ...profileBlock(f.runs)
   ]
 }
 
@@ -147,7 +172,8 @@ const persistSection = (r: BenchResults, chart: string | undefined) => {
     table(STEP_HEAD.map((h) => (h === "" ? "acked/s" : h)), stepRows(f.runs, "persist")),
     "",
     "</details>",
-    ""
+    "",
+    ...profileBlock(f.runs)
   ]
 }
 
@@ -237,7 +263,10 @@ const coldSection = (r: BenchResults) => {
   ]
 }
 
-export const renderMarkdown = (r: BenchResults, files: { json: string; charts: { fanout?: string; persist?: string } }): string => {
+export const renderMarkdown = (
+  r: BenchResults,
+  files: { json: string; charts: { fanout?: string; persist?: string }; analysis?: string }
+): string => {
   const m = r.machine
   const lines = [
     "# Benchmarks",
@@ -289,6 +318,7 @@ export const renderMarkdown = (r: BenchResults, files: { json: string; charts: {
       ""
     )
   }
+  if (files.analysis !== undefined) lines.push(files.analysis.trim(), "")
   if (r.scenarios.fanout !== undefined) lines.push(...fanoutSection(r, files.charts.fanout))
   if (r.scenarios.persist !== undefined) lines.push(...persistSection(r, files.charts.persist))
   if (r.scenarios.idle !== undefined) lines.push(...idleSection(r))

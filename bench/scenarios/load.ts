@@ -19,7 +19,8 @@ const common = (cfg: BenchConfig) => ({
   drainMs: cfg.drainMs,
   warmupMs: cfg.warmupMs,
   clientProcesses: cfg.clientProcesses,
-  bodyBytes: cfg.bodyBytes
+  bodyBytes: cfg.bodyBytes,
+  profile: cfg.profile
 })
 
 export const fanoutParams = (cfg: BenchConfig): LoadParams => ({

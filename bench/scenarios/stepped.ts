@@ -4,7 +4,11 @@
  * anything). Each step sends for a fixed time, then waits (bounded) for the deliveries
  * and acks still in flight; late arrivals after that count as lost.
  */
+import { mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { setTimeout as delay } from "node:timers/promises"
+import { readProfile, summarise, type ProfileSummary } from "../profile.ts"
 import type { Stats } from "../client/messages.ts"
 import { startClients } from "../lib/clients.ts"
 import { Histogram, type LatencySummary } from "../lib/histogram.ts"
@@ -27,6 +31,8 @@ export interface LoadParams {
   readonly warmupMs: number
   readonly clientProcesses: number
   readonly bodyBytes: number
+  /** Run our node under the V8 CPU profiler and keep a summary (`--profile`). */
+  readonly profile?: boolean
 }
 
 export interface StepReport {
@@ -76,6 +82,8 @@ export interface ServerRun {
   /** The highest step that held; null when none did. */
   readonly best: StepReport | null
   readonly stoppedBecause: string
+  /** `--profile`: where our node's CPU time went over the whole run (all steps, the last, overloaded one included). */
+  readonly profile?: ProfileSummary
 }
 
 const sum = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0)
@@ -92,6 +100,7 @@ export type Log = (line: string) => void
 /** Longest wait for the warm-up step's messages before the measured steps begin. */
 const WARMUP_DRAIN_MS = 30_000
 
+/** Runs the steps on one server; with `params.profile`, our node runs under the CPU profiler and the run carries its summary. */
 export const runOnServer = async (
   name: ServerName,
   label: string,
@@ -99,10 +108,29 @@ export const runOnServer = async (
   pg: DatabaseHost | undefined,
   log: Log
 ): Promise<ServerRun> => {
+  const profileDir = params.profile && name.startsWith("ours") ? mkdtempSync(join(tmpdir(), "chat-bench-prof-")) : undefined
+  const run = await runSteps(name, label, params, pg, log, profileDir)
+  if (profileDir === undefined) return run
+  try {
+    const file = readdirSync(profileDir).find((f) => f.endsWith(".cpuprofile"))
+    return file === undefined ? run : { ...run, profile: summarise(readProfile(join(profileDir, file)), 15) }
+  } finally {
+    rmSync(profileDir, { recursive: true, force: true })
+  }
+}
+
+const runSteps = async (
+  name: ServerName,
+  label: string,
+  params: LoadParams,
+  pg: DatabaseHost | undefined,
+  log: Log,
+  profileDir: string | undefined
+): Promise<ServerRun> => {
   let server: RunningServer | undefined
   const steps: Array<StepReport> = []
   try {
-    server = await startServer(name, label, pg)
+    server = await startServer(name, label, pg, profileDir)
     const running = server
     const rssStart = rssBytes(server.pid)
     const plan = await planRooms(server, { rooms: params.rooms, roomSize: params.roomSize, senders: params.senders, prefix: `${label}` })
