@@ -11,10 +11,13 @@
  * Failures never turn into wrong text: an undecryptable body fails the call with
  * StoreError("decrypt") (an encryption-side failure with StoreError("encrypt")), which the
  * layers above report as internal/unavailable.
+ *
+ * Sealing and opening a body are synchronous (a few microseconds each): a batch or a page
+ * resolves the data keys it needs once, as effects, then runs its bodies in a plain loop.
  */
-import { Clock, Effect, Layer, Option } from "effect"
+import { Clock, Effect, Either, Layer, Option } from "effect"
 import { BoundedMap } from "../src/crypto/BoundedMap.ts"
-import { bodyKeyId, decryptBody, encryptBody } from "../src/crypto/body.ts"
+import { bodyKeyId, bodyOpener, sealBody } from "../src/crypto/body.ts"
 import type { DataKey } from "../src/crypto/body.ts"
 import { DecryptFailed, KeyUnavailable } from "../src/crypto/errors.ts"
 import type { CryptoError } from "../src/crypto/errors.ts"
@@ -32,8 +35,11 @@ export interface EncryptionOptions {
 }
 
 const DEFAULT_ROOM_CACHE_CAPACITY = 4096
-/** Decrypts of one page run this many at a time: WebCrypto is async, but a page should not flood it. */
-const DECRYPT_CONCURRENCY = 8
+/**
+ * listRooms opens one body per room, and each room whose key rows are not cached costs a
+ * roomKeys query: that many rooms are resolved at a time, the rest of the work is in memory.
+ */
+const ROOM_KEY_CONCURRENCY = 8
 
 /**
  * The key new bodies go under when a room has several (the contract allows only one per room
@@ -94,49 +100,76 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
       return yield* ring.unwrap(row)
     })
 
-  const decryptText = (room: RoomId, text: string): Effect.Effect<string, StoreError> => {
-    // Deleted messages keep an empty body; there is nothing to decrypt.
-    if (text === "") return Effect.succeed(text)
-    const keyId = bodyKeyId(text)
-    if (Option.isNone(keyId)) {
-      return Effect.fail(
-        asStoreError("decrypt")(
-          new DecryptFailed({ kind: "data", keyId: "(none)", room, reason: "stored body is not a v1 ciphertext" })
-        )
-      )
+  const notCiphertext = (room: RoomId) =>
+    new DecryptFailed({ kind: "data", keyId: "(none)", room, reason: "stored body is not a v1 ciphertext" })
+
+  /**
+   * The plaintexts of `bodies`, all of `room`, in order. Each data key they name is resolved
+   * once (a page is nearly always under one key, so a cold cache costs one roomKeys query),
+   * then every body is opened synchronously. Deleted messages keep an empty body: it stays "".
+   */
+  const openAll = (room: RoomId, bodies: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<string>, StoreError> =>
+    Effect.suspend((): Effect.Effect<ReadonlyArray<string>, StoreError | CryptoError> => {
+      const named = new Array<string>(bodies.length)
+      for (let i = 0; i < bodies.length; i++) {
+        if (bodies[i] === "") continue
+        const id = bodyKeyId(bodies[i])
+        if (Option.isNone(id)) return Effect.fail(notCiphertext(room))
+        named[i] = id.value
+      }
+      const ids = new Set(named.filter((id) => id !== undefined))
+      if (ids.size === 0) return Effect.succeed(bodies)
+      return Effect.flatMap(Effect.forEach(ids, (id) => openingKey(room, id)), (keys) => {
+        const openers = new Map(keys.map((k) => [k.id, bodyOpener(k, room)]))
+        const out = new Array<string>(bodies.length)
+        for (let i = 0; i < bodies.length; i++) {
+          if (bodies[i] === "") {
+            out[i] = ""
+            continue
+          }
+          const opened = openers.get(named[i])!(bodies[i])
+          if (Either.isLeft(opened)) return Effect.fail(opened.left)
+          out[i] = opened.right
+        }
+        return Effect.succeed(out)
+      })
+    }).pipe(Effect.mapError(asStoreError("decrypt")))
+
+  /** `sealed` maps ciphertexts this call just wrote to their plaintext, to skip decrypting them. */
+  const openEvents = (
+    room: RoomId,
+    events: ReadonlyArray<ChatEvent>,
+    sealed?: ReadonlyMap<string, string>
+  ): Effect.Effect<ReadonlyArray<ChatEvent>, StoreError> => {
+    const pending: Array<number> = []
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]
+      if (isMessageEvent(e) && e.data.body !== "" && !sealed?.has(e.data.body)) pending.push(i)
     }
-    return openingKey(room, keyId.value).pipe(
-      Effect.flatMap((key) => decryptBody(key, room, text)),
-      Effect.mapError(asStoreError("decrypt"))
+    const withBody = (e: ChatEvent, body: string): ChatEvent => ({ ...e, data: { ...(e.data as Message), body } })
+    const known = (e: ChatEvent): ChatEvent => {
+      if (!isMessageEvent(e) || e.data.body === "") return e
+      const plain = sealed?.get(e.data.body)
+      return plain === undefined ? e : withBody(e, plain)
+    }
+    if (pending.length === 0) return Effect.succeed(sealed === undefined ? events : events.map(known))
+    return Effect.map(
+      openAll(room, pending.map((i) => (events[i].data as Message).body)),
+      (plain) => {
+        const out = events.map(known)
+        pending.forEach((at, j) => (out[at] = withBody(events[at], plain[j])))
+        return out
+      }
     )
   }
 
-  const decryptMessage = (m: Message): Effect.Effect<Message, StoreError> =>
-    m.body === "" ? Effect.succeed(m) : Effect.map(decryptText(m.room, m.body), (body) => ({ ...m, body }))
-
-  /** `sealed` maps ciphertexts this call just wrote to their plaintext, to skip decrypting them. */
-  const decryptEvent = (e: ChatEvent, sealed?: ReadonlyMap<string, string>): Effect.Effect<ChatEvent, StoreError> => {
-    if (!isMessageEvent(e) || e.data.body === "") return Effect.succeed(e)
-    const known = sealed?.get(e.data.body)
-    if (known !== undefined) return Effect.succeed({ ...e, data: { ...e.data, body: known } })
-    return Effect.map(decryptText(e.room, e.data.body), (body) => ({ ...e, data: { ...e.data, body } }))
-  }
-
-  const decryptSummary = (s: RoomSummary): Effect.Effect<RoomSummary, StoreError> =>
+  const openSummary = (s: RoomSummary): Effect.Effect<RoomSummary, StoreError> =>
     s.lastMessage === undefined || s.lastMessage.body === ""
       ? Effect.succeed(s)
-      : Effect.map(decryptText(s.id, s.lastMessage.body), (body) => ({
+      : Effect.map(openAll(s.id, [s.lastMessage.body]), ([body]) => ({
           ...s,
           lastMessage: { ...s.lastMessage!, body }
         }))
-
-  /**
-   * Resolve a room's key rows once before decrypting a page of it concurrently, so a cold cache
-   * costs one roomKeys query, not one per body. Only when something needs decrypting: a room
-   * without messages has no key, and asking on every read would cost a query each time.
-   */
-  const warm = (room: RoomId, bodies: ReadonlyArray<string>) =>
-    roomKeyRows.get(room) === undefined && bodies.some((b) => b !== "") ? Effect.asVoid(fetchKeys(room)) : Effect.void
 
   const commit: ChatStore["commit"] = (room, epoch, members, ops, shard) =>
     Effect.gen(function* () {
@@ -144,21 +177,25 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
       let stored: ReadonlyArray<WriteOp> = ops
       if (ops.some((op) => op._tag === "Send" || op._tag === "Edit")) {
         const key = yield* sealingKey(room).pipe(Effect.mapError(asStoreError("encrypt")))
-        stored = yield* Effect.forEach(ops, (op) =>
-          op._tag === "Send" || op._tag === "Edit"
-            ? Effect.map(encryptBody(key, room, op.body), (body): WriteOp => {
-                sealed.set(body, op.body)
-                return { ...op, body }
-              })
-            : Effect.succeed(op)
-        ).pipe(Effect.mapError(asStoreError("encrypt")))
+        const out: Array<WriteOp> = []
+        for (const op of ops) {
+          if (op._tag !== "Send" && op._tag !== "Edit") {
+            out.push(op)
+            continue
+          }
+          const body = sealBody(key, room, op.body)
+          if (Either.isLeft(body)) return yield* asStoreError("encrypt")(body.left)
+          sealed.set(body.right, op.body)
+          out.push({ ...op, body: body.right })
+        }
+        stored = out
       }
       const results = yield* store.commit(room, epoch, members, stored, shard)
       return yield* Effect.forEach(
         results,
         (r): Effect.Effect<OpResult, StoreError> =>
           r._tag === "Committed" && r.events.length > 0
-            ? Effect.map(Effect.forEach(r.events, (e) => decryptEvent(e, sealed)), (events) => ({ ...r, events }))
+            ? Effect.map(openEvents(room, r.events, sealed), (events) => ({ ...r, events }))
             : Effect.succeed(r)
       )
     })
@@ -185,30 +222,20 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
     fenceShard: (shard, epoch) => store.fenceShard(shard, epoch),
     commit,
     events: (room, after, upTo, limit) =>
-      store.events(room, after, upTo, limit).pipe(
-        Effect.tap((events) => warm(room, events.flatMap((e) => (isMessageEvent(e) ? [e.data.body] : [])))),
-        Effect.flatMap((events) =>
-          Effect.forEach(events, (e) => decryptEvent(e), { concurrency: DECRYPT_CONCURRENCY })
-        )
-      ),
+      Effect.flatMap(store.events(room, after, upTo, limit), (events) => openEvents(room, events)),
     history: (room, before, limit) =>
-      store.history(room, before, limit).pipe(
-        Effect.tap((page) => warm(room, page.messages.map((m) => m.body))),
-        Effect.flatMap((page) =>
-          Effect.map(
-            Effect.forEach(page.messages, decryptMessage, { concurrency: DECRYPT_CONCURRENCY }),
-            (messages) => ({ ...page, messages })
-          )
-        )
+      Effect.flatMap(store.history(room, before, limit), (page) =>
+        Effect.map(openAll(room, page.messages.map((m) => m.body)), (bodies) => ({
+          ...page,
+          messages: page.messages.map((m, i) => (m.body === "" ? m : { ...m, body: bodies[i] }))
+        }))
       ),
     listRooms: (user, cursor, limit) =>
-      store.listRooms(user, cursor, limit).pipe(
-        Effect.flatMap((page) =>
-          Effect.map(
-            Effect.forEach(page.rooms, decryptSummary, { concurrency: DECRYPT_CONCURRENCY }),
-            (rooms) => ({ ...page, rooms })
-          )
-        )
+      Effect.flatMap(store.listRooms(user, cursor, limit), (page) =>
+        Effect.map(Effect.forEach(page.rooms, openSummary, { concurrency: ROOM_KEY_CONCURRENCY }), (rooms) => ({
+          ...page,
+          rooms
+        }))
       )
   }
 }

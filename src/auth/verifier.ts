@@ -11,6 +11,7 @@ import { Unauthorized } from "../domain/errors.ts"
 import { UserId } from "../domain/model.ts"
 import { utf8 } from "../util/base64.ts"
 import { KEYS_UNAVAILABLE, rejectionReason } from "./rejection.ts"
+import { type TokenCacheOptions, type Verified, withTokenCache } from "./tokenCache.ts"
 
 export interface VerifierOptions {
   readonly secret?: Redacted.Redacted<string>
@@ -21,6 +22,8 @@ export interface VerifierOptions {
   readonly algorithms?: ReadonlyArray<AsymmetricAlgorithm>
   readonly issuer?: string
   readonly audience?: string
+  /** Verified tokens kept until their exp (./tokenCache.ts); defaults there. */
+  readonly tokenCache?: TokenCacheOptions
 }
 
 /** The key material is unusable; raised at startup, before any token is seen. */
@@ -53,7 +56,7 @@ export const makeVerifier = (
         Effect.zipRight(Effect.fail(new Unauthorized({ message: reason })))
       )
 
-    return (token: string) => {
+    const verify = (token: string): Effect.Effect<Verified, Unauthorized> => {
       if (token === "") return reject("missing token")
       if (token.length > MAX_TOKEN_CHARS) return reject("token too large")
       return Effect.tryPromise({
@@ -77,12 +80,14 @@ export const makeVerifier = (
                   ? "token sub must not contain NUL (U+0000) characters"
                   : "token sub must be a string of 1..128 characters"
               ),
-            onSome: Effect.succeed
+            // jose has checked exp: present (a required claim) and a number.
+            onSome: (user) => Effect.succeed({ user, exp: payload.exp! })
           })
         ),
         Effect.catchAll(reject)
       )
     }
+    return withTokenCache(verify, options.tokenCache)
   })
 
 const asymmetricKeys = (options: VerifierOptions) =>

@@ -11,8 +11,14 @@
  *
  * The ring holds master keys only as non-extractable CryptoKeys: the raw bytes are dropped
  * after import, so nothing reachable from the ring (or any error it raises) contains them.
+ * Wrapping is rare (a room's first message, a rotation), so it stays on WebCrypto.
+ *
+ * Data keys are used for every body, so they are imported for the synchronous AES-GCM of
+ * src/platform/aesGcm.ts instead: an opaque KeyObject, whose bytes live outside the JS heap
+ * and show up in no log, inspection or serialisation. The raw bytes are wiped after import.
  */
 import { Context, Effect, Either, Layer, Redacted } from "effect"
+import { importAesGcmKey } from "../platform/aesGcm.ts"
 import { base64ToBytes, bytesToBase64, utf8 } from "../util/base64.ts"
 import { BoundedMap } from "./BoundedMap.ts"
 import type { DataKey } from "./body.ts"
@@ -65,7 +71,7 @@ const WRAPPED_RE = /^v1\.([A-Za-z0-9+/]+={0,2})\.([A-Za-z0-9+/]+={0,2})$/
 
 const wrapAad = (room: string, dataKeyId: string) => utf8.encode(`chat/room-key/${VERSION}.${room}.${dataKeyId}`)
 
-const importAesGcm = (raw: Uint8Array) =>
+const importMasterKey = (raw: Uint8Array) =>
   globalThis.crypto.subtle.importKey("raw", own(raw), { name: "AES-GCM" }, false, ["encrypt", "decrypt"])
 
 export const make = (options: KeyRingOptions): Effect.Effect<KeyRing, InvalidMasterKey> =>
@@ -83,7 +89,7 @@ export const make = (options: KeyRingOptions): Effect.Effect<KeyRing, InvalidMas
       // The current key may also be listed among the old ones during a rotation; one entry is enough.
       if (masters.has(id)) continue
       const key = yield* Effect.tryPromise({
-        try: () => importAesGcm(raw),
+        try: () => importMasterKey(raw),
         catch: (e) => new InvalidMasterKey({ reason: `WebCrypto rejected master key ${id}: ${describe(e)}` })
       })
       masters.set(id, key)
@@ -178,15 +184,17 @@ const makeRing = (currentId: string, masters: ReadonlyMap<string, CryptoKey>, ca
     )
   }
 
+  /** Imports `raw` (a copy is taken) and wipes it. */
   const importData = (room: string, id: string, raw: Uint8Array) =>
-    Effect.promise(() => importAesGcm(raw)).pipe(
-      Effect.map((key): DataKey => {
-        const dk = { id, key }
+    Effect.sync((): DataKey => {
+      try {
+        const dk = { id, key: importAesGcmKey(raw) }
         cache.set(cacheKey(room, id), dk)
         return dk
-      }),
-      Effect.ensuring(Effect.sync(() => wipe(raw)))
-    )
+      } finally {
+        wipe(raw)
+      }
+    })
 
   return {
     currentMasterKeyId: currentId,

@@ -6,29 +6,36 @@
  * The additional data is `v1.<dataKeyId>.<room>`: it authenticates the header (nobody can relabel
  * the key id) and binds the body to its room, so a body copied into another room's row fails
  * to decrypt instead of showing up there.
+ *
+ * Synchronous (src/platform/aesGcm.ts): a body costs a few microseconds, so callers decrypt a
+ * page in a plain loop. The bytes are the ones WebCrypto wrote before (ciphertext || tag), so
+ * bodies stored by earlier versions open unchanged.
  */
-import { Effect, Option } from "effect"
+import { Effect, Either, Option } from "effect"
+import { type AesGcmKey, open, seal, TAG_BYTES } from "../platform/aesGcm.ts"
 import { base64ToBytes, bytesToBase64, utf8, utf8Decode } from "../util/base64.ts"
 import { DecryptFailed, EncryptFailed } from "./errors.ts"
-import { describe, own, randomBytes } from "./internal/bytes.ts"
+import { describe, randomBytes } from "./internal/bytes.ts"
 
-/** A room's data key, imported for AES-GCM and not extractable. `id` is public. */
+/**
+ * A room's data key. `id` is public; `key` is an opaque handle whose bytes are not reachable
+ * from it (nothing enumerable, `JSON.stringify` gives `{}`), so a logged key logs no material.
+ */
 export interface DataKey {
   readonly id: string
-  readonly key: CryptoKey
+  readonly key: AesGcmKey
 }
 
 const VERSION = "v1"
 /** 96-bit IVs are what GCM is specified for; random ones are safe far beyond a room's message count (2^32 per key). */
 export const IV_BYTES = 12
-const TAG_BYTES = 16
 const KEY_ID_RE = /^[0-9a-f]{16}$/
 const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/
 
 export interface ParsedBody {
   readonly keyId: string
-  readonly iv: Uint8Array<ArrayBuffer>
-  readonly sealed: Uint8Array<ArrayBuffer>
+  readonly iv: Uint8Array
+  readonly sealed: Uint8Array
 }
 
 const aad = (keyId: string, room: string) => utf8.encode(`${VERSION}.${keyId}.${room}`)
@@ -39,8 +46,8 @@ export const parseBody = (text: string): Option.Option<ParsedBody> => {
   if (parts.length !== 4 || parts[0] !== VERSION || !KEY_ID_RE.test(parts[1])) return Option.none()
   if (!B64_RE.test(parts[2]) || !B64_RE.test(parts[3])) return Option.none()
   try {
-    const iv = own(base64ToBytes(parts[2]))
-    const sealed = own(base64ToBytes(parts[3]))
+    const iv = base64ToBytes(parts[2])
+    const sealed = base64ToBytes(parts[3])
     if (iv.length !== IV_BYTES || sealed.length < TAG_BYTES) return Option.none()
     return Option.some({ keyId: parts[1], iv, sealed })
   } catch {
@@ -54,40 +61,52 @@ export const bodyKeyId = (text: string): Option.Option<string> => {
   return parts.length >= 3 && parts[0] === VERSION && KEY_ID_RE.test(parts[1]) ? Option.some(parts[1]) : Option.none()
 }
 
-export const encryptBody = (key: DataKey, room: string, plaintext: string): Effect.Effect<string, EncryptFailed> =>
-  Effect.tryPromise({
-    try: async () => {
-      const iv = randomBytes(IV_BYTES)
-      const sealed = await globalThis.crypto.subtle.encrypt(
-        { name: "AES-GCM", iv, additionalData: aad(key.id, room), tagLength: TAG_BYTES * 8 },
-        key.key,
-        utf8.encode(plaintext)
-      )
-      return `${VERSION}.${key.id}.${bytesToBase64(iv)}.${bytesToBase64(new Uint8Array(sealed))}`
-    },
-    catch: (e) => new EncryptFailed({ kind: "data", keyId: key.id, reason: describe(e) })
-  })
-
-export const decryptBody = (key: DataKey, room: string, ciphertext: string): Effect.Effect<string, DecryptFailed> => {
-  const parsed = parseBody(ciphertext)
-  if (Option.isNone(parsed)) {
-    return Effect.fail(new DecryptFailed({ kind: "data", keyId: key.id, room, reason: "not a v1 ciphertext" }))
+/** `plaintext` sealed for `room` under `key`, as the stored string; synchronous. */
+export const sealBody = (key: DataKey, room: string, plaintext: string): Either.Either<string, EncryptFailed> => {
+  try {
+    const iv = randomBytes(IV_BYTES)
+    const sealed = seal(key.key, iv, aad(key.id, room), utf8.encode(plaintext))
+    return Either.right(`${VERSION}.${key.id}.${bytesToBase64(iv)}.${bytesToBase64(sealed)}`)
+  } catch (e) {
+    return Either.left(new EncryptFailed({ kind: "data", keyId: key.id, reason: describe(e) }))
   }
-  const { iv, keyId, sealed } = parsed.value
-  if (keyId !== key.id) {
-    return Effect.fail(
-      new DecryptFailed({ kind: "data", keyId: key.id, room, reason: `ciphertext names data key ${keyId}` })
-    )
-  }
-  return Effect.tryPromise({
-    try: async () => {
-      const plain = await globalThis.crypto.subtle.decrypt(
-        { name: "AES-GCM", iv, additionalData: aad(keyId, room), tagLength: TAG_BYTES * 8 },
-        key.key,
-        sealed
-      )
-      return utf8Decode.decode(plain)
-    },
-    catch: (e) => new DecryptFailed({ kind: "data", keyId, room, reason: describe(e) })
-  })
 }
+
+/**
+ * Opens stored bodies of `room` under `key`, synchronously; the additional data, the same for
+ * every body of a page, is built once.
+ */
+export const bodyOpener = (key: DataKey, room: string): ((ciphertext: string) => Either.Either<string, DecryptFailed>) => {
+  const additional = aad(key.id, room)
+  return (ciphertext) => {
+    const parsed = parseBody(ciphertext)
+    if (Option.isNone(parsed)) {
+      return Either.left(new DecryptFailed({ kind: "data", keyId: key.id, room, reason: "not a v1 ciphertext" }))
+    }
+    const { iv, keyId, sealed } = parsed.value
+    if (keyId !== key.id) {
+      return Either.left(
+        new DecryptFailed({ kind: "data", keyId: key.id, room, reason: `ciphertext names data key ${keyId}` })
+      )
+    }
+    try {
+      const plain = open(key.key, iv, additional, sealed)
+      // The reason WebCrypto's OperationError was described with, so logs read as before.
+      if (plain === undefined) return Either.left(new DecryptFailed({ kind: "data", keyId, room, reason: "authentication failed" }))
+      return Either.right(utf8Decode.decode(plain))
+    } catch (e) {
+      // Not UTF-8 (a TypeError from the fatal decoder) or a refused key: typed, never a defect.
+      return Either.left(new DecryptFailed({ kind: "data", keyId, room, reason: describe(e) }))
+    }
+  }
+}
+
+/** The plaintext of one stored body of `room` under `key`; synchronous. */
+export const openBody = (key: DataKey, room: string, ciphertext: string): Either.Either<string, DecryptFailed> =>
+  bodyOpener(key, room)(ciphertext)
+
+export const encryptBody = (key: DataKey, room: string, plaintext: string): Effect.Effect<string, EncryptFailed> =>
+  Effect.suspend(() => sealBody(key, room, plaintext))
+
+export const decryptBody = (key: DataKey, room: string, ciphertext: string): Effect.Effect<string, DecryptFailed> =>
+  Effect.suspend(() => openBody(key, room, ciphertext))

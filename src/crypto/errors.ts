@@ -39,7 +39,7 @@ export class DecryptFailed extends Data.TaggedError("DecryptFailed")<{
   }
 }
 
-/** WebCrypto refused to encrypt: not expected with keys this module made, but typed rather than a defect. */
+/** The cipher refused to encrypt: not expected with keys this module made, but typed rather than a defect. */
 export class EncryptFailed extends Data.TaggedError("EncryptFailed")<{
   readonly kind: KeyKind
   readonly keyId: string

@@ -120,8 +120,10 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
       const rows = await db.query(Q.HISTORY, [room, before ?? NO_BOUND, limit + 1])
       const messages = rows.slice(0, limit).map((row) => {
         const m = R.storedMessage(row)
+        const message = toMessage(room, m, m.body ?? "")
         const reactions = row.reactions as Record<string, Array<UserId>> | null
-        return { ...toMessage(room, m, m.body ?? ""), ...(reactions ? { reactions } : {}) }
+        // Most messages have no reactions: no second copy of each for them.
+        return reactions ? { ...message, reactions } : message
       })
       return { messages, hasMore: rows.length > limit }
     })

@@ -170,15 +170,21 @@ LIMIT $4::bigint`
 
 /**
  * History: a backward range of the messages primary key. Reactions come along as
- * `{ emoji: [users] }` (users in byte order); a tombstone shows none.
+ * `{ emoji: [users] }` (users in byte order); a tombstone shows none. Most messages have no
+ * reactions: one probe of reactions_pkey answers those, and only messages that have some
+ * pay for the grouping (7-10% of this query's time, for a page of 50 without any). The
+ * probe is a scalar subquery, not EXISTS, which the planner may turn into a hashed subplan
+ * that reads the whole reactions table, every room's.
  */
 export const HISTORY = `
 SELECT ${messageColumns},
-  (SELECT jsonb_object_agg(g.emoji, g.users)
-   FROM (SELECT r.emoji, jsonb_agg(r.user_id ORDER BY r.user_id) AS users
-         FROM reactions r
-         WHERE r.room_id = m.room_id AND r.seq = m.seq AND NOT m.deleted
-         GROUP BY r.emoji) g) AS reactions
+  CASE WHEN NOT m.deleted AND (SELECT true FROM reactions r WHERE r.room_id = m.room_id AND r.seq = m.seq LIMIT 1) THEN
+    (SELECT jsonb_object_agg(g.emoji, g.users)
+     FROM (SELECT r.emoji, jsonb_agg(r.user_id ORDER BY r.user_id) AS users
+           FROM reactions r
+           WHERE r.room_id = m.room_id AND r.seq = m.seq
+           GROUP BY r.emoji) g)
+  END AS reactions
 FROM messages m
 WHERE m.room_id = $1::uuid AND m.seq < $2::bigint
 ORDER BY m.seq DESC

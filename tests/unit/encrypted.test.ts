@@ -1,7 +1,9 @@
-import { afterEach, describe, expect, it, vi } from "@effect/vitest"
+import { afterEach, describe, expect, it } from "@effect/vitest"
+import { vi } from "vitest"
 import { Deferred, Effect, Layer, Ref } from "effect"
 import { encryptBody } from "../../src/crypto/body.ts"
 import * as KeyRing from "../../src/crypto/KeyRing.ts"
+import * as AesGcm from "../../src/platform/aesGcm.ts"
 import { StoreError } from "../../src/domain/errors.ts"
 import type { Role, RoomId, UserId } from "../../src/domain/model.ts"
 import { ChatStoreTag } from "../../storage/ChatStore.ts"
@@ -11,6 +13,12 @@ import { withEncryption } from "../../storage/encrypted.ts"
 import { makeMemoryStore } from "../../storage/memory/MemoryStore.ts"
 import type { WriteOp } from "../../storage/ops.ts"
 import { rotateMasterKey } from "../../storage/rotate.ts"
+
+// Bodies open through this module: a pass-through spy counts decryptions.
+vi.mock(import("../../src/platform/aesGcm.ts"), async (importOriginal) => {
+  const actual = await importOriginal()
+  return { ...actual, open: vi.fn(actual.open) }
+})
 
 /**
  * The real in-memory store, seen through a thin probe: counts key calls, can hold roomKeys
@@ -163,7 +171,8 @@ describe("encrypted store - round trip", () => {
   it.effect("answers commit results from the plaintext it just encrypted, and caches the room key", () =>
     Effect.gen(function* () {
       const { calls, encrypted } = yield* setup()
-      const decrypt = vi.spyOn(globalThis.crypto.subtle, "decrypt")
+      const decrypt = vi.mocked(AesGcm.open)
+      decrypt.mockClear()
       yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [send("one")])
       yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [send("two"), { _tag: "Edit", actor: ALICE, seq: 1, body: "uno" }])
       expect(decrypt).not.toHaveBeenCalled()

@@ -42,6 +42,6 @@ export const keyId = async (label: string, key: Uint8Array): Promise<string> => 
 export const MASTER_KEY_ID_LABEL = "chat/master-key-id/v1"
 export const DATA_KEY_ID_LABEL = "chat/data-key-id/v1"
 
-/** A short, key-free description of a WebCrypto failure. */
+/** A short, key-free description of a cipher failure (WebCrypto or node:crypto): an error name, never its message. */
 export const describe = (e: unknown): string =>
   e instanceof Error ? (e.name === "OperationError" ? "authentication failed" : e.name) : "unknown error"
