@@ -7,14 +7,17 @@ import type { RoomBus, BusMessage } from "../../bus/RoomBus.ts"
 import type { ChatEvent, RoomId } from "../../domain/model.ts"
 import { eventFrame } from "./serverFrames.ts"
 
-/** What the hub needs from a socket session. */
+/**
+ * What the hub needs from a socket session. The hub calls these as methods (`m.deliverEvent`),
+ * so a session can be a class instance, with no closures per socket.
+ */
 export interface HubMember {
   readonly id: string
   readonly user: string
   /** A committed event, already serialised. */
-  readonly deliverEvent: (event: ChatEvent, frame: string) => void
+  deliverEvent(event: ChatEvent, frame: string): void
   /** An ephemeral frame (read, typing), already serialised. */
-  readonly deliverEphemeral: (room: RoomId, frame: string) => void
+  deliverEphemeral(room: RoomId, frame: string): void
 }
 
 interface RoomFanout {
@@ -61,19 +64,23 @@ export const makeHub = (bus: RoomBus): Hub => {
 
   return {
     join: (room, member) =>
-      Effect.gen(function* () {
+      Effect.suspend(() => {
+        // The common case (the room already has local subscribers) without a generator: it
+        // runs once per subscribe, and connection bursts are where garbage adds up.
         const existing = rooms.get(room)
         if (existing !== undefined) {
           existing.members.add(member)
-          return yield* Deferred.await(existing.ready)
+          return Deferred.await(existing.ready)
         }
-        const scope = yield* Scope.make()
-        const fanout: RoomFanout = { members: new Set([member]), scope, ready: yield* Deferred.make<void>() }
-        // Registered before the (possibly remote) subscription is made, so that concurrent
-        // joiners share it; they wait on `ready` so none reads the room's head too early.
-        rooms.set(room, fanout)
-        yield* Scope.extend(bus.subscribe(room, dispatch(fanout)), scope)
-        yield* Deferred.succeed(fanout.ready, undefined)
+        return Effect.gen(function* () {
+          const scope = yield* Scope.make()
+          const fanout: RoomFanout = { members: new Set([member]), scope, ready: yield* Deferred.make<void>() }
+          // Registered before the (possibly remote) subscription is made, so that concurrent
+          // joiners share it; they wait on `ready` so none reads the room's head too early.
+          rooms.set(room, fanout)
+          yield* Scope.extend(bus.subscribe(room, dispatch(fanout)), scope)
+          yield* Deferred.succeed(fanout.ready, undefined)
+        })
       }),
     leave: (room, member) =>
       Effect.suspend(() => {

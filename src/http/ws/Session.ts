@@ -9,8 +9,14 @@
  *
  * Frames are handled in arrival order (each write is enqueued to its room before the next
  * frame is read), while the awaiting of acks runs concurrently, so a client may pipeline.
+ *
+ * Memory: most sockets are idle most of the time, so an idle session holds only plain
+ * fields. It is a class (methods on the prototype, not closures per socket: under tsx each
+ * named closure also gets its own property store), and it owns no fiber, queue or scope
+ * while idle. A worker fiber is started by a frame and ends when no frame is left; frames
+ * that arrive meanwhile wait in a plain array, created on demand and dropped once drained.
  */
-import { Chunk, Effect, Exit, Fiber, FiberSet, Queue, Runtime, Scope } from "effect"
+import { Effect, Fiber, Runtime } from "effect"
 import type { Chat } from "../../chat/Chat.ts"
 import type { ChatStore } from "../../../storage/ChatStore.ts"
 import { BadRequest, type ChatError, type StoreError } from "../../domain/errors.ts"
@@ -21,12 +27,15 @@ import { storeFailure } from "../../chat/Chat.ts"
 import type { Hub, HubMember } from "./Hub.ts"
 import { ackFrame, errorFrame, eventFrame, replyFrame } from "./serverFrames.ts"
 
-/** What the runtime adapter gives a session: the socket, as little of it as needed. */
+/**
+ * What the runtime adapter gives a session: the socket, as little of it as needed. Called
+ * as methods, so an adapter may implement it with a class (no closures per socket).
+ */
 export interface SocketLink {
-  readonly send: (text: string) => void
-  readonly close: (code: number, reason: string) => void
+  send(text: string): void
+  close(code: number, reason: string): void
   /** Bytes queued for this socket and not yet written to the network. */
-  readonly bufferedAmount: () => number
+  bufferedAmount(): number
 }
 
 export interface SessionLimits {
@@ -38,6 +47,7 @@ export interface SessionLimits {
   readonly inboxCapacity: number
 }
 
+/** Shared by every session of a node: build it once, not per socket. */
 export interface SessionDeps {
   readonly chat: Chat
   readonly store: ChatStore
@@ -49,19 +59,64 @@ export interface SessionDeps {
 }
 
 interface RoomSub {
+  readonly room: RoomId
   /** Last seq the client has (sent, or given as `since`). */
   lastSeq: number
   /** Live events held back while replaying from storage; null when live. */
   pending: Array<{ event: ChatEvent; frame: string }> | null
 }
 
+/**
+ * A session's subscriptions by room. Most sockets hold exactly one, so the first is kept in
+ * a field and a Map (about 250 bytes even when nearly empty) is made only for a second.
+ */
+class Subscriptions {
+  private one: RoomSub | null = null
+  private more: Map<RoomId, RoomSub> | null = null
+
+  get size(): number {
+    return (this.one === null ? 0 : 1) + (this.more === null ? 0 : this.more.size)
+  }
+
+  get(room: RoomId): RoomSub | undefined {
+    if (this.one !== null && this.one.room === room) return this.one
+    return this.more === null ? undefined : this.more.get(room)
+  }
+
+  /** The caller has checked that `sub.room` is not subscribed yet. */
+  add(sub: RoomSub): void {
+    if (this.one === null) this.one = sub
+    else (this.more ??= new Map()).set(sub.room, sub)
+  }
+
+  delete(room: RoomId): boolean {
+    if (this.one !== null && this.one.room === room) {
+      this.one = null
+      return true
+    }
+    if (this.more === null || !this.more.delete(room)) return false
+    if (this.more.size === 0) this.more = null
+    return true
+  }
+
+  /** Removes every subscription; answers them. */
+  drain(): Array<RoomSub> {
+    const all = this.more === null ? [] : [...this.more.values()]
+    if (this.one !== null) all.unshift(this.one)
+    this.one = null
+    this.more = null
+    return all
+  }
+}
+
+/** Called as methods (the session is a class instance). */
 export interface Session {
-  readonly onText: (text: string) => void
-  readonly onBinary: () => void
+  onText(text: string): void
+  onBinary(): void
   /** The socket closed (either side): release everything. */
-  readonly onClosed: () => void
+  onClosed(): void
   /** Close from the server side. */
-  readonly close: (code: number, reason: string) => void
+  close(code: number, reason: string): void
 }
 
 /** A replay page: large enough to amortise a query, small enough to bound memory. */
@@ -69,28 +124,55 @@ const REPLAY_PAGE = 500
 
 let counter = 0
 
-export const makeSession = (user: UserId, link: SocketLink, deps: SessionDeps): Session => {
-  const { chat, store, hub, limits } = deps
-  const id = `s${++counter}.${Date.now().toString(36)}`
-  const subs = new Map<RoomId, RoomSub>()
-  let closed = false
-  const runFork = Runtime.runFork(deps.runtime)
+export const makeSession = (user: UserId, link: SocketLink, deps: SessionDeps): Session => new WsSession(user, link, deps)
 
-  const sendRaw = (text: string) => {
-    if (closed) return
-    // The buffer check comes before the send: memory per socket stays bounded by the
-    // limit plus one frame, whatever the client's read speed.
-    if (link.bufferedAmount() > limits.maxBufferedBytes) {
-      deps.onSlowConsumer()
-      close(CloseCode.policy, "slow consumer: outbound buffer full")
-      return
-    }
-    link.send(text)
+class WsSession implements Session, HubMember {
+  readonly user: UserId
+  private readonly link: SocketLink
+  private readonly deps: SessionDeps
+  private sessionId: string | null = null
+  private readonly subs = new Subscriptions()
+  private closed = false
+  /** A frame is being handled: the next ones wait in `waiting`. */
+  private busy = false
+  /** Frames read while another was being handled, oldest first; null when none wait. */
+  private waiting: Array<string> | null = null
+  /** The worker fiber (see `startWorker`), while it waits on I/O; null otherwise. */
+  private current: Fiber.RuntimeFiber<void, never> | null = null
+  /** Fibers awaiting the acks of pipelined writes; null when none are in flight. */
+  private acks: Set<Fiber.RuntimeFiber<void, never>> | null = null
+
+  constructor(user: UserId, link: SocketLink, deps: SessionDeps) {
+    this.user = user
+    this.link = link
+    this.deps = deps
+    this.fork(deps.chat.connected(user))
   }
 
-  const sendError = (frameId: string | undefined, e: ChatError) => {
-    deps.onError(e)
-    sendRaw(errorFrame(frameId, e))
+  /** Names this socket as the origin of read and typing frames; made on first use. */
+  get id(): string {
+    return (this.sessionId ??= `s${++counter}.${Date.now().toString(36)}`)
+  }
+
+  private fork<A, E>(effect: Effect.Effect<A, E>): Fiber.RuntimeFiber<A, E> {
+    return Runtime.runFork(this.deps.runtime, effect)
+  }
+
+  private sendRaw(text: string): void {
+    if (this.closed) return
+    // The buffer check comes before the send: memory per socket stays bounded by the
+    // limit plus one frame, whatever the client's read speed.
+    if (this.link.bufferedAmount() > this.deps.limits.maxBufferedBytes) {
+      this.deps.onSlowConsumer()
+      this.close(CloseCode.policy, "slow consumer: outbound buffer full")
+      return
+    }
+    this.link.send(text)
+  }
+
+  private sendError(frameId: string | undefined, e: ChatError): void {
+    this.deps.onError(e)
+    this.sendRaw(errorFrame(frameId, e))
   }
 
   // --- ordered delivery ---------------------------------------------------------------
@@ -99,18 +181,18 @@ export const makeSession = (user: UserId, link: SocketLink, deps: SessionDeps): 
    * Send one event in order. When the event is this user leaving the room (left or
    * removed), the subscription ends right after it: a former member sees nothing later.
    */
-  const emit = (sub: RoomSub, event: ChatEvent, frame: string) => {
+  private emit(sub: RoomSub, event: ChatEvent, frame: string): void {
     sub.lastSeq = event.seq
-    sendRaw(frame)
-    if (event.kind === "member.left" && (event.data as { user?: string }).user === user && subs.get(event.room) === sub) {
-      subs.delete(event.room)
-      runFork(Effect.zipRight(hub.leave(event.room, member), chat.unsubscribed(user, event.room)))
-      sendRaw(replyFrame("unsubscribed", undefined, { room: event.room, reason: "no longer a member" }))
+    this.sendRaw(frame)
+    if (event.kind === "member.left" && (event.data as { user?: string }).user === this.user && this.subs.get(event.room) === sub) {
+      this.subs.delete(event.room)
+      this.fork(Effect.zipRight(this.deps.hub.leave(event.room, this), this.deps.chat.unsubscribed(this.user, event.room)))
+      this.sendRaw(replyFrame("unsubscribed", undefined, { room: event.room, reason: "no longer a member" }))
     }
   }
 
   /** Send every pending event that is next in line; answer the first gap, or done. */
-  const flushReady = (sub: RoomSub): number | "done" => {
+  private flushReady(sub: RoomSub): number | "done" {
     const pending = sub.pending!
     pending.sort((a, b) => a.event.seq - b.event.seq)
     while (pending.length > 0) {
@@ -121,21 +203,22 @@ export const makeSession = (user: UserId, link: SocketLink, deps: SessionDeps): 
       }
       if (next.event.seq !== sub.lastSeq + 1) return next.event.seq
       pending.shift()
-      emit(sub, next.event, next.frame)
+      this.emit(sub, next.event, next.frame)
       // The user left with that event: the subscription is over, nothing more goes out.
-      if (subs.get(next.event.room) !== sub) break
+      if (this.subs.get(next.event.room) !== sub) break
     }
     sub.pending = null
     return "done"
   }
 
   /** Send events lastSeq+1 .. target from storage, then whatever arrived live meanwhile. */
-  const catchUp = (room: RoomId, sub: RoomSub, target: number): Effect.Effect<void, StoreError> =>
-    Effect.gen(function* () {
+  private catchUp(room: RoomId, sub: RoomSub, target: number): Effect.Effect<void, StoreError> {
+    const self = this
+    return Effect.gen(function* () {
       let upTo = target
-      while (!closed && subs.get(room) === sub) {
+      while (!self.closed && self.subs.get(room) === sub) {
         while (sub.lastSeq < upTo) {
-          const events = yield* store.events(room, sub.lastSeq, upTo, REPLAY_PAGE)
+          const events = yield* self.deps.store.events(room, sub.lastSeq, upTo, REPLAY_PAGE)
           if (events.length === 0) {
             // Storage has nothing there: the seqs are not committed (cannot happen with a
             // gapless store). Skip rather than spin; the log says which.
@@ -146,210 +229,282 @@ export const makeSession = (user: UserId, link: SocketLink, deps: SessionDeps): 
             break
           }
           for (const e of events) {
-            if (subs.get(room) !== sub) return
+            if (self.subs.get(room) !== sub) return
             if (e.seq !== sub.lastSeq + 1) continue
-            emit(sub, e, eventFrame(e))
+            self.emit(sub, e, eventFrame(e))
           }
         }
-        const gap = flushReady(sub)
+        const gap = self.flushReady(sub)
         if (gap === "done") return
         upTo = gap - 1
       }
     })
+  }
 
-  const startCatchUp = (room: RoomId, sub: RoomSub, target: number) => {
+  private startCatchUp(room: RoomId, sub: RoomSub, target: number): void {
     sub.pending ??= []
-    runFork(
-      catchUp(room, sub, target).pipe(
-        Effect.catchAll((e) => Effect.sync(() => close(CloseCode.internal, `replay failed: ${storeFailure(e).message}`)))
+    if (sub.lastSeq >= target) {
+      // Nothing to read from storage (a fresh subscribe at the head): flush what arrived
+      // live meanwhile, as catchUp would, without a fiber; one only if that shows a gap.
+      if (this.closed || this.subs.get(room) !== sub) return
+      const gap = this.flushReady(sub)
+      if (gap === "done") return
+      target = gap - 1
+    }
+    this.fork(
+      this.catchUp(room, sub, target).pipe(
+        Effect.catchAll((e) => Effect.sync(() => this.close(CloseCode.internal, `replay failed: ${storeFailure(e).message}`)))
       )
     )
   }
 
-  const member: HubMember = {
-    id,
-    user,
-    deliverEvent: (event, frame) => {
-      const { room, seq } = event
-      const sub = subs.get(room)
-      if (sub === undefined || closed) return
-      if (sub.pending !== null) {
-        sub.pending.push({ event, frame })
-        return
-      }
-      if (seq <= sub.lastSeq) return
-      if (seq === sub.lastSeq + 1) {
-        emit(sub, event, frame)
-        return
-      }
-      sub.pending = [{ event, frame }]
-      startCatchUp(room, sub, seq - 1)
-    },
-    deliverEphemeral: (room, frame) => {
-      // Only to confirmed subscriptions: until membership is checked (lastSeq still -1), a
-      // non-member must not learn anything about the room.
-      const sub = subs.get(room)
-      if (sub !== undefined && sub.lastSeq >= 0) sendRaw(frame)
+  // --- HubMember ----------------------------------------------------------------------
+
+  deliverEvent(event: ChatEvent, frame: string): void {
+    const { room, seq } = event
+    const sub = this.subs.get(room)
+    if (sub === undefined || this.closed) return
+    if (sub.pending !== null) {
+      sub.pending.push({ event, frame })
+      return
     }
+    if (seq <= sub.lastSeq) return
+    if (seq === sub.lastSeq + 1) {
+      this.emit(sub, event, frame)
+      return
+    }
+    sub.pending = [{ event, frame }]
+    this.startCatchUp(room, sub, seq - 1)
+  }
+
+  deliverEphemeral(room: RoomId, frame: string): void {
+    // Only to confirmed subscriptions: until membership is checked (lastSeq still -1), a
+    // non-member must not learn anything about the room.
+    const sub = this.subs.get(room)
+    if (sub !== undefined && sub.lastSeq >= 0) this.sendRaw(frame)
   }
 
   // --- frame handlers -----------------------------------------------------------------
 
-  const subscribe = (f: Extract<ClientFrame, { type: "subscribe" }>) =>
-    Effect.gen(function* () {
-      if (subs.has(f.room)) {
+  private subscribe(f: Extract<ClientFrame, { type: "subscribe" }>): Effect.Effect<void, ChatError> {
+    const self = this
+    const { chat, hub, limits } = this.deps
+    return Effect.gen(function* () {
+      if (self.subs.get(f.room) !== undefined) {
         return yield* Effect.fail(new BadRequest({ message: "already subscribed to this room" }))
       }
-      if (subs.size >= limits.maxSubscriptions) {
+      if (self.subs.size >= limits.maxSubscriptions) {
         return yield* Effect.fail(new BadRequest({ message: `at most ${limits.maxSubscriptions} subscriptions per connection` }))
       }
       // Listen first, then read the head: every event after the head is then either
       // replayed or received live (or both, and the seq check drops the copy).
-      const sub: RoomSub = { lastSeq: -1, pending: [] }
-      subs.set(f.room, sub)
-      yield* hub.join(f.room, member)
-      const snapshot = yield* chat.access(user, f.room).pipe(
-        Effect.tapError(() => Effect.zipRight(Effect.sync(() => subs.delete(f.room)), hub.leave(f.room, member)))
+      const sub: RoomSub = { room: f.room, lastSeq: -1, pending: [] }
+      self.subs.add(sub)
+      yield* hub.join(f.room, self)
+      const snapshot = yield* chat.access(self.user, f.room).pipe(
+        Effect.tapError(() => Effect.zipRight(Effect.sync(() => self.subs.delete(f.room)), hub.leave(f.room, self)))
       )
       const head = snapshot.lastSeq
       if (f.since !== undefined && f.since > head) {
-        subs.delete(f.room)
-        yield* hub.leave(f.room, member)
+        self.subs.delete(f.room)
+        yield* hub.leave(f.room, self)
         return yield* Effect.fail(new BadRequest({ message: `since ${f.since} is past the room's last seq ${head}` }))
       }
-      yield* chat.subscribed(user, f.room)
+      yield* chat.subscribed(self.user, f.room)
       const truncated = f.since !== undefined && head - f.since > limits.replayCap
-      sendRaw(replyFrame("subscribed", f.id, { room: f.room, seq: head, ...(truncated ? { truncated: true } : {}) }))
+      self.sendRaw(replyFrame("subscribed", f.id, { room: f.room, seq: head, ...(truncated ? { truncated: true } : {}) }))
       if (f.since === undefined || truncated) {
         sub.lastSeq = head
-        startCatchUp(f.room, sub, head)
+        self.startCatchUp(f.room, sub, head)
       } else {
         sub.lastSeq = f.since
-        startCatchUp(f.room, sub, head)
+        self.startCatchUp(f.room, sub, head)
       }
     })
+  }
 
-  const unsubscribe = (f: Extract<ClientFrame, { type: "unsubscribe" }>) =>
-    Effect.gen(function* () {
-      if (subs.delete(f.room)) {
-        yield* hub.leave(f.room, member)
-        yield* chat.unsubscribed(user, f.room)
-      }
-      sendRaw(replyFrame("unsubscribed", f.id, { room: f.room }))
+  private unsubscribe(f: Extract<ClientFrame, { type: "unsubscribe" }>): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const left = this.subs.delete(f.room)
+        ? Effect.zipRight(this.deps.hub.leave(f.room, this), this.deps.chat.unsubscribed(this.user, f.room))
+        : Effect.void
+      return Effect.map(left, () => this.sendRaw(replyFrame("unsubscribed", f.id, { room: f.room })))
     })
+  }
 
-  /** Enqueue now (in frame order), answer when durable. */
-  const pipelined = (frameId: string | undefined, pending: Effect.Effect<Effect.Effect<Ack, ChatError>, ChatError>) =>
-    Effect.flatMap(pending, (awaitAck) =>
-      FiberSet.run(
-        inflight,
-        awaitAck.pipe(
-          Effect.match({
-            onFailure: (e) => sendError(frameId, e),
-            onSuccess: (ack) => sendRaw(ackFrame(frameId, ack))
+  /**
+   * Enqueue now (in frame order), answer when durable: the awaiting runs in a fiber of its
+   * own, so the next frame is handled meanwhile.
+   */
+  private pipelined(
+    frameId: string | undefined,
+    pending: Effect.Effect<Effect.Effect<Ack, ChatError>, ChatError>
+  ): Effect.Effect<void, ChatError> {
+    return Effect.flatMap(pending, (awaitAck) =>
+      Effect.flatMap(
+        Effect.forkDaemon(
+          Effect.match(awaitAck, {
+            onFailure: (e) => this.sendError(frameId, e),
+            onSuccess: (ack) => this.sendRaw(ackFrame(frameId, ack))
           })
-        )
+        ),
+        (fiber) => Effect.sync(() => this.trackAck(fiber))
       )
     )
+  }
 
-  const handle = (f: ClientFrame): Effect.Effect<unknown, ChatError> => {
+  /** Keeps an ack fiber until it ends, so that closing the socket can interrupt it. */
+  private trackAck(fiber: Fiber.RuntimeFiber<void, never>): void {
+    ;(this.acks ??= new Set()).add(fiber)
+    fiber.addObserver(() => {
+      const acks = this.acks
+      if (acks === null) return
+      acks.delete(fiber)
+      if (acks.size === 0) this.acks = null
+    })
+  }
+
+  private handle(f: ClientFrame): Effect.Effect<unknown, ChatError> {
+    const { chat } = this.deps
+    const user = this.user
     switch (f.type) {
       case "ping":
-        return Effect.sync(() => sendRaw(replyFrame("pong", f.id, {})))
+        return Effect.sync(() => this.sendRaw(replyFrame("pong", f.id, {})))
       case "subscribe":
-        return subscribe(f)
+        return this.subscribe(f)
       case "unsubscribe":
-        return unsubscribe(f)
+        return this.unsubscribe(f)
       case "send":
-        return pipelined(f.id, chat.send(user, f.room, { clientMsgId: f.clientMsgId, body: f.body, replyTo: f.replyTo }))
+        return this.pipelined(f.id, chat.send(user, f.room, { clientMsgId: f.clientMsgId, body: f.body, replyTo: f.replyTo }))
       case "edit":
-        return pipelined(f.id, chat.edit(user, f.room, f.seq, f.body))
+        return this.pipelined(f.id, chat.edit(user, f.room, f.seq, f.body))
       case "delete":
-        return pipelined(f.id, chat.remove(user, f.room, f.seq))
+        return this.pipelined(f.id, chat.remove(user, f.room, f.seq))
       case "react":
-        return pipelined(f.id, chat.react(user, f.room, f.seq, f.emoji, f.remove === true))
+        return this.pipelined(f.id, chat.react(user, f.room, f.seq, f.emoji, f.remove === true))
       case "read":
-        return Effect.map(chat.markRead(user, f.room, f.seq, id), (ack) => sendRaw(ackFrame(f.id, ack)))
+        return Effect.map(chat.markRead(user, f.room, f.seq, this.id), (ack) => this.sendRaw(ackFrame(f.id, ack)))
       case "typing":
-        return chat.typing(user, f.room, id)
+        return chat.typing(user, f.room, this.id)
       case "history":
         return Effect.map(chat.history(user, f.room, f.before, f.limit ?? 50), (page) =>
-          sendRaw(replyFrame("history", f.id, { room: f.room, messages: page.messages, hasMore: page.hasMore }))
+          this.sendRaw(replyFrame("history", f.id, { room: f.room, messages: page.messages, hasMore: page.hasMore }))
         )
     }
   }
 
   // --- inbox ----------------------------------------------------------------------------
 
-  runFork(chat.connected(user))
-  const inbox = Effect.runSync(Queue.dropping<string>(limits.inboxCapacity))
-  const scope = Effect.runSync(Scope.make())
-  const inflight = Effect.runSync(FiberSet.make<unknown, never>().pipe(Scope.extend(scope)))
-  const worker = runFork(
-    Effect.forever(
-      Effect.gen(function* () {
-        const texts = yield* Queue.takeBetween(inbox, 1, 64)
-        for (const text of Chunk.toReadonlyArray(texts)) {
-          const decoded = decodeFrame(text)
-          if (decoded._tag === "Left") {
-            sendError(decoded.left.id, decoded.left.error)
-            continue
-          }
-          const frame = decoded.right
-          yield* handle(frame).pipe(
-            Effect.catchAll((e) => Effect.sync(() => sendError("id" in frame ? frame.id : undefined, e))),
-            Effect.catchAllDefect((d) =>
-              Effect.zipRight(
-                Effect.logError("frame handler died").pipe(Effect.annotateLogs("defect", String(d).slice(0, 300))),
-                Effect.sync(() => close(CloseCode.internal, "internal error"))
-              )
-            )
-          )
-        }
-      })
-    )
-  )
-
-  const release = () => {
-    if (closed) return
-    closed = true
-    runFork(
-      Effect.gen(function* () {
-        yield* Fiber.interrupt(worker)
-        yield* Scope.close(scope, Exit.void)
-        for (const [room, sub] of subs) {
-          yield* hub.leave(room, member)
-          // Only subscriptions that were announced (head read, lastSeq set) are withdrawn.
-          if (sub.lastSeq >= 0) yield* chat.unsubscribed(user, room)
-        }
-        subs.clear()
-        yield* chat.disconnected(user)
-      })
+  /** One frame, start to end; its failures are answered here, so it cannot fail. */
+  private frame(text: string): Effect.Effect<void> {
+    const decoded = decodeFrame(text)
+    if (decoded._tag === "Left") {
+      this.sendError(decoded.left.id, decoded.left.error)
+      return Effect.void
+    }
+    const frame = decoded.right
+    // Suspended, so that a handler that throws while building its effect is a defect below.
+    return Effect.suspend(() => this.handle(frame)).pipe(
+      Effect.catchAll((e) => Effect.sync(() => this.sendError("id" in frame ? frame.id : undefined, e))),
+      Effect.catchAllDefect((d) =>
+        Effect.zipRight(
+          Effect.logError("frame handler died").pipe(Effect.annotateLogs("defect", String(d).slice(0, 300))),
+          Effect.sync(() => this.close(CloseCode.internal, "internal error"))
+        )
+      ),
+      Effect.asVoid
     )
   }
 
-  const close = (code: number, reason: string) => {
-    if (closed) return
-    release()
+  /**
+   * The worker: handles `first`, then each frame that arrived meanwhile, one at a time in
+   * arrival order, and ends when none is left. It runs synchronously as far as it can, so
+   * a frame that needs no I/O (or a pipelined write, whose ack is awaited elsewhere) is
+   * handled before `onText` returns; an idle socket has no fiber at all.
+   */
+  private startWorker(first: string): void {
+    const self = this
+    this.busy = true
+    const worker = this.fork(
+      Effect.gen(function* () {
+        let text: string | undefined = first
+        while (text !== undefined && !self.closed) {
+          yield* self.frame(text)
+          text = self.nextWaiting()
+        }
+        self.busy = false
+        self.current = null
+      })
+    )
+    // Still running (waiting on I/O): kept so that closing the socket can interrupt it.
+    if (worker.unsafePoll() === null) this.current = worker
+  }
+
+  private nextWaiting(): string | undefined {
+    const waiting = this.waiting
+    if (waiting === null) return undefined
+    const text = waiting.shift()
+    if (waiting.length === 0) this.waiting = null
+    return text
+  }
+
+  private release(): void {
+    if (this.closed) return
+    this.closed = true
+    this.waiting = null
+    const self = this
+    const { chat, hub } = this.deps
+    // Not started inline: release may be called from inside the frame fiber itself (a slow
+    // consumer found by a send), before `startWorker` has recorded it as `current`. On the
+    // next tick `current` and `acks` are known, and they end before the hub and presence are
+    // released, so an interrupted subscribe cannot re-add what was just removed.
+    Runtime.runFork(
+      this.deps.runtime,
+      Effect.gen(function* () {
+        if (self.current !== null) yield* Fiber.interrupt(self.current)
+        if (self.acks !== null) yield* Fiber.interruptAll([...self.acks])
+        for (const sub of self.subs.drain()) {
+          yield* hub.leave(sub.room, self)
+          // Only subscriptions that were announced (head read, lastSeq set) are withdrawn.
+          if (sub.lastSeq >= 0) yield* chat.unsubscribed(self.user, sub.room)
+        }
+        yield* chat.disconnected(self.user)
+      }),
+      { immediate: false }
+    )
+  }
+
+  // --- Session --------------------------------------------------------------------------
+
+  close(code: number, reason: string): void {
+    if (this.closed) return
+    this.release()
     try {
-      link.close(code, reason)
+      this.link.close(code, reason)
     } catch {
       // Already closing: nothing to do.
     }
   }
 
-  return {
-    onText: (text) => {
-      if (closed) return
-      // One UTF-16 unit is at most 3 UTF-8 bytes: count bytes only when that bound is passed.
-      if (text.length * 3 > limits.maxFrameBytes && new TextEncoder().encode(text).length > limits.maxFrameBytes) {
-        close(CloseCode.policy, `frame over ${limits.maxFrameBytes} bytes`)
-        return
-      }
-      if (!inbox.unsafeOffer(text)) close(CloseCode.policy, "too many frames in flight")
-    },
-    onBinary: () => sendError(undefined, new BadRequest({ message: "binary frames are not supported; send JSON text" })),
-    onClosed: release,
-    close
+  onText(text: string): void {
+    if (this.closed) return
+    const { maxFrameBytes, inboxCapacity } = this.deps.limits
+    // One UTF-16 unit is at most 3 UTF-8 bytes: count bytes only when that bound is passed.
+    if (text.length * 3 > maxFrameBytes && new TextEncoder().encode(text).length > maxFrameBytes) {
+      this.close(CloseCode.policy, `frame over ${maxFrameBytes} bytes`)
+      return
+    }
+    if (!this.busy) return this.startWorker(text)
+    const waiting = (this.waiting ??= [])
+    if (waiting.length >= inboxCapacity) this.close(CloseCode.policy, "too many frames in flight")
+    else waiting.push(text)
+  }
+
+  onBinary(): void {
+    this.sendError(undefined, new BadRequest({ message: "binary frames are not supported; send JSON text" }))
+  }
+
+  onClosed(): void {
+    this.release()
   }
 }
