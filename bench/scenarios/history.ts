@@ -23,12 +23,13 @@ import { HISTORY_READER, loadHistory, type HistoryRoom } from "./historyData.ts"
 import type { Log } from "./stepped.ts"
 
 const PAGE = 50
-const WARMUP_QUERIES = 20
+/** Unmeasured pages first, on both sides: JIT, connection pools, caches, prepared plans. */
+const WARMUP_QUERIES = 100
 
 const RAW_PAGE = `
 SELECT seq, id, sender, body, ts, reply_to, client_msg_id, edited_at, deleted
 FROM messages WHERE room_id = $1::uuid AND seq < $2::bigint
-ORDER BY seq DESC LIMIT ${PAGE}`
+ORDER BY seq DESC LIMIT $3::bigint`
 
 export interface HistoryRun {
   readonly store: "postgres" | "pglite"
@@ -99,6 +100,24 @@ const restTimes = async (server: RunningServer, room: HistoryRoom, befores: Read
 
 const round2 = (x: number) => Math.round(x * 100) / 100
 
+const analyze = async (store: "postgres" | "pglite", target: { url?: string; dataDir?: string }) => {
+  if (store === "postgres") {
+    const sql = postgres(target.url!, { max: 1, onnotice: () => {} })
+    try {
+      await sql.unsafe("ANALYZE")
+    } finally {
+      await sql.end({ timeout: 5 })
+    }
+  } else {
+    const db = await PGlite.create({ dataDir: join(target.dataDir!, "pglite") })
+    try {
+      await db.exec("ANALYZE")
+    } finally {
+      await db.close()
+    }
+  }
+}
+
 const measure = async (
   store: "postgres" | "pglite",
   cfg: BenchConfig,
@@ -115,6 +134,9 @@ const measure = async (
     (done) => (m >= 100_000 ? log(`  ${store}: loaded ${done}/${m}`) : undefined)
   )
   log(`  ${store}: ${m} messages in ${room.loadS} s`)
+  // Statistics first, as autovacuum would give them a while after a bulk load: without them
+  // the planner may pick a different plan for each side (a sort of every older row).
+  await analyze(store, target)
   const befores = positions(room, cfg.history.queries)
   const server = await startOurs(
     store === "postgres" ? { store, postgresUrl: target.url! } : { store, dataDir: target.dataDir! },
@@ -130,14 +152,14 @@ const measure = async (
   if (store === "postgres") {
     const sql = postgres(target.url!, { max: 1, onnotice: () => {} })
     try {
-      raw = await timeAll(befores, async (b) => (await sql.unsafe(RAW_PAGE, [room.room, b], { prepare: true })).length)
+      raw = await timeAll(befores, async (b) => (await sql.unsafe(RAW_PAGE, [room.room, b, PAGE], { prepare: true })).length)
     } finally {
       await sql.end({ timeout: 5 })
     }
   } else {
     const db = await PGlite.create({ dataDir: join(target.dataDir!, "pglite") })
     try {
-      raw = await timeAll(befores, async (b) => (await db.query(RAW_PAGE, [room.room, b])).rows.length)
+      raw = await timeAll(befores, async (b) => (await db.query(RAW_PAGE, [room.room, b, PAGE])).rows.length)
     } finally {
       await db.close()
     }
