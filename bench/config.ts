@@ -36,7 +36,11 @@ export interface BenchConfig {
     readonly p99LimitMs: number
     readonly servers: ReadonlyArray<ServerName>
   }
-  readonly idle: { readonly conns: ReadonlyArray<number>; readonly roomSize: number; readonly servers: ReadonlyArray<ServerName> }
+  readonly idle: {
+    readonly conns: ReadonlyArray<number>
+    readonly roomSize: number
+    readonly servers: ReadonlyArray<ServerName>
+  }
   readonly history: { readonly messages: number; readonly queries: number; readonly batch: number; readonly stores: ReadonlyArray<"postgres" | "pglite"> }
   readonly coldstart: { readonly repeats: number; readonly stores: ReadonlyArray<"postgres" | "pglite"> }
   readonly outDir: string

@@ -91,7 +91,11 @@ export interface OursOptions {
   readonly generatedSecrets?: boolean
   /** Run under the V8 CPU profiler, writing the profile into this directory. */
   readonly profileDir?: string
+  /** `--expose-gc` and bench/lib/gcOnSignal.ts: SIGUSR2 runs a full GC (the idle scenario). */
+  readonly gcOnSignal?: boolean
 }
+
+const GC_ON_SIGNAL = ["--expose-gc", "--import", "./bench/lib/gcOnSignal.ts"]
 
 /**
  * `--cpu-prof` for our node when a profile directory is given (`--profile`), or when
@@ -109,7 +113,7 @@ export const spawnOurs = (options: OursOptions, port: number) => {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "chat-bench-data-"))
   const out = tail()
   const child = track(
-    spawn(process.execPath, [...profileArgs(options.profileDir), "--import", "tsx", "src/main.node.ts"], {
+    spawn(process.execPath, [...profileArgs(options.profileDir), "--import", "tsx", ...(options.gcOnSignal === true ? GC_ON_SIGNAL : []), "src/main.node.ts"], {
       cwd: ROOT,
       env: childEnv({
         CHAT_PORT: String(port),
@@ -168,11 +172,11 @@ const PEER_FILES: Record<Exclude<ServerName, "ours-pglite" | "ours-postgres">, s
 /** Starts a peer; it prints `{"port":N}` on stdout once listening. */
 export const startPeer = async (
   name: "rawws" | "socketio" | "socketio-pg",
-  options: { readonly postgresUrl?: string; readonly pg?: DatabaseHost } = {}
+  options: { readonly postgresUrl?: string; readonly pg?: DatabaseHost; readonly gcOnSignal?: boolean } = {}
 ): Promise<RunningServer> => {
   const out = tail()
   const child = track(
-    spawn(process.execPath, ["--import", "tsx", PEER_FILES[name]], {
+    spawn(process.execPath, ["--import", "tsx", ...(options.gcOnSignal === true ? GC_ON_SIGNAL : []), PEER_FILES[name]], {
       cwd: ROOT,
       env: childEnv({ PORT: "0", ...(options.postgresUrl !== undefined ? { PEER_POSTGRES_URL: options.postgresUrl } : {}) }),
       stdio: ["ignore", "pipe", "pipe"]
@@ -220,9 +224,12 @@ export const startServer = async (
   name: ServerName,
   label: string,
   pg: DatabaseHost | undefined,
-  profileDir?: string
+  extras: { readonly profileDir?: string | undefined; readonly gcOnSignal?: boolean } = {}
 ): Promise<RunningServer> => {
-  const profile = profileDir !== undefined ? { profileDir } : {}
+  const profile = {
+    ...(extras.profileDir !== undefined ? { profileDir: extras.profileDir } : {}),
+    ...(extras.gcOnSignal === true ? { gcOnSignal: true } : {})
+  }
   const needsPg = name === "ours-postgres" || name === "socketio-pg"
   if (needsPg && pg === undefined) throw new Error(`${name} needs PostgreSQL`)
   const url = needsPg ? await pg!.createDatabase(`bench_${label}_${name.replace("-", "_")}`) : undefined
@@ -232,8 +239,8 @@ export const startServer = async (
     case "ours-postgres":
       return startOurs({ store: "postgres", postgresUrl: url!, ...profile }, pg)
     case "socketio-pg":
-      return startPeer(name, { postgresUrl: url!, pg: pg! })
+      return startPeer(name, { postgresUrl: url!, pg: pg!, ...profile })
     default:
-      return startPeer(name)
+      return startPeer(name, profile)
   }
 }

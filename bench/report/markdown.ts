@@ -184,10 +184,12 @@ const idleSection = (r: BenchResults) => {
     "## 3. Idle connections",
     "",
     `Connections each authenticated (ours) and subscribed to one room of ${idle.roomSize}; memory per connection is the server's RSS growth ` +
-      `from "rooms exist, nobody connected" to "all connected and settled", divided by the connections. Open-file limit: ${n(idle.fdLimit)}.`,
+      `from "rooms exist, nobody connected" to "all connected", each read after a full garbage collection in the server (SIGUSR2 to a ` +
+      `preloaded handler, bench/lib/gcOnSignal.ts, in every server alike), divided by the connections: what a connection keeps (the ratio uses this figure). ` +
+      `"At 1 s, no GC" is the growth one second after the last connection without that collection, with the garbage of connecting still on the heap. Open-file limit: ${n(idle.fdLimit)}.`,
     "",
     table(
-      ["server", "connections", "RSS start MB", "RSS before MB", "RSS after MB", "KB per connection", "vs raw ws", "connect time s", "notes"],
+      ["server", "connections", "RSS start MB", "RSS before MB", "RSS after MB", "KB per connection (after GC)", "KB at 1 s, no GC", "vs raw ws", "connect time s", "notes"],
       idle.runs.map((run) => [
         label(run.server),
         run.connections !== undefined ? n(run.connections) : n(run.requested),
@@ -195,6 +197,7 @@ const idleSection = (r: BenchResults) => {
         n(run.rssBeforeMB, 1),
         n(run.rssAfterMB, 1),
         n(run.perConnectionKB, 2),
+        n(run.perConnectionKBAt1s, 2),
         run.server === "rawws" || run.perConnectionKB === undefined ? (run.server === "rawws" ? "1.00x" : "-") : x(ratioTo(run.perConnectionKB, rawAt(run.requested))),
         n(run.connectS, 1),
         run.skipped !== undefined

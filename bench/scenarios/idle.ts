@@ -35,9 +35,12 @@ export interface IdleRun {
   readonly rssStartMB?: number
   /** Rooms created, no connection open. */
   readonly rssBeforeMB?: number
-  /** Every connection open and subscribed (median of 5 samples over a second). */
+  /** Every connection open and subscribed, then a full GC (median of 5 samples over a second). */
   readonly rssAfterMB?: number
+  /** From rssAfterMB: what a connection keeps once the garbage of connecting is collected. The target uses this one. */
   readonly perConnectionKB?: number
+  /** Without the GC, one second after the last connection (connect-time garbage mostly still on the heap). */
+  readonly perConnectionKBAt1s?: number
 }
 
 export interface IdleResult {
@@ -55,6 +58,14 @@ const settledRss = async (pid: number): Promise<number> => {
   return samples.sort((a, b) => a - b)[2]
 }
 
+/** Full GC in the server (it was started with gcOnSignal), a moment for it, then the settled RSS. */
+const rssAfterGc = async (pid: number): Promise<number> => {
+  process.kill(pid, "SIGUSR2")
+  await delay(500)
+  process.kill(pid, "SIGUSR2")
+  return settledRss(pid)
+}
+
 const runOne = async (cfg: BenchConfig, name: ServerName, k: number, pg: BenchPostgres | undefined, log: Log): Promise<IdleRun> => {
   const limit = fdLimit()
   if (k + FD_HEADROOM > limit) {
@@ -64,7 +75,7 @@ const runOne = async (cfg: BenchConfig, name: ServerName, k: number, pg: BenchPo
   }
   let server: RunningServer | undefined
   try {
-    server = await startServer(name, `idle${k}`, pg)
+    server = await startServer(name, `idle${k}`, pg, { gcOnSignal: true })
     const rssStart = rssBytes(server.pid)
     const roomSize = Math.min(cfg.idle.roomSize, k)
     const rooms = Math.ceil(k / roomSize)
@@ -75,7 +86,9 @@ const runOne = async (cfg: BenchConfig, name: ServerName, k: number, pg: BenchPo
       prefix: `idle${k}.`,
       localAddressOf: (i) => (k > PER_SOURCE_ADDRESS ? `127.0.0.${1 + Math.floor(i / PER_SOURCE_ADDRESS)}` : undefined)
     })
-    const rssBefore = await settledRss(server.pid)
+    // The baseline after a full GC too: the garbage of creating the rooms must not count as
+    // "before", or the later reading could even come out lower.
+    const rssBefore = await rssAfterGc(server.pid)
     const processes = Math.max(cfg.clientProcesses, Math.ceil(plan.conns.length / (limit - FD_HEADROOM)))
     const t0 = performance.now()
     const pool = await startClients({
@@ -91,9 +104,17 @@ const runOne = async (cfg: BenchConfig, name: ServerName, k: number, pg: BenchPo
       const connectS = Math.round(performance.now() - t0) / 1000
       const connected = pool.ready.reduce((a, r) => a + r.connected, 0)
       const failed = pool.ready.reduce((a, r) => a + r.failed, 0)
-      const rssAfter = await settledRss(server.pid)
-      const perConnectionKB = connected === 0 ? 0 : Math.round(((rssAfter - rssBefore) / connected / 1024) * 100) / 100
-      log(`  ${name} ${connected} idle connections (${failed} failed): ${mb(rssBefore)} -> ${mb(rssAfter)} MB, ${perConnectionKB} KB each`)
+      const perConnection = (rss: number) => (connected === 0 ? 0 : Math.round(((rss - rssBefore) / connected / 1024) * 100) / 100)
+      const perConnectionKBAt1s = perConnection(await settledRss(server.pid))
+      // What a connection keeps: read after a full GC in every server alike (SIGUSR2, see
+      // bench/lib/gcOnSignal.ts), not the garbage of connecting (token checks, upgrade
+      // requests, subscribe replies) that V8 would free whenever it next collects.
+      const rssAfter = await rssAfterGc(server.pid)
+      const perConnectionKB = perConnection(rssAfter)
+      log(
+        `  ${name} ${connected} idle connections (${failed} failed): ${mb(rssBefore)} -> ${mb(rssAfter)} MB, ` +
+          `${perConnectionKB} KB each after a full GC (${perConnectionKBAt1s} KB at 1 s without)`
+      )
       return {
         server: name,
         requested: k,
@@ -106,7 +127,8 @@ const runOne = async (cfg: BenchConfig, name: ServerName, k: number, pg: BenchPo
         rssStartMB: mb(rssStart),
         rssBeforeMB: mb(rssBefore),
         rssAfterMB: mb(rssAfter),
-        perConnectionKB
+        perConnectionKB,
+        perConnectionKBAt1s
       }
     } finally {
       await pool.close()

@@ -130,7 +130,7 @@ const runSteps = async (
   let server: RunningServer | undefined
   const steps: Array<StepReport> = []
   try {
-    server = await startServer(name, label, pg, profileDir)
+    server = await startServer(name, label, pg, { profileDir })
     const running = server
     const rssStart = rssBytes(server.pid)
     const plan = await planRooms(server, { rooms: params.rooms, roomSize: params.roomSize, senders: params.senders, prefix: `${label}` })
