@@ -79,11 +79,18 @@ describe("bench harness", () => {
     const databases: Array<string> = []
     const db = { createDatabase: async () => databases[databases.push(await freshDatabase()) - 1] }
     const [ours, raw] = await Promise.all([
-      runOnServer("ours-postgres", "harness", tiny, db, noLog).finally(() => Promise.all(databases.map(dropDatabase))),
+      // Profiled (--profile): only our node is, and the run carries where its time went.
+      runOnServer("ours-postgres", "harness", { ...tiny, profile: true }, db, noLog).finally(() =>
+        Promise.all(databases.map(dropDatabase))
+      ),
       runOnServer("rawws", "harness", tiny, undefined, noLog)
     ])
     expectComplete(ours, true)
     expectComplete(raw, false)
+    expect(ours.profile?.seconds).toBeGreaterThan(0)
+    expect(ours.profile?.areas.map((a) => a.name)).toContain("effect")
+    expect(ours.profile?.functions.length).toBeGreaterThan(0)
+    expect(raw.profile).toBeUndefined()
 
     // The report is generated from the same structure.
     const cfg = parseConfig(["--only", "fanout", "--markdown", ""]) as BenchConfig
@@ -107,6 +114,7 @@ describe("bench harness", () => {
     const md = renderMarkdown(results, { json: "bench/results/test.json", charts: { fanout: "bench/results/test.svg" } })
     expect(md).toContain("this project (PostgreSQL)")
     expect(md).toContain("raw ws")
+    expect(md).toContain("where this project (PostgreSQL) spent its time")
     const svg = renderChart(fanout, { title: "t", x: "deliveriesPerS", xLabel: "x", y: "e2e", yLabel: "y", limitMs: 100 })
     expect(svg.startsWith("<svg")).toBe(true)
     expect(svg).toContain("<polyline")
