@@ -80,6 +80,16 @@ export const startNode = (
     const membershipCache = redis ? yield* RedisMembershipCache.make(redis) : undefined
     // Set once the cluster is up (clustered mode only: intents go to a JetStream stream).
     let pushIntents: ReturnType<typeof makePushIntents> | undefined
+    // chat_messages_sent_total{room_type, store}: the tagged counters made once, not per batch.
+    const sentCounters = new Map<RoomKind, Metric.Metric.Counter<number>>()
+    const sentCounter = (kind: RoomKind) => {
+      let counter = sentCounters.get(kind)
+      if (counter === undefined) {
+        counter = Metric.tagged(Metric.tagged(M.messagesSent, "room_type", kind), "store", store.name)
+        sentCounters.set(kind, counter)
+      }
+      return counter
+    }
     const actorDeps = (bus: RoomBus) => ({
       store,
       maxBatch: config.maxBatch,
@@ -96,12 +106,7 @@ export const startNode = (
             // Serialised once here; every gateway and socket reuses the string.
             yield* bus.publish(room, { _tag: "Event", event, frame: eventFrame(event) })
           }
-          if (sent > 0) {
-            yield* Metric.incrementBy(
-              Metric.tagged(Metric.tagged(M.messagesSent, "room_type", kind), "store", store.name),
-              sent
-            )
-          }
+          if (sent > 0) sentCounter(kind).unsafeUpdate(sent, [])
         })
     })
     const registryOptions = {
@@ -220,10 +225,12 @@ export const startNode = (
       upgradeWebSocket: platform.upgradeWebSocket,
       linkOf: platform.linkOf,
       sessions,
-      onConnectionsChanged: (n) => runSync(Metric.set(M.wsConnections, n)),
+      // Updated in place (unsafeUpdate), not through an Effect run: onFrame is called for every
+      // frame, and a runSync starts a fiber each time.
+      onConnectionsChanged: (n) => M.wsConnections.unsafeUpdate(n, []),
       onSlowConsumer: () => runSync(M.slowConsumerDropped),
       onError: (e) => runSync(Effect.zipRight(M.errorReturned(codeOf(e)), e._tag === "RateLimited" ? M.rateLimitedHit : Effect.void)),
-      onFrame: () => runSync(M.wsMessageIn),
+      onFrame: () => M.wsMessagesIn.unsafeUpdate(1, []),
       isDraining: () => draining
     })
 

@@ -15,7 +15,8 @@ import { Effect, Either, Option } from "effect"
 import { type AesGcmKey, open, seal, TAG_BYTES } from "../platform/aesGcm.ts"
 import { base64ToBytes, bytesToBase64, utf8, utf8Decode } from "../util/base64.ts"
 import { DecryptFailed, EncryptFailed } from "./errors.ts"
-import { describe, randomBytes } from "./internal/bytes.ts"
+import { describe } from "./internal/bytes.ts"
+import { publicRandomBytes } from "../util/randomPool.ts"
 
 /**
  * A room's data key. `id` is public; `key` is an opaque handle whose bytes are not reachable
@@ -64,7 +65,8 @@ export const bodyKeyId = (text: string): Option.Option<string> => {
 /** `plaintext` sealed for `room` under `key`, as the stored string; synchronous. */
 export const sealBody = (key: DataKey, room: string, plaintext: string): Either.Either<string, EncryptFailed> => {
   try {
-    const iv = randomBytes(IV_BYTES)
+    // An IV is public and must never repeat under a key: 96 fresh CSPRNG bits each time.
+    const iv = publicRandomBytes(IV_BYTES)
     const sealed = seal(key.key, iv, aad(key.id, room), utf8.encode(plaintext))
     return Either.right(`${VERSION}.${key.id}.${bytesToBase64(iv)}.${bytesToBase64(sealed)}`)
   } catch (e) {

@@ -3,11 +3,12 @@
  * Written here because the stack has no uuid library and crypto.randomUUID() only
  * makes v4; this is a dozen lines of bit layout.
  */
-const hex = (b: number) => b.toString(16).padStart(2, "0")
+import { publicRandomBytes } from "./randomPool.ts"
+
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"))
 
 export const uuidv7 = (now: number = Date.now()): string => {
-  const bytes = new Uint8Array(16)
-  crypto.getRandomValues(bytes)
+  const bytes = publicRandomBytes(16)
   // 48-bit big-endian timestamp; split because JS bit operators work on 32 bits.
   const hi = Math.floor(now / 2 ** 16)
   const lo = now % 2 ** 16
@@ -19,6 +20,7 @@ export const uuidv7 = (now: number = Date.now()): string => {
   bytes[5] = lo & 0xff
   bytes[6] = (bytes[6] & 0x0f) | 0x70 // version 7
   bytes[8] = (bytes[8] & 0x3f) | 0x80 // variant 10
-  const h = Array.from(bytes, hex).join("")
+  let h = ""
+  for (let i = 0; i < 16; i++) h += HEX[bytes[i]!]
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
 }
