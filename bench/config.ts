@@ -93,11 +93,12 @@ const full: BenchConfig = {
     ...quick.fanout,
     conns: 2000,
     senders: 100,
-    rates: [50, 100, 200, 400, 600, 800, 1000, 1500, 2000, 3000, 4000, 6000, 8000]
+    rates: [50, 100, 200, 300, 400, 500, 600, 800, 1000, 1500, 2000, 3000, 4000, 6000, 8000]
   },
   persist: {
     ...quick.persist,
-    rates: [1000, 2000, 3000, 5000, 7500, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000]
+    // From 250: a server that misses the bound at the first step shows nothing at all.
+    rates: [250, 500, 1000, 1500, 2000, 3000, 5000, 7500, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000]
   },
   idle: { ...quick.idle, conns: [10_000, 100_000] },
   history: { ...quick.history, messages: 1_000_000, queries: 1000, batch: 2000 },

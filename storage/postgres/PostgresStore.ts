@@ -8,7 +8,7 @@ import postgres from "postgres"
 import { StoreError } from "../../src/domain/errors.ts"
 import { type ChatStore, ChatStoreTag } from "../ChatStore.ts"
 import { type Migration, migrate } from "../sql/migrate.ts"
-import type { SqlClient, SqlDatabase } from "../sql/SqlClient.ts"
+import type { SqlClient, SqlDatabase, SqlTransaction } from "../sql/SqlClient.ts"
 import { makeSqlStore } from "../sql/SqlStore.ts"
 
 export interface PostgresOptions {
@@ -29,13 +29,54 @@ const client = (sql: Driver): SqlClient => ({
   // as Parse/Describe, waits for the parameter types, then Bind/Execute — two round trips
   // per statement and no pipelining. Prepared once per connection, a statement is one
   // Bind/Execute that pipelines with its neighbours. (The statement texts are constants.)
+  // `.execute()`: postgres.js queries are lazy (sent once something awaits them); executed at
+  // once, statements reach the connection in the order they are issued, which the
+  // pipelined transaction below relies on (its COMMIT must follow the writes).
   query: (text, params = []) =>
-    sql.unsafe(text, params as Array<postgres.ParameterOrJSON<never>>, { prepare: true }) as Promise<any>,
+    sql.unsafe(text, params as Array<postgres.ParameterOrJSON<never>>, { prepare: true }).execute() as Promise<any>,
   // Without parameters postgres.js uses the simple protocol, which accepts several statements.
   script: async (text) => {
     await sql.unsafe(text)
   }
 })
+
+/**
+ * A transaction on a reserved connection whose BEGIN goes out with its first statements and
+ * whose COMMIT can go out with its last ones (`commitNow`): the statements of a commit then
+ * travel in two round trips, not four or five. postgres.js `begin` waits for BEGIN before
+ * running the callback and for the callback before COMMIT; on this machine each extra
+ * write to the database socket cost ~100-300 µs of the node's CPU (profile of the fan-out
+ * scenario: 17.7 % of the node's time was those writes at 200 messages/s).
+ */
+const pipelinedTransaction = async <A>(sql: postgres.Sql, fn: (tx: SqlTransaction) => Promise<A>): Promise<A> => {
+  const conn = await sql.reserve()
+  try {
+    const begin = conn.unsafe("BEGIN").execute()
+    // Awaited below; until then its failure must not count as unhandled.
+    begin.catch(() => {})
+    let commit: Promise<postgres.RowList<Array<postgres.Row>>> | undefined
+    const commitNow = () => {
+      if (commit !== undefined) return
+      commit = conn.unsafe("COMMIT").execute()
+      commit.catch(() => {})
+    }
+    try {
+      const result = await fn({ ...client(conn), commitNow })
+      await begin
+      commitNow()
+      const done = await commit!
+      // COMMIT answers ROLLBACK when the transaction had failed; fn would have seen why.
+      if (done.command !== "COMMIT") throw new Error(`transaction ended with ${done.command}`)
+      return result
+    } catch (e) {
+      if (commit === undefined) await conn.unsafe("ROLLBACK").catch(() => undefined)
+      else await commit.catch(() => undefined)
+      throw e
+    }
+  } finally {
+    conn.release()
+  }
+}
 
 /** The pool as a SqlDatabase, for the store and for tests that inspect rows directly. */
 export const makePostgresDatabase = (options: PostgresOptions): Effect.Effect<SqlDatabase, StoreError, Scope.Scope> =>
@@ -56,7 +97,7 @@ export const makePostgresDatabase = (options: PostgresOptions): Effect.Effect<Sq
     )
     const db: SqlDatabase = {
       ...client(sql),
-      transaction: (fn) => sql.begin((tx) => fn(client(tx))) as Promise<any>
+      transaction: (fn) => pipelinedTransaction(sql, fn)
     }
     yield* Effect.tryPromise({
       try: () => db.query("SELECT 1"),

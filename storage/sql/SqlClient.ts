@@ -12,7 +12,17 @@ export interface SqlClient {
   readonly script: (text: string) => Promise<void>
 }
 
+/** A client inside a transaction. */
+export interface SqlTransaction extends SqlClient {
+  /**
+   * Where the driver pipelines: send COMMIT now, behind the statements already issued, and
+   * stop issuing statements. The transaction still fails if any of them fails (a COMMIT
+   * of a failed transaction is a rollback). Absent: COMMIT follows when `fn` resolves.
+   */
+  readonly commitNow?: () => void
+}
+
 export interface SqlDatabase extends SqlClient {
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it rejects. */
-  readonly transaction: <A>(fn: (tx: SqlClient) => Promise<A>) => Promise<A>
+  readonly transaction: <A>(fn: (tx: SqlTransaction) => Promise<A>) => Promise<A>
 }

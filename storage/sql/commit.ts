@@ -3,7 +3,8 @@
  * the rooms' heads, check the fencing epochs, load what the ops refer to, let plan() decide
  * each room, persist every plan. Every statement covers all the rooms of the group (unnest
  * of parallel arrays with a room per row) and empty ones are skipped, so a group costs at
- * most a dozen statements whatever its size, sent in about four round trips.
+ * most a dozen statements whatever its size, sent in two round trips on PostgreSQL
+ * (BEGIN, locks and loads; writes and COMMIT).
  *
  * A room's outcome depends only on its own rows: a fenced or missing room writes nothing
  * and the others go on.
@@ -22,7 +23,7 @@ import {
 } from "../plan.ts"
 import * as Q from "./queries.ts"
 import { num, storedMessage } from "./rows.ts"
-import type { Row, SqlClient } from "./SqlClient.ts"
+import type { Row, SqlClient, SqlTransaction } from "./SqlClient.ts"
 
 export type CommitOutcome =
   | { readonly _tag: "Done"; readonly results: ReadonlyArray<OpResult> }
@@ -72,16 +73,21 @@ const columns = (n: number) => {
 }
 
 export const commitGroup = async (
-  tx: SqlClient,
+  tx: SqlTransaction,
   batches: ReadonlyArray<RoomBatch>
 ): Promise<Array<CommitOutcome>> => {
   // Statements that do not depend on each other's results are issued together: a driver
-  // that pipelines (postgres.js) sends them in one round trip, in order.
+  // that pipelines (postgres.js) sends them in one round trip, and the server runs them in
+  // the order sent. So the loads go out with the locks: each starts once the locks before
+  // it are held, and reads what every earlier writer of those rooms committed. (A load for
+  // a room that turns out fenced or missing is wasted, and harmless.)
   const shards = [...new Set(batches.flatMap((b) => (b.shard === undefined ? [] : [b.shard])))]
-  const [fenceRows, headRows] = await Promise.all([
+  const locked = Promise.all([
     shards.length === 0 ? Promise.resolve([]) : tx.query(Q.LOCK_SHARD_FENCES, [shards]),
     tx.query(Q.LOCK_ROOMS, [batches.map((b) => b.room)])
   ])
+  const loading = load(tx, batches)
+  const [[fenceRows, headRows], loadedAll] = await Promise.all([locked, loading])
   const fences = new Map(fenceRows.map((r) => [num(r.shard), num(r.epoch)]))
   const heads = new Map(headRows.map((r) => [String(r.id), r]))
 
@@ -102,7 +108,7 @@ export const commitGroup = async (
     }
   })
 
-  const loaded = await load(tx, live.map((l) => l.batch))
+  const loaded = live.map((l) => loadedAll[l.index]!)
   const plans = live.map(({ batch, head }, i) =>
     plan({
       room: batch.room,
@@ -114,7 +120,10 @@ export const commitGroup = async (
       now: batch.now
     })
   )
-  await Promise.all(persist(tx, live, plans))
+  const writes = persist(tx, live, plans)
+  // The COMMIT goes out with the writes (where the driver can): one round trip for both.
+  tx.commitNow?.()
+  await Promise.all(writes)
   live.forEach(({ index }, i) => {
     outcomes[index] = { _tag: "Done", results: plans[i]!.results }
   })

@@ -17,7 +17,7 @@
  * Written here rather than taken from a library: it is a few dozen lines tied to this
  * store's commit function, and no SQL driver offers cross-transaction batching.
  */
-import type { SqlClient, SqlDatabase } from "./SqlClient.ts"
+import type { SqlDatabase, SqlTransaction } from "./SqlClient.ts"
 
 export interface GroupCommitOptions {
   /** Groups in flight at once (each holds one pooled connection). */
@@ -46,7 +46,7 @@ export const isStatementError = (e: unknown): boolean => {
  */
 export const makeGroupCommitter = <I, O>(
   db: SqlDatabase,
-  commit: (tx: SqlClient, items: ReadonlyArray<I>) => Promise<ReadonlyArray<O>>,
+  commit: (tx: SqlTransaction, items: ReadonlyArray<I>) => Promise<ReadonlyArray<O>>,
   key: (item: I) => string,
   options: GroupCommitOptions
 ) => {
