@@ -97,8 +97,10 @@ const full: BenchConfig = {
   },
   persist: {
     ...quick.persist,
-    // From 250: a server that misses the bound at the first step shows nothing at all.
-    rates: [250, 500, 1000, 1500, 2000, 3000, 5000, 7500, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000]
+    // From 100: a server that misses the bound at the first step shows nothing at all.
+    rates: [100, 250, 500, 1000, 1500, 2000, 3000, 5000, 7500, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000],
+    // ScyllaDB and dual-write need the CQL server (Apache Cassandra, started by the bench).
+    servers: ["ours-pglite", "ours-postgres", "ours-scylla", "ours-dual", "socketio-pg"]
   },
   idle: { ...quick.idle, conns: [10_000, 100_000] },
   history: { ...quick.history, messages: 1_000_000, queries: 1000, batch: 2000 },
@@ -121,7 +123,7 @@ const FLAGS = {
   "fanout-senders": { type: "string", doc: "fan-out sending connections" },
   "fanout-rates": { type: "string", doc: "fan-out steps, total msg/s, comma-separated" },
   "fanout-p99-ms": { type: "string", doc: "fan-out p99 end-to-end limit" },
-  "fanout-servers": { type: "string", doc: "servers, comma-separated: ours-pglite,ours-postgres,rawws,socketio,socketio-pg" },
+  "fanout-servers": { type: "string", doc: "servers, comma-separated: ours-pglite,ours-postgres,ours-scylla,ours-dual,rawws,socketio,socketio-pg" },
   "persist-senders": { type: "string", doc: "persisted-throughput senders" },
   "persist-rooms": { type: "string", doc: "persisted-throughput rooms" },
   "persist-rates": { type: "string", doc: "persisted-throughput steps, total msg/s" },

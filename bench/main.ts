@@ -11,6 +11,8 @@ import { parseConfig, usage, type BenchConfig } from "./config.ts"
 import { ROOT } from "./lib/children.ts"
 import { machineFacts } from "./lib/machine.ts"
 import { startBenchPostgres, type BenchPostgres } from "./lib/postgres.ts"
+import { needsCql, useCqlHost } from "./lib/servers.ts"
+import { cassandraVersion, startCassandra, type RunningCassandra } from "../scripts/cassandra/server.ts"
 import { renderChart } from "./report/chart.ts"
 import { renderMarkdown } from "./report/markdown.ts"
 import type { BenchResults } from "./report/results.ts"
@@ -27,11 +29,21 @@ const commandLine = (argv: ReadonlyArray<string>) =>
     ? `npm run bench${argv.length > 0 ? ` -- ${argv.join(" ")}` : ""}`
     : `node --import tsx bench/main.ts ${argv.join(" ")}`.trim()
 
+const usesPg = (n: string) => n === "ours-postgres" || n === "ours-dual" || n === "socketio-pg"
+
+/** What the report says of the CQL server: Cassandra's version, one node, same machine. */
+const cassandraVersionOf = async (c: RunningCassandra) =>
+  `Apache Cassandra ${cassandraVersion()} (standing in for ScyllaDB; throw-away, one node, same machine, ${c.contactPoint.split(":")[0]}; keyspace per server, replication 1, consistency ONE)`
+
+const needsCqlServer = (cfg: BenchConfig) =>
+  (cfg.scenarios.includes("fanout") && cfg.fanout.servers.some(needsCql)) ||
+  (cfg.scenarios.includes("persist") && cfg.persist.servers.some(needsCql))
+
 const needsPostgres = (cfg: BenchConfig) =>
   cfg.scenarios.some(
     (s) =>
-      (s === "fanout" && cfg.fanout.servers.some((n) => n === "ours-postgres" || n === "socketio-pg")) ||
-      (s === "persist" && cfg.persist.servers.some((n) => n === "ours-postgres" || n === "socketio-pg")) ||
+      (s === "fanout" && cfg.fanout.servers.some(usesPg)) ||
+      (s === "persist" && cfg.persist.servers.some(usesPg)) ||
       (s === "idle" && cfg.idle.servers.includes("ours-postgres")) ||
       (s === "history" && cfg.history.stores.includes("postgres")) ||
       (s === "coldstart" && cfg.coldstart.stores.includes("postgres"))
@@ -43,6 +55,8 @@ const runBench = async (cfg: BenchConfig, argv: ReadonlyArray<string>): Promise<
   const machine = machineFacts()
   log(`bench ${cfg.mode}: ${cfg.scenarios.join(", ")} on ${machine.nproc} CPUs (${machine.cpuModel}), load ${machine.loadAverageAtStart.join(" ")}`)
   let pg: BenchPostgres | undefined
+  let cql: RunningCassandra | undefined
+  let cqlInfo: string | undefined
   const scenarios: { -readonly [K in keyof BenchResults["scenarios"]]: BenchResults["scenarios"][K] } = {}
   const errors: Array<{ scenario: string; message: string }> = []
   const scenarioDurationsS: Record<string, number> = {}
@@ -51,6 +65,12 @@ const runBench = async (cfg: BenchConfig, argv: ReadonlyArray<string>): Promise<
     if (needsPostgres(cfg)) {
       log(`starting PostgreSQL (${cfg.pgDurable ? "durable" : "fsync off"})`)
       pg = await startBenchPostgres({ durable: cfg.pgDurable })
+    }
+    if (needsCqlServer(cfg)) {
+      log("starting the CQL server (Apache Cassandra standing in for ScyllaDB; the first run downloads it)")
+      cql = await startCassandra({ heap: "1g", log: (line) => log(`  [cassandra] ${line}`) })
+      cqlInfo = await cassandraVersionOf(cql)
+      useCqlHost({ contactPoint: cql.contactPoint, pid: cql.pid })
     }
     for (const scenario of cfg.scenarios) {
       const s0 = performance.now()
@@ -85,6 +105,8 @@ const runBench = async (cfg: BenchConfig, argv: ReadonlyArray<string>): Promise<
   } finally {
     if (historyData?.pgliteDir !== undefined) rmSync(historyData.pgliteDir, { recursive: true, force: true })
     await pg?.stop()
+    useCqlHost(undefined)
+    await cql?.stop()
   }
   return {
     version: 1,
@@ -96,6 +118,7 @@ const runBench = async (cfg: BenchConfig, argv: ReadonlyArray<string>): Promise<
     scenarioDurationsS,
     machine,
     postgres: pg === undefined ? null : { version: pg.version, settings: pg.settings },
+    ...(cqlInfo !== undefined ? { cql: cqlInfo } : {}),
     config: cfg,
     scenarios,
     targets: computeTargets(scenarios),

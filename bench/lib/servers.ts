@@ -12,7 +12,7 @@ import { setTimeout as delay } from "node:timers/promises"
 import { freePort, ROOT, stopChild, tail, track } from "./children.ts"
 import { treeCpuTicks } from "./procstat.ts"
 
-export const SERVER_NAMES = ["ours-pglite", "ours-postgres", "rawws", "socketio", "socketio-pg"] as const
+export const SERVER_NAMES = ["ours-pglite", "ours-postgres", "ours-scylla", "ours-dual", "rawws", "socketio", "socketio-pg"] as const
 export type ServerName = (typeof SERVER_NAMES)[number]
 /** The wire protocol a client adapter speaks (bench/client/adapters.ts). */
 export type Protocol = "ours" | "rawws" | "socketio"
@@ -80,8 +80,23 @@ export const waitHealthy = async (child: ChildProcess, url: string, timeoutMs: n
   throw new Error(`server not healthy after ${timeoutMs} ms:\n${output()}`)
 }
 
+/**
+ * The CQL server (Apache Cassandra standing in for ScyllaDB, scripts/cassandra/server.ts) for
+ * `ours-scylla` and `ours-dual`; bench/main.ts starts it when a scenario needs it and sets it
+ * here for the run.
+ */
+export interface CqlHost {
+  readonly contactPoint: string
+  readonly pid: number
+}
+let cqlHost: CqlHost | undefined
+export const useCqlHost = (host: CqlHost | undefined) => {
+  cqlHost = host
+}
+export const needsCql = (name: ServerName) => name === "ours-scylla" || name === "ours-dual"
+
 export interface OursOptions {
-  readonly store: "pglite" | "postgres"
+  readonly store: "pglite" | "postgres" | "scylla" | "dual"
   /** Required for postgres. */
   readonly postgresUrl?: string
   /** A data dir to use (kept); a fresh temp dir (removed on stop) when absent. */
@@ -121,6 +136,14 @@ export const spawnOurs = (options: OursOptions, port: number) => {
         CHAT_DATA_DIR: dataDir,
         CHAT_STORE: options.store,
         ...(options.postgresUrl !== undefined ? { CHAT_POSTGRES_URL: options.postgresUrl } : {}),
+        ...(options.store === "scylla" || options.store === "dual"
+          ? {
+              CHAT_SCYLLA_CONTACT_POINTS: cqlHost?.contactPoint ?? "",
+              // A keyspace per server run; one replica, so ONE is every replica.
+              CHAT_SCYLLA_KEYSPACE: `bench_${port}_${Date.now().toString(36)}`,
+              CHAT_SCYLLA_CONSISTENCY: "ONE"
+            }
+          : {}),
         ...(options.generatedSecrets === true ? {} : { CHAT_JWT_SECRET: BENCH_SECRET, CHAT_MASTER_KEY: BENCH_MASTER_KEY_HEX }),
         CHAT_SEND_RATE: UNLIMITED_SENDS,
         CHAT_SEND_BURST: UNLIMITED_SENDS,
@@ -149,13 +172,19 @@ export const startOurs = async (options: OursOptions, pg?: DatabaseHost): Promis
     throw e
   }
   return {
-    name: options.store === "pglite" ? "ours-pglite" : "ours-postgres",
+    name: `ours-${options.store}`,
     protocol: "ours",
     pid: child.pid!,
     port,
     httpUrl,
     connectUrl: `ws://127.0.0.1:${port}/v1/ws`,
-    ...(options.store === "postgres" ? dbCpu(pg) : {}),
+    // The database CPU column: PostgreSQL's for postgres (and dual, whose primary it is), the
+    // CQL server's for scylla.
+    ...(options.store === "postgres" || options.store === "dual"
+      ? dbCpu(pg)
+      : options.store === "scylla" && cqlHost !== undefined
+        ? { dbCpuTicks: () => treeCpuTicks(cqlHost!.pid) }
+        : {}),
     stop: async () => {
       await stopChild(child)
       if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true })
@@ -163,7 +192,7 @@ export const startOurs = async (options: OursOptions, pg?: DatabaseHost): Promis
   }
 }
 
-const PEER_FILES: Record<Exclude<ServerName, "ours-pglite" | "ours-postgres">, string> = {
+const PEER_FILES: Record<Exclude<ServerName, `ours-${string}`>, string> = {
   rawws: "bench/peers/rawws.ts",
   socketio: "bench/peers/socketio.ts",
   "socketio-pg": "bench/peers/socketioPg.ts"
@@ -230,7 +259,8 @@ export const startServer = async (
     ...(extras.profileDir !== undefined ? { profileDir: extras.profileDir } : {}),
     ...(extras.gcOnSignal === true ? { gcOnSignal: true } : {})
   }
-  const needsPg = name === "ours-postgres" || name === "socketio-pg"
+  const needsPg = name === "ours-postgres" || name === "ours-dual" || name === "socketio-pg"
+  if (needsCql(name) && cqlHost === undefined) throw new Error(`${name} needs the CQL server`)
   if (needsPg && pg === undefined) throw new Error(`${name} needs PostgreSQL`)
   const url = needsPg ? await pg!.createDatabase(`bench_${label}_${name.replace("-", "_")}`) : undefined
   switch (name) {
@@ -238,6 +268,10 @@ export const startServer = async (
       return startOurs({ store: "pglite", ...profile })
     case "ours-postgres":
       return startOurs({ store: "postgres", postgresUrl: url!, ...profile }, pg)
+    case "ours-dual":
+      return startOurs({ store: "dual", postgresUrl: url!, ...profile }, pg)
+    case "ours-scylla":
+      return startOurs({ store: "scylla", ...profile })
     case "socketio-pg":
       return startPeer(name, { postgresUrl: url!, pg: pg!, ...profile })
     default:

@@ -10,6 +10,8 @@ import type { BenchResults } from "./results.ts"
 const LABELS: Record<string, string> = {
   "ours-postgres": "this project (PostgreSQL)",
   "ours-pglite": "this project (PGlite)",
+  "ours-scylla": "this project (ScyllaDB)",
+  "ours-dual": "this project (dual-write)",
   rawws: "raw ws",
   socketio: "Socket.IO",
   "socketio-pg": "Socket.IO + INSERT"
@@ -294,6 +296,7 @@ export const renderMarkdown = (
         ["load average at start (1/5/15 min)", m.loadAverageAtStart.join(" / ")],
         ["open-file limit", n(m.fdLimit)],
         ["PostgreSQL", r.postgres === null ? "not used" : `${r.postgres.version} (throw-away, same machine; ${r.postgres.settings.join(", ")})`],
+        ...(r.cql !== undefined ? [["CQL server", r.cql]] : []),
         ["client processes", `${r.config.clientProcesses}, on the same machine as the servers (they share the CPUs)`]
       ]
     ),

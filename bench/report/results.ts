@@ -19,6 +19,8 @@ export interface BenchResults {
   readonly scenarioDurationsS: Readonly<Record<string, number>>
   readonly machine: MachineFacts
   readonly postgres: { readonly version: string; readonly settings: ReadonlyArray<string> } | null
+  /** The CQL server behind ours-scylla and ours-dual, when one ran. */
+  readonly cql?: string
   readonly config: BenchConfig
   readonly scenarios: {
     readonly fanout?: LoadResult
