@@ -302,7 +302,7 @@ export const renderMarkdown = (
     ),
     "",
     "Every server runs alone in its own process while measured; RSS is VmRSS of that process, CPU its utime+stime over the step " +
-      "(100 % = one core; db = the PostgreSQL server's processes). Client ELU is each client process's event-loop utilisation over the " +
+      "(100 % = one core; db = the database server's processes: PostgreSQL, or Cassandra for ScyllaDB). Client ELU is each client process's event-loop utilisation over the " +
       "step: near 1.00 the load generator, not the server, was the limit. Latency percentiles come from log-linear histograms " +
       "(0.8 % buckets) merged across client processes.",
     ""
