@@ -6,6 +6,7 @@
  *   node --import tsx bench/storeload.ts --postgres-url URL [--rooms 100] [--batch 1] [--seconds 5] [--concurrency 2]
  */
 import { Effect, Scope, Exit } from "effect"
+import { readFileSync } from "node:fs"
 import postgres from "postgres"
 import { makePostgresDatabase } from "../storage/postgres/PostgresStore.ts"
 import { migrate } from "../storage/sql/migrate.ts"
@@ -46,6 +47,9 @@ const main = async () => {
   const deadline = performance.now() + seconds * 1000
   const started = performance.now()
   const cpu0 = process.cpuUsage()
+  // Write system calls of this process (every thread): the database socket's writes dominate.
+  const syscw = () => Number(/syscw: (\d+)/.exec(readFileSync("/proc/self/io", "utf8"))?.[1] ?? NaN)
+  const w0 = syscw()
   await Promise.all(
     ids.map(async (room) => {
       while (performance.now() < deadline) {
@@ -63,9 +67,10 @@ const main = async () => {
   )
   const secs = (performance.now() - started) / 1000
   const cpu = process.cpuUsage(cpu0)
+  const writes = syscw() - w0
   const avg = sizes.reduce((a, b) => a + b, 0) / Math.max(1, sizes.length)
   console.log(
-    JSON.stringify({ rooms, batch, concurrency, msgPerS: Math.round(committed / secs), groups: sizes.length, avgGroup: +avg.toFixed(1), nodeCpuPct: Math.round((100 * (cpu.user + cpu.system)) / 1e3 / (secs * 1000)) })
+    JSON.stringify({ rooms, batch, concurrency, msgPerS: Math.round(committed / secs), groups: sizes.length, avgGroup: +avg.toFixed(1), nodeCpuPct: Math.round((100 * (cpu.user + cpu.system)) / 1e3 / (secs * 1000)), cpuUsPerCommit: Math.round((cpu.user + cpu.system) / sizes.length), writeSyscallsPerCommit: +(writes / sizes.length).toFixed(2) })
   )
   await Effect.runPromise(Scope.close(scope, Exit.void))
 }

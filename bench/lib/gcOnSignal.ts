@@ -6,3 +6,18 @@
  */
 const gc = (globalThis as { gc?: () => void }).gc
 if (typeof gc === "function") process.on("SIGUSR2", () => gc())
+
+/**
+ * `BENCH_HEAP_SNAPSHOT=<dir>`: after each such GC, also a heap snapshot into <dir> (the last
+ * one is taken with every connection open), to see what a connection keeps: open it in
+ * Chrome DevTools, or `node bench/heapsummary.ts <file>` for bytes by constructor.
+ */
+const snapshotDir = process.env.BENCH_HEAP_SNAPSHOT
+if (typeof gc === "function" && snapshotDir) {
+  const { writeHeapSnapshot } = await import("node:v8")
+  const { join } = await import("node:path")
+  let n = 0
+  process.on("SIGUSR2", () => {
+    writeHeapSnapshot(join(snapshotDir, `heap-${process.pid}-${++n}.heapsnapshot`))
+  })
+}
