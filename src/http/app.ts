@@ -59,6 +59,39 @@ const bearer = (c: Context, allowQuery: boolean): string | undefined => {
   return allowQuery ? c.req.query("access_token") : undefined
 }
 
+/**
+ * A socket's event handlers for the runtime adapter, which calls them as methods. They live
+ * as long as the socket, so they keep only the user and the session, not the request
+ * context; and they are a class, not an object of closures: three closures and their scope
+ * per socket would cost a few hundred bytes on every idle connection.
+ */
+class SocketEvents {
+  private session: Session | undefined
+  constructor(
+    private readonly user: UserId,
+    private readonly deps: GatewayDeps,
+    private readonly sessionDeps: SessionDeps
+  ) {}
+  onOpen(_evt: Event, ws: WSContext<any>): void {
+    this.session = makeSession(this.user, this.deps.linkOf(ws), this.sessionDeps)
+    this.deps.sessions.add(this.session)
+    this.deps.onConnectionsChanged(this.deps.sessions.size)
+  }
+  onMessage(evt: MessageEvent): void {
+    if (this.session === undefined) return
+    this.deps.onFrame()
+    if (typeof evt.data === "string") this.session.onText(evt.data)
+    else this.session.onBinary()
+  }
+  onClose(): void {
+    if (this.session === undefined) return
+    this.session.onClosed()
+    this.deps.sessions.delete(this.session)
+    this.deps.onConnectionsChanged(this.deps.sessions.size)
+  }
+  // No onError: the close event follows an error, and onClose releases everything.
+}
+
 export const makeApp = (deps: GatewayDeps) => {
   const app = new Hono<Env>()
   const run = Runtime.runPromiseExit(deps.runtime)
@@ -271,34 +304,7 @@ export const makeApp = (deps: GatewayDeps) => {
       if (deps.isDraining()) return fail(c, new Unavailable({ message: "node is draining; connect elsewhere" }))
       return authenticate(true)(c, next)
     },
-    deps.upgradeWebSocket((c) => {
-      const user = c.get("user") as UserId
-      let session: Session | undefined
-      // These handlers live as long as the socket, so they keep only `user` and `session`
-      // (not the request context). Method shorthand rather than arrow properties: tsx
-      // (esbuild keepNames) wraps each named arrow in `__name`, which costs ~250 bytes per
-      // function, per socket.
-      return {
-        onOpen(_evt, ws) {
-          session = makeSession(user, deps.linkOf(ws), sessionDeps)
-          deps.sessions.add(session)
-          deps.onConnectionsChanged(deps.sessions.size)
-        },
-        onMessage(evt) {
-          if (session === undefined) return
-          deps.onFrame()
-          if (typeof evt.data === "string") session.onText(evt.data)
-          else session.onBinary()
-        },
-        onClose() {
-          if (session === undefined) return
-          session.onClosed()
-          deps.sessions.delete(session)
-          deps.onConnectionsChanged(deps.sessions.size)
-        }
-        // No onError: the close event follows an error, and onClose releases everything.
-      }
-    })
+    deps.upgradeWebSocket((c) => new SocketEvents(c.get("user") as UserId, deps, sessionDeps))
   )
 
   app.notFound((c) => fail(c, new NotFound({ message: "no such route" })))
