@@ -123,12 +123,15 @@ const profileArgs = (dir: string | undefined): Array<string> => {
   return d ? ["--cpu-prof", `--cpu-prof-dir=${d}`] : []
 }
 
+/** `BENCH_OURS_NODE_FLAGS="--flag ..."`: extra V8/Node flags for our node only (experiments). */
+const oursNodeFlags = (): Array<string> => (process.env.BENCH_OURS_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f !== "")
+
 /** Spawns our node with the bench settings; answers once /healthz is 200. */
 export const spawnOurs = (options: OursOptions, port: number) => {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "chat-bench-data-"))
   const out = tail()
   const child = track(
-    spawn(process.execPath, [...profileArgs(options.profileDir), "--import", "tsx", ...(options.gcOnSignal === true ? GC_ON_SIGNAL : []), "src/main.node.ts"], {
+    spawn(process.execPath, [...profileArgs(options.profileDir), ...oursNodeFlags(), "--import", "tsx", ...(options.gcOnSignal === true ? GC_ON_SIGNAL : []), "src/main.node.ts"], {
       cwd: ROOT,
       env: childEnv({
         CHAT_PORT: String(port),
