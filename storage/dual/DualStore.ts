@@ -7,8 +7,18 @@
  * produced, exactly as PostgreSQL numbered them, with the messages, reactions and members they
  * touched. ScyllaDB never plans a batch of its own here, so both sides hold the same seqs.
  *
- * A copy that fails (or takes longer than `copyTimeoutMs`) never fails the caller's write,
- * which is committed: it is recorded in PostgreSQL's outbox (./outbox.ts) and retried by a
+ * When the copy is made depends on where reads come from (`copy`):
+ * - reads from PostgreSQL (the default, while the copy is being built and checked): the write
+ *   is acknowledged once PostgreSQL committed and its copy is recorded in PostgreSQL's outbox
+ *   (./outbox.ts, one INSERT); a background fiber copies from there. Nobody reads ScyllaDB yet,
+ *   so nobody waits for it: a commit costs PostgreSQL's latency plus one statement, not a
+ *   round of ScyllaDB writes, and consecutive copies of a busy room merge into one. The entry
+ *   is durable before the acknowledgement, so a node that dies in between leaves the copy to
+ *   whichever node replays next.
+ * - reads from ScyllaDB: the copy is made before the write is acknowledged, so a client reads
+ *   its own writes there.
+ * Either way a copy that fails (or, made at once, takes longer than `copyTimeoutMs`) never
+ * fails the caller's write, which is committed: it waits in the outbox and is retried by the
  * background fiber, with capped exponential backoff, until it succeeds. While a stream (a room,
  * a user's devices, ...) has entries in the outbox, its new changes queue behind them, so each
  * stream is copied in order.
@@ -39,7 +49,13 @@ export interface DualOptions {
   readonly secondary: ChatStore
   readonly cql: CqlClient
   readonly read: DualRead
-  /** A copy slower than this goes to the outbox; default 5000 ms. */
+  /**
+   * `"async"`: acknowledge once PostgreSQL committed and the copy is in the outbox; `"sync"`:
+   * copy before acknowledging. Default: async when reads come from PostgreSQL, sync when
+   * they come from ScyllaDB.
+   */
+  readonly copy?: "sync" | "async"
+  /** A copy made at once that is slower than this goes to the outbox; default 5000 ms. */
   readonly copyTimeoutMs?: number
   /** Outbox retries: first delay, cap, and the idle poll for other nodes' entries; defaults 200, 30 000, 5000 ms. */
   readonly retryBaseMs?: number
@@ -104,8 +120,16 @@ export const makeDualStore = (options: DualOptions): Effect.Effect<DualStore, ne
         yield* wake
       })
 
-    /** After the primary committed: copy now, or queue behind the stream's earlier failures. */
+    const copyMode = options.copy ?? (options.read === "scylla" ? "sync" : "async")
+
+    /**
+     * After the primary committed. Async: into the outbox, for the replay fiber. Sync: copy
+     * now, or queue behind the stream's earlier failures.
+     */
     const copy = (op: OutboxOp): Effect.Effect<void, StoreError> =>
+      copyMode === "async" ? enqueue(op, undefined) : copyNow(op)
+
+    const copyNow = (op: OutboxOp): Effect.Effect<void, StoreError> =>
       Effect.gen(function* () {
         if (yield* outbox.hasPending(streamOf(op))) return yield* enqueue(op, undefined)
         const outcome = yield* apply(op).pipe(

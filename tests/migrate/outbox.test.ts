@@ -9,7 +9,7 @@
  * call, which is how cassandra-driver's NoHostAvailableError reaches it through CqlClient.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Option, Stream } from "effect"
+import { Deferred, Effect, Option, Stream } from "effect"
 import * as KeyRing from "../../src/crypto/KeyRing.ts"
 import { StoreError } from "../../src/domain/errors.ts"
 import type { UserId } from "../../src/domain/model.ts"
@@ -39,6 +39,15 @@ const switchable = (cql: CqlClient, down: { value: boolean }): CqlClient => ({
   ddl: (op, q) => (down.value ? unreachable(op) : cql.ddl(op, q))
 })
 
+/** A CqlClient whose every call waits until `gate` opens: ScyllaDB hanging, not failing. */
+const gated = (cql: CqlClient, gate: Deferred.Deferred<void>): CqlClient => ({
+  rows: (op, q, p, o) => Effect.zipRight(Deferred.await(gate), cql.rows(op, q, p, o)),
+  allRows: (op, q, p, o) => Effect.zipRight(Deferred.await(gate), cql.allRows(op, q, p, o)),
+  write: (op, s) => Effect.zipRight(Deferred.await(gate), cql.write(op, s)),
+  lwt: (op, s) => Effect.zipRight(Deferred.await(gate), cql.lwt(op, s)),
+  ddl: (op, q) => Effect.zipRight(Deferred.await(gate), cql.ddl(op, q))
+})
+
 describe("dual-write outbox", () => {
   it.live("outbox - writes succeed on PostgreSQL while ScyllaDB fails, queue in the outbox, and drain once it is back", () =>
     Effect.scoped(
@@ -59,6 +68,9 @@ describe("dual-write outbox", () => {
           secondary: makeScyllaStoreOn(flaky),
           cql: flaky,
           read: "postgres",
+          // The copy made before the acknowledgement, falling back to the outbox (the async
+          // mode, where every copy goes through the outbox, is the next test).
+          copy: "sync",
           retryBaseMs: 20,
           retryMaxMs: 200
         })
@@ -97,6 +109,59 @@ describe("dual-write outbox", () => {
         yield* store.registerDevice(who, "tok-eve-2", "fcm")
         expect(yield* dual.outbox.count).toBe(0)
         expect((yield* scylla.listDevices(who)).map((d) => d.token).sort()).toEqual(["tok-eve", "tok-eve-2"])
+      })
+    ),
+    120_000
+  )
+
+  it.live("async copy (reads from PostgreSQL): writes are acknowledged while ScyllaDB hangs, each copy is in the outbox by then, and all reach ScyllaDB once it answers", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const url = yield* scopedDatabase
+        const keyspace = yield* scopedKeyspace
+        const db = yield* makePostgresDatabase({ url, poolSize: 8 })
+        yield* migrate(db, loadMigrations())
+        const cql = yield* makeCqlClient({ contactPoints: [cassandraContactPoint()], localDc: "datacenter1", consistency: "ONE" })
+        yield* applySchema(cql, keyspace, loadSchemaCql())
+        const ring = yield* KeyRing.make({ current: new Uint8Array(32).fill(0x33) })
+
+        const gate = yield* Deferred.make<void>()
+        const hanging = gated(cql, gate)
+        // No `copy` option: reads from PostgreSQL make it async.
+        const dual = yield* makeDualStore({
+          db,
+          primary: makeSqlStore(db, "postgres"),
+          secondary: makeScyllaStoreOn(hanging),
+          cql: hanging,
+          read: "postgres"
+        })
+        const store = withEncryption(dual, ring)
+
+        // Every call returns although no ScyllaDB call can finish: nothing waits for the copy.
+        const filled = yield* fill(store, [20, 130])
+        const who = `fay-${crypto.randomUUID().slice(0, 6)}` as UserId
+        yield* store.registerDevice(who, "tok-fay", "apns")
+        // ... and what to copy is already durable in PostgreSQL (rooms, devices).
+        const [byStream] = yield* Effect.promise(() =>
+          db.query(
+            "SELECT count(DISTINCT stream) AS n FROM dual_outbox WHERE stream = ANY($1::text[])",
+            [[...filled.rooms.map((r) => `room:${r}`), `devices:${who}`]]
+          )
+        )
+        expect(Number(byStream.n)).toBe(filled.rooms.length + 1)
+        const postgres = withEncryption(makeSqlStore(db, "postgres"), ring)
+        const scylla = withEncryption(makeScyllaStoreOn(cql), ring)
+        for (const room of filled.rooms) expect(Option.isNone(yield* scylla.loadRoom(room))).toBe(true)
+
+        // ScyllaDB answers again: the replay fiber copies everything, merged per room.
+        yield* Deferred.succeed(gate, undefined)
+        yield* dual.outbox.wake
+        yield* dual.outbox.pending.changes.pipe(Stream.filter((n) => n === 0), Stream.take(1), Stream.runDrain)
+        expect(yield* dual.outbox.count).toBe(0)
+        const report = yield* verify({ db, cql, postgres, scylla, samplePerRoom: 1000 })
+        expect(report.mismatches).toEqual([])
+        expect(report.sampled).toBe(filled.messages)
+        expect((yield* scylla.listDevices(who)).map((d) => d.token)).toEqual(["tok-fay"])
       })
     ),
     120_000
