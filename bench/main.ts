@@ -11,7 +11,7 @@ import { parseConfig, usage, type BenchConfig } from "./config.ts"
 import { ROOT } from "./lib/children.ts"
 import { machineFacts } from "./lib/machine.ts"
 import { startBenchPostgres, type BenchPostgres } from "./lib/postgres.ts"
-import { needsCql, useCqlHost } from "./lib/servers.ts"
+import { needsCql, pauseCql, resumeCql, useCqlHost } from "./lib/servers.ts"
 import { cassandraVersion, startCassandra, type RunningCassandra } from "../scripts/cassandra/server.ts"
 import { renderChart } from "./report/chart.ts"
 import { renderMarkdown } from "./report/markdown.ts"
@@ -71,6 +71,8 @@ const runBench = async (cfg: BenchConfig, argv: ReadonlyArray<string>): Promise<
       cql = await startCassandra({ heap: "1g", log: (line) => log(`  [cassandra] ${line}`) })
       cqlInfo = await cassandraVersionOf(cql)
       useCqlHost({ contactPoint: cql.contactPoint, pid: cql.pid })
+      // Paused until a server under test needs it (bench/lib/servers.ts).
+      pauseCql()
     }
     for (const scenario of cfg.scenarios) {
       const s0 = performance.now()
@@ -105,6 +107,7 @@ const runBench = async (cfg: BenchConfig, argv: ReadonlyArray<string>): Promise<
   } finally {
     if (historyData?.pgliteDir !== undefined) rmSync(historyData.pgliteDir, { recursive: true, force: true })
     await pg?.stop()
+    resumeCql()
     useCqlHost(undefined)
     await cql?.stop()
   }

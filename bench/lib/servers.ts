@@ -95,6 +95,23 @@ export const useCqlHost = (host: CqlHost | undefined) => {
 }
 export const needsCql = (name: ServerName) => name === "ours-scylla" || name === "ours-dual"
 
+/**
+ * The CQL server is paused (SIGSTOP to its process group) while no server under test uses it:
+ * an idle JVM's background work (GC, compaction, gossip) otherwise takes CPU from every other
+ * measurement on this small machine. Resumed for the servers that need it, paused again when
+ * they stop, and resumed before it is stopped.
+ */
+const signalCql = (signal: NodeJS.Signals) => {
+  if (cqlHost === undefined) return
+  try {
+    process.kill(-cqlHost.pid, signal)
+  } catch {
+    // Already gone: nothing to pause or resume.
+  }
+}
+export const pauseCql = () => signalCql("SIGSTOP")
+export const resumeCql = () => signalCql("SIGCONT")
+
 export interface OursOptions {
   readonly store: "pglite" | "postgres" | "scylla" | "dual"
   /** Required for postgres. */
@@ -266,6 +283,31 @@ export const startServer = async (
   if (needsCql(name) && cqlHost === undefined) throw new Error(`${name} needs the CQL server`)
   if (needsPg && pg === undefined) throw new Error(`${name} needs PostgreSQL`)
   const url = needsPg ? await pg!.createDatabase(`bench_${label}_${name.replace("-", "_")}`) : undefined
+  if (needsCql(name)) {
+    resumeCql()
+    try {
+      const server = await startNamed(name, url, pg, profile)
+      return {
+        ...server,
+        stop: async () => {
+          await server.stop()
+          pauseCql()
+        }
+      }
+    } catch (e) {
+      pauseCql()
+      throw e
+    }
+  }
+  return startNamed(name, url, pg, profile)
+}
+
+const startNamed = (
+  name: ServerName,
+  url: string | undefined,
+  pg: DatabaseHost | undefined,
+  profile: { readonly profileDir?: string; readonly gcOnSignal?: boolean }
+): Promise<RunningServer> => {
   switch (name) {
     case "ours-pglite":
       return startOurs({ store: "pglite", ...profile })

@@ -85,6 +85,9 @@ class WsLink implements SocketLink {
  * IncomingMessage in it) right after the call. A plain object with no accessor and no
  * per-socket function: V8 keeps an object literal with a getter as a dictionary (~250 bytes
  * more per socket). The events are created from the real context, as Hono would.
+ * This leans on what @hono/node-ws 1.3 reads from its context; if an upgrade of it reads
+ * more, tests/e2e (every WebSocket test) fails, and tests/e2e/upgradeMemory.test.ts checks
+ * that the request is still let go.
  */
 const upgradeHeader = (name: string) => (name.toLowerCase() === "upgrade" ? "websocket" : undefined)
 const lightUpgrade = (upgrade: UpgradeWebSocket<any>): UpgradeWebSocket<any> =>
