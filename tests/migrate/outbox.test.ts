@@ -48,16 +48,22 @@ const gated = (cql: CqlClient, gate: Deferred.Deferred<void>): CqlClient => ({
   ddl: (op, q) => Effect.zipRight(Deferred.await(gate), cql.ddl(op, q))
 })
 
+/** A fresh PostgreSQL database (migrated) and a fresh keyspace on the run's Cassandra. */
+const freshStores = Effect.gen(function* () {
+  const url = yield* scopedDatabase
+  const keyspace = yield* scopedKeyspace
+  const db = yield* makePostgresDatabase({ url, poolSize: 8 })
+  yield* migrate(db, loadMigrations())
+  const cql = yield* makeCqlClient({ contactPoints: [cassandraContactPoint()], localDc: "datacenter1", consistency: "ONE" })
+  yield* applySchema(cql, keyspace, loadSchemaCql())
+  return { db, cql }
+})
+
 describe("dual-write outbox", () => {
   it.live("outbox - writes succeed on PostgreSQL while ScyllaDB fails, queue in the outbox, and drain once it is back", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const url = yield* scopedDatabase
-        const keyspace = yield* scopedKeyspace
-        const db = yield* makePostgresDatabase({ url, poolSize: 8 })
-        yield* migrate(db, loadMigrations())
-        const cql = yield* makeCqlClient({ contactPoints: [cassandraContactPoint()], localDc: "datacenter1", consistency: "ONE" })
-        yield* applySchema(cql, keyspace, loadSchemaCql())
+        const { db, cql } = yield* freshStores
         const ring = yield* KeyRing.make({ current: new Uint8Array(32).fill(0x11) })
 
         const down = { value: true }
@@ -117,12 +123,7 @@ describe("dual-write outbox", () => {
   it.live("async copy (reads from PostgreSQL): writes are acknowledged while ScyllaDB hangs, each copy is in the outbox by then, and all reach ScyllaDB once it answers", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const url = yield* scopedDatabase
-        const keyspace = yield* scopedKeyspace
-        const db = yield* makePostgresDatabase({ url, poolSize: 8 })
-        yield* migrate(db, loadMigrations())
-        const cql = yield* makeCqlClient({ contactPoints: [cassandraContactPoint()], localDc: "datacenter1", consistency: "ONE" })
-        yield* applySchema(cql, keyspace, loadSchemaCql())
+        const { db, cql } = yield* freshStores
         const ring = yield* KeyRing.make({ current: new Uint8Array(32).fill(0x33) })
 
         const gate = yield* Deferred.make<void>()
