@@ -17,6 +17,23 @@ const client = async (servers: string | ReadonlyArray<string>, options: { noRand
   return nc
 }
 
+/**
+ * A JetStream request answered 503 ("no responders") while the cluster is still settling: a
+ * leader just elected, or a restarted server whose routes are not up yet. Retried with a
+ * short backoff until it is answered, within `deadlineMs`; any other error fails at once.
+ */
+const whenAnswered = async <A>(f: () => Promise<A>, deadlineMs = 15_000): Promise<A> => {
+  const deadline = Date.now() + deadlineMs
+  for (let wait = 25; ; wait = Math.min(wait * 2, 500)) {
+    try {
+      return await f()
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== "503" || Date.now() + wait > deadline) throw e
+      await new Promise((resolve) => setTimeout(resolve, wait))
+    }
+  }
+}
+
 const bucketName = () => `t_${crypto.randomUUID().replace(/-/g, "").slice(0, 12)}`
 
 const kvRoundTrip = async (nc: NatsConnection, replicas: number) => {
@@ -73,15 +90,15 @@ describe("nats harness", () => {
       expect(`nats://${await reconnected}`).not.toBe(victim!.url)
       // The two survivors elect a new stream leader (Raft: seconds); writes work from then on.
       for await (const m of elected) expect(m.json<{ leader: string }>().leader).not.toBe(victim!.name)
-      await kv.put("k", "after")
+      await whenAnswered(() => kv.put("k", "after"))
       expect((await kv.get("k"))?.string()).toBe("after")
 
       // Back on its ports and directory, it rejoins and serves the bucket again.
       await victim!.restart()
       expect(victim!.running()).toBe(true)
       const back = await client(victim!.url)
-      const again = await back.jetstream().views.kv(bucket)
-      await again.put("k", "rejoined")
+      const again = await whenAnswered(() => back.jetstream().views.kv(bucket))
+      await whenAnswered(() => again.put("k", "rejoined"))
       expect((await kv.get("k"))?.string()).toBe("rejoined")
     },
     60_000
