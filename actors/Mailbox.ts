@@ -4,18 +4,11 @@
  * Each envelope carries the Deferred its caller awaits.
  */
 import type { Deferred } from "effect"
-import type { ChatError } from "../src/domain/errors.ts"
-import type { Role, RoomId, RoomKind, UserId } from "../src/domain/model.ts"
-import type { OpResult, WriteOp } from "../storage/ops.ts"
+import type { ChatError } from "../core/errors.ts"
+import type { RoomSnapshot } from "../core/snapshot.ts"
+import type { OpResult, WriteOp } from "../core/ops.ts"
 
-export interface RoomSnapshot {
-  readonly room: RoomId
-  readonly kind: RoomKind
-  readonly name?: string
-  readonly createdAt: string
-  readonly lastSeq: number
-  readonly members: ReadonlyMap<UserId, Role>
-}
+export type { RoomSnapshot }
 
 export type Envelope =
   | { readonly _tag: "Write"; readonly op: WriteOp; readonly reply: Deferred.Deferred<OpResult, ChatError> }

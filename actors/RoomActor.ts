@@ -13,10 +13,10 @@
  *   and the supervisor starts a new incarnation after a backoff.
  */
 import { Cause, Chunk, Clock, Deferred, Effect, Option, Queue } from "effect"
-import { NotFound, notOwner, Unavailable, type ChatError } from "../src/domain/errors.ts"
-import type { ChatEvent, Role, RoomId, RoomKind, UserId } from "../src/domain/model.ts"
+import { NotFound, notOwner, Unavailable, type ChatError } from "../core/errors.ts"
+import type { ChatEvent, Role, RoomId, RoomKind, UserId } from "../core/model.ts"
 import type { ChatStore } from "../storage/ChatStore.ts"
-import type { WriteOp } from "../storage/ops.ts"
+import type { WriteOp } from "../core/ops.ts"
 import type { Envelope, RoomSnapshot } from "./Mailbox.ts"
 
 /** Clustered mode: the right to commit to a room, checked before every commit. */

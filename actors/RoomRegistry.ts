@@ -6,9 +6,9 @@
  * order in which one caller enqueues commands is the order the actor sees them.
  */
 import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, FiberSet, Layer, Option, Queue, Scope } from "effect"
-import { MailboxFull, notOwner, Unavailable, type ChatError } from "../src/domain/errors.ts"
-import type { RoomId } from "../src/domain/model.ts"
-import type { OpResult, WriteOp } from "../storage/ops.ts"
+import { MailboxFull, notOwner, Unavailable, type ChatError } from "../core/errors.ts"
+import type { RoomId } from "../core/model.ts"
+import type { OpResult, WriteOp } from "../core/ops.ts"
 import type { Envelope, RoomSnapshot } from "./Mailbox.ts"
 import { failQueued, type ActorCell, type ActorDeps } from "./RoomActor.ts"
 import { supervise, type SupervisorOptions } from "./RoomSupervisor.ts"

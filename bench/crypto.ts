@@ -1,6 +1,6 @@
 /**
  * Micro-benchmark of encryption at rest: message bodies through src/crypto/body.ts and the
- * store decorator (storage/encrypted.ts) over the in-memory store, so only the crypto and
+ * store decorator (src/crypto/EncryptedStore.ts) over the in-memory store, so only the crypto and
  * the decorator's own work are timed. Runs on both runtimes:
  *
  *   node --import tsx bench/crypto.ts [--bodies 20000] [--size 100] [--postgres-url URL]
@@ -19,10 +19,10 @@
 import { Effect, Option } from "effect"
 import { decryptBody, encryptBody } from "../src/crypto/body.ts"
 import * as KeyRing from "../src/crypto/KeyRing.ts"
-import type { Role, RoomId, UserId } from "../src/domain/model.ts"
-import { withEncryption } from "../storage/encrypted.ts"
+import type { Role, RoomId, UserId } from "../core/model.ts"
+import { withEncryption } from "../src/crypto/EncryptedStore.ts"
 import { makeMemoryStore } from "../storage/memory/MemoryStore.ts"
-import type { WriteOp } from "../storage/ops.ts"
+import type { WriteOp } from "../core/ops.ts"
 
 const argv: ReadonlyArray<string> =
   (globalThis as { Deno?: { args: ReadonlyArray<string> } }).Deno?.args ??

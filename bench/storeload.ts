@@ -12,7 +12,7 @@ import { makePostgresDatabase } from "../storage/postgres/PostgresStore.ts"
 import { migrate } from "../storage/sql/migrate.ts"
 import { loadMigrations } from "../storage/sql/migrations.node.ts"
 import { makeSqlStore } from "../storage/sql/SqlStore.ts"
-import type { RoomId, UserId } from "../src/domain/model.ts"
+import type { RoomId, UserId } from "../core/model.ts"
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`)

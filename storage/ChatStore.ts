@@ -6,7 +6,7 @@
  * plaintext and the store below it sees only ciphertext.
  */
 import { Context, type Effect, type Option } from "effect"
-import type { Fenced, StoreError } from "../src/domain/errors.ts"
+import type { Fenced, StoreError } from "../core/errors.ts"
 import type {
   ChatEvent,
   Device,
@@ -18,8 +18,8 @@ import type {
   RoomKind,
   RoomSummary,
   UserId
-} from "../src/domain/model.ts"
-import type { OpResult, WriteOp } from "./ops.ts"
+} from "../core/model.ts"
+import type { OpResult, WriteOp } from "../core/ops.ts"
 
 /** What a room actor needs to start: the room, its members by user, and the fencing epoch. */
 export interface RoomHead {

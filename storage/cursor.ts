@@ -8,7 +8,7 @@ export interface RoomCursor {
   readonly id: string
 }
 
-import { base64ToBytes, bytesToBase64, fromBase64Url, toBase64Url, utf8, utf8Decode } from "../src/util/base64.ts"
+import { base64ToBytes, bytesToBase64, fromBase64Url, toBase64Url, utf8, utf8Decode } from "../core/util/base64.ts"
 
 export const encodeRoomCursor = (c: RoomCursor): string =>
   toBase64Url(bytesToBase64(utf8.encode(JSON.stringify([c.pinned ? 1 : 0, c.lastActivityAt, c.id]))))

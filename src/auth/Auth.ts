@@ -5,8 +5,8 @@
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { ChatConfigTag } from "../config/ChatConfig.ts"
 import { Secrets } from "../config/secrets.ts"
-import type { Unauthorized } from "../domain/errors.ts"
-import type { UserId } from "../domain/model.ts"
+import type { Unauthorized } from "../../core/errors.ts"
+import type { UserId } from "../../core/model.ts"
 import { AuthSetupError, makeVerifier, type VerifierOptions } from "./verifier.ts"
 
 export { AuthSetupError, type VerifierOptions } from "./verifier.ts"

@@ -4,7 +4,7 @@
  */
 import { Effect, Redacted } from "effect"
 import { SignJWT } from "jose"
-import { utf8 } from "../util/base64.ts"
+import { utf8 } from "../../core/util/base64.ts"
 
 export interface SignOptions {
   /** Seconds from now (negative: already expired), or a jose span such as "24h". Default 24 h. */

@@ -15,9 +15,9 @@
  * characters (8 MiB with the defaults).
  */
 import { Clock, Effect } from "effect"
-import { BoundedMap } from "../crypto/BoundedMap.ts"
-import type { Unauthorized } from "../domain/errors.ts"
-import type { UserId } from "../domain/model.ts"
+import { BoundedMap } from "../../core/util/BoundedMap.ts"
+import type { Unauthorized } from "../../core/errors.ts"
+import type { UserId } from "../../core/model.ts"
 
 /** What a successful verification tells the cache. */
 export interface Verified {

@@ -7,9 +7,9 @@
 import { Data, Effect, Option, Redacted, Schema } from "effect"
 import { createRemoteJWKSet, importSPKI, jwtVerify, type JWTVerifyGetKey } from "jose"
 import { ASYMMETRIC_ALGORITHMS, type AsymmetricAlgorithm } from "../config/ChatConfig.ts"
-import { Unauthorized } from "../domain/errors.ts"
-import { UserId } from "../domain/model.ts"
-import { utf8 } from "../util/base64.ts"
+import { Unauthorized } from "../../core/errors.ts"
+import { UserId } from "../../core/model.ts"
+import { utf8 } from "../../core/util/base64.ts"
 import { KEYS_UNAVAILABLE, rejectionReason } from "./rejection.ts"
 import { type TokenCacheOptions, type Verified, withTokenCache } from "./tokenCache.ts"
 

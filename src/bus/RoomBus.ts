@@ -7,7 +7,7 @@
  * enqueues to sockets. Events of one room reach a listener in the order published.
  */
 import { Context, Effect, Layer, type Scope } from "effect"
-import type { ChatEvent, RoomId, UserId } from "../domain/model.ts"
+import type { ChatEvent, RoomId, UserId } from "../../core/model.ts"
 
 /** `origin` names the socket an ephemeral frame came from, so it is not echoed back. */
 export type BusMessage =

@@ -7,9 +7,9 @@
  */
 import { Context, Effect, Layer } from "effect"
 import { RoomRegistryTag, type RoomRegistry } from "../../actors/RoomRegistry.ts"
-import type { RoomSnapshot } from "../../actors/Mailbox.ts"
+import type { RoomSnapshot } from "../../core/snapshot.ts"
 import { ChatStoreTag, type ChatStore, type HistoryPage, type RoomPage } from "../../storage/ChatStore.ts"
-import type { OpResult, WriteOp } from "../../storage/ops.ts"
+import type { OpResult, WriteOp } from "../../core/ops.ts"
 import { decodeRoomCursor } from "../../storage/cursor.ts"
 import { RoomBusTag, type RoomBus } from "../bus/RoomBus.ts"
 import {
@@ -20,9 +20,9 @@ import {
   Unavailable,
   type ChatError,
   type StoreError
-} from "../domain/errors.ts"
-import type { Ack, Device, Platform, Room, RoomId, UserId } from "../domain/model.ts"
-import { utf8 } from "../util/base64.ts"
+} from "../../core/errors.ts"
+import type { Ack, Device, Platform, Room, RoomId, UserId } from "../../core/model.ts"
+import { utf8 } from "../../core/util/base64.ts"
 import { uuidv7 } from "../util/uuid.ts"
 import type { MembershipCache } from "./MembershipCache.ts"
 import { makeLocal as makeLocalPresence, type Presence } from "./Presence.ts"

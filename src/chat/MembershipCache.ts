@@ -13,7 +13,7 @@
  * the cluster's nodes, is src/redis/RedisMembershipCache.ts.
  */
 import { Clock, Context, Effect, Layer, Option } from "effect"
-import type { Role, RoomId, UserId } from "../domain/model.ts"
+import type { Role, RoomId, UserId } from "../../core/model.ts"
 
 export type CachedRole = Role | "none"
 

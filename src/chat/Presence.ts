@@ -9,7 +9,7 @@
  * one is src/redis/RedisPresence.ts.
  */
 import { Context, Effect, Layer } from "effect"
-import type { RoomId, UserId } from "../domain/model.ts"
+import type { RoomId, UserId } from "../../core/model.ts"
 import { makePresenceCounts } from "./PresenceCounts.ts"
 
 export type PresenceStatus = "ok" | "stale"

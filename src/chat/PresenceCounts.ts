@@ -3,7 +3,7 @@
  * how many sockets each user has open. The in-process Presence answers from it alone; the
  * Redis one keeps it as the truth about this node and as its fallback.
  */
-import type { RoomId, UserId } from "../domain/model.ts"
+import type { RoomId, UserId } from "../../core/model.ts"
 
 export interface PresenceCounts {
   /** Adds a subscription; answers the count before (0: the user's first here). */

@@ -4,7 +4,7 @@
  * here (a few lines). The clustered mode swaps in a Redis-backed limiter behind the Tag.
  */
 import { Context, Effect, Layer } from "effect"
-import { RateLimited } from "../domain/errors.ts"
+import { RateLimited } from "../../core/errors.ts"
 
 export interface SendLimiter {
   /** Take one token for `key`, or fail with the time until one is available. */

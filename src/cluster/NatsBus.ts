@@ -10,7 +10,7 @@
 import { Effect, Layer } from "effect"
 import type { NatsConnection } from "nats"
 import { RoomBusTag, type BusMessage, type RoomBus } from "../bus/RoomBus.ts"
-import type { ChatEvent, RoomId } from "../domain/model.ts"
+import type { ChatEvent, RoomId } from "../../core/model.ts"
 import { eventFrame } from "../http/ws/serverFrames.ts"
 import { attempt } from "./Nats.ts"
 import * as Subjects from "./subjects.ts"

@@ -8,8 +8,8 @@
 import { Effect } from "effect"
 import type { JetStreamClient } from "nats"
 import type { Presence } from "../chat/Presence.ts"
-import type { ChatEvent, Message, Role, RoomId, UserId } from "../domain/model.ts"
-import { bytesToBase64, toBase64Url, utf8 } from "../util/base64.ts"
+import type { ChatEvent, Message, Role, RoomId, UserId } from "../../core/model.ts"
+import { bytesToBase64, toBase64Url, utf8 } from "../../core/util/base64.ts"
 import { describe } from "./Nats.ts"
 import * as Subjects from "./subjects.ts"
 

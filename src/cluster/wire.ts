@@ -4,10 +4,10 @@
  * and are rebuilt into the same tagged errors on the other side.
  */
 import { Either, Schema } from "effect"
-import type { RoomSnapshot } from "../../actors/Mailbox.ts"
-import { ChatErrorSchema, Internal, type ChatError } from "../domain/errors.ts"
-import type { Role, RoomId, UserId } from "../domain/model.ts"
-import type { OpResult, WriteOp } from "../../storage/ops.ts"
+import type { RoomSnapshot } from "../../core/snapshot.ts"
+import { ChatErrorSchema, Internal, type ChatError } from "../../core/errors.ts"
+import type { Role, RoomId, UserId } from "../../core/model.ts"
+import type { OpResult, WriteOp } from "../../core/ops.ts"
 
 export type Command = { readonly k: "w"; readonly room: RoomId; readonly op: WriteOp } | { readonly k: "s"; readonly room: RoomId }
 

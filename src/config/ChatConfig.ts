@@ -3,6 +3,7 @@
  * README's variable table (src/config/docs.ts) are both generated from it.
  */
 import { Config, ConfigError, ConfigProvider, Context, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
+import { CONSISTENCIES, type Consistency } from "../../storage/scylla/consistency.ts"
 import * as S from "./setting.ts"
 
 export const STORES = ["pglite", "postgres", "scylla", "dual"] as const
@@ -12,11 +13,7 @@ export type StoreKind = (typeof STORES)[number]
 export const DUAL_READS = ["postgres", "scylla"] as const
 export type DualReadKind = (typeof DUAL_READS)[number]
 
-/** Cassandra/ScyllaDB consistency levels, as cassandra-driver names them. */
-export const CONSISTENCIES = [
-  "ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "SERIAL", "LOCAL_SERIAL", "LOCAL_ONE"
-] as const
-export type Consistency = (typeof CONSISTENCIES)[number]
+export { CONSISTENCIES, type Consistency } from "../../storage/scylla/consistency.ts"
 
 /** Asymmetric JWS algorithms accepted for PEM public keys (HS256 is implied by CHAT_JWT_SECRET). */
 export const ASYMMETRIC_ALGORITHMS = [

@@ -3,7 +3,7 @@
  * base64 / base64url of exactly 32 bytes (padding optional). Errors never echo the input.
  */
 import { Either } from "effect"
-import { base64ToBytes, fromBase64Url } from "../util/base64.ts"
+import { base64ToBytes, fromBase64Url } from "../../core/util/base64.ts"
 
 export const KEY_BYTES = 32
 

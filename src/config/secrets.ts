@@ -7,7 +7,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import type { PlatformError } from "@effect/platform/Error"
 import { Context, Data, Effect, Either, Layer, Option, Redacted } from "effect"
-import { bytesToBase64 } from "../util/base64.ts"
+import { bytesToBase64 } from "../../core/util/base64.ts"
 import { ChatConfigTag } from "./ChatConfig.ts"
 import { KEY_BYTES, parseKey } from "./keyFormat.ts"
 

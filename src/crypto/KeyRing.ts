@@ -2,7 +2,7 @@
  * The key ring: the current master key plus any old ones still needed to read room keys
  * wrapped before a rotation. Each room has a 32-byte data key; the store keeps it only wrapped
  * by a master key, together with that master key's id, so master keys can rotate without
- * touching a single message (see storage/rotate.ts).
+ * touching a single message (see src/crypto/rotate.ts).
  *
  * Wrapping is AES-256-GCM with a random 12-byte IV, not AES-KW. Both are authenticated, but
  * GCM takes additional data: we bind each wrapped key to its room and data key id, so a wrapped
@@ -19,8 +19,8 @@
  */
 import { Context, Effect, Either, Layer, Redacted } from "effect"
 import { importAesGcmKey } from "../platform/aesGcm.ts"
-import { base64ToBytes, bytesToBase64, utf8 } from "../util/base64.ts"
-import { BoundedMap } from "./BoundedMap.ts"
+import { base64ToBytes, bytesToBase64, utf8 } from "../../core/util/base64.ts"
+import { BoundedMap } from "../../core/util/BoundedMap.ts"
 import type { DataKey } from "./body.ts"
 import { IV_BYTES } from "./body.ts"
 import { DecryptFailed, EncryptFailed, InvalidMasterKey, KeyUnavailable } from "./errors.ts"

@@ -13,7 +13,7 @@
  */
 import { Effect, Either, Option } from "effect"
 import { type AesGcmKey, open, seal, TAG_BYTES } from "../platform/aesGcm.ts"
-import { base64ToBytes, bytesToBase64, utf8, utf8Decode } from "../util/base64.ts"
+import { base64ToBytes, bytesToBase64, utf8, utf8Decode } from "../../core/util/base64.ts"
 import { DecryptFailed, EncryptFailed } from "./errors.ts"
 import { describe } from "./internal/bytes.ts"
 import { publicRandomBytes } from "../util/randomPool.ts"

@@ -4,7 +4,7 @@
  * the input is the secret.
  */
 import { Either } from "effect"
-import { base64ToBytes, fromBase64Url } from "../util/base64.ts"
+import { base64ToBytes, fromBase64Url } from "../../core/util/base64.ts"
 import { InvalidMasterKey } from "./errors.ts"
 import { randomBytes, toHex } from "./internal/bytes.ts"
 

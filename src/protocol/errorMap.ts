@@ -3,7 +3,7 @@
  * codes. docs/errors.md has the same table in prose; tests/unit/errorMap.test.ts keeps
  * the two in step.
  */
-import type { ChatError } from "../domain/errors.ts"
+import type { ChatError } from "../../core/errors.ts"
 
 export type ErrorCode =
   | "bad_request"

@@ -4,8 +4,8 @@
  * frame's own schema, so a client gets an error that names the field at fault.
  */
 import { Either, ParseResult, Schema } from "effect"
-import { ClientMsgId, noNulChars, RoomId } from "../domain/model.ts"
-import { BadRequest } from "../domain/errors.ts"
+import { ClientMsgId, noNulChars, RoomId } from "../../core/model.ts"
+import { BadRequest } from "../../core/errors.ts"
 
 const Id = Schema.optional(Schema.String.pipe(Schema.maxLength(128)))
 const PositiveSeq = Schema.Int.pipe(Schema.positive())

@@ -1,6 +1,6 @@
 /** One Schema per REST body and query. Decoded at the edge, like WebSocket frames. */
 import { Schema } from "effect"
-import { ClientMsgId, noNulChars, Platform, UserId } from "../domain/model.ts"
+import { ClientMsgId, noNulChars, Platform, UserId } from "../../core/model.ts"
 
 // Names, member ids and device tokens are stored as text, unencrypted: no NUL (see `noNulChars`).
 const RoomName = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(128), noNulChars())

@@ -10,7 +10,7 @@
  * node, because the entry in Redis may be out of date.
  */
 import { Effect, Either, Layer, Option } from "effect"
-import type { Role, RoomId, UserId } from "../domain/model.ts"
+import type { Role, RoomId, UserId } from "../../core/model.ts"
 import { MembershipCacheTag, type CachedRole, type MembershipCache } from "../chat/MembershipCache.ts"
 import { defineScript, RedisClientTag, type RedisClient, type RedisError } from "./RedisClient.ts"
 

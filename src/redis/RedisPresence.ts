@@ -16,7 +16,7 @@
  * needs a single Redis (with replicas or Sentinel), not Redis Cluster.
  */
 import { Effect, Layer, type Scope } from "effect"
-import type { RoomId, UserId } from "../domain/model.ts"
+import type { RoomId, UserId } from "../../core/model.ts"
 import { PresenceTag, type Presence, type PresenceStatus } from "../chat/Presence.ts"
 import { makePresenceCounts } from "../chat/PresenceCounts.ts"
 import { makeKeyedLock } from "./internal/keyedLock.ts"

@@ -6,7 +6,7 @@
  * the rate), reports "degraded", and goes back to Redis once it answers again.
  */
 import { Clock, Effect, Either, Layer } from "effect"
-import { RateLimited } from "../domain/errors.ts"
+import { RateLimited } from "../../core/errors.ts"
 import { makeLocal, SendLimiterTag, type BucketOptions, type SendLimiter } from "../chat/RateLimiter.ts"
 import { defineScript, RedisClientTag, RedisError, type RedisClient } from "./RedisClient.ts"
 

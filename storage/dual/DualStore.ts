@@ -28,8 +28,8 @@
  * lagging copy must not hand the writer an old epoch or member list).
  */
 import { Duration, Effect, Queue, type Scope, SubscriptionRef } from "effect"
-import { StoreError } from "../../src/domain/errors.ts"
-import type { RoomId, UserId } from "../../src/domain/model.ts"
+import { StoreError } from "../../core/errors.ts"
+import type { RoomId, UserId } from "../../core/model.ts"
 import type { ChatStore } from "../ChatStore.ts"
 import { readDevices, readRoomKeys } from "../migrate/source.ts"
 import { syncMembers, syncRoom, type SyncTarget } from "../migrate/sync.ts"

@@ -7,8 +7,8 @@
  * until the next round.
  */
 import { Effect } from "effect"
-import { StoreError } from "../../src/domain/errors.ts"
-import type { RoomId, UserId } from "../../src/domain/model.ts"
+import { StoreError } from "../../core/errors.ts"
+import type { RoomId, UserId } from "../../core/model.ts"
 import type { SqlDatabase } from "../sql/SqlClient.ts"
 
 export type OutboxOp =

@@ -5,12 +5,12 @@
  * Orders match the SQL stores': users, emoji, tokens and key ids in byte order ("C").
  */
 import { Clock, Effect, Layer, Option } from "effect"
-import { Fenced, NotFound, StoreError } from "../../src/domain/errors.ts"
-import type { Device, Message, Role, Room, RoomId, RoomKind, RoomSummary, UserId } from "../../src/domain/model.ts"
+import { Fenced, NotFound, StoreError } from "../../core/errors.ts"
+import type { Device, Message, Role, Room, RoomId, RoomKind, RoomSummary, UserId } from "../../core/model.ts"
 import { byteOrder } from "../byteOrder.ts"
 import { type ChatStore, ChatStoreTag, type RoomHead, type WrappedRoomKey } from "../ChatStore.ts"
 import { decodeRoomCursor, encodeRoomCursor, type RoomCursor } from "../cursor.ts"
-import type { OpResult } from "../ops.ts"
+import type { OpResult } from "../../core/ops.ts"
 import {
   idempotencyKey,
   type Plan,
@@ -21,7 +21,7 @@ import {
   type StoredEvent,
   type StoredMessage,
   toMessage
-} from "../plan.ts"
+} from "../../core/plan.ts"
 
 interface MemberRow {
   role: Role

@@ -11,8 +11,8 @@
  * leaves the newest state.
  */
 import { Clock, Effect, Ref } from "effect"
-import { StoreError } from "../../src/domain/errors.ts"
-import type { RoomId, UserId } from "../../src/domain/model.ts"
+import { StoreError } from "../../core/errors.ts"
+import type { RoomId, UserId } from "../../core/model.ts"
 import type { CqlClient } from "../scylla/CqlClient.ts"
 import { importDevices, importRoomKeys } from "../scylla/mirror.ts"
 import { makeWriteClock } from "../scylla/writeClock.ts"

@@ -4,9 +4,9 @@
  * an edit or delete of an older message carries its current row), its members. Bodies are
  * read as stored (ciphertext); nothing is decrypted.
  */
-import type { Device, Platform, Role, RoomId, RoomKind, UserId } from "../../src/domain/model.ts"
+import type { Device, Platform, Role, RoomId, RoomKind, UserId } from "../../core/model.ts"
 import type { WrappedRoomKey } from "../ChatStore.ts"
-import type { StoredEvent } from "../plan.ts"
+import type { StoredEvent } from "../../core/plan.ts"
 import type { MemberImage, ReactionImage, RoomImage, RoomRows } from "../scylla/mirror.ts"
 import { iso, num, roomKey, storedMessage } from "../sql/rows.ts"
 import type { SqlClient } from "../sql/SqlClient.ts"

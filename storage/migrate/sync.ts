@@ -6,8 +6,8 @@
  * writes and what the backfill writes cannot differ.
  */
 import { Effect } from "effect"
-import { StoreError } from "../../src/domain/errors.ts"
-import type { RoomId, UserId } from "../../src/domain/model.ts"
+import { StoreError } from "../../core/errors.ts"
+import type { RoomId, UserId } from "../../core/model.ts"
 import type { CqlClient } from "../scylla/CqlClient.ts"
 import { beginImport, importHead, importRows } from "../scylla/mirror.ts"
 import * as S from "../scylla/statements.ts"

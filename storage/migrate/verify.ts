@@ -8,8 +8,8 @@
  * The report names rooms, seqs and fields, never a body or a key.
  */
 import { Effect, Option } from "effect"
-import { StoreError } from "../../src/domain/errors.ts"
-import type { Message, RoomId } from "../../src/domain/model.ts"
+import { StoreError } from "../../core/errors.ts"
+import type { Message, RoomId } from "../../core/model.ts"
 import type { ChatStore } from "../ChatStore.ts"
 import { BUCKET_SIZE } from "../scylla/buckets.ts"
 import type { CqlClient } from "../scylla/CqlClient.ts"

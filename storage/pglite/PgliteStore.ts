@@ -9,7 +9,7 @@
  */
 import { PGlite, type Transaction } from "@electric-sql/pglite"
 import { Effect, Layer, type Scope } from "effect"
-import { StoreError } from "../../src/domain/errors.ts"
+import { StoreError } from "../../core/errors.ts"
 import { type ChatStore, ChatStoreTag } from "../ChatStore.ts"
 import { type Migration, migrate } from "../sql/migrate.ts"
 import type { SqlClient, SqlDatabase } from "../sql/SqlClient.ts"

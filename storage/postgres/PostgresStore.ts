@@ -5,7 +5,7 @@
  */
 import { Effect, Layer, Redacted, type Scope } from "effect"
 import postgres from "postgres"
-import { StoreError } from "../../src/domain/errors.ts"
+import { StoreError } from "../../core/errors.ts"
 import { type ChatStore, ChatStoreTag } from "../ChatStore.ts"
 import { type Migration, migrate } from "../sql/migrate.ts"
 import type { SqlClient, SqlDatabase, SqlTransaction } from "../sql/SqlClient.ts"

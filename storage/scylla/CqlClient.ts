@@ -7,8 +7,8 @@
  */
 import cassandra from "cassandra-driver"
 import { Effect, type Scope } from "effect"
-import type { Consistency } from "../../src/config/ChatConfig.ts"
-import { StoreError } from "../../src/domain/errors.ts"
+import type { Consistency } from "./consistency.ts"
+import { StoreError } from "../../core/errors.ts"
 
 export type Row = Readonly<Record<string, unknown>>
 

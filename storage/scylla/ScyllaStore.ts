@@ -6,8 +6,8 @@
  * gapless seqs and fencing from one lightweight transaction, and docs/scylla.md for the design.
  */
 import { Effect, Layer, type Scope } from "effect"
-import type { Consistency } from "../../src/config/ChatConfig.ts"
-import type { StoreError } from "../../src/domain/errors.ts"
+import type { Consistency } from "./consistency.ts"
+import type { StoreError } from "../../core/errors.ts"
 import { type ChatStore, ChatStoreTag } from "../ChatStore.ts"
 import { makeApplier } from "./apply.ts"
 import { commitBatch } from "./commit.ts"

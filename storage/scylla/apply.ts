@@ -4,9 +4,9 @@
  * taking over the room, or a reader after a writer died between claim and apply).
  */
 import { Effect } from "effect"
-import { BoundedMap } from "../../src/crypto/BoundedMap.ts"
-import { StoreError } from "../../src/domain/errors.ts"
-import type { RoomId } from "../../src/domain/model.ts"
+import { BoundedMap } from "../../core/util/BoundedMap.ts"
+import { StoreError } from "../../core/errors.ts"
+import type { RoomId } from "../../core/model.ts"
 import type { CqlClient } from "./CqlClient.ts"
 import type { Head } from "./head.ts"
 import { decodeIntent, type Intent, intentWrites } from "./intent.ts"

@@ -15,10 +15,10 @@
  * fence just before a raise can still land just after it; docs/scylla.md ("Shard fences").
  */
 import { Clock, Effect } from "effect"
-import { Fenced, NotFound, StoreError } from "../../src/domain/errors.ts"
-import type { Role, RoomId, UserId } from "../../src/domain/model.ts"
-import type { OpResult, WriteOp } from "../ops.ts"
-import { plan } from "../plan.ts"
+import { Fenced, NotFound, StoreError } from "../../core/errors.ts"
+import type { Role, RoomId, UserId } from "../../core/model.ts"
+import type { OpResult, WriteOp } from "../../core/ops.ts"
+import { plan } from "../../core/plan.ts"
 import type { Applier } from "./apply.ts"
 import { bucketOf } from "./buckets.ts"
 import type { CqlClient } from "./CqlClient.ts"

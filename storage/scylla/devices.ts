@@ -4,8 +4,8 @@
  * both of which need the row's current state at the moment of the write.
  */
 import { Clock, Effect } from "effect"
-import { StoreError } from "../../src/domain/errors.ts"
-import type { Device, Platform, UserId } from "../../src/domain/model.ts"
+import { StoreError } from "../../core/errors.ts"
+import type { Device, Platform, UserId } from "../../core/model.ts"
 import { byteOrder } from "../byteOrder.ts"
 import type { CqlClient } from "./CqlClient.ts"
 import { date, device } from "./rows.ts"

@@ -1,7 +1,7 @@
 /** The room_head row: the room, its last seq, the fencing epoch and the last batch's intent. */
 import { Effect } from "effect"
-import type { StoreError } from "../../src/domain/errors.ts"
-import type { RoomId, RoomKind } from "../../src/domain/model.ts"
+import type { StoreError } from "../../core/errors.ts"
+import type { RoomId, RoomKind } from "../../core/model.ts"
 import type { CqlClient } from "./CqlClient.ts"
 import { iso, num, optStr } from "./rows.ts"
 import * as S from "./statements.ts"

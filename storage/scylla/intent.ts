@@ -7,8 +7,8 @@
  * same `writeTs`, which is larger than any earlier batch's of the room, so applying it late
  * never undoes a later batch.
  */
-import type { Role, RoomId, UserId } from "../../src/domain/model.ts"
-import type { Plan, Reaction, StoredEvent, StoredMessage } from "../plan.ts"
+import type { Role, RoomId, UserId } from "../../core/model.ts"
+import type { Plan, Reaction, StoredEvent, StoredMessage } from "../../core/plan.ts"
 import { bucketOf, byBucket } from "./buckets.ts"
 import type { Statement } from "./CqlClient.ts"
 import { date } from "./rows.ts"

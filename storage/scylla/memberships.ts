@@ -3,8 +3,8 @@
  * seq as its write timestamp, so it only ever moves forward, without a read-before-write race.
  */
 import { Effect, Option } from "effect"
-import type { StoreError } from "../../src/domain/errors.ts"
-import type { Role, RoomId, UserId } from "../../src/domain/model.ts"
+import type { StoreError } from "../../core/errors.ts"
+import type { Role, RoomId, UserId } from "../../core/model.ts"
 import type { Membership } from "../ChatStore.ts"
 import type { CqlClient } from "./CqlClient.ts"
 import { loadHeadSummary } from "./head.ts"

@@ -16,10 +16,10 @@
  * head with `IF version = <read>` as always (`version` moves with every import).
  */
 import { Effect } from "effect"
-import type { StoreError } from "../../src/domain/errors.ts"
-import type { Device, Role, RoomId, RoomKind, UserId } from "../../src/domain/model.ts"
+import type { StoreError } from "../../core/errors.ts"
+import type { Device, Role, RoomId, RoomKind, UserId } from "../../core/model.ts"
 import type { WrappedRoomKey } from "../ChatStore.ts"
-import type { StoredEvent, StoredMessage } from "../plan.ts"
+import type { StoredEvent, StoredMessage } from "../../core/plan.ts"
 import { bucketOf, byBucket } from "./buckets.ts"
 import type { CqlClient, Statement } from "./CqlClient.ts"
 import { type Head, loadHead } from "./head.ts"

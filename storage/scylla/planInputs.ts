@@ -4,10 +4,10 @@
  * a single partition (a bucket, an idempotency key, a reaction row), issued concurrently.
  */
 import { Effect } from "effect"
-import type { StoreError } from "../../src/domain/errors.ts"
-import type { RoomId, UserId } from "../../src/domain/model.ts"
-import type { WriteOp } from "../ops.ts"
-import { idempotencyKey, reactionKey, referencedSeqs, sendKeys, type StoredMessage } from "../plan.ts"
+import type { StoreError } from "../../core/errors.ts"
+import type { RoomId, UserId } from "../../core/model.ts"
+import type { WriteOp } from "../../core/ops.ts"
+import { idempotencyKey, reactionKey, referencedSeqs, sendKeys, type StoredMessage } from "../../core/plan.ts"
 import { bucketOf, byBucket } from "./buckets.ts"
 import type { CqlClient } from "./CqlClient.ts"
 import { iso, num, storedMessage, str } from "./rows.ts"

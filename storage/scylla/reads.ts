@@ -4,11 +4,11 @@
  * so a walk knows where the room ends.
  */
 import { Effect } from "effect"
-import type { StoreError } from "../../src/domain/errors.ts"
-import type { ChatEvent, EventKind, Message, RoomId, UserId } from "../../src/domain/model.ts"
+import type { StoreError } from "../../core/errors.ts"
+import type { ChatEvent, EventKind, Message, RoomId, UserId } from "../../core/model.ts"
 import type { HistoryPage } from "../ChatStore.ts"
 import { byteOrder } from "../byteOrder.ts"
-import { type StoredMessage, toMessage } from "../plan.ts"
+import { type StoredMessage, toMessage } from "../../core/plan.ts"
 import { BUCKET_SIZE, bucketOf, byBucket } from "./buckets.ts"
 import type { CqlClient, Row } from "./CqlClient.ts"
 import { loadHeadSummary } from "./head.ts"

@@ -4,8 +4,8 @@
  * one first key survives concurrent adds.
  */
 import { Effect } from "effect"
-import { StoreError } from "../../src/domain/errors.ts"
-import type { RoomId } from "../../src/domain/model.ts"
+import { StoreError } from "../../core/errors.ts"
+import type { RoomId } from "../../core/model.ts"
 import type { WrappedRoomKey } from "../ChatStore.ts"
 import { byteOrder } from "../byteOrder.ts"
 import type { CqlClient, ReadOptions, Row } from "./CqlClient.ts"

@@ -10,8 +10,8 @@
  * page's rooms only.
  */
 import { Effect } from "effect"
-import { StoreError } from "../../src/domain/errors.ts"
-import type { RoomId, RoomSummary, UserId } from "../../src/domain/model.ts"
+import { StoreError } from "../../core/errors.ts"
+import type { RoomId, RoomSummary, UserId } from "../../core/model.ts"
 import type { RoomPage } from "../ChatStore.ts"
 import { decodeRoomCursor, encodeRoomCursor, type RoomCursor } from "../cursor.ts"
 import { bucketOf } from "./buckets.ts"

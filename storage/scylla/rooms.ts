@@ -9,8 +9,8 @@
  * its members.
  */
 import { Clock, Effect, Option } from "effect"
-import { StoreError } from "../../src/domain/errors.ts"
-import type { Role, Room, RoomId, UserId } from "../../src/domain/model.ts"
+import { StoreError } from "../../core/errors.ts"
+import type { Role, Room, RoomId, UserId } from "../../core/model.ts"
 import type { NewGroupRoom, RoomHead } from "../ChatStore.ts"
 import { byteOrder } from "../byteOrder.ts"
 import type { Applier } from "./apply.ts"

@@ -2,9 +2,9 @@
  * CQL rows to domain values. cassandra-driver gives bigint as a Long, uuid as a Uuid object
  * and timestamp as a Date; every column is normalised here.
  */
-import type { Device, Member, Platform, Role, RoomId, UserId } from "../../src/domain/model.ts"
+import type { Device, Member, Platform, Role, RoomId, UserId } from "../../core/model.ts"
 import type { WrappedRoomKey } from "../ChatStore.ts"
-import type { StoredMessage } from "../plan.ts"
+import type { StoredMessage } from "../../core/plan.ts"
 import type { Row } from "./CqlClient.ts"
 
 const absent = (v: unknown): v is null | undefined => v === null || v === undefined

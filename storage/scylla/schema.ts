@@ -4,7 +4,7 @@
  * (./schema.node.ts reads the file), so this runs on every runtime.
  */
 import { Effect } from "effect"
-import { StoreError } from "../../src/domain/errors.ts"
+import { StoreError } from "../../core/errors.ts"
 import type { CqlClient } from "./CqlClient.ts"
 
 /** Unquoted CQL identifiers are case-insensitive; this keeps names portable and injection-free. */

@@ -3,7 +3,7 @@
  * a compare-and-set loop on the shard's row; commits read it before claiming (./commit.ts).
  */
 import { Effect } from "effect"
-import { Fenced, StoreError } from "../../src/domain/errors.ts"
+import { Fenced, StoreError } from "../../core/errors.ts"
 import type { CqlClient } from "./CqlClient.ts"
 import { num } from "./rows.ts"
 import * as S from "./statements.ts"

@@ -162,7 +162,7 @@ UPDATE room_keys SET master_key_id = ?, wrapped = ? WHERE room_id = ? AND key_id
 
 /**
  * The one statement without a partition key: every room key, for master-key rotation (an
- * operator's batch job, storage/rotate.ts). The driver pages through the token ring.
+ * operator's batch job, src/crypto/rotate.ts). The driver pages through the token ring.
  */
 export const ALL_ROOM_KEYS = `SELECT ${keyColumns} FROM room_keys`
 

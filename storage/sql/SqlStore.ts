@@ -5,12 +5,12 @@
  * after the store operation that failed.
  */
 import { Clock, Effect, Option } from "effect"
-import { Fenced, StoreError } from "../../src/domain/errors.ts"
-import type { Member, Room, RoomId, RoomKind, RoomSummary, UserId } from "../../src/domain/model.ts"
+import { Fenced, StoreError } from "../../core/errors.ts"
+import type { Member, Room, RoomId, RoomKind, RoomSummary, UserId } from "../../core/model.ts"
 import type { ChatStore, Membership, NewGroupRoom, RoomHead, WrappedRoomKey } from "../ChatStore.ts"
 import { byteOrder } from "../byteOrder.ts"
 import { decodeRoomCursor, encodeRoomCursor } from "../cursor.ts"
-import { toMessage } from "../plan.ts"
+import { toMessage } from "../../core/plan.ts"
 import { commitGroup, type CommitOutcome, type RoomBatch } from "./commit.ts"
 import { type GroupCommitOptions, makeGroupCommitter } from "./groupCommit.ts"
 import * as Q from "./queries.ts"

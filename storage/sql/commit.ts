@@ -9,9 +9,9 @@
  * A room's outcome depends only on its own rows: a fenced or missing room writes nothing
  * and the others go on.
  */
-import { NotFound } from "../../src/domain/errors.ts"
-import type { Role, RoomId, RoomKind, UserId } from "../../src/domain/model.ts"
-import type { OpResult, WriteOp } from "../ops.ts"
+import { NotFound } from "../../core/errors.ts"
+import type { Role, RoomId, RoomKind, UserId } from "../../core/model.ts"
+import type { OpResult, WriteOp } from "../../core/ops.ts"
 import {
   idempotencyKey,
   type Plan,
@@ -20,7 +20,7 @@ import {
   referencedSeqs,
   sendKeys,
   type StoredMessage
-} from "../plan.ts"
+} from "../../core/plan.ts"
 import * as Q from "./queries.ts"
 import { num, storedMessage } from "./rows.ts"
 import type { Row, SqlClient, SqlTransaction } from "./SqlClient.ts"

@@ -8,7 +8,7 @@
  * whole, with its record, and stops the run: files are forward-only, fix forward.
  */
 import { Effect } from "effect"
-import { StoreError } from "../../src/domain/errors.ts"
+import { StoreError } from "../../core/errors.ts"
 import type { SqlDatabase } from "./SqlClient.ts"
 
 export interface Migration {

@@ -2,9 +2,9 @@
  * Rows to domain values. The drivers disagree on types (postgres.js gives int8 as a string,
  * PGlite as a number; both give timestamptz as a Date), so every column is normalised here.
  */
-import type { ChatEvent, Device, EventKind, Member, Platform, Role, RoomId, UserId } from "../../src/domain/model.ts"
+import type { ChatEvent, Device, EventKind, Member, Platform, Role, RoomId, UserId } from "../../core/model.ts"
 import type { WrappedRoomKey } from "../ChatStore.ts"
-import { type StoredMessage, toMessage } from "../plan.ts"
+import { type StoredMessage, toMessage } from "../../core/plan.ts"
 import type { Row } from "./SqlClient.ts"
 
 export const num = (v: unknown): number => Number(v)

@@ -7,8 +7,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import type { Role, RoomId, UserId } from "../../src/domain/model.ts"
-import type { WriteOp } from "../../storage/ops.ts"
+import type { Role, RoomId, UserId } from "../../core/model.ts"
+import type { WriteOp } from "../../core/ops.ts"
 import { makePostgresDatabase } from "../../storage/postgres/PostgresStore.ts"
 import { migrate } from "../../storage/sql/migrate.ts"
 import { loadMigrations } from "../../storage/sql/migrations.node.ts"

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
-import type { RoomId, UserId } from "../../src/domain/model.ts"
-import type { WriteOp } from "../../storage/ops.ts"
+import type { RoomId, UserId } from "../../core/model.ts"
+import type { WriteOp } from "../../core/ops.ts"
 import { openPglite, pgliteDatabase } from "../../storage/pglite/PgliteStore.ts"
 import { makePostgresDatabase } from "../../storage/postgres/PostgresStore.ts"
 import { migrate } from "../../storage/sql/migrate.ts"

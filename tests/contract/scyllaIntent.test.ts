@@ -5,10 +5,10 @@
  * make re-applying an intent after a crash harmless.
  */
 import { describe, expect, it } from "vitest"
-import type { Role, RoomId, UserId } from "../../src/domain/model.ts"
-import type { WriteOp } from "../../storage/ops.ts"
-import { plan } from "../../storage/plan.ts"
-import type { StoredMessage } from "../../storage/plan.ts"
+import type { Role, RoomId, UserId } from "../../core/model.ts"
+import type { WriteOp } from "../../core/ops.ts"
+import { plan } from "../../core/plan.ts"
+import type { StoredMessage } from "../../core/plan.ts"
 import { decodeIntent, encodeIntent, intentWrites, makeIntent } from "../../storage/scylla/intent.ts"
 import { loadSchemaCql } from "../../storage/scylla/schema.node.ts"
 import { splitCql } from "../../storage/scylla/schema.ts"

@@ -6,9 +6,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Option, type Scope, TestClock } from "effect"
-import type { Role, RoomId, UserId } from "../../src/domain/model.ts"
+import type { Role, RoomId, UserId } from "../../core/model.ts"
 import type { ChatStore } from "../../storage/ChatStore.ts"
-import type { OpResult, WriteOp } from "../../storage/ops.ts"
+import type { OpResult, WriteOp } from "../../core/ops.ts"
 
 export interface StoreUnderTest {
   readonly store: ChatStore

@@ -4,9 +4,9 @@
  * devices. Room ids are chosen so rooms sort in a known order (the backfill walks them by id).
  */
 import { Effect, Option } from "effect"
-import type { RoomId, UserId } from "../../src/domain/model.ts"
+import type { RoomId, UserId } from "../../core/model.ts"
 import type { ChatStore } from "../../storage/ChatStore.ts"
-import type { WriteOp } from "../../storage/ops.ts"
+import type { WriteOp } from "../../core/ops.ts"
 
 /** A room id whose first hex digit is `first` (0..15): rooms sort by it. */
 export const roomIdStartingWith = (first: number): RoomId =>

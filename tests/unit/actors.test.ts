@@ -3,8 +3,8 @@ import { Deferred, Effect, Fiber, TestClock } from "effect"
 import * as Registry from "../../actors/RoomRegistry.ts"
 import type { ChatStore } from "../../storage/ChatStore.ts"
 import { makeMemoryStore } from "../../storage/memory/MemoryStore.ts"
-import type { OpResult, WriteOp } from "../../storage/ops.ts"
-import type { ChatEvent, RoomId, UserId } from "../../src/domain/model.ts"
+import type { OpResult, WriteOp } from "../../core/ops.ts"
+import type { ChatEvent, RoomId, UserId } from "../../core/model.ts"
 import { uuidv7 } from "../../src/util/uuid.ts"
 
 const alice = "alice" as UserId

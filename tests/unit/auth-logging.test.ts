@@ -7,7 +7,7 @@ import { ChatConfigTag } from "../../src/config/ChatConfig.ts"
 import { resolveSecrets } from "../../src/config/secrets.ts"
 import * as Logging from "../../src/logging/Logging.ts"
 import { REDACTED, redact, redactUrl } from "../../src/logging/redact.ts"
-import { bytesToBase64 } from "../../src/util/base64.ts"
+import { bytesToBase64 } from "../../core/util/base64.ts"
 
 describe("logging - secrets never reach the log", () => {
   it.scoped("logging - secret resolution and token checks log no token, secret or key", () =>

@@ -6,8 +6,8 @@ import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 
 import { Auth, type AuthService, make, signToken } from "../../src/auth/Auth.ts"
 import { ChatConfigTag } from "../../src/config/ChatConfig.ts"
 import { Secrets } from "../../src/config/secrets.ts"
-import { Unauthorized } from "../../src/domain/errors.ts"
-import { bytesToBase64, toBase64Url, utf8 } from "../../src/util/base64.ts"
+import { Unauthorized } from "../../core/errors.ts"
+import { bytesToBase64, toBase64Url, utf8 } from "../../core/util/base64.ts"
 
 const SECRET = "test-secret-test-secret-test-secret!"
 

@@ -15,9 +15,9 @@ import { Effect } from "effect"
 import { decryptBody, encryptBody } from "../../src/crypto/body.ts"
 import * as KeyRing from "../../src/crypto/KeyRing.ts"
 import type { WrappedDataKey } from "../../src/crypto/KeyRing.ts"
-import type { Role, RoomId, UserId } from "../../src/domain/model.ts"
-import { base64ToBytes, bytesToBase64 } from "../../src/util/base64.ts"
-import { withEncryption } from "../../storage/encrypted.ts"
+import type { Role, RoomId, UserId } from "../../core/model.ts"
+import { base64ToBytes, bytesToBase64 } from "../../core/util/base64.ts"
+import { withEncryption } from "../../src/crypto/EncryptedStore.ts"
 import { makeMemoryStore } from "../../storage/memory/MemoryStore.ts"
 
 const ROOM_A = "0b4e3f4c-1d8c-4a3e-9a53-6a2b7c1f0001" as RoomId

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Either, Exit, Redacted } from "effect"
-import { BoundedMap } from "../../src/crypto/BoundedMap.ts"
+import { BoundedMap } from "../../core/util/BoundedMap.ts"
 import { bodyKeyId, decryptBody, encryptBody } from "../../src/crypto/body.ts"
 import * as KeyRing from "../../src/crypto/KeyRing.ts"
 import { decodeMasterKey, decodeMasterKeyList, generateMasterKeyHex } from "../../src/crypto/masterKey.ts"
-import { bytesToBase64 } from "../../src/util/base64.ts"
+import { bytesToBase64 } from "../../core/util/base64.ts"
 
 const ROOM_A = "0b4e3f4c-1d8c-4a3e-9a53-6a2b7c1f0001"
 const ROOM_B = "0b4e3f4c-1d8c-4a3e-9a53-6a2b7c1f0002"

@@ -1,7 +1,7 @@
 /** The room-list cursor: opaque to clients, so whatever they send back must be checked before it reaches SQL. */
 import { describe, expect, it } from "vitest"
 import { decodeRoomCursor, encodeRoomCursor } from "../../storage/cursor.ts"
-import { bytesToBase64, toBase64Url, utf8 } from "../../src/util/base64.ts"
+import { bytesToBase64, toBase64Url, utf8 } from "../../core/util/base64.ts"
 
 const raw = (v: unknown) => toBase64Url(bytesToBase64(utf8.encode(JSON.stringify(v))))
 const id = "0190f3a0-1111-7222-8333-444455556666"

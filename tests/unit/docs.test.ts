@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
-import { EventKind } from "../../src/domain/model.ts"
+import { EventKind } from "../../core/model.ts"
 import { CloseCode, errorTable } from "../../src/protocol/errorMap.ts"
 import { ClientFrame } from "../../src/protocol/frames.ts"
 

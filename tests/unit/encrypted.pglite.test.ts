@@ -1,13 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as KeyRing from "../../src/crypto/KeyRing.ts"
-import type { Role, RoomId, UserId } from "../../src/domain/model.ts"
-import { withEncryption } from "../../storage/encrypted.ts"
+import type { Role, RoomId, UserId } from "../../core/model.ts"
+import { withEncryption } from "../../src/crypto/EncryptedStore.ts"
 import { openPglite, pgliteDatabase } from "../../storage/pglite/PgliteStore.ts"
 import { migrate } from "../../storage/sql/migrate.ts"
 import { loadMigrations } from "../../storage/sql/migrations.node.ts"
 import { makeSqlStore } from "../../storage/sql/SqlStore.ts"
-import { rotateMasterKey } from "../../storage/rotate.ts"
+import { rotateMasterKey } from "../../src/crypto/rotate.ts"
 
 const ALICE = "alice" as UserId
 const BOB = "bob" as UserId

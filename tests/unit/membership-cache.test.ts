@@ -4,7 +4,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, TestClock } from "effect"
 import { makeLocal } from "../../src/chat/MembershipCache.ts"
-import type { Role, RoomId, UserId } from "../../src/domain/model.ts"
+import type { Role, RoomId, UserId } from "../../core/model.ts"
 
 const alice = "alice" as UserId
 const bob = "bob" as UserId

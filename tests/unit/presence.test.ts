@@ -4,7 +4,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { makeLocal } from "../../src/chat/Presence.ts"
-import type { RoomId, UserId } from "../../src/domain/model.ts"
+import type { RoomId, UserId } from "../../core/model.ts"
 
 const room = "0190f3a0-0000-7000-8000-000000000001" as RoomId
 const other = "0190f3a0-0000-7000-8000-000000000002" as RoomId

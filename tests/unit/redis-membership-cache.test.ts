@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { inject } from "vitest"
-import type { Role, RoomId, UserId } from "../../src/domain/model.ts"
+import type { Role, RoomId, UserId } from "../../core/model.ts"
 import * as RedisMembershipCache from "../../src/redis/RedisMembershipCache.ts"
 import { startRedis } from "../support/redis.ts"
 import { captureLogs, partitionable, redisClient, testPrefix } from "../support/redisClient.ts"

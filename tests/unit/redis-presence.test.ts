@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Schedule, Scope } from "effect"
 import { inject } from "vitest"
-import type { RoomId, UserId } from "../../src/domain/model.ts"
+import type { RoomId, UserId } from "../../core/model.ts"
 import type { RedisClient } from "../../src/redis/RedisClient.ts"
 import * as RedisPresence from "../../src/redis/RedisPresence.ts"
 import { startRedis } from "../support/redis.ts"

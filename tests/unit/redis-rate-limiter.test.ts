@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
 import { inject } from "vitest"
-import { RateLimited } from "../../src/domain/errors.ts"
+import { RateLimited } from "../../core/errors.ts"
 import * as RedisRateLimiter from "../../src/redis/RedisRateLimiter.ts"
 import { startRedis } from "../support/redis.ts"
 import { captureLogs, redisClient, testPrefix } from "../support/redisClient.ts"

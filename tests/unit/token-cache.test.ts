@@ -2,8 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted, TestClock } from "effect"
 import { make, signToken } from "../../src/auth/Auth.ts"
 import { withTokenCache, type Verified } from "../../src/auth/tokenCache.ts"
-import { Unauthorized } from "../../src/domain/errors.ts"
-import type { UserId } from "../../src/domain/model.ts"
+import { Unauthorized } from "../../core/errors.ts"
+import type { UserId } from "../../core/model.ts"
 
 const SECRET = "test-secret-test-secret-test-secret!"
 

@@ -2,7 +2,7 @@
  * Byte helpers shared by the crypto module. WebCrypto only (globalThis.crypto), so the same code
  * runs on Node >= 20 and Deno.
  */
-import { utf8 } from "../../util/base64.ts"
+import { utf8 } from "../../../core/util/base64.ts"
 
 /** WebCrypto wants ArrayBuffer-backed views; a copy also detaches us from the caller's buffer. */
 export const own = (bytes: Uint8Array): Uint8Array<ArrayBuffer> => new Uint8Array(bytes)

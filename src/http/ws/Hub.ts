@@ -4,7 +4,7 @@
  */
 import { Deferred, Effect, Exit, Scope } from "effect"
 import type { RoomBus, BusMessage } from "../../bus/RoomBus.ts"
-import type { ChatEvent, RoomId } from "../../domain/model.ts"
+import type { ChatEvent, RoomId } from "../../../core/model.ts"
 import { eventFrame } from "./serverFrames.ts"
 
 /**

@@ -1,6 +1,6 @@
 /** Server-to-client frames, serialised in one place so every path emits the same shape. */
-import type { ChatError } from "../../domain/errors.ts"
-import type { Ack, ChatEvent } from "../../domain/model.ts"
+import type { ChatError } from "../../../core/errors.ts"
+import type { Ack, ChatEvent } from "../../../core/model.ts"
 import { errorPayload } from "../../protocol/errorMap.ts"
 
 export const eventFrame = (e: ChatEvent): string =>

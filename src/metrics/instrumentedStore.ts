@@ -3,8 +3,8 @@
  * One decorator over the contract, so every store is measured the same way.
  */
 import { Effect } from "effect"
-import { timeStoreQuery } from "../src/metrics/metrics.ts"
-import type { ChatStore } from "./ChatStore.ts"
+import { timeStoreQuery } from "./metrics.ts"
+import type { ChatStore } from "../../storage/ChatStore.ts"
 
 export const withMetrics = (store: ChatStore): ChatStore => {
   const out: Record<string, unknown> = {}

@@ -9,11 +9,11 @@
  * half way is finished by running it again.
  */
 import { Effect } from "effect"
-import { KeyUnavailable } from "../src/crypto/errors.ts"
-import type { CryptoError } from "../src/crypto/errors.ts"
-import type { KeyRing } from "../src/crypto/KeyRing.ts"
-import type { StoreError } from "../src/domain/errors.ts"
-import type { ChatStore } from "./ChatStore.ts"
+import { KeyUnavailable } from "./errors.ts"
+import type { CryptoError } from "./errors.ts"
+import type { KeyRing } from "./KeyRing.ts"
+import type { StoreError } from "../../core/errors.ts"
+import type { ChatStore } from "../../storage/ChatStore.ts"
 
 export interface RotationReport {
   readonly rewrapped: number

@@ -3,8 +3,8 @@
  * (AddMembers: one per user actually added) and yields events; the rules that decide
  * whether an op succeeds live in ./plan.ts, shared by every store.
  */
-import type { Ack, ChatEvent, UserId } from "../src/domain/model.ts"
-import type { ChatError } from "../src/domain/errors.ts"
+import type { Ack, ChatEvent, UserId } from "./model.ts"
+import type { ChatError } from "./errors.ts"
 
 export type WriteOp =
   | {

@@ -3,19 +3,19 @@
  * The one place that knows which implementation backs which setting.
  */
 import { Effect, Option, type Scope } from "effect"
-import type { ChatConfig } from "../src/config/ChatConfig.ts"
-import { StoreError } from "../src/domain/errors.ts"
-import type { ChatStore } from "./ChatStore.ts"
-import { makePgliteStore } from "./pglite/PgliteStore.ts"
-import { makeDualStore } from "./dual/DualStore.ts"
-import { makePostgresDatabase, makePostgresStore } from "./postgres/PostgresStore.ts"
-import { makeCqlClient } from "./scylla/CqlClient.ts"
-import { applySchema } from "./scylla/schema.ts"
-import { loadSchemaCql } from "./scylla/schema.node.ts"
-import { makeScyllaStore, makeScyllaStoreOn } from "./scylla/ScyllaStore.ts"
-import { migrate } from "./sql/migrate.ts"
-import { loadMigrations } from "./sql/migrations.node.ts"
-import { makeSqlStore } from "./sql/SqlStore.ts"
+import type { ChatConfig } from "../config/ChatConfig.ts"
+import { StoreError } from "../../core/errors.ts"
+import type { ChatStore } from "../../storage/ChatStore.ts"
+import { makePgliteStore } from "../../storage/pglite/PgliteStore.ts"
+import { makeDualStore } from "../../storage/dual/DualStore.ts"
+import { makePostgresDatabase, makePostgresStore } from "../../storage/postgres/PostgresStore.ts"
+import { makeCqlClient } from "../../storage/scylla/CqlClient.ts"
+import { applySchema } from "../../storage/scylla/schema.ts"
+import { loadSchemaCql } from "../../storage/scylla/schema.node.ts"
+import { makeScyllaStore, makeScyllaStoreOn } from "../../storage/scylla/ScyllaStore.ts"
+import { migrate } from "../../storage/sql/migrate.ts"
+import { loadMigrations } from "../../storage/sql/migrations.node.ts"
+import { makeSqlStore } from "../../storage/sql/SqlStore.ts"
 
 const joinPath = (dir: string, name: string) => (dir.endsWith("/") ? dir + name : `${dir}/${name}`)
 

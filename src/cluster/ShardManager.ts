@@ -19,15 +19,15 @@
  * to acquire the ones it should hold.
  */
 import { Effect, Exit, Fiber, Schedule, Scope } from "effect"
-import { notOwner, type Unavailable } from "../src/domain/errors.ts"
-import type { RoomId } from "../src/domain/model.ts"
-import type { Membership } from "../src/cluster/Membership.ts"
-import { attempt, type NatsHandle } from "../src/cluster/Nats.ts"
-import { shardOf, shardsOf } from "../src/cluster/ShardMap.ts"
-import { leaseKey } from "../src/cluster/subjects.ts"
-import type { ChatStore } from "../storage/ChatStore.ts"
-import type { Fence } from "./RoomActor.ts"
-import type { RoomRegistry } from "./RoomRegistry.ts"
+import { notOwner, type Unavailable } from "../../core/errors.ts"
+import type { RoomId } from "../../core/model.ts"
+import type { Membership } from "./Membership.ts"
+import { attempt, type NatsHandle } from "./Nats.ts"
+import { shardOf, shardsOf } from "./ShardMap.ts"
+import { leaseKey } from "./subjects.ts"
+import type { ChatStore } from "../../storage/ChatStore.ts"
+import type { Fence } from "../../actors/RoomActor.ts"
+import type { RoomRegistry } from "../../actors/RoomRegistry.ts"
 
 export interface ShardManagerOptions {
   readonly nodeId: string

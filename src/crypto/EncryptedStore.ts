@@ -16,18 +16,18 @@
  * resolves the data keys it needs once, as effects, then runs its bodies in a plain loop.
  */
 import { Clock, Effect, Either, Layer, Option } from "effect"
-import { BoundedMap } from "../src/crypto/BoundedMap.ts"
-import { bodyKeyId, bodyOpener, sealBody } from "../src/crypto/body.ts"
-import type { DataKey } from "../src/crypto/body.ts"
-import { DecryptFailed, KeyUnavailable } from "../src/crypto/errors.ts"
-import type { CryptoError } from "../src/crypto/errors.ts"
-import { KeyRingTag } from "../src/crypto/KeyRing.ts"
-import type { KeyRing } from "../src/crypto/KeyRing.ts"
-import { StoreError } from "../src/domain/errors.ts"
-import type { ChatEvent, Message, RoomId, RoomSummary } from "../src/domain/model.ts"
-import { ChatStoreTag } from "./ChatStore.ts"
-import type { ChatStore, WrappedRoomKey } from "./ChatStore.ts"
-import type { OpResult, WriteOp } from "./ops.ts"
+import { BoundedMap } from "../../core/util/BoundedMap.ts"
+import { bodyKeyId, bodyOpener, sealBody } from "./body.ts"
+import type { DataKey } from "./body.ts"
+import { DecryptFailed, KeyUnavailable } from "./errors.ts"
+import type { CryptoError } from "./errors.ts"
+import { KeyRingTag } from "./KeyRing.ts"
+import type { KeyRing } from "./KeyRing.ts"
+import { StoreError } from "../../core/errors.ts"
+import type { ChatEvent, Message, RoomId, RoomSummary } from "../../core/model.ts"
+import { ChatStoreTag } from "../../storage/ChatStore.ts"
+import type { ChatStore, WrappedRoomKey } from "../../storage/ChatStore.ts"
+import type { OpResult, WriteOp } from "../../core/ops.ts"
 
 export interface EncryptionOptions {
   /** Rooms whose key rows are kept in memory (saves a roomKeys query per call); LRU beyond that. */

@@ -4,9 +4,9 @@
  * seqs gaplessly, and return the net set of rows to write. Stores only load and persist;
  * they never decide, so PostgreSQL, PGlite, ScyllaDB and memory behave the same.
  */
-import type { Ack, ChatEvent, EventKind, Message, Role, RoomId, RoomKind, UserId } from "../src/domain/model.ts"
-import { isAdminRole } from "../src/domain/model.ts"
-import { BadRequest, Conflict, Forbidden, NotFound } from "../src/domain/errors.ts"
+import type { Ack, ChatEvent, EventKind, Message, Role, RoomId, RoomKind, UserId } from "./model.ts"
+import { isAdminRole } from "./model.ts"
+import { BadRequest, Conflict, Forbidden, NotFound } from "./errors.ts"
 import type { OpResult, WriteOp } from "./ops.ts"
 
 /** A message as stored, as far as the rules need it. `body` is whatever the store holds. */
