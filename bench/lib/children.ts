@@ -3,7 +3,6 @@
  * error, Ctrl-C) still stops its servers and client processes: by pid, never by name.
  */
 import type { ChildProcess } from "node:child_process"
-import { createServer, type AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
 
 /** The project root: servers and peers are started from here. */
@@ -66,16 +65,7 @@ export const stopChild = async (child: ChildProcess, graceMs = 10_000): Promise<
   clearTimeout(timer)
 }
 
-/** A free loopback port (bound then released: a tiny race with other processes, acceptable here). */
-export const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
+export { freePort } from "../../tests/support/ports.ts"
 
 /** Keeps the last `max` characters of a stream: enough to explain a crash, bounded in memory. */
 export const tail = (max = 4000) => {

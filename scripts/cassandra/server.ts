@@ -11,11 +11,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
-import { createServer, type AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import cassandra from "cassandra-driver"
+import { freePort } from "../../tests/support/ports.ts"
 
 export interface CassandraOptions {
   /** CQL port; a free one when absent. */
@@ -99,16 +99,6 @@ export const ensureCassandraJars = (log: (line: string) => void = () => {}): str
   }
   return lib
 }
-
-export const freePort = () =>
-  new Promise<number>((resolvePort, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => resolvePort(port))
-    })
-  })
 
 /**
  * The smallest configuration that starts: one node that is its own seed, one token (token

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { startNats, type RunningNats } from "../support/nats.ts"
+import { Signal, waitFor } from "../support/wait.ts"
 import { connect } from "../support/wsClient.ts"
 import {
   awaitBalanced,
@@ -55,6 +56,7 @@ describe("cluster - failover and fencing", () => {
       await watcher.request({ type: "subscribe", room })
       await resumer.request({ type: "subscribe", room })
     }
+    const progress = new Signal()
     const senders = rooms.flatMap((room, r) =>
       c.nodes.map((_, i) =>
         steadySender({
@@ -63,12 +65,13 @@ describe("cluster - failover and fencing", () => {
           room,
           prefix: `r${r}-s${i}`,
           count: 40,
-          deadlineMs: 90_000
+          deadlineMs: 90_000,
+          progress
         })
       )
     )
     // Let traffic flow, then kill the owner without warning.
-    while (senders.reduce((n, s) => n + s.acks.length, 0) < 30) await new Promise((r) => setTimeout(r, 50))
+    await waitFor("30 acks", () => senders.reduce((n, s) => n + s.acks.length, 0) >= 30, { on: progress, timeoutMs: 90_000 })
     const killedAt = Date.now()
     victim.child.kill("SIGKILL")
     await Promise.all(senders.map((s) => s.done))

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest"
 import { startNatsCluster, type NatsCluster } from "../support/nats.ts"
+import { Signal, waitFor } from "../support/wait.ts"
 import { connect } from "../support/wsClient.ts"
 import { awaitBalanced, createGroup, startCluster, steadySender, storedMessages, type TestCluster } from "./support.ts"
 
@@ -21,10 +22,11 @@ describe("cluster - NATS failure", () => {
     const rooms = await Promise.all([0, 1, 2].map((i) => createGroup(c.nodes[i], token, [])))
     const watcher = await connect(c.nodes[2].wsUrl, token)
     for (const room of rooms) await watcher.request({ type: "subscribe", room })
+    const progress = new Signal()
     const senders = rooms.map((room, i) =>
-      steadySender({ nodes: () => c.nodes, token, room, prefix: `s${i}`, count: 40, deadlineMs: 120_000 })
+      steadySender({ nodes: () => c.nodes, token, room, prefix: `s${i}`, count: 40, deadlineMs: 120_000, progress })
     )
-    while (senders.reduce((n, s) => n + s.acks.length, 0) < 20) await new Promise((r) => setTimeout(r, 50))
+    await waitFor("20 acks", () => senders.reduce((n, s) => n + s.acks.length, 0) >= 20, { on: progress, timeoutMs: 120_000 })
     await nats.nodes[0].kill()
     await Promise.all(senders.map((s) => s.done))
     for (const [i, room] of rooms.entries()) {

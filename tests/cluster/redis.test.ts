@@ -1,18 +1,13 @@
 import { afterAll, describe, expect, it } from "vitest"
 import { startNats, type RunningNats } from "../support/nats.ts"
 import { startRedis, type RunningRedis } from "../support/redis.ts"
+import { waitFor } from "../support/wait.ts"
 import { connect } from "../support/wsClient.ts"
 import { awaitBalanced, createGroup, readyz, startCluster, steadySender, storedMessages, type TestCluster } from "./support.ts"
 
-/** Bounded polling of another process's state (Redis reconnects on its own schedule). */
-const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 45_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise((r) => setTimeout(r, 250))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
+/** Another process's state (Redis reconnects on its own schedule): polled, bounded. */
+const until = (what: string, check: () => Promise<boolean>, timeoutMs = 45_000) =>
+  waitFor(what, check, { timeoutMs, intervalMs: 250 })
 
 describe("cluster - Redis", () => {
   let nats: RunningNats | undefined

@@ -5,6 +5,7 @@
 import { connect as natsConnect } from "nats"
 import { freshDatabase, dropDatabase } from "../support/freshDatabase.ts"
 import { startChild, type TestNode } from "../support/node.ts"
+import { type Signal, waitFor } from "../support/wait.ts"
 import { connect, type TestClient } from "../support/wsClient.ts"
 import { ownerOf, shardOf, shardsOf } from "../../src/cluster/ShardMap.ts"
 
@@ -68,22 +69,25 @@ export const readyz = async (node: TestNode): Promise<any> => {
  * Polling is the only way to observe another process's state here; it is bounded.
  */
 export const awaitBalanced = async (nodes: ReadonlyArray<TestNode>, expected: number, timeoutMs = 60_000) => {
-  const deadline = Date.now() + timeoutMs
   let last: unknown
-  while (Date.now() < deadline) {
-    const states = await Promise.all(nodes.map((n) => readyz(n).catch(() => undefined)))
-    last = states.map((s) => s?.cluster && { node: s.cluster.node, live: s.cluster.live.length, held: s.cluster.shardsHeld })
-    // Balanced: every node sees the same members, and holds exactly the shards that
-    // rendezvous hashing gives it over them (so hand-overs to a new node have happened).
-    const live: ReadonlyArray<string> = states[0]?.cluster?.live ?? []
-    const ok =
-      live.length === expected &&
-      states.every((s) => s?.cluster?.live?.join() === live.join()) &&
-      states.every((s) => s.cluster.shardsHeld === shardsOf(s.cluster.node, [...live].sort(), SHARDS).length)
-    if (ok) return states
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`cluster did not balance: ${JSON.stringify(last)}`)
+  let states: Array<any> = []
+  await waitFor(
+    "the cluster to balance",
+    async () => {
+      states = await Promise.all(nodes.map((n) => readyz(n).catch(() => undefined)))
+      last = states.map((s) => s?.cluster && { node: s.cluster.node, live: s.cluster.live.length, held: s.cluster.shardsHeld })
+      // Balanced: every node sees the same members, and holds exactly the shards that
+      // rendezvous hashing gives it over them (so hand-overs to a new node have happened).
+      const live: ReadonlyArray<string> = states[0]?.cluster?.live ?? []
+      return (
+        live.length === expected &&
+        states.every((s) => s?.cluster?.live?.join() === live.join()) &&
+        states.every((s) => s.cluster.shardsHeld === shardsOf(s.cluster.node, [...live].sort(), SHARDS).length)
+      )
+    },
+    { timeoutMs, intervalMs: 200, describe: () => last }
+  )
+  return states
 }
 
 /** The node that rendezvous hashing makes the owner of `room` among `ids`. */
@@ -110,6 +114,8 @@ export const steadySender = (opts: {
   readonly prefix: string
   readonly count: number
   readonly deadlineMs: number
+  /** Fired on every ack, for `waitFor(..., { on: progress })`. */
+  readonly progress?: Signal
 }) => {
   const acks: Array<{ clientMsgId: string; seq: number; at: number }> = []
   const done = (async () => {
@@ -128,6 +134,7 @@ export const steadySender = (opts: {
           const reply = await client.request({ type: "send", room: opts.room, clientMsgId, body: clientMsgId }, 5_000)
           if (reply.type === "ack") {
             acks.push({ clientMsgId, seq: reply.seq, at: Date.now() })
+            opts.progress?.fire()
             break
           }
           if (reply.code !== "unavailable") throw new Error(`unexpected reply ${JSON.stringify(reply)}`)

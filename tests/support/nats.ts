@@ -11,7 +11,9 @@
  */
 import { join } from "node:path"
 import { connect, StorageType } from "nats"
-import { freePort, requireBinary, spawnServer, tempDirFor, type ServerProcess } from "./serverProcess.ts"
+import { freePort } from "./ports.ts"
+import { waitFor } from "./wait.ts"
+import { requireBinary, spawnServer, tempDirFor, type ServerProcess } from "./serverProcess.ts"
 
 const BIN = "/usr/sbin/nats-server"
 
@@ -64,22 +66,25 @@ const probe = async (url: string) => {
 const awaitPlacement = async (url: string, replicas: number, timeoutMs = 60_000) => {
   const nc = await connect({ servers: url, reconnect: false, timeout: 5_000 })
   const name = `harness_probe_${crypto.randomUUID().slice(0, 8)}`
-  const deadline = Date.now() + timeoutMs
+  let last: unknown
   try {
-    for (;;) {
-      try {
-        const jsm = await nc.jetstreamManager({ timeout: 500 })
-        await jsm.streams.add({ name, subjects: [`${name}.>`], num_replicas: replicas, storage: StorageType.Memory })
-        await jsm.streams.delete(name)
-        return
-      } catch (e) {
-        if (Date.now() > deadline) {
-          throw new Error(`JetStream at ${url} could not place a ${replicas}-replica stream within ${timeoutMs} ms: ${e}`)
+    // Elections and peer registration run on the servers' timers: there is nothing to await
+    // but the servers' answer, so the probe is retried until they place the stream.
+    await waitFor(
+      `JetStream at ${url} to place a ${replicas}-replica stream`,
+      async () => {
+        try {
+          const jsm = await nc.jetstreamManager({ timeout: 500 })
+          await jsm.streams.add({ name, subjects: [`${name}.>`], num_replicas: replicas, storage: StorageType.Memory })
+          await jsm.streams.delete(name)
+          return true
+        } catch (e) {
+          last = String(e)
+          return false
         }
-        // Elections and peer registration run on the servers' timers: try again shortly.
-        await new Promise((resolve) => setTimeout(resolve, 100))
-      }
-    }
+      },
+      { timeoutMs, intervalMs: 100, describe: () => last }
+    )
   } finally {
     await nc.close()
   }

@@ -1,16 +1,18 @@
 /**
  * A throw-away PostgreSQL server for one test run, started by globalSetup. With
  * CHAT_TEST_POSTGRES_URL set, that server is used instead and nothing is started.
+ * The bench starts its servers with the same `startPostgresServer` (bench/lib/postgres.ts).
  *
  * initdb and pg_ctl refuse to run as root, so as root they run as the `postgres` user
  * (runuser) on a temporary directory handed to that user. The server listens on 127.0.0.1
- * only, on a free port, with trust auth and without fsync: the data is disposable.
+ * only, on a free port, with trust auth; the tests' server runs without fsync (the data is
+ * disposable), the bench's durable one with it.
  */
 import { spawnSync } from "node:child_process"
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
-import { createServer, type AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { freePort } from "./ports.ts"
 
 export interface RunningPostgres {
   /** Admin URL (user postgres, database postgres). */
@@ -34,16 +36,6 @@ const findBinaries = (): string => {
   return join(PG_ROOT, newest, "bin")
 }
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-
 const isRoot = () => process.getuid?.() === 0
 
 /** Runs a PostgreSQL tool, as the postgres user when we are root; throws with its output. */
@@ -51,7 +43,7 @@ const run = (bin: string, tool: string, args: ReadonlyArray<string>, logFile?: s
   const [cmd, argv] = isRoot() ? ["runuser", ["-u", "postgres", "--", join(bin, tool), ...args]] : [join(bin, tool), [...args]]
   const r = spawnSync(cmd, argv, { encoding: "utf8", timeout: 120_000 })
   if (r.status !== 0) {
-    const log = logFile !== undefined && existsSync(logFile) ? readFileSync(logFile, "utf8") : ""
+    const log = logFile !== undefined && existsSync(logFile) ? readFileSync(logFile, "utf8").slice(-4000) : ""
     throw new Error(`${tool} failed (${r.status ?? r.signal}): ${r.error ?? ""}\n${r.stdout}\n${r.stderr}\n${log}`)
   }
 }
@@ -63,12 +55,30 @@ const postgresUser = () => {
   return { uid, gid: id("-g") }
 }
 
-export const startPostgres = async (): Promise<RunningPostgres> => {
-  const external = process.env.CHAT_TEST_POSTGRES_URL
-  if (external !== undefined && external !== "") return { url: external, stop: async () => {} }
+export interface PostgresServer {
+  /** Admin URL (user postgres, database postgres). */
+  readonly url: string
+  readonly port: number
+  /** The postmaster: its backends are its children. */
+  readonly pid: number
+  /** Settings passed with `-c`, as `name=value`. */
+  readonly settings: ReadonlyArray<string>
+  /** Stops the server at once (`-m immediate`) and removes its directory; idempotent. */
+  readonly stop: () => void
+}
 
+/**
+ * Starts a PostgreSQL server in a temporary directory. `durable: false` turns fsync,
+ * synchronous commit and full-page writes off. The caller decides how the server is
+ * stopped when the process exits (`onExit` registers `stop`; it returns an unregister).
+ */
+export const startPostgresServer = async (options: {
+  readonly durable: boolean
+  readonly dirPrefix: string
+  readonly onExit: (stop: () => void) => () => void
+}): Promise<PostgresServer> => {
   const bin = findBinaries()
-  const dir = mkdtempSync(join(tmpdir(), "chat-test-pg-"))
+  const dir = mkdtempSync(join(tmpdir(), options.dirPrefix))
   if (isRoot()) {
     const { uid, gid } = postgresUser()
     chownSync(dir, uid, gid)
@@ -76,34 +86,48 @@ export const startPostgres = async (): Promise<RunningPostgres> => {
   const data = join(dir, "data")
   const log = join(dir, "server.log")
   const port = await freePort()
+  const settings = [
+    "listen_addresses=127.0.0.1",
+    `port=${port}`,
+    `unix_socket_directories=${dir}`,
+    "max_connections=300",
+    ...(options.durable ? [] : ["fsync=off", "synchronous_commit=off", "full_page_writes=off"])
+  ]
   try {
     run(bin, "initdb", ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"])
-    const settings = [
-      "-c listen_addresses=127.0.0.1",
-      `-c port=${port}`,
-      `-c unix_socket_directories=${dir}`,
-      "-c fsync=off",
-      "-c synchronous_commit=off",
-      "-c full_page_writes=off",
-      "-c max_connections=300"
-    ].join(" ")
-    run(bin, "pg_ctl", ["-D", data, "-l", log, "-o", settings, "-w", "-t", "60", "start"], log)
+    run(bin, "pg_ctl", ["-D", data, "-l", log, "-o", settings.map((s) => `-c ${s}`).join(" "), "-w", "-t", "60", "start"], log)
   } catch (e) {
     rmSync(dir, { recursive: true, force: true })
     throw e
   }
+  const pid = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0])
   let stopped = false
+  let forget = () => {}
   const stop = () => {
     if (stopped) return
     stopped = true
-    process.off("exit", stop)
+    forget()
     try {
       run(bin, "pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"], log)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
   }
-  // A run that ends without its teardown (a crash, process.exit) must not leave a server behind.
-  process.on("exit", stop)
-  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop: async () => stop() }
+  forget = options.onExit(stop)
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, port, pid, settings, stop }
+}
+
+export const startPostgres = async (): Promise<RunningPostgres> => {
+  const external = process.env.CHAT_TEST_POSTGRES_URL
+  if (external !== undefined && external !== "") return { url: external, stop: async () => {} }
+  const server = await startPostgresServer({
+    durable: false,
+    dirPrefix: "chat-test-pg-",
+    // A run that ends without its teardown (a crash, process.exit) must not leave a server behind.
+    onExit: (stop) => {
+      process.on("exit", stop)
+      return () => process.off("exit", stop)
+    }
+  })
+  return { url: server.url, stop: async () => server.stop() }
 }

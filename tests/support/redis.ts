@@ -7,7 +7,8 @@
  * disposable, and a restart therefore comes back empty, as a crashed cache would.
  */
 import { createConnection } from "node:net"
-import { freePort, requireBinary, spawnServer, type ServerProcess } from "./serverProcess.ts"
+import { freePort } from "./ports.ts"
+import { requireBinary, spawnServer, type ServerProcess } from "./serverProcess.ts"
 
 export interface RunningRedis {
   /** redis://127.0.0.1:port */

@@ -7,7 +7,7 @@ import { inject } from "vitest"
 import { defineScript, make, RedisError } from "../../src/redis/RedisClient.ts"
 import { startRedis } from "../support/redis.ts"
 import { captureLogs, redisClient, testPrefix } from "../support/redisClient.ts"
-import { freePort } from "../support/serverProcess.ts"
+import { freePort } from "../support/ports.ts"
 
 const incrBy = defineScript("test-incrby", "return redis.call('INCRBY', KEYS[1], ARGV[1])")
 
