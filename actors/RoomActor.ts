@@ -12,11 +12,12 @@
  *   (a retry with the same clientMsgId is safe), queued commands stay in the mailbox,
  *   and the supervisor starts a new incarnation after a backoff.
  */
-import { Cause, Chunk, Clock, Deferred, Effect, Option, Queue } from "effect"
+import { Cause, Chunk, Clock, Context, Deferred, Effect, Option, Queue } from "effect"
 import { NotFound, notOwner, Unavailable, type ChatError } from "../core/errors.ts"
 import type { ChatEvent, Role, RoomId, RoomKind, UserId } from "../core/model.ts"
 import type { ChatStore } from "../storage/ChatStore.ts"
 import type { WriteOp } from "../core/ops.ts"
+import type { OnCommitted } from "./AfterCommit.ts"
 import type { Envelope, RoomSnapshot } from "./Mailbox.ts"
 
 /** Clustered mode: the right to commit to a room, checked before every commit. */
@@ -25,6 +26,15 @@ export interface Fence {
   readonly shard: number
 }
 
+/**
+ * Clustered mode: this node's current fence for a room, or notOwner. Absent from the
+ * context in embedded mode, where the single node owns every room.
+ */
+export class RoomFence extends Context.Tag("chat/RoomFence")<
+  RoomFence,
+  (room: RoomId) => Effect.Effect<Fence, Unavailable>
+>() {}
+
 export interface ActorDeps {
   readonly store: ChatStore
   /**
@@ -32,13 +42,8 @@ export interface ActorDeps {
    * or notOwner. Absent in embedded mode, where the single node always owns every room.
    */
   readonly fence?: (room: RoomId) => Effect.Effect<Fence, Unavailable>
-  /** Called once per committed batch, in seq order, before the batch's callers are answered. */
-  readonly onCommitted: (
-    room: RoomId,
-    kind: RoomKind,
-    events: ReadonlyArray<ChatEvent>,
-    members: ReadonlyMap<UserId, Role>
-  ) => Effect.Effect<void>
+  /** Called once per committed batch, in seq order, before the batch's callers are answered (./AfterCommit.ts). */
+  readonly onCommitted: OnCommitted
   readonly maxBatch: number
   readonly idleMs: number
 }

@@ -10,7 +10,9 @@ import { MailboxFull, notOwner, Unavailable, type ChatError } from "../core/erro
 import type { RoomId } from "../core/model.ts"
 import type { OpResult, WriteOp } from "../core/ops.ts"
 import type { Envelope, RoomSnapshot } from "./Mailbox.ts"
-import { failQueued, type ActorCell, type ActorDeps } from "./RoomActor.ts"
+import { ChatStoreTag } from "../storage/ChatStore.ts"
+import { AfterCommitTag } from "./AfterCommit.ts"
+import { failQueued, RoomFence, type ActorCell, type ActorDeps } from "./RoomActor.ts"
 import { supervise, type SupervisorOptions } from "./RoomSupervisor.ts"
 
 export interface RoomRegistry {
@@ -162,7 +164,28 @@ const full = (room: RoomId) => {
   return new Unavailable({ message: `room is overloaded (${e._tag}); retry later` })
 }
 
-export const layer = (options: RegistryOptions) =>
-  Layer.scoped(RoomRegistryTag, Effect.flatMap(ActorDepsTag, (deps) => make(deps, options)))
-
-export class ActorDepsTag extends Context.Tag("chat/ActorDeps")<ActorDepsTag, ActorDeps>() {}
+/**
+ * The room actors of this node over the ChatStore in context; after each commit they call
+ * AfterCommit. In clustered mode a RoomFence in context gates every commit.
+ */
+export const layer = (
+  options: RegistryOptions & { readonly maxBatch: number; readonly idleMs: number }
+): Layer.Layer<RoomRegistryTag, never, ChatStoreTag | AfterCommitTag> =>
+  Layer.scoped(
+    RoomRegistryTag,
+    Effect.gen(function* () {
+      const store = yield* ChatStoreTag
+      const after = yield* AfterCommitTag
+      const fence = yield* Effect.serviceOption(RoomFence)
+      return yield* make(
+        {
+          store,
+          maxBatch: options.maxBatch,
+          idleMs: options.idleMs,
+          onCommitted: after.committed,
+          ...(Option.isSome(fence) ? { fence: fence.value } : {})
+        },
+        options
+      )
+    })
+  )

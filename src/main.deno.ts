@@ -3,19 +3,15 @@
  * adapter; Node's file system through Deno's node: compatibility (NodeContext works there),
  * so both runtimes share nodeServices.
  */
-import { Effect } from "effect"
-import { ChatConfigTag } from "./config/ChatConfig.ts"
-import { Secrets } from "./config/secrets.ts"
+import { Effect, Layer } from "effect"
 import { makeDenoPlatform } from "./platform/deno.ts"
 import { runMain } from "./platform/denoRuntime.ts"
 import { nodeServices } from "./platform/nodeServices.ts"
-import { startNode } from "./server.ts"
+import { PlatformTag } from "./platform/types.ts"
+import * as Node from "./server.ts"
 
-const program = Effect.gen(function* () {
-  const config = yield* ChatConfigTag
-  const secrets = yield* Secrets
-  yield* startNode(config, secrets, makeDenoPlatform())
-  return yield* Effect.never
-}).pipe(Effect.scoped)
+const program = Layer.launch(Node.layer).pipe(
+  Effect.provide(Layer.merge(nodeServices, Layer.succeed(PlatformTag, makeDenoPlatform())))
+)
 
-await runMain(program.pipe(Effect.provide(nodeServices)))
+await runMain(program)

@@ -4,18 +4,14 @@
  * until SIGINT/SIGTERM, when NodeRuntime interrupts it and the shutdown finalizers run.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect } from "effect"
-import { ChatConfigTag } from "./config/ChatConfig.ts"
-import { Secrets } from "./config/secrets.ts"
+import { Effect, Layer } from "effect"
 import { makeNodePlatform } from "./platform/node.ts"
-import { startNode } from "./server.ts"
 import { nodeServices } from "./platform/nodeServices.ts"
+import { PlatformTag } from "./platform/types.ts"
+import * as Node from "./server.ts"
 
-const program = Effect.gen(function* () {
-  const config = yield* ChatConfigTag
-  const secrets = yield* Secrets
-  yield* startNode(config, secrets, makeNodePlatform())
-  return yield* Effect.never
-}).pipe(Effect.scoped)
+const program = Layer.launch(Node.layer).pipe(
+  Effect.provide(Layer.merge(nodeServices, Layer.succeed(PlatformTag, makeNodePlatform())))
+)
 
-NodeRuntime.runMain(program.pipe(Effect.provide(nodeServices)), { disablePrettyLogger: true })
+NodeRuntime.runMain(program, { disablePrettyLogger: true })

@@ -1,40 +1,177 @@
 /**
- * Assembles one node from its configuration: store (+ encryption), bus, room registry,
- * chat service, gateway; serves it on the given platform; and on scope close shuts down
- * in order: refuse new work, stop accepting, let actors finish what they hold, close
- * sockets with 1001, close the store.
+ * One node as a graph of Layers, composed once per mode:
+ *
+ * - single node (embedded PGlite by default, or one node on PostgreSQL/ScyllaDB/dual):
+ *   in-process room bus, the room actors serve every room;
+ * - clustered (CHAT_NATS_URL set): NATS room bus, shard leases, router and ingress.
+ *
+ * Either way with Redis (CHAT_REDIS_URL) for presence, rate limits and the membership
+ * cache, or this node's own. The gateway (src/http/Gateway.ts) is built last and closed
+ * first; its finalizer is the shutdown order.
+ *
+ *   ChatConfig, Secrets, Platform
+ *     -> store (configured, timed, encrypted)    src/store/select.ts
+ *     -> presence, limiter, membership cache     src/chat/*, src/redis/*
+ *     -> room bus                                 src/bus/RoomBus.ts | src/cluster/NatsBus.ts
+ *     -> after-commit ports -> room registry      actors/AfterCommit.ts, actors/RoomRegistry.ts
+ *     -> [leases, router, shard manager, ingress] src/cluster/*
+ *     -> chat service -> gateway                  src/chat/Chat.ts, src/http/Gateway.ts
  */
-import { Effect, Metric, Option, Redacted, Runtime, type Scope } from "effect"
-import type { FileSystem, Path } from "@effect/platform"
-import * as Registry from "../actors/RoomRegistry.ts"
-import type { ChatStore } from "../storage/ChatStore.ts"
-import { withEncryption } from "./crypto/EncryptedStore.ts"
-import { withMetrics } from "./metrics/instrumentedStore.ts"
-import { makeConfiguredStore } from "./store/select.ts"
-import * as AuthModule from "./auth/Auth.ts"
-import { makeInProcess, type RoomBus } from "./bus/RoomBus.ts"
-import { makeClusterNode } from "./cluster/ClusterNode.ts"
-import { serveIngress } from "./cluster/Ingress.ts"
-import type { ChatEvent, Role, RoomId, RoomKind, UserId } from "../core/model.ts"
-import { makePushIntents } from "./cluster/PushIntents.ts"
+import { Effect, Layer, Option, type Redacted, type Scope } from "effect"
+import * as AfterCommit from "../actors/AfterCommit.ts"
+import * as RoomRegistry from "../actors/RoomRegistry.ts"
+import type { StoreError } from "../core/errors.ts"
+import { ChatStoreTag, type ChatStore } from "../storage/ChatStore.ts"
+import { Auth, type AuthSetupError } from "./auth/Auth.ts"
+import { layerInProcess, RoomBusTag } from "./bus/RoomBus.ts"
+import * as Chat from "./chat/Chat.ts"
+import { MembershipCacheTag } from "./chat/MembershipCache.ts"
+import * as Presence from "./chat/Presence.ts"
+import * as RateLimiter from "./chat/RateLimiter.ts"
+import * as Ingress from "./cluster/Ingress.ts"
+import * as Membership from "./cluster/Membership.ts"
+import * as Nats from "./cluster/Nats.ts"
+import * as NatsBus from "./cluster/NatsBus.ts"
+import * as PushIntents from "./cluster/PushIntents.ts"
+import * as Router from "./cluster/Router.ts"
+import * as ShardLeases from "./cluster/ShardLeases.ts"
+import * as ShardManager from "./cluster/ShardManager.ts"
+import { ChatConfigTag, type ChatConfig } from "./config/ChatConfig.ts"
+import { Secrets, type ResolvedSecrets } from "./config/secrets.ts"
+import type { InvalidMasterKey } from "./crypto/errors.ts"
+import { eventFrame } from "./http/ws/serverFrames.ts"
+import * as Gateway from "./http/Gateway.ts"
+import type { Session } from "./http/ws/Session.ts"
+import * as M from "./metrics/metrics.ts"
+import { PlatformTag, type Platform, type ServeError } from "./platform/types.ts"
 import * as RedisClient from "./redis/RedisClient.ts"
 import * as RedisMembershipCache from "./redis/RedisMembershipCache.ts"
 import * as RedisPresence from "./redis/RedisPresence.ts"
 import * as RedisRateLimiter from "./redis/RedisRateLimiter.ts"
-import { makeLocal as makeLocalPresence, type Presence } from "./chat/Presence.ts"
-import { eventFrame } from "./http/ws/serverFrames.ts"
-import * as Chat from "./chat/Chat.ts"
-import { makeLocal } from "./chat/RateLimiter.ts"
-import type { ChatConfig } from "./config/ChatConfig.ts"
-import type { ResolvedSecrets } from "./config/secrets.ts"
-import * as KeyRing from "./crypto/KeyRing.ts"
-import { makeApp, type Readiness } from "./http/app.ts"
-import { makeHub } from "./http/ws/Hub.ts"
-import type { Session } from "./http/ws/Session.ts"
-import { codeOf, CloseCode } from "./protocol/errorMap.ts"
-import * as M from "./metrics/metrics.ts"
-import { renderPrometheus } from "./metrics/prometheus.ts"
-import type { Platform } from "./platform/types.ts"
+import * as Store from "./store/select.ts"
+
+/** Why a node could not start. */
+export type NodeStartError =
+  | StoreError
+  | InvalidMasterKey
+  | AuthSetupError
+  | RedisClient.RedisError
+  | Nats.ClusterError
+  | ServeError
+
+/** Restart backoff of a failed room actor: 50 ms doubling to 5 s. */
+const RESTART_BASE_MS = 50
+const RESTART_MAX_MS = 5_000
+/** The most members a group may have. */
+const MAX_GROUP_MEMBERS = 10_000
+
+/** Presence, send limits and (with Redis) the shared membership cache. */
+const sharedState = (config: ChatConfig) =>
+  Option.match(config.redisUrl, {
+    // Each degrades to this node's own view when Redis is down; none stops messages.
+    onSome: (url) =>
+      Layer.mergeAll(
+        RedisPresence.layer({ nodeId: config.nodeId }),
+        RedisRateLimiter.layer({ ratePerSec: config.sendRate, burst: config.sendBurst }),
+        RedisMembershipCache.layer()
+      ).pipe(Layer.provideMerge(redisClient(url, config.nodeId))),
+    onNone: () =>
+      Layer.merge(Presence.layerLocal, RateLimiter.layerLocal({ ratePerSec: config.sendRate, burst: config.sendBurst }))
+  })
+
+const redisClient = (url: Redacted.Redacted<string>, nodeId: string) => RedisClient.layer(url, { name: nodeId })
+
+/**
+ * The edges of what happens after a commit: the room bus (each event serialised once
+ * here; every gateway and socket reuses the string), push intents and the shared
+ * membership cache when the node has them, the sent counter.
+ */
+const afterCommit = Layer.effect(
+  AfterCommit.AfterCommitTag,
+  Effect.gen(function* () {
+    const bus = yield* RoomBusTag
+    const store = yield* ChatStoreTag
+    const push = yield* Effect.serviceOption(PushIntents.PushIntentsTag)
+    const cache = yield* Effect.serviceOption(MembershipCacheTag)
+    return AfterCommit.make({
+      publish: (room, event) => bus.publish(room, { _tag: "Event", event, frame: eventFrame(event) }),
+      ...(Option.isSome(push) ? { pushIntents: push.value } : {}),
+      ...(Option.isSome(cache) ? { invalidateMembers: cache.value.invalidate } : {}),
+      countSent: M.sentCounter(store.name)
+    })
+  })
+)
+
+const registry = (config: ChatConfig) =>
+  RoomRegistry.layer({
+    maxBatch: config.maxBatch,
+    idleMs: config.actorIdleMs,
+    mailboxCapacity: config.mailboxCapacity,
+    commandTimeoutMs: config.commandTimeoutMs,
+    restartBaseMs: RESTART_BASE_MS,
+    restartMaxMs: RESTART_MAX_MS,
+    onRestart: () => M.roomActorRestarted
+  }).pipe(Layer.provide(afterCommit))
+
+const chatAndGateway = (config: ChatConfig) =>
+  Gateway.layer.pipe(
+    Layer.provideMerge(Chat.layer({ maxBodyBytes: config.maxBodyBytes, maxGroupMembers: MAX_GROUP_MEMBERS })),
+    Layer.provide(Auth.layer)
+  )
+
+/** One node serves every room: embedded (PGlite) or one node on a shared store. */
+export const singleNode = (config: ChatConfig) =>
+  chatAndGateway(config).pipe(
+    Layer.provide(Layer.effect(Chat.Rooms, RoomRegistry.RoomRegistryTag)),
+    Layer.provideMerge(registry(config)),
+    Layer.provideMerge(layerInProcess),
+    Layer.provideMerge(sharedState(config)),
+    Layer.provideMerge(Store.layer)
+  )
+
+/**
+ * Clustered: rooms are sharded over the nodes by NATS leases. The leases come first (the
+ * actors' fence and the router's `owns` read them), then the local actors, the router
+ * over them, and the manager that acquires, renews and hands leases over.
+ */
+export const clustered = (config: ChatConfig, natsUrl: Redacted.Redacted<string>) => {
+  const routerOptions = { shardCount: config.shards, commandTimeoutMs: config.commandTimeoutMs }
+  const shardOptions = { nodeId: config.nodeId, shardCount: config.shards, leaseMs: config.leaseMs }
+  return chatAndGateway(config).pipe(
+    Layer.provideMerge(Ingress.layer.pipe(Layer.provideMerge(Chat.layer({ maxBodyBytes: config.maxBodyBytes, maxGroupMembers: MAX_GROUP_MEMBERS })))),
+    Layer.provide(Layer.effect(Chat.Rooms, Router.RouterTag)),
+    Layer.provideMerge(ShardManager.layer(shardOptions)),
+    Layer.provideMerge(Router.layer(routerOptions)),
+    Layer.provideMerge(registry(config)),
+    Layer.provide(ShardLeases.fenceLayer),
+    Layer.provideMerge(Layer.mergeAll(NatsBus.layer, PushIntents.layer, Membership.layer(config.nodeId, config.leaseMs))),
+    Layer.provideMerge(ShardLeases.layer(config.shards)),
+    Layer.provideMerge(sharedState(config)),
+    Layer.provideMerge(Store.layer),
+    Layer.provideMerge(
+      Nats.layer({ url: natsUrl, name: config.nodeId, leaseMs: config.leaseMs, replicas: config.natsReplicas })
+    )
+  )
+}
+
+type NodeLayer = Layer.Layer<Gateway.GatewayTag | ChatStoreTag, NodeStartError, ChatConfigTag | Secrets | PlatformTag>
+
+/** The node for the configuration in context. */
+export const layer: NodeLayer = Layer.unwrapEffect(
+  Effect.map(ChatConfigTag, (config): NodeLayer => {
+    const node: NodeLayer = Option.isSome(config.natsUrl) ? clustered(config, config.natsUrl.value) : singleNode(config)
+    return node.pipe(Layer.tap(() => announce(config)))
+  })
+)
+
+const announce = (config: ChatConfig) =>
+  Effect.flatMap(Secrets, (secrets) =>
+    Option.isNone(config.jwtSecret) && Option.isSome(secrets.jwtSecret)
+      ? Effect.logInfo(
+          "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `deno task chat token alice`)"
+        )
+      : Effect.void
+  )
 
 export interface NodeHooks {
   /** Wrap the store below encryption (tests inject faults here). */
@@ -47,222 +184,21 @@ export interface RunningNode {
   readonly sessions: ReadonlySet<Session>
 }
 
+/** Builds the node in the caller's scope (tests; the entry points launch `layer`). */
 export const startNode = (
   config: ChatConfig,
   secrets: ResolvedSecrets,
   platform: Platform,
   hooks: NodeHooks = {}
-): Effect.Effect<RunningNode, unknown, Scope.Scope | FileSystem.FileSystem | Path.Path> =>
+): Effect.Effect<RunningNode, NodeStartError, Scope.Scope> =>
   Effect.gen(function* () {
-    const raw = yield* makeConfiguredStore(config)
-    const ring = yield* KeyRing.make({
-      current: Redacted.value(secrets.masterKey),
-      old: secrets.oldMasterKeys.map(Redacted.value)
-    })
-    const store = withEncryption(withMetrics(hooks.wrapStore ? hooks.wrapStore(raw) : raw), ring)
-    const auth = yield* AuthModule.make({
-      ...(Option.isSome(secrets.jwtSecret) ? { secret: secrets.jwtSecret.value } : {}),
-      ...(Option.isSome(config.jwksUrl) ? { jwksUrl: config.jwksUrl.value } : {}),
-      ...(Option.isSome(config.jwtPublicKey) ? { publicKeyPem: config.jwtPublicKey.value } : {}),
-      algorithms: config.jwtAlgorithms,
-      ...(Option.isSome(config.jwtIssuer) ? { issuer: config.jwtIssuer.value } : {}),
-      ...(Option.isSome(config.jwtAudience) ? { audience: config.jwtAudience.value } : {})
-    })
-    // Redis (optional): presence, rate limits and the membership cache shared by all
-    // nodes. Each degrades to this node's own view when Redis is down; none stops messages.
-    const redis = Option.isSome(config.redisUrl)
-      ? yield* RedisClient.make(config.redisUrl.value, { name: config.nodeId })
-      : undefined
-    const presence: Presence = redis ? yield* RedisPresence.make(redis, { nodeId: config.nodeId }) : makeLocalPresence()
-    const redisLimiter = redis
-      ? yield* RedisRateLimiter.make(redis, { ratePerSec: config.sendRate, burst: config.sendBurst })
-      : undefined
-    const membershipCache = redis ? yield* RedisMembershipCache.make(redis) : undefined
-    // Set once the cluster is up (clustered mode only: intents go to a JetStream stream).
-    let pushIntents: ReturnType<typeof makePushIntents> | undefined
-    // chat_messages_sent_total{room_type, store}: the tagged counters made once, not per batch.
-    const sentCounters = new Map<RoomKind, Metric.Metric.Counter<number>>()
-    const sentCounter = (kind: RoomKind) => {
-      let counter = sentCounters.get(kind)
-      if (counter === undefined) {
-        counter = Metric.tagged(Metric.tagged(M.messagesSent, "room_type", kind), "store", store.name)
-        sentCounters.set(kind, counter)
-      }
-      return counter
-    }
-    const actorDeps = (bus: RoomBus) => ({
-      store,
-      maxBatch: config.maxBatch,
-      idleMs: config.actorIdleMs,
-      onCommitted: (room: RoomId, kind: RoomKind, events: ReadonlyArray<ChatEvent>, members: ReadonlyMap<UserId, Role>) =>
-        Effect.gen(function* () {
-          if (pushIntents) yield* pushIntents(room, events, members)
-          if (membershipCache && events.some((e) => e.kind === "member.joined" || e.kind === "member.left")) {
-            yield* membershipCache.invalidate(room)
-          }
-          let sent = 0
-          for (const event of events) {
-            if (event.kind === "message.created") sent++
-            // Serialised once here; every gateway and socket reuses the string.
-            yield* bus.publish(room, { _tag: "Event", event, frame: eventFrame(event) })
-          }
-          if (sent > 0) sentCounter(kind).unsafeUpdate(sent, [])
-        })
-    })
-    const registryOptions = {
-      mailboxCapacity: config.mailboxCapacity,
-      commandTimeoutMs: config.commandTimeoutMs,
-      restartBaseMs: 50,
-      restartMaxMs: 5_000,
-      onRestart: () => M.roomActorRestarted
-    }
-    const cluster = Option.isSome(config.natsUrl)
-      ? yield* makeClusterNode(store, actorDeps, registryOptions, {
-          natsUrl: config.natsUrl.value,
-          nodeId: config.nodeId,
-          shardCount: config.shards,
-          leaseMs: config.leaseMs,
-          replicas: config.natsReplicas,
-          commandTimeoutMs: config.commandTimeoutMs
-        })
-      : undefined
-    const bus: RoomBus = cluster?.bus ?? makeInProcess()
-    if (cluster) pushIntents = makePushIntents(cluster.nats.js, presence)
-    const registry = cluster?.registry ?? (yield* Registry.make(actorDeps(bus), registryOptions))
-    const limiter = redisLimiter ?? makeLocal({ ratePerSec: config.sendRate, burst: config.sendBurst })
-    const chat = Chat.make(
-      store,
-      registry,
-      bus,
-      limiter,
-      { maxBodyBytes: config.maxBodyBytes, maxGroupMembers: 10_000 },
-      presence,
-      membershipCache
+    const context = yield* Layer.build(layer).pipe(
+      Effect.provideService(ChatConfigTag, config),
+      Effect.provideService(Secrets, secrets),
+      Effect.provideService(PlatformTag, platform),
+      Effect.provideService(Store.StoreWrapper, hooks.wrapStore ?? ((store) => store))
     )
-    const hub = makeHub(bus)
-    const sessions = new Set<Session>()
-    let draining = false
-    const runtime = yield* Effect.runtime<never>()
-    const runSync = Runtime.runSync(runtime)
-
-    const check = (name: string, probe: Effect.Effect<unknown, unknown>) =>
-      probe.pipe(
-        Effect.timeout("2 seconds"),
-        Effect.match({
-          onFailure: (e) => [name, `failing: ${String((e as { _tag?: string })._tag ?? e)}`] as const,
-          onSuccess: () => [name, "ok"] as const
-        })
-      )
-    const readiness: Effect.Effect<Readiness> = Effect.map(
-      Effect.all(
-        [
-          check(`store:${store.name}`, store.ping),
-          ...(cluster ? [check("nats", Effect.tryPromise(() => cluster.nats.nc.rtt()))] : [])
-        ],
-        { concurrency: "unbounded" }
-      ),
-      (checks): Readiness => ({ ok: checks.every(([, v]) => v === "ok"), checks: Object.fromEntries(checks) })
-    ).pipe(
-      // Redis is reported but does not make the node unready: without it the node keeps
-      // serving with local rate limits and a node-local (stale) view of presence.
-      Effect.flatMap((r) =>
-        redis
-          ? Effect.map(
-              Effect.all([Effect.either(redis.ping.pipe(Effect.timeout("1 second"))), presence.status]),
-              ([ping, seen]): Readiness => ({
-                ...r,
-                checks: {
-                  ...r.checks,
-                  redis:
-                    ping._tag === "Left"
-                      ? "degraded: unreachable; local rate limits, presence stale"
-                      : seen === "ok"
-                        ? "ok"
-                        : "degraded: presence resyncing"
-                }
-              })
-            )
-          : Effect.succeed(r)
-      ),
-      Effect.flatMap((r) =>
-        cluster
-          ? Effect.map(cluster.membership.live, (live) => ({
-              ...r,
-              details: {
-                cluster: {
-                  node: config.nodeId,
-                  live,
-                  shards: config.shards,
-                  shardsHeld: cluster.shards.heldCount(),
-                  handovers: cluster.shards.handovers().slice(-20)
-                }
-              }
-            }))
-          : Effect.succeed(r)
-      )
-    )
-    if (cluster) yield* serveIngress(cluster.nats.nc, chat)
-
-    const app = makeApp({
-      chat,
-      store,
-      hub,
-      verify: auth.verify,
-      runtime,
-      limits: {
-        replayCap: config.replayCap,
-        maxSubscriptions: config.maxSubscriptions,
-        maxFrameBytes: config.maxFrameBytes,
-        maxBufferedBytes: config.wsMaxBufferedBytes,
-        inboxCapacity: 256,
-        maxRestBodyBytes: config.maxBodyBytes * 2 + 4096
-      },
-      readiness,
-      metrics: Effect.zipRight(
-        Effect.flatMap(registry.activeRooms, (n) => Metric.set(M.roomActorsActive, n)),
-        renderPrometheus
-      ),
-      upgradeWebSocket: platform.upgradeWebSocket,
-      linkOf: platform.linkOf,
-      sessions,
-      // Updated in place (unsafeUpdate), not through an Effect run: onFrame is called for every
-      // frame, and a runSync starts a fiber each time.
-      onConnectionsChanged: (n) => M.wsConnections.unsafeUpdate(n, []),
-      onSlowConsumer: () => runSync(M.slowConsumerDropped),
-      onError: (e) => runSync(Effect.zipRight(M.errorReturned(codeOf(e)), e._tag === "RateLimited" ? M.rateLimitedHit : Effect.void)),
-      onFrame: () => M.wsMessagesIn.unsafeUpdate(1, []),
-      isDraining: () => draining
-    })
-
-    const listening = yield* platform.serve(app, {
-      port: config.port,
-      host: config.host,
-      maxPayloadBytes: config.maxFrameBytes * 4
-    })
-
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function* () {
-        // New sockets are refused from here on; REST requests still in flight complete.
-        draining = true
-        yield* Effect.logInfo("shutting down: draining room actors and sockets")
-        // Clustered: leave and hand every shard over first, so other nodes take the rooms
-        // while this one finishes; clients that reconnect elsewhere find them served.
-        if (cluster) yield* cluster.handOver
-        yield* registry.drain
-        for (const s of sessions) s.close(CloseCode.goingAway, "server shutting down; reconnect and resume with since")
-        // Finalizers are uninterruptible; the wait for open HTTP connections is bounded explicitly.
-        yield* Effect.interruptible(listening.stopAccepting).pipe(Effect.timeoutOption(config.shutdownGraceMs))
-        yield* Effect.logInfo("shutdown complete")
-      })
-    )
-
-    yield* Effect.logInfo("chat node listening").pipe(
-      Effect.annotateLogs({ port: listening.port, store: store.name, node: config.nodeId, runtime: platform.name })
-    )
-    if (Option.isNone(config.jwtSecret) && Option.isSome(secrets.jwtSecret)) {
-      yield* Effect.logInfo(
-        "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `deno task chat token alice`)"
-      )
-    }
-    return { port: listening.port, store, sessions }
+    const gateway = yield* Effect.provide(Gateway.GatewayTag, context)
+    const store = yield* Effect.provide(ChatStoreTag, context)
+    return { port: gateway.port, store, sessions: gateway.sessions }
   })

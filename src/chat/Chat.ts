@@ -5,8 +5,8 @@
  * the actor has confirmed membership (non-members get not_found, never forbidden, so
  * a room's existence is not revealed).
  */
-import { Context, Effect, Layer } from "effect"
-import { RoomRegistryTag, type RoomRegistry } from "../../actors/RoomRegistry.ts"
+import { Context, Effect, Layer, Option } from "effect"
+import type { RoomRegistry } from "../../actors/RoomRegistry.ts"
 import type { RoomSnapshot } from "../../core/snapshot.ts"
 import { ChatStoreTag, type ChatStore, type HistoryPage, type RoomPage } from "../../storage/ChatStore.ts"
 import type { OpResult, WriteOp } from "../../core/ops.ts"
@@ -24,8 +24,8 @@ import {
 import type { Ack, Device, Platform, Room, RoomId, UserId } from "../../core/model.ts"
 import { utf8 } from "../../core/util/base64.ts"
 import { uuidv7 } from "../util/uuid.ts"
-import type { MembershipCache } from "./MembershipCache.ts"
-import { makeLocal as makeLocalPresence, type Presence } from "./Presence.ts"
+import { MembershipCacheTag, type MembershipCache } from "./MembershipCache.ts"
+import { makeLocal as makeLocalPresence, PresenceTag, type Presence } from "./Presence.ts"
 import { SendLimiterTag, type SendLimiter } from "./RateLimiter.ts"
 
 export interface ChatLimits {
@@ -76,6 +76,12 @@ export interface Chat {
 }
 
 export class ChatTag extends Context.Tag("chat/Chat")<ChatTag, Chat>() {}
+
+/**
+ * The rooms as the chat service reaches them: this node's actors (RoomRegistry) in
+ * embedded mode, the router over the cluster in clustered mode.
+ */
+export class Rooms extends Context.Tag("chat/Rooms")<Rooms, RoomRegistry>() {}
 
 /**
  * Store failures reach clients as `unavailable` (the write did not happen, a retry is
@@ -247,11 +253,22 @@ export const make = (
   }
 }
 
-export const layer = (limits: ChatLimits) =>
+/** A MembershipCacheTag in context (Redis) is used; without one, every check asks the room's actor. */
+export const layer = (
+  limits: ChatLimits
+): Layer.Layer<ChatTag, never, ChatStoreTag | Rooms | RoomBusTag | SendLimiterTag | PresenceTag> =>
   Layer.effect(
     ChatTag,
     Effect.gen(function* () {
-      return make(yield* ChatStoreTag, yield* RoomRegistryTag, yield* RoomBusTag, yield* SendLimiterTag, limits)
+      const cache = yield* Effect.serviceOption(MembershipCacheTag)
+      return make(
+        yield* ChatStoreTag,
+        yield* Rooms,
+        yield* RoomBusTag,
+        yield* SendLimiterTag,
+        limits,
+        yield* PresenceTag,
+        Option.getOrUndefined(cache)
+      )
     })
   )
-

@@ -12,7 +12,7 @@
  * The in-process implementation (bounded LRU with TTL) is here; the Redis one, shared by
  * the cluster's nodes, is src/redis/RedisMembershipCache.ts.
  */
-import { Clock, Context, Effect, Layer, Option } from "effect"
+import { Clock, Context, Effect, Option } from "effect"
 import type { Role, RoomId, UserId } from "../../core/model.ts"
 
 export type CachedRole = Role | "none"
@@ -74,5 +74,3 @@ export const makeLocal = (options: LocalCacheOptions = {}): MembershipCache => {
   }
 }
 
-export const layerLocal = (options?: LocalCacheOptions): Layer.Layer<MembershipCacheTag> =>
-  Layer.sync(MembershipCacheTag, () => makeLocal(options))

@@ -5,14 +5,14 @@
  * any node takes a request; the chat service forwards it to the room's owner. Who may
  * publish here is NATS's own permission system; the sender must be a room member.
  */
-import { Effect, Either, Runtime, Schema, type Scope } from "effect"
+import { Effect, Either, Layer, Runtime, Schema, type Scope } from "effect"
 import type { NatsConnection } from "nats"
-import type { Chat } from "../chat/Chat.ts"
+import { ChatTag, type Chat } from "../chat/Chat.ts"
 import { BadRequest, NotFound, type ChatError } from "../../core/errors.ts"
 import { ClientMsgId, RoomId, UserId } from "../../core/model.ts"
 import { errorPayload } from "../protocol/errorMap.ts"
 import { formatIssue } from "../protocol/frames.ts"
-import { attempt } from "./Nats.ts"
+import { attempt, Nats, type ClusterError } from "./Nats.ts"
 import * as Subjects from "./subjects.ts"
 
 export const SendRequest = Schema.Struct({
@@ -44,7 +44,7 @@ export const handleSend = (chat: Chat, subject: string, payload: string): Effect
     return Either.isRight(ack) ? JSON.stringify({ ok: true, ack: ack.right }) : failure(ack.left)
   })
 
-export const serveIngress = (nc: NatsConnection, chat: Chat): Effect.Effect<void, unknown, Scope.Scope> =>
+export const serveIngress = (nc: NatsConnection, chat: Chat): Effect.Effect<void, ClusterError, Scope.Scope> =>
   Effect.gen(function* () {
     const run = Runtime.runFork(yield* Effect.runtime<never>())
     const sub = nc.subscribe(Subjects.roomSendAll, {
@@ -57,3 +57,10 @@ export const serveIngress = (nc: NatsConnection, chat: Chat): Effect.Effect<void
     yield* attempt("flush", () => nc.flush())
     yield* Effect.addFinalizer(() => Effect.promise(() => sub.drain().catch(() => undefined)))
   })
+
+/** Answers the cluster's send requests (`chat.room.*.send`) for the life of the layer. */
+export const layer: Layer.Layer<never, ClusterError, Nats | ChatTag> = Layer.scopedDiscard(
+  Effect.gen(function* () {
+    yield* serveIngress((yield* Nats).nc, yield* ChatTag)
+  })
+)

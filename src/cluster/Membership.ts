@@ -4,8 +4,8 @@
  * re-read on every heartbeat and also follows the bucket's watch, so a join or a clean
  * leave is seen at once and a crash within one TTL.
  */
-import { Effect, Ref, Schedule, type Scope } from "effect"
-import { attempt, type ClusterError, type NatsHandle } from "./Nats.ts"
+import { Context, Effect, Layer, Ref, Schedule, type Scope } from "effect"
+import { attempt, Nats, type ClusterError, type NatsHandle } from "./Nats.ts"
 
 export interface Membership {
   /** Live node ids, sorted; always includes this node while it is running. */
@@ -13,6 +13,8 @@ export interface Membership {
   /** Remove this node's heartbeat now (clean shutdown), so others rebalance at once. */
   readonly leave: Effect.Effect<void>
 }
+
+export class MembershipTag extends Context.Tag("chat/Membership")<MembershipTag, Membership>() {}
 
 export const makeMembership = (
   nats: NatsHandle,
@@ -60,3 +62,6 @@ export const makeMembership = (
       })
     }
   })
+
+export const layer = (nodeId: string, leaseMs: number): Layer.Layer<MembershipTag, ClusterError, Nats> =>
+  Layer.scoped(MembershipTag, Effect.flatMap(Nats, (nats) => makeMembership(nats, nodeId, leaseMs)))

@@ -3,7 +3,7 @@
  * close), the JetStream KV buckets for node heartbeats and shard leases, and the push
  * stream. Promise failures become ClusterError here.
  */
-import { Data, Effect, Redacted, type Scope } from "effect"
+import { Context, Data, Effect, Layer, Redacted, type Scope } from "effect"
 import { connect, type JetStreamClient, type KV, type NatsConnection, RetentionPolicy } from "nats"
 import * as Subjects from "./subjects.ts"
 
@@ -28,6 +28,9 @@ export interface NatsHandle {
   readonly nodes: KV
   readonly leases: KV
 }
+
+/** The node's NATS connection, for the life of the layer (drained on close). */
+export class Nats extends Context.Tag("chat/Nats")<Nats, NatsHandle>() {}
 
 export interface NatsOptions {
   readonly url: Redacted.Redacted<string>
@@ -75,3 +78,5 @@ export const connectNats = (o: NatsOptions): Effect.Effect<NatsHandle, ClusterEr
     })
     return { nc, js, nodes, leases }
   })
+
+export const layer = (o: NatsOptions): Layer.Layer<Nats, ClusterError> => Layer.scoped(Nats, connectNats(o))

@@ -12,7 +12,7 @@ import type { NatsConnection } from "nats"
 import { RoomBusTag, type BusMessage, type RoomBus } from "../bus/RoomBus.ts"
 import type { ChatEvent, RoomId } from "../../core/model.ts"
 import { eventFrame } from "../http/ws/serverFrames.ts"
-import { attempt } from "./Nats.ts"
+import { attempt, Nats } from "./Nats.ts"
 import * as Subjects from "./subjects.ts"
 
 const decodeEvent = (text: string): ChatEvent | undefined => {
@@ -85,4 +85,4 @@ export const makeNatsBus = (nc: NatsConnection): RoomBus => ({
     ).pipe(Effect.asVoid)
 })
 
-export const layer = (nc: NatsConnection) => Layer.succeed(RoomBusTag, makeNatsBus(nc))
+export const layer: Layer.Layer<RoomBusTag, never, Nats> = Layer.effect(RoomBusTag, Effect.map(Nats, (nats) => makeNatsBus(nats.nc)))

@@ -5,19 +5,29 @@
  * so message text never leaves the store through this path. Published off the commit
  * path: a slow or failing JetStream delays no ack.
  */
-import { Effect } from "effect"
+import { Context, Effect, Layer } from "effect"
 import type { JetStreamClient } from "nats"
-import type { Presence } from "../chat/Presence.ts"
-import type { ChatEvent, Message, Role, RoomId, UserId } from "../../core/model.ts"
+import { PresenceTag, type Presence } from "../chat/Presence.ts"
+import type { ChatEvent, Message, Role, RoomId, RoomKind, UserId } from "../../core/model.ts"
 import { bytesToBase64, toBase64Url, utf8 } from "../../core/util/base64.ts"
-import { describe } from "./Nats.ts"
+import { describe, Nats } from "./Nats.ts"
 import * as Subjects from "./subjects.ts"
 
 export const userToken = (user: string) => toBase64Url(bytesToBase64(utf8.encode(user)))
 
+export type PushIntents = (
+  room: RoomId,
+  kind: RoomKind,
+  events: ReadonlyArray<ChatEvent>,
+  members: ReadonlyMap<UserId, Role>
+) => Effect.Effect<void>
+
+/** Clustered mode only: present in the context when intents have a JetStream to go to. */
+export class PushIntentsTag extends Context.Tag("chat/PushIntents")<PushIntentsTag, PushIntents>() {}
+
 export const makePushIntents =
-  (js: JetStreamClient, presence: Presence) =>
-  (room: RoomId, events: ReadonlyArray<ChatEvent>, members: ReadonlyMap<UserId, Role>): Effect.Effect<void> =>
+  (js: JetStreamClient, presence: Presence): PushIntents =>
+  (room, _kind, events, members) =>
     Effect.asVoid(Effect.forkDaemon(Effect.gen(function* () {
       const created = events.filter((e) => e.kind === "message.created")
       if (created.length === 0) return
@@ -41,3 +51,10 @@ export const makePushIntents =
         { concurrency: 8, discard: true }
       )
     })))
+
+export const layer: Layer.Layer<PushIntentsTag, never, Nats | PresenceTag> = Layer.effect(
+  PushIntentsTag,
+  Effect.gen(function* () {
+    return makePushIntents((yield* Nats).js, yield* PresenceTag)
+  })
+)

@@ -7,15 +7,15 @@
  * not_owner: the router retries with backoff until the command deadline. Writes carry
  * their clientMsgId, so a retry of a write that did commit returns the first ack.
  */
-import { Deferred, Effect, Either, Runtime, Schedule, type Scope } from "effect"
+import { Context, Deferred, Effect, Either, Layer, Runtime, Schedule, type Scope } from "effect"
 import { type NatsConnection, type Msg } from "nats"
 import type { RoomSnapshot } from "../../core/snapshot.ts"
-import type { RoomRegistry } from "../../actors/RoomRegistry.ts"
-import type { ShardManager } from "./ShardManager.ts"
+import { RoomRegistryTag, type RoomRegistry } from "../../actors/RoomRegistry.ts"
+import { ShardLeasesTag, type ShardLeases } from "./ShardLeases.ts"
 import type { OpResult, WriteOp } from "../../core/ops.ts"
 import { Internal, notOwner, Unavailable, type ChatError } from "../../core/errors.ts"
 import type { RoomId } from "../../core/model.ts"
-import { attempt } from "./Nats.ts"
+import { attempt, Nats, type ClusterError } from "./Nats.ts"
 import { shardOf } from "./ShardMap.ts"
 import * as Subjects from "./subjects.ts"
 import * as Wire from "./wire.ts"
@@ -27,12 +27,19 @@ export interface RouterOptions {
 
 const isRetryable = (e: ChatError) => e._tag === "Unavailable" && e.notOwner === true
 
+export interface Router extends RoomRegistry {
+  /** The owner's side: answer one shard's commands while the scope lives. */
+  readonly serveShard: (shard: number) => Effect.Effect<void, ClusterError, Scope.Scope>
+}
+
+export class RouterTag extends Context.Tag("chat/Router")<RouterTag, Router>() {}
+
 export const makeRouter = (
   nc: NatsConnection,
   local: RoomRegistry,
-  shards: Pick<ShardManager, "owns">,
+  shards: Pick<ShardLeases, "owns">,
   o: RouterOptions
-): RoomRegistry & { readonly serveShard: (shard: number) => Effect.Effect<void, unknown, Scope.Scope> } => {
+): Router => {
   /** One request to whoever serves the shard now; not_owner and "nobody" are retryable. */
   const remoteOnce = (room: RoomId, command: Wire.Command, timeoutMs: number) =>
     Effect.flatMap(
@@ -131,3 +138,11 @@ export const makeRouter = (
   }
 }
 
+
+export const layer = (o: RouterOptions): Layer.Layer<RouterTag, never, Nats | RoomRegistryTag | ShardLeasesTag> =>
+  Layer.effect(
+    RouterTag,
+    Effect.gen(function* () {
+      return makeRouter((yield* Nats).nc, yield* RoomRegistryTag, yield* ShardLeasesTag, o)
+    })
+  )

@@ -18,16 +18,15 @@
  * longer should hold (unsubscribe, drain their room actors, delete the lease), and tries
  * to acquire the ones it should hold.
  */
-import { Effect, Exit, Fiber, Schedule, Scope } from "effect"
-import { notOwner, type Unavailable } from "../../core/errors.ts"
-import type { RoomId } from "../../core/model.ts"
-import type { Membership } from "./Membership.ts"
-import { attempt, type NatsHandle } from "./Nats.ts"
+import { Context, Effect, Exit, Fiber, Layer, Schedule, Scope } from "effect"
+import { RoomRegistryTag, type RoomRegistry } from "../../actors/RoomRegistry.ts"
+import { ChatStoreTag, type ChatStore } from "../../storage/ChatStore.ts"
+import { MembershipTag, type Membership } from "./Membership.ts"
+import { attempt, Nats, type ClusterError, type NatsHandle } from "./Nats.ts"
+import { RouterTag } from "./Router.ts"
+import { ShardLeasesTag, type Held, type ShardLeases } from "./ShardLeases.ts"
 import { shardOf, shardsOf } from "./ShardMap.ts"
 import { leaseKey } from "./subjects.ts"
-import type { ChatStore } from "../../storage/ChatStore.ts"
-import type { Fence } from "../../actors/RoomActor.ts"
-import type { RoomRegistry } from "../../actors/RoomRegistry.ts"
 
 export interface ShardManagerOptions {
   readonly nodeId: string
@@ -36,28 +35,15 @@ export interface ShardManagerOptions {
 }
 
 export interface ShardManager {
-  /** True while this node may serve and commit for the shard. */
-  readonly owns: (shard: number) => boolean
-  /** For the room actor: the current fence of the room's shard, or notOwner. */
-  readonly fence: (room: RoomId) => Effect.Effect<Fence, Unavailable>
-  readonly heldCount: () => number
   /** Shutdown: hand every shard over (others take them at once), and stop acquiring. */
   readonly releaseAll: Effect.Effect<void>
-  /** Last hand-over durations in ms (release or acquire), for logs and tests. */
-  readonly handovers: () => ReadonlyArray<{ shard: number; kind: "acquired" | "released"; ms: number }>
 }
 
-interface Held {
-  revision: number
-  readonly epoch: number
-  validUntil: number
-  releasing: boolean
-  readonly scope: Scope.CloseableScope
-}
+export class ShardManagerTag extends Context.Tag("chat/ShardManager")<ShardManagerTag, ShardManager>() {}
 
 export interface ShardHooks {
   /** Start serving a shard's command subject for the life of `scope`. */
-  readonly serve: (shard: number) => Effect.Effect<void, unknown, Scope.Scope>
+  readonly serve: (shard: number) => Effect.Effect<void, ClusterError, Scope.Scope>
   readonly registry: RoomRegistry
   readonly store: ChatStore
 }
@@ -65,26 +51,18 @@ export interface ShardHooks {
 export const makeShardManager = (
   nats: NatsHandle,
   membership: Membership,
+  leases: ShardLeases,
   hooks: ShardHooks,
   o: ShardManagerOptions
 ): Effect.Effect<ShardManager, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const held = new Map<number, Held>()
-    const log: Array<{ shard: number; kind: "acquired" | "released"; ms: number }> = []
+    const { held, owns } = leases
     // Renew at a third of the lease; stop committing a fifth of the lease before it lapses.
     const renewEveryMs = Math.floor(o.leaseMs / 3)
     const marginMs = Math.floor(o.leaseMs / 5)
     let stopped = false
     const now = () => Date.now()
-    const record = (shard: number, kind: "acquired" | "released", ms: number) => {
-      log.push({ shard, kind, ms })
-      if (log.length > 1000) log.splice(0, log.length - 1000)
-    }
-
-    const owns = (shard: number) => {
-      const h = held.get(shard)
-      return h !== undefined && !h.releasing && now() < h.validUntil
-    }
+    const record = (shard: number, kind: "acquired" | "released", ms: number) => leases.record({ shard, kind, ms })
 
     const drop = (shard: number, h: Held) =>
       Effect.gen(function* () {
@@ -181,17 +159,23 @@ export const makeShardManager = (
     })
     yield* Effect.addFinalizer(() => releaseAll)
 
-    return {
-      owns,
-      fence: (room) =>
-        Effect.suspend(() => {
-          const shard = shardOf(room, o.shardCount)
-          const h = held.get(shard)
-          return h !== undefined && owns(shard) ? Effect.succeed({ epoch: h.epoch, shard }) : Effect.fail(notOwner(room))
-        }),
-      heldCount: () => held.size,
-      releaseAll,
-      handovers: () => log
-    }
+    return { releaseAll }
   })
 
+/** The lease loop for the life of the layer; its finalizer hands every shard over. */
+export const layer = (
+  o: ShardManagerOptions
+): Layer.Layer<ShardManagerTag, never, Nats | MembershipTag | ShardLeasesTag | RouterTag | RoomRegistryTag | ChatStoreTag> =>
+  Layer.scoped(
+    ShardManagerTag,
+    Effect.gen(function* () {
+      const router = yield* RouterTag
+      return yield* makeShardManager(
+        yield* Nats,
+        yield* MembershipTag,
+        yield* ShardLeasesTag,
+        { serve: router.serveShard, registry: yield* RoomRegistryTag, store: yield* ChatStoreTag },
+        o
+      )
+    })
+  )

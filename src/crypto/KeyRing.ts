@@ -18,6 +18,7 @@
  * and show up in no log, inspection or serialisation. The raw bytes are wiped after import.
  */
 import { Context, Effect, Either, Layer, Redacted } from "effect"
+import { Secrets } from "../config/secrets.ts"
 import { importAesGcmKey } from "../platform/aesGcm.ts"
 import { base64ToBytes, bytesToBase64, utf8 } from "../../core/util/base64.ts"
 import { BoundedMap } from "../../core/util/BoundedMap.ts"
@@ -124,6 +125,14 @@ export const makeFromText = (options: {
 
 export const layer = (options: KeyRingOptions): Layer.Layer<KeyRingTag, InvalidMasterKey> =>
   Layer.effect(KeyRingTag, make(options))
+
+/** The node's ring: the resolved master key (CHAT_MASTER_KEY or the data dir's) and the old ones. */
+export const layerFromSecrets: Layer.Layer<KeyRingTag, InvalidMasterKey, Secrets> = Layer.effect(
+  KeyRingTag,
+  Effect.flatMap(Secrets, (secrets) =>
+    make({ current: Redacted.value(secrets.masterKey), old: secrets.oldMasterKeys.map(Redacted.value) })
+  )
+)
 
 const makeRing = (currentId: string, masters: ReadonlyMap<string, CryptoKey>, capacity: number): KeyRing => {
   // Keyed by room and data key id, not by the wrapped text: a rewrap changes the text but not

@@ -16,15 +16,10 @@ import { RoomId as RoomIdSchema, UserId as UserIdSchema } from "../../core/model
 import { errorPayload, statusOf } from "../protocol/errorMap.ts"
 import { formatIssue } from "../protocol/frames.ts"
 import * as Rest from "../protocol/rest.ts"
+import type { Readiness } from "./readiness.ts"
 import type { Hub } from "./ws/Hub.ts"
 import { makeSession, type Session, type SessionDeps, type SessionLimits, type SocketLink } from "./ws/Session.ts"
 
-export interface Readiness {
-  readonly ok: boolean
-  readonly checks: Readonly<Record<string, "ok" | string>>
-  /** Extra facts for operators (clustered mode: node id, live nodes, shards held). */
-  readonly details?: Readonly<Record<string, unknown>>
-}
 
 export interface GatewayDeps {
   readonly chat: Chat

@@ -1,7 +1,7 @@
 /** Deno adapter: Deno.serve for HTTP, Deno.upgradeWebSocket (through hono/deno) for WebSockets. */
 import { Effect } from "effect"
 import { upgradeWebSocket } from "hono/deno"
-import type { Platform } from "./types.ts"
+import { ServeError, type Platform } from "./types.ts"
 
 export const makeDenoPlatform = (): Platform => {
   // Sockets still open at scope close are closed on release, as the Node adapter terminates
@@ -41,7 +41,7 @@ export const makeDenoPlatform = (): Platform => {
               (closing ??= how === "shutdown" ? server.shutdown() : (abort.abort(), server.finished))
             return { port: server.addr.port, stop }
           },
-          catch: (e) => e
+          catch: (cause) => new ServeError({ cause })
         }),
         ({ stop }) =>
           Effect.promise(() => {

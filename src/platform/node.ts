@@ -9,7 +9,7 @@ import type { Socket } from "node:net"
 import type { Duplex } from "node:stream"
 import type { WebSocket } from "ws"
 import type { SocketLink } from "../http/ws/Session.ts"
-import type { Platform } from "./types.ts"
+import { ServeError, type Platform } from "./types.ts"
 
 /**
  * Node removes its own error listener from a socket it hands to "upgrade" listeners, and
@@ -120,14 +120,14 @@ export const makeNodePlatform = (): Platform => {
     linkOf: (ctx) => new WsLink(ctx.raw as WebSocket),
     serve: (app, options) =>
       Effect.acquireRelease(
-        Effect.async<{ server: Server; port: number }, Error>((resume) => {
+        Effect.async<{ server: Server; port: number }, ServeError>((resume) => {
           target = app
           // ws reads this option per upgrade; the app enforces the documented (smaller) limit.
           ;(nodeWs.wss.options as { maxPayload?: number }).maxPayload = options.maxPayloadBytes
           const server = serve({ fetch: app.fetch, port: options.port, hostname: options.host }, (info) =>
             resume(Effect.succeed({ server: server as Server, port: info.port }))
           ) as Server
-          server.once("error", (e) => resume(Effect.fail(e)))
+          server.once("error", (cause) => resume(Effect.fail(new ServeError({ cause }))))
           server.on("upgrade", guardUpgradeSocket)
           nodeWs.injectWebSocket(server)
         }),

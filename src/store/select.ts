@@ -1,11 +1,17 @@
 /**
  * The store named by CHAT_STORE, opened for the life of the scope, migrations applied.
- * The one place that knows which implementation backs which setting.
+ * The one place that knows which implementation backs which setting. The node's store is
+ * that one, timed (chat_store_query_duration_seconds) and encrypted (message bodies).
  */
-import { Effect, Option, type Scope } from "effect"
-import type { ChatConfig } from "../config/ChatConfig.ts"
+import { Context, Effect, Layer, Option, type Scope } from "effect"
+import { ChatConfigTag, type ChatConfig } from "../config/ChatConfig.ts"
+import type { InvalidMasterKey } from "../crypto/errors.ts"
+import * as Encrypted from "../crypto/EncryptedStore.ts"
+import * as KeyRing from "../crypto/KeyRing.ts"
+import { withMetrics } from "../metrics/instrumentedStore.ts"
+import type { Secrets } from "../config/secrets.ts"
 import { StoreError } from "../../core/errors.ts"
-import type { ChatStore } from "../../storage/ChatStore.ts"
+import { ChatStoreTag, type ChatStore } from "../../storage/ChatStore.ts"
 import { makePgliteStore } from "../../storage/pglite/PgliteStore.ts"
 import { makeDualStore } from "../../storage/dual/DualStore.ts"
 import { makePostgresDatabase, makePostgresStore } from "../../storage/postgres/PostgresStore.ts"
@@ -62,3 +68,25 @@ export const makeConfiguredStore = (config: ChatConfig): Effect.Effect<ChatStore
         })
     }
   })
+
+/**
+ * Wraps the configured store below encryption: tests inject faults here. The default
+ * leaves it as it is.
+ */
+export class StoreWrapper extends Context.Reference<StoreWrapper>()("chat/StoreWrapper", {
+  defaultValue: (): ((store: ChatStore) => ChatStore) => (store) => store
+}) {}
+
+/** The configured store, timed, below the wrapper in context. */
+const configured: Layer.Layer<ChatStoreTag, StoreError, ChatConfigTag> = Layer.scoped(
+  ChatStoreTag,
+  Effect.gen(function* () {
+    const wrap = yield* StoreWrapper
+    return withMetrics(wrap(yield* makeConfiguredStore(yield* ChatConfigTag)))
+  })
+)
+
+/** The node's store: configured, timed, encrypted with the ring from the resolved secrets. */
+export const layer: Layer.Layer<ChatStoreTag, StoreError | InvalidMasterKey, ChatConfigTag | Secrets> = Encrypted.layer.pipe(
+  Layer.provide(Layer.merge(configured, KeyRing.layerFromSecrets))
+)

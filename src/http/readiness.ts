@@ -1,0 +1,92 @@
+/**
+ * /readyz: what this node depends on, probed on each request. The store (and NATS in
+ * clustered mode) decide readiness; Redis is reported but never makes the node unready:
+ * without it the node keeps serving with local rate limits and a node-local (stale) view
+ * of presence. Which probes apply follows from the services the node was composed with.
+ */
+import { Effect, Option } from "effect"
+import { ChatStoreTag } from "../../storage/ChatStore.ts"
+import { PresenceTag } from "../chat/Presence.ts"
+import { MembershipTag } from "../cluster/Membership.ts"
+import { attempt, Nats } from "../cluster/Nats.ts"
+import { ShardLeasesTag } from "../cluster/ShardLeases.ts"
+import { ChatConfigTag } from "../config/ChatConfig.ts"
+import { RedisClientTag } from "../redis/RedisClient.ts"
+
+export interface Readiness {
+  readonly ok: boolean
+  readonly checks: Readonly<Record<string, "ok" | string>>
+  /** Extra facts for operators (clustered mode: node id, live nodes, shards held). */
+  readonly details?: Readonly<Record<string, unknown>>
+}
+
+/** Seconds a probe may take before it counts as failing. */
+const PROBE_TIMEOUT = "2 seconds"
+const REDIS_PROBE_TIMEOUT = "1 second"
+
+const check = <E extends { readonly _tag: string }>(name: string, probe: Effect.Effect<unknown, E>) =>
+  probe.pipe(
+    Effect.timeout(PROBE_TIMEOUT),
+    Effect.match({
+      onFailure: (e) => [name, `failing: ${e._tag}`] as const,
+      onSuccess: () => [name, "ok"] as const
+    })
+  )
+
+/** The probe, from the services in context: built once when the gateway starts. */
+export const makeReadiness = Effect.gen(function* () {
+  const config = yield* ChatConfigTag
+  const store = yield* ChatStoreTag
+  const presence = yield* PresenceTag
+  const nats = yield* Effect.serviceOption(Nats)
+  const redis = yield* Effect.serviceOption(RedisClientTag)
+  const membership = yield* Effect.serviceOption(MembershipTag)
+  const leases = yield* Effect.serviceOption(ShardLeasesTag)
+
+  const base = Effect.map(
+    Effect.all(
+      [
+        check(`store:${store.name}`, store.ping),
+        ...(Option.isSome(nats) ? [check("nats", attempt("rtt", () => nats.value.nc.rtt()))] : [])
+      ],
+      { concurrency: "unbounded" }
+    ),
+    (checks): Readiness => ({ ok: checks.every(([, v]) => v === "ok"), checks: Object.fromEntries(checks) })
+  )
+  const withRedis = (r: Readiness): Effect.Effect<Readiness> =>
+    Option.match(redis, {
+      onNone: () => Effect.succeed(r),
+      onSome: (client) =>
+        Effect.map(
+          Effect.all([Effect.either(client.ping.pipe(Effect.timeout(REDIS_PROBE_TIMEOUT))), presence.status]),
+          ([ping, seen]): Readiness => ({
+            ...r,
+            checks: {
+              ...r.checks,
+              redis:
+                ping._tag === "Left"
+                  ? "degraded: unreachable; local rate limits, presence stale"
+                  : seen === "ok"
+                    ? "ok"
+                    : "degraded: presence resyncing"
+            }
+          })
+        )
+    })
+  const withCluster = (r: Readiness): Effect.Effect<Readiness> =>
+    Option.isSome(membership) && Option.isSome(leases)
+      ? Effect.map(membership.value.live, (live) => ({
+          ...r,
+          details: {
+            cluster: {
+              node: config.nodeId,
+              live,
+              shards: config.shards,
+              shardsHeld: leases.value.heldCount(),
+              handovers: leases.value.handovers().slice(-20)
+            }
+          }
+        }))
+      : Effect.succeed(r)
+  return base.pipe(Effect.flatMap(withRedis), Effect.flatMap(withCluster))
+})
