@@ -22,6 +22,22 @@ export const describe = (e: unknown): string =>
 export const attempt = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, ClusterError> =>
   Effect.tryPromise({ try: f, catch: (cause) => new ClusterError({ operation, cause }) })
 
+/** A lease was written by someone else since our revision: the shard has another owner now. */
+export class LeaseLost extends Data.TaggedError("LeaseLost")<{ readonly key: string }> {}
+
+// JetStream answers a KV update at a stale revision with "wrong last sequence" (error code 10071).
+const isRevisionMismatch = (cause: unknown) => /wrong last sequence|10071/i.test(describe(cause))
+
+/**
+ * Renews a lease: `update` at the revision we last wrote. A revision mismatch is LeaseLost
+ * (someone else holds it); anything else is a NATS outage (ClusterError).
+ */
+export const renewLease = (kv: KV, key: string, value: string, revision: number): Effect.Effect<number, LeaseLost | ClusterError> =>
+  Effect.tryPromise({
+    try: () => kv.update(key, value, revision),
+    catch: (cause) => (isRevisionMismatch(cause) ? new LeaseLost({ key }) : new ClusterError({ operation: "renew lease", cause }))
+  })
+
 export interface NatsHandle {
   readonly nc: NatsConnection
   readonly js: JetStreamClient

@@ -22,7 +22,7 @@ import { Context, Effect, Exit, Fiber, Layer, Schedule, Scope } from "effect"
 import { RoomRegistryTag, type RoomRegistry } from "../../actors/RoomRegistry.ts"
 import { ChatStoreTag, type ChatStore } from "../../storage/ChatStore.ts"
 import { MembershipTag, type Membership } from "./Membership.ts"
-import { attempt, Nats, type ClusterError, type NatsHandle } from "./Nats.ts"
+import { attempt, Nats, renewLease, type ClusterError, type NatsHandle } from "./Nats.ts"
 import { RouterTag } from "./Router.ts"
 import { ShardLeasesTag, type Held, type ShardLeases } from "./ShardLeases.ts"
 import { shardOf, shardsOf } from "./ShardMap.ts"
@@ -85,7 +85,7 @@ export const makeShardManager = (
     const renew = (shard: number, h: Held) =>
       Effect.gen(function* () {
         const started = now()
-        const result = yield* Effect.either(attempt("renew lease", () => nats.leases.update(leaseKey(shard), o.nodeId, h.revision)))
+        const result = yield* Effect.either(renewLease(nats.leases, leaseKey(shard), o.nodeId, h.revision))
         if (result._tag === "Right") {
           h.revision = result.right
           h.validUntil = started + o.leaseMs - marginMs
@@ -93,9 +93,9 @@ export const makeShardManager = (
         }
         // A revision mismatch means someone else holds it now; anything else is a NATS
         // outage, and self-fencing (validUntil) covers it until the next try.
-        const lost = /wrong last sequence|10071/i.test(result.left.message)
+        const lost = result.left._tag === "LeaseLost"
         if (lost || now() >= h.validUntil) {
-          yield* Effect.logWarning("lost a shard lease").pipe(Effect.annotateLogs({ shard, reason: result.left.message }))
+          yield* Effect.logWarning("lost a shard lease").pipe(Effect.annotateLogs({ shard, reason: lost ? "held by another node" : result.left.message }))
           yield* drop(shard, h)
         }
       })
