@@ -113,15 +113,14 @@ const registry = (config: ChatConfig) =>
     onRestart: () => M.roomActorRestarted
   }).pipe(Layer.provide(afterCommit))
 
-const chatAndGateway = (config: ChatConfig) =>
-  Gateway.layer.pipe(
-    Layer.provideMerge(Chat.layer({ maxBodyBytes: config.maxBodyBytes, maxGroupMembers: MAX_GROUP_MEMBERS })),
-    Layer.provide(Auth.layer)
-  )
+const chat = (config: ChatConfig) => Chat.layer({ maxBodyBytes: config.maxBodyBytes, maxGroupMembers: MAX_GROUP_MEMBERS })
+
+const gateway = Gateway.layer.pipe(Layer.provide(Auth.layer))
 
 /** One node serves every room: embedded (PGlite) or one node on a shared store. */
 export const singleNode = (config: ChatConfig) =>
-  chatAndGateway(config).pipe(
+  gateway.pipe(
+    Layer.provideMerge(chat(config)),
     Layer.provide(Layer.effect(Chat.Rooms, RoomRegistry.RoomRegistryTag)),
     Layer.provideMerge(registry(config)),
     Layer.provideMerge(layerInProcess),
@@ -137,8 +136,9 @@ export const singleNode = (config: ChatConfig) =>
 export const clustered = (config: ChatConfig, natsUrl: Redacted.Redacted<string>) => {
   const routerOptions = { shardCount: config.shards, commandTimeoutMs: config.commandTimeoutMs }
   const shardOptions = { nodeId: config.nodeId, shardCount: config.shards, leaseMs: config.leaseMs }
-  return chatAndGateway(config).pipe(
-    Layer.provideMerge(Ingress.layer.pipe(Layer.provideMerge(Chat.layer({ maxBodyBytes: config.maxBodyBytes, maxGroupMembers: MAX_GROUP_MEMBERS })))),
+  return gateway.pipe(
+    Layer.provideMerge(Ingress.layer),
+    Layer.provideMerge(chat(config)),
     Layer.provide(Layer.effect(Chat.Rooms, Router.RouterTag)),
     Layer.provideMerge(ShardManager.layer(shardOptions)),
     Layer.provideMerge(Router.layer(routerOptions)),
