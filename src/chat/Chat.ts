@@ -21,7 +21,7 @@ import {
   type ChatError,
   type StoreError
 } from "../../core/errors.ts"
-import type { Ack, Device, Platform, Room, RoomId, UserId } from "../../core/model.ts"
+import type { Ack, ChatEvent, Device, Platform, Room, RoomId, UserId } from "../../core/model.ts"
 import { utf8 } from "../../core/util/base64.ts"
 import { uuidv7 } from "../util/uuid.ts"
 import { MembershipCacheTag, type MembershipCache } from "./MembershipCache.ts"
@@ -49,6 +49,16 @@ export interface Chat {
   readonly typing: (user: UserId, room: RoomId, origin?: string) => Effect.Effect<void, ChatError>
   /** The room as its actor sees it, if `user` is a member. */
   readonly access: (user: UserId, room: RoomId) => Effect.Effect<RoomSnapshot, ChatError>
+  /**
+   * Events after `after` up to `upTo` (at most `limit`), for a subscription catching up:
+   * the gateway has checked access when it subscribed. Failures are client errors already.
+   */
+  readonly replay: (
+    room: RoomId,
+    after: number,
+    upTo: number,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<ChatEvent>, Unavailable | Internal>
   readonly history: (
     user: UserId,
     room: RoomId,
@@ -201,6 +211,7 @@ export const make = (
         bus.publish(room, { _tag: "Typing", room, user, ...(origin ? { origin } : {}) })
       ),
     access,
+    replay: (room, after, upTo, limit) => fromStore(store.events(room, after, upTo, limit)),
     history: (user, room, before, limit) =>
       Effect.flatMap(authorize(user, room), () => fromStore(store.history(room, before, limit))),
     createDirect: (user, other) =>

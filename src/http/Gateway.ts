@@ -58,7 +58,6 @@ export const layer: Layer.Layer<
 
     const app = makeApp({
       chat,
-      store,
       hub,
       verify: auth.verify,
       runtime,

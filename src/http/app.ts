@@ -9,7 +9,6 @@ import { Hono, type Context } from "hono"
 import { bodyLimit } from "hono/body-limit"
 import type { UpgradeWebSocket, WSContext } from "hono/ws"
 import type { Chat } from "../chat/Chat.ts"
-import type { ChatStore } from "../../storage/ChatStore.ts"
 import { BadRequest, Internal, NotFound, TooLarge, Unauthorized, Unavailable, type ChatError } from "../../core/errors.ts"
 import type { RoomId, UserId } from "../../core/model.ts"
 import { RoomId as RoomIdSchema, UserId as UserIdSchema } from "../../core/model.ts"
@@ -23,7 +22,6 @@ import { makeSession, type Session, type SessionDeps, type SessionLimits, type S
 
 export interface GatewayDeps {
   readonly chat: Chat
-  readonly store: ChatStore
   readonly hub: Hub
   readonly verify: (token: string) => Effect.Effect<UserId, Unauthorized>
   readonly runtime: Runtime.Runtime<never>
@@ -286,7 +284,6 @@ export const makeApp = (deps: GatewayDeps) => {
   // One object shared by every session of this node.
   const sessionDeps: SessionDeps = {
     chat: deps.chat,
-    store: deps.store,
     hub: deps.hub,
     limits: deps.limits,
     runtime: deps.runtime,

@@ -5,7 +5,7 @@
  */
 import { Deferred, Effect, Runtime } from "effect"
 import { describe, expect, it } from "vitest"
-import type { Chat } from "../../src/chat/Chat.ts"
+import { storeFailure, type Chat } from "../../src/chat/Chat.ts"
 import type { ChatStore } from "../../storage/ChatStore.ts"
 import type { RoomSnapshot } from "../../core/snapshot.ts"
 import { makeInProcess } from "../../src/bus/RoomBus.ts"
@@ -68,9 +68,10 @@ const setup = (chat: Chat, sessionLimits: SessionLimits = limits, store = {} as 
   const bus = makeInProcess()
   const hub = makeHub(bus)
   const socket = fakeLink()
+  // Replay goes through the chat service; a test's store stands in for it.
+  const replay: Chat["replay"] = (room, after, upTo, limit) => Effect.mapError(store.events(room, after, upTo, limit), storeFailure)
   const session = makeSession(ALICE, socket.link, {
-    chat,
-    store,
+    chat: { ...chat, replay },
     hub,
     limits: sessionLimits,
     runtime: Runtime.defaultRuntime,

@@ -18,12 +18,10 @@
  */
 import { Effect, Fiber, Runtime } from "effect"
 import type { Chat } from "../../chat/Chat.ts"
-import type { ChatStore } from "../../../storage/ChatStore.ts"
-import { BadRequest, type ChatError, type StoreError } from "../../../core/errors.ts"
+import { BadRequest, type ChatError, type Internal, type Unavailable } from "../../../core/errors.ts"
 import type { Ack, ChatEvent, RoomId, UserId } from "../../../core/model.ts"
 import { CloseCode } from "../../protocol/errorMap.ts"
 import { decodeFrame, type ClientFrame } from "../../protocol/frames.ts"
-import { storeFailure } from "../../chat/Chat.ts"
 import type { Hub, HubMember } from "./Hub.ts"
 import { ackFrame, errorFrame, eventFrame, replyFrame } from "./serverFrames.ts"
 
@@ -50,7 +48,6 @@ export interface SessionLimits {
 /** Shared by every session of a node: build it once, not per socket. */
 export interface SessionDeps {
   readonly chat: Chat
-  readonly store: ChatStore
   readonly hub: Hub
   readonly limits: SessionLimits
   readonly runtime: Runtime.Runtime<never>
@@ -212,13 +209,13 @@ class WsSession implements Session, HubMember {
   }
 
   /** Send events lastSeq+1 .. target from storage, then whatever arrived live meanwhile. */
-  private catchUp(room: RoomId, sub: RoomSub, target: number): Effect.Effect<void, StoreError> {
+  private catchUp(room: RoomId, sub: RoomSub, target: number): Effect.Effect<void, Unavailable | Internal> {
     const self = this
     return Effect.gen(function* () {
       let upTo = target
       while (!self.closed && self.subs.get(room) === sub) {
         while (sub.lastSeq < upTo) {
-          const events = yield* self.deps.store.events(room, sub.lastSeq, upTo, REPLAY_PAGE)
+          const events = yield* self.deps.chat.replay(room, sub.lastSeq, upTo, REPLAY_PAGE)
           if (events.length === 0) {
             // Storage has nothing there: the seqs are not committed (cannot happen with a
             // gapless store). Skip rather than spin; the log says which.
@@ -253,7 +250,7 @@ class WsSession implements Session, HubMember {
     }
     this.fork(
       this.catchUp(room, sub, target).pipe(
-        Effect.catchAll((e) => Effect.sync(() => this.close(CloseCode.internal, `replay failed: ${storeFailure(e).message}`)))
+        Effect.catchAll((e) => Effect.sync(() => this.close(CloseCode.internal, `replay failed: ${e.message}`)))
       )
     )
   }
