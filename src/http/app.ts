@@ -15,6 +15,7 @@ import type { RoomId, UserId } from "../domain/model.ts"
 import { RoomId as RoomIdSchema, UserId as UserIdSchema } from "../domain/model.ts"
 import { errorPayload, statusOf } from "../protocol/errorMap.ts"
 import { formatIssue } from "../protocol/frames.ts"
+import { jsonTooDeep, tooDeepMessage } from "../protocol/jsonDepth.ts"
 import * as Rest from "../protocol/rest.ts"
 import type { Hub } from "./ws/Hub.ts"
 import { makeSession, type Session, type SessionDeps, type SessionLimits, type SocketLink } from "./ws/Session.ts"
@@ -113,17 +114,28 @@ export const makeApp = (deps: GatewayDeps) => {
   }
 
   const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown): Effect.Effect<A, BadRequest> =>
-    Schema.decodeUnknown(schema, { onExcessProperty: "ignore" })(input).pipe(
-      Effect.mapError((e) => new BadRequest({ message: formatIssue(e) }))
+    Schema.decodeUnknown(schema, { onExcessProperty: "ignore", errors: "all" })(input).pipe(
+      Effect.mapError((e) => new BadRequest({ message: formatIssue(e) })),
+      // Input no schema of ours can describe (it broke the decoder or the error formatter)
+      // is still the client's bad input, not a server fault.
+      Effect.catchAllDefect(() => Effect.fail(new BadRequest({ message: "request could not be decoded" })))
     )
 
   const body = <A, I>(c: Context, schema: Schema.Schema<A, I>): Effect.Effect<A, BadRequest> =>
     Effect.flatMap(
       Effect.tryPromise({
-        try: () => c.req.json(),
-        catch: () => new BadRequest({ message: "body is not valid JSON" })
+        try: () => c.req.text(),
+        catch: () => new BadRequest({ message: "body could not be read" })
       }),
-      (json) => decode(schema, json)
+      (text) => {
+        // Bounded before parsing: a value nested thousands deep overflows the stack in
+        // decoding and error formatting (it answered 500).
+        if (jsonTooDeep(text)) return Effect.fail(new BadRequest({ message: tooDeepMessage }))
+        return Effect.flatMap(
+          Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => new BadRequest({ message: "body is not valid JSON" }) }),
+          (json) => decode(schema, json)
+        )
+      }
     )
 
   const roomParam = (c: Context): Effect.Effect<RoomId, NotFound> =>
