@@ -135,7 +135,7 @@ export const startNode = (
       registry,
       bus,
       limiter,
-      { maxBodyBytes: config.maxBodyBytes, maxGroupMembers: 10_000 },
+      { maxBodyBytes: config.maxBodyBytes, maxGroupMembers: 10_000, typingIntervalMs: config.typingIntervalMs },
       presence,
       membershipCache
     )

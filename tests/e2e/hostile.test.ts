@@ -17,7 +17,7 @@ const deep = (n: number) => "[".repeat(n) + "]".repeat(n)
 describe("e2e (in-process, PostgreSQL) - hostile input", () => {
   let api: Api
   beforeAll(async () => {
-    api = makeApi(await startInProcess({ store: "postgres", postgresUrl: Option.some(Redacted.make(await freshDatabase())) }))
+    api = makeApi(await startInProcess({ store: "postgres", typingIntervalMs: 60_000, postgresUrl: Option.some(Redacted.make(await freshDatabase())) }))
   }, 60_000)
   afterAll(async () => {
     await api?.node.close()
@@ -123,5 +123,22 @@ describe("e2e (in-process, PostgreSQL) - hostile input", () => {
     const a = await api.client(alice)
     expect(await a.request({ type: "history", room, limit: 500 })).toMatchObject({ message: "limit: must be between 1 and 200" })
     a.close()
+  })
+
+  it("typing - a flood of typing frames reaches the other member once per interval", async () => {
+    const [alice, bob] = [user("alice"), user("bob")]
+    const room = await api.group(alice, [bob])
+    const a = await api.client(alice)
+    const b = await api.client(bob)
+    await a.request({ type: "subscribe", room })
+    await b.request({ type: "subscribe", room })
+    // Fewer than the socket's inbox (256 frames in flight) holds.
+    for (let i = 0; i < 200; i++) a.send({ type: "typing", room })
+    // Relayed on the same bus before the message: once bob has the message, he has every typing relayed.
+    await a.request({ type: "send", room, clientMsgId: "marker", body: "done typing" })
+    await b.events(room, 1)
+    expect(b.frames.filter((f) => f.type === "typing" && f.user === alice).length).toBe(1)
+    a.close()
+    b.close()
   })
 })
