@@ -215,7 +215,8 @@ export const startNode = (
         maxFrameBytes: config.maxFrameBytes,
         maxBufferedBytes: config.wsMaxBufferedBytes,
         inboxCapacity: 256,
-        maxRestBodyBytes: config.maxBodyBytes * 2 + 4096
+        maxRestBodyBytes: config.maxBodyBytes * 2 + 4096,
+        maxSocketsPerUser: config.maxSocketsPerUser
       },
       readiness,
       metrics: Effect.zipRight(

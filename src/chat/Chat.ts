@@ -74,6 +74,8 @@ export interface Chat {
   readonly unsubscribed: (user: UserId, room: RoomId) => Effect.Effect<void>
   readonly connected: (user: UserId) => Effect.Effect<void>
   readonly disconnected: (user: UserId) => Effect.Effect<void>
+  /** Open sockets of `user` (cluster-wide with Redis presence), for the per-user cap. */
+  readonly openSockets: (user: UserId) => Effect.Effect<number>
   /** Members of `room` with a live subscription to it, for a member. */
   readonly online: (user: UserId, room: RoomId) => Effect.Effect<ReadonlyArray<UserId>, ChatError>
 }
@@ -249,6 +251,7 @@ export const make = (
       ),
     connected: (user) => Effect.asVoid(presence.connected(user)),
     disconnected: (user) => Effect.asVoid(presence.disconnected(user)),
+    openSockets: (user) => presence.sockets(user),
     online: (user, room) => Effect.flatMap(access(user, room), (s) =>
       Effect.map(presence.online(room), (users) => users.filter((u) => s.members.has(u)))
     )

@@ -17,7 +17,7 @@ const deep = (n: number) => "[".repeat(n) + "]".repeat(n)
 describe("e2e (in-process, PostgreSQL) - hostile input", () => {
   let api: Api
   beforeAll(async () => {
-    api = makeApi(await startInProcess({ store: "postgres", typingIntervalMs: 60_000, postgresUrl: Option.some(Redacted.make(await freshDatabase())) }))
+    api = makeApi(await startInProcess({ store: "postgres", typingIntervalMs: 60_000, maxSocketsPerUser: 3, postgresUrl: Option.some(Redacted.make(await freshDatabase())) }))
   }, 60_000)
   afterAll(async () => {
     await api?.node.close()
@@ -141,4 +141,37 @@ describe("e2e (in-process, PostgreSQL) - hostile input", () => {
     a.close()
     b.close()
   })
+
+  it("sockets - a user's socket over the per-node cap is refused with 429 before the upgrade; a closed one frees its place", async () => {
+    const [alice, bob] = [user("alice"), user("bob")]
+    const jwt = await token(alice)
+    const open = [await connect(api.node.wsUrl, jwt), await connect(api.node.wsUrl, jwt), await connect(api.node.wsUrl, jwt)]
+    await expect(connect(api.node.wsUrl, jwt)).rejects.toMatchObject({ status: 429 })
+    const res = await fetch(`${api.node.url}/v1/ws`, { headers: { authorization: `Bearer ${jwt}` } })
+    expect(res.status).toBe(429)
+    expect(await res.json()).toMatchObject({ error: { code: "rate_limited", message: "too many open connections for this user (at most 3)" } })
+    // Other users are not affected.
+    const b = await api.client(bob)
+    expect((await b.request({ type: "ping" })).type).toBe("pong")
+    // The open sockets still work; once one has closed (server side too), a new one is accepted.
+    expect((await open[0]!.request({ type: "ping" })).type).toBe("pong")
+    open[0]!.close()
+    await open[0]!.closed
+    const again = await until(() => connect(api.node.wsUrl, jwt))
+    expect((await again.request({ type: "ping" })).type).toBe("pong")
+    for (const c of [...open, again, b]) c.close()
+  })
 })
+
+/** Retries `attempt` until it resolves: the server releases a closed socket's place just after the client sees the close. */
+const until = async <A>(attempt: () => Promise<A>, timeoutMs = 10_000): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      return await attempt()
+    } catch (e) {
+      if (Date.now() > deadline) throw e
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+}
