@@ -125,7 +125,14 @@ export interface RoomSummary {
   readonly pinned: boolean
   readonly unread: number
   readonly lastActivityAt: string
-  readonly lastMessage?: { readonly seq: number; readonly sender: UserId; readonly body: string; readonly ts: string }
+  readonly lastMessage?: {
+    readonly seq: number
+    readonly sender: UserId
+    readonly body: string
+    readonly ts: string
+    /** Store-internal: the message id its body is bound to (src/crypto/body.ts); not sent to clients. */
+    readonly id?: string
+  }
 }
 
 export const EventKind = Schema.Literal(

@@ -154,6 +154,7 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
           ? {
               lastMessage: {
                 seq: R.num(row.last_seq),
+                id: String(row.last_id),
                 sender: row.last_sender as UserId,
                 body: String(row.last_body),
                 ts: R.iso(row.last_ts)

@@ -5,6 +5,7 @@
  * and the socket, the room and the node keep working.
  */
 import { Option, Redacted } from "effect"
+import postgres from "postgres"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { connect } from "../support/wsClient.ts"
 import { freshDatabase } from "../support/freshDatabase.ts"
@@ -16,11 +17,35 @@ const deep = (n: number) => "[".repeat(n) + "]".repeat(n)
 
 describe("e2e (in-process, PostgreSQL) - hostile input", () => {
   let api: Api
+  let dbUrl: string
   beforeAll(async () => {
-    api = makeApi(await startInProcess({ store: "postgres", typingIntervalMs: 60_000, maxSocketsPerUser: 3, postgresUrl: Option.some(Redacted.make(await freshDatabase())) }))
+    dbUrl = await freshDatabase()
+    api = makeApi(
+      await startInProcess({ store: "postgres", typingIntervalMs: 60_000, maxSocketsPerUser: 3, postgresUrl: Option.some(Redacted.make(dbUrl)) })
+    )
   }, 60_000)
   afterAll(async () => {
     await api?.node.close()
+  })
+
+  it("encryption - two messages' bodies swapped in PostgreSQL fail to decrypt instead of showing alice's text under bob's name", async () => {
+    const [alice, bob] = [user("alice"), user("bob")]
+    const room = await api.group(alice, [bob])
+    expect((await api.rest(alice, "POST", `/v1/rooms/${room}/messages`, { body: "alice: transfer approved", clientMsgId: "a1" })).status).toBe(201)
+    expect((await api.rest(bob, "POST", `/v1/rooms/${room}/messages`, { body: "bob: hello", clientMsgId: "b1" })).status).toBe(201)
+    const sql = postgres(dbUrl, { max: 1, onnotice: () => {} })
+    try {
+      const rows = await sql`SELECT seq, body FROM messages WHERE room_id = ${room} ORDER BY seq`
+      expect(rows.map((r) => String(r.body).slice(0, 3))).toEqual(["v2.", "v2."])
+      await sql`UPDATE messages SET body = CASE seq WHEN 1 THEN ${rows[1]!.body} ELSE ${rows[0]!.body} END WHERE room_id = ${room}`
+    } finally {
+      await sql.end()
+    }
+    const history = await api.rest(bob, "GET", `/v1/rooms/${room}/messages`)
+    expect(history.status).toBe(500)
+    expect(JSON.stringify(history.json)).not.toContain("transfer approved")
+    const list = await api.rest(bob, "GET", "/v1/rooms")
+    expect(JSON.stringify(list.json)).not.toContain("transfer approved")
   })
 
   it("utf16 - a send whose clientMsgId, body or emoji has an unpaired surrogate gets bad_request, twice, and the room keeps working", async () => {
