@@ -4,7 +4,7 @@
  * `database "x" does not exist`). The start-up steps in src/server.ts wrap their errors
  * with `step`; `describeFailure` turns whatever ended the program into that line.
  */
-import { Cause, ConfigError, Data, Effect, LogLevel, Option, Redacted } from "effect"
+import { Cause, ConfigError, Data, Effect, FiberRef, HashSet, Logger, LogLevel, Option, Redacted } from "effect"
 import * as Logging from "../logging/Logging.ts"
 
 export class StartupError extends Data.TaggedError("StartupError")<{
@@ -92,12 +92,16 @@ export const describeFailure = (cause: Cause.Cause<unknown>): string => {
 /**
  * Logs the failure as one JSON line (the node's log format) at FATAL: no stack, no nested
  * cause. The JSON logger is installed here because the failure may have come before the
- * configured one (a bad setting).
+ * configured one (a bad setting), and as the only logger: the configured one may still be
+ * installed (a failure after the layers were built), and two would print the line twice.
  */
 export const logFailure = (cause: Cause.Cause<unknown>, what = "start-up failed"): Effect.Effect<void> =>
   Cause.isInterruptedOnly(cause)
     ? Effect.void
-    : Effect.logFatal(`${what}: ${describeFailure(cause)}`).pipe(Effect.provide(Logging.layerJson(LogLevel.Error)))
+    : Effect.logFatal(`${what}: ${describeFailure(cause)}`).pipe(
+        Effect.locally(FiberRef.currentLoggers, HashSet.make(Logger.withConsoleLog(Logging.redactingJsonLogger))),
+        Effect.locally(FiberRef.currentMinimumLogLevel, LogLevel.Error)
+      )
 
 /** The store's dependency name, its settings and address, for `step`. */
 export const storeStep = (config: {
