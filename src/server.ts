@@ -268,7 +268,7 @@ export const startNode = (
     )
     if (Option.isNone(config.jwtSecret) && Option.isSome(secrets.jwtSecret)) {
       yield* Effect.logInfo(
-        "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `deno task chat token alice`)"
+        "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `npx deno task chat token alice`)"
       )
     }
     return { port: listening.port, store, sessions }
