@@ -72,5 +72,5 @@ describe("deno - data dir lock", () => {
     } finally {
       await stop(denoHolder.child)
     }
-  }, 400_000)
+  }, 600_000)
 })

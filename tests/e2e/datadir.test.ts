@@ -31,7 +31,7 @@ describe("data dir - one process at a time", () => {
     } finally {
       await first.close()
     }
-  }, 300_000)
+  }, 600_000)
 
   it("data dir - a holder killed with SIGKILL leaves the directory free for the next server", async () => {
     const dataDir = tempDir()
@@ -45,7 +45,7 @@ describe("data dir - one process at a time", () => {
     } finally {
       await next.close()
     }
-  }, 300_000)
+  }, 600_000)
 })
 
 describe("data dir - created when missing", () => {
@@ -60,5 +60,5 @@ describe("data dir - created when missing", () => {
     } finally {
       await node.close()
     }
-  }, 300_000)
+  }, 600_000)
 })

@@ -27,7 +27,7 @@ describe.concurrent("start-up - one line naming the setting, the address and the
     } finally {
       server.close()
     }
-  }, 300_000)
+  }, 600_000)
 
   it("start-up - a PostgreSQL URL to a closed port names CHAT_POSTGRES_URL, the address and ECONNREFUSED, never the password", async () => {
     const port = await freePort()
@@ -38,7 +38,7 @@ describe.concurrent("start-up - one line naming the setting, the address and the
     expect(line).toContain(`127.0.0.1:${port}`)
     expect(line).toContain("ECONNREFUSED")
     expect(exited.output).not.toContain("hunter2secret")
-  }, 300_000)
+  }, 600_000)
 
   it("start-up - a PostgreSQL database that does not exist is named", async () => {
     const url = new URL(inject("postgresUrl"))
@@ -49,7 +49,7 @@ describe.concurrent("start-up - one line naming the setting, the address and the
     expect(line).toContain("PostgreSQL (CHAT_POSTGRES_URL)")
     expect(line).toContain("chat_no_such_database")
     expect(line).toMatch(/does not exist/)
-  }, 300_000)
+  }, 600_000)
 
   it("start-up - a closed Cassandra contact point names CHAT_SCYLLA_CONTACT_POINTS, the address and ECONNREFUSED", async () => {
     const port = await freePort()
@@ -59,13 +59,13 @@ describe.concurrent("start-up - one line naming the setting, the address and the
     expect(line).toContain("CHAT_SCYLLA_CONTACT_POINTS")
     expect(line).toContain(`127.0.0.1:${port}`)
     expect(line).toContain("ECONNREFUSED")
-  }, 300_000)
+  }, 600_000)
 
   it("start-up - a malformed setting is named", async () => {
     const exited = await runToExit({ CHAT_DATA_DIR: tempDir(), CHAT_MAX_BATCH: "lots" })
     expect(exited.code).not.toBe(0)
     expect(fatalLine(exited)).toContain("CHAT_MAX_BATCH")
-  }, 300_000)
+  }, 600_000)
 
   it("start-up - a PGlite node pointed at a real NATS refuses to join, naming CHAT_STORE=postgres|scylla|dual", async () => {
     const exited = await runToExit({ CHAT_DATA_DIR: tempDir(), CHAT_NATS_URL: inject("natsUrl") })
@@ -73,5 +73,5 @@ describe.concurrent("start-up - one line naming the setting, the address and the
     const line = fatalLine(exited)
     expect(line).toContain("CHAT_NATS_URL")
     expect(line).toContain("CHAT_STORE=postgres|scylla|dual")
-  }, 300_000)
+  }, 600_000)
 })
