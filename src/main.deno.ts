@@ -10,7 +10,7 @@ import { nodeServices } from "./platform/nodeServices.ts"
 import { PlatformTag } from "./platform/types.ts"
 import * as Node from "./server.ts"
 
-const program = Layer.launch(Node.layer).pipe(
+const program = Node.launch.pipe(
   Effect.provide(Layer.merge(nodeServices, Layer.succeed(PlatformTag, makeDenoPlatform())))
 )
 

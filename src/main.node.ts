@@ -9,9 +9,12 @@ import { makeNodePlatform } from "./platform/node.ts"
 import { nodeServices } from "./platform/nodeServices.ts"
 import { PlatformTag } from "./platform/types.ts"
 import * as Node from "./server.ts"
+import { logFailure } from "./startup/StartupError.ts"
 
-const program = Layer.launch(Node.layer).pipe(
-  Effect.provide(Layer.merge(nodeServices, Layer.succeed(PlatformTag, makeNodePlatform())))
-)
+const program = Node.launch.pipe(Effect.provide(Layer.merge(nodeServices, Layer.succeed(PlatformTag, makeNodePlatform()))))
 
-NodeRuntime.runMain(program, { disablePrettyLogger: true })
+// A failure is reported once, as one line (src/startup/StartupError.ts); runMain only sets the exit code.
+NodeRuntime.runMain(program.pipe(Effect.tapErrorCause(logFailure)), {
+  disablePrettyLogger: true,
+  disableErrorReporting: true
+})

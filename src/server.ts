@@ -17,6 +17,7 @@
  *     -> [leases, router, shard manager, ingress] src/cluster/*
  *     -> chat service -> gateway                  src/chat/Chat.ts, src/http/Gateway.ts
  */
+import type { FileSystem, Path } from "@effect/platform"
 import { Effect, Layer, Option, type Redacted, type Scope } from "effect"
 import * as AfterCommit from "../actors/AfterCommit.ts"
 import * as RoomRegistry from "../actors/RoomRegistry.ts"
@@ -49,15 +50,23 @@ import * as RedisMembershipCache from "./redis/RedisMembershipCache.ts"
 import * as RedisPresence from "./redis/RedisPresence.ts"
 import * as RedisRateLimiter from "./redis/RedisRateLimiter.ts"
 import * as Store from "./store/select.ts"
+import { prepareDataDir, type DataDirError } from "./startup/dataDir.ts"
+import type { DataDirLocked, DataDirLockError, DataDirLocker } from "./startup/DataDirLock.ts"
+import { addressOf, step, StartupError as StartupErrorClass, type StartupError } from "./startup/StartupError.ts"
+import * as Subjects from "./cluster/subjects.ts"
 
 /** Why a node could not start. */
 export type NodeStartError =
+  | StartupError
   | StoreError
   | InvalidMasterKey
   | AuthSetupError
   | RedisClient.RedisError
   | Nats.ClusterError
   | ServeError
+  | DataDirError
+  | DataDirLocked
+  | DataDirLockError
 
 /** Restart backoff of a failed room actor: 50 ms doubling to 5 s. */
 const RESTART_BASE_MS = 50
@@ -79,7 +88,11 @@ const sharedState = (config: ChatConfig) =>
       Layer.merge(Presence.layerLocal, RateLimiter.layerLocal({ ratePerSec: config.sendRate, burst: config.sendBurst }))
   })
 
-const redisClient = (url: Redacted.Redacted<string>, nodeId: string) => RedisClient.layer(url, { name: nodeId })
+const redisClient = (url: Redacted.Redacted<string>, nodeId: string) =>
+  Layer.scoped(
+    RedisClient.RedisClientTag,
+    RedisClient.make(url, { name: nodeId }).pipe(step("Redis (CHAT_REDIS_URL)", addressOf(url)))
+  )
 
 /**
  * The edges of what happens after a commit: the room bus (each event serialised once
@@ -113,7 +126,8 @@ const registry = (config: ChatConfig) =>
     onRestart: () => M.roomActorRestarted
   }).pipe(Layer.provide(afterCommit))
 
-const chat = (config: ChatConfig) => Chat.layer({ maxBodyBytes: config.maxBodyBytes, maxGroupMembers: MAX_GROUP_MEMBERS })
+const chat = (config: ChatConfig) =>
+  Chat.layer({ maxBodyBytes: config.maxBodyBytes, maxGroupMembers: MAX_GROUP_MEMBERS, typingIntervalMs: config.typingIntervalMs })
 
 const gateway = Gateway.layer.pipe(Layer.provide(Auth.layer))
 
@@ -144,12 +158,29 @@ export const clustered = (config: ChatConfig, natsUrl: Redacted.Redacted<string>
     Layer.provideMerge(Router.layer(routerOptions)),
     Layer.provideMerge(registry(config)),
     Layer.provide(ShardLeases.fenceLayer),
-    Layer.provideMerge(Layer.mergeAll(NatsBus.layer, PushIntents.layer, Membership.layer(config.nodeId, config.leaseMs))),
+    Layer.provideMerge(
+      Layer.mergeAll(
+        NatsBus.layer,
+        PushIntents.layer,
+        Membership.layer(config.nodeId, config.leaseMs).pipe(
+          Layer.mapError((cause) => new StartupErrorClass({ dependency: "NATS (CHAT_NATS_URL)", address: addressOf(natsUrl), cause }))
+        )
+      )
+    ),
     Layer.provideMerge(ShardLeases.layer(config.shards)),
     Layer.provideMerge(sharedState(config)),
     Layer.provideMerge(Store.layer),
     Layer.provideMerge(
-      Nats.layer({ url: natsUrl, name: config.nodeId, leaseMs: config.leaseMs, replicas: config.natsReplicas })
+      Layer.scoped(
+        Nats.Nats,
+        Nats.connectNats({
+          url: natsUrl,
+          name: config.nodeId,
+          leaseMs: config.leaseMs,
+          replicas: config.natsReplicas,
+          subjects: Subjects.make(config.natsPrefix)
+        }).pipe(step("NATS (CHAT_NATS_URL)", addressOf(natsUrl)))
+      )
     )
   )
 }
@@ -159,8 +190,23 @@ type NodeLayer = Layer.Layer<Gateway.GatewayTag | ChatStoreTag, NodeStartError, 
 /** The node for the configuration in context. */
 export const layer: NodeLayer = Layer.unwrapEffect(
   Effect.map(ChatConfigTag, (config): NodeLayer => {
-    const node: NodeLayer = Option.isSome(config.natsUrl) ? clustered(config, config.natsUrl.value) : singleNode(config)
+    const node = Option.isSome(config.natsUrl) ? clustered(config, config.natsUrl.value) : singleNode(config)
     return node.pipe(Layer.tap(() => announce(config)))
+  })
+)
+
+/**
+ * What the entry points run: before the store opens, the data dir exists (0700) and is
+ * this process's alone; then the node, until interrupted.
+ */
+export const launch: Effect.Effect<
+  never,
+  NodeStartError,
+  ChatConfigTag | Secrets | PlatformTag | DataDirLocker | FileSystem.FileSystem | Path.Path
+> = Effect.scoped(
+  Effect.gen(function* () {
+    yield* prepareDataDir(yield* ChatConfigTag)
+    return yield* Layer.launch(layer)
   })
 )
 
@@ -168,7 +214,7 @@ const announce = (config: ChatConfig) =>
   Effect.flatMap(Secrets, (secrets) =>
     Option.isNone(config.jwtSecret) && Option.isSome(secrets.jwtSecret)
       ? Effect.logInfo(
-          "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `deno task chat token alice`)"
+          "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `npx deno task chat token alice`)"
         )
       : Effect.void
   )

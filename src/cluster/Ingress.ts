@@ -11,26 +11,30 @@ import { ChatTag, type Chat } from "../chat/Chat.ts"
 import { BadRequest, NotFound, type ChatError } from "../../core/errors.ts"
 import { ClientMsgId, RoomId, UserId } from "../../core/model.ts"
 import { errorPayload } from "../protocol/errorMap.ts"
-import { formatIssue } from "../protocol/frames.ts"
+import { Body, formatIssue } from "../protocol/frames.ts"
 import { attempt, Nats, type ClusterError } from "./Nats.ts"
-import * as Subjects from "./subjects.ts"
+import type { Subjects } from "./subjects.ts"
+import { jsonTooDeep, tooDeepMessage } from "../protocol/jsonDepth.ts"
 
 export const SendRequest = Schema.Struct({
   sender: UserId,
-  body: Schema.String,
+  body: Body,
   clientMsgId: ClientMsgId,
   replyTo: Schema.optional(Schema.Int.pipe(Schema.positive()))
 })
 
-const decodeRequest = Schema.decodeUnknownEither(SendRequest, { onExcessProperty: "ignore" })
+// Every error, not the first: a caller missing several fields learns of all of them at once.
+const decodeRequest = Schema.decodeUnknownEither(SendRequest, { onExcessProperty: "ignore", errors: "all" })
 const decodeRoom = Schema.decodeUnknownEither(RoomId)
 
 const failure = (e: ChatError) => JSON.stringify({ ok: false, error: errorPayload(e) })
 
 export const handleSend = (chat: Chat, subject: string, payload: string): Effect.Effect<string> =>
   Effect.gen(function* () {
-    const room = decodeRoom(subject.split(".")[2])
+    // `[<prefix>.]chat.room.<room>.send`: the room is the token before the last (a `*` match is one token).
+    const room = decodeRoom(subject.split(".").at(-2))
     if (Either.isLeft(room)) return failure(new NotFound({ message: "room not found" }))
+    if (jsonTooDeep(payload)) return failure(new BadRequest({ message: tooDeepMessage }))
     let json: unknown
     try {
       json = JSON.parse(payload)
@@ -44,11 +48,11 @@ export const handleSend = (chat: Chat, subject: string, payload: string): Effect
     return Either.isRight(ack) ? JSON.stringify({ ok: true, ack: ack.right }) : failure(ack.left)
   })
 
-export const serveIngress = (nc: NatsConnection, chat: Chat): Effect.Effect<void, ClusterError, Scope.Scope> =>
+export const serveIngress = (nc: NatsConnection, chat: Chat, subjects: Subjects): Effect.Effect<void, ClusterError, Scope.Scope> =>
   Effect.gen(function* () {
     const run = Runtime.runFork(yield* Effect.runtime<never>())
-    const sub = nc.subscribe(Subjects.roomSendAll, {
-      queue: Subjects.ingressQueue,
+    const sub = nc.subscribe(subjects.roomSendAll, {
+      queue: subjects.ingressQueue,
       callback: (err, msg) => {
         if (err !== null) return
         run(Effect.flatMap(handleSend(chat, msg.subject, msg.string()), (reply) => Effect.sync(() => msg.respond(reply))))
@@ -61,6 +65,7 @@ export const serveIngress = (nc: NatsConnection, chat: Chat): Effect.Effect<void
 /** Answers the cluster's send requests (`chat.room.*.send`) for the life of the layer. */
 export const layer: Layer.Layer<never, ClusterError, Nats | ChatTag> = Layer.scopedDiscard(
   Effect.gen(function* () {
-    yield* serveIngress((yield* Nats).nc, yield* ChatTag)
+    const nats = yield* Nats
+    yield* serveIngress(nats.nc, yield* ChatTag, nats.subjects)
   })
 )

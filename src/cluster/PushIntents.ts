@@ -11,7 +11,7 @@ import { PresenceTag, type Presence } from "../chat/Presence.ts"
 import type { ChatEvent, Message, Role, RoomId, RoomKind, UserId } from "../../core/model.ts"
 import { bytesToBase64, toBase64Url, utf8 } from "../../core/util/base64.ts"
 import { describe, Nats } from "./Nats.ts"
-import * as Subjects from "./subjects.ts"
+import type { Subjects } from "./subjects.ts"
 
 export const userToken = (user: string) => toBase64Url(bytesToBase64(utf8.encode(user)))
 
@@ -26,7 +26,7 @@ export type PushIntents = (
 export class PushIntentsTag extends Context.Tag("chat/PushIntents")<PushIntentsTag, PushIntents>() {}
 
 export const makePushIntents =
-  (js: JetStreamClient, presence: Presence): PushIntents =>
+  (js: JetStreamClient, presence: Presence, subjects: Subjects): PushIntents =>
   (room, _kind, events, members) =>
     Effect.asVoid(Effect.forkDaemon(Effect.gen(function* () {
       const created = events.filter((e) => e.kind === "message.created")
@@ -43,7 +43,7 @@ export const makePushIntents =
       yield* Effect.forEach(
         intents,
         (intent) =>
-          Effect.tryPromise(() => js.publish(Subjects.push(userToken(intent.user)), JSON.stringify(intent))).pipe(
+          Effect.tryPromise(() => js.publish(subjects.push(userToken(intent.user)), JSON.stringify(intent))).pipe(
             Effect.catchAll((e) =>
               Effect.logWarning("push intent not published").pipe(Effect.annotateLogs({ room, error: describe(e.error) }))
             )
@@ -55,6 +55,7 @@ export const makePushIntents =
 export const layer: Layer.Layer<PushIntentsTag, never, Nats | PresenceTag> = Layer.effect(
   PushIntentsTag,
   Effect.gen(function* () {
-    return makePushIntents((yield* Nats).js, yield* PresenceTag)
+    const nats = yield* Nats
+    return makePushIntents(nats.js, yield* PresenceTag, nats.subjects)
   })
 )

@@ -17,12 +17,13 @@ import { Internal, notOwner, Unavailable, type ChatError } from "../../core/erro
 import type { RoomId } from "../../core/model.ts"
 import { attempt, Nats, type ClusterError } from "./Nats.ts"
 import { shardOf } from "./ShardMap.ts"
-import * as Subjects from "./subjects.ts"
+import type { Subjects } from "./subjects.ts"
 import * as Wire from "./wire.ts"
 
 export interface RouterOptions {
   readonly shardCount: number
   readonly commandTimeoutMs: number
+  readonly subjects: Subjects
 }
 
 const isRetryable = (e: ChatError) => e._tag === "Unavailable" && e.notOwner === true
@@ -45,7 +46,7 @@ export const makeRouter = (
     Effect.flatMap(
       Effect.either(
         attempt("request", () =>
-          nc.request(Subjects.shardCommands(shardOf(room, o.shardCount)), Wire.encodeCommand(command), {
+          nc.request(o.subjects.shardCommands(shardOf(room, o.shardCount)), Wire.encodeCommand(command), {
             timeout: Math.max(50, timeoutMs)
           })
         )
@@ -118,7 +119,7 @@ export const makeRouter = (
           const r = yield* Effect.either(Effect.flatten(local.write(command.room, command.op)))
           return msg.respond(Either.isRight(r) ? Wire.encodeResult(r.right) : Wire.encodeFailure(r.left))
         })
-      const sub = nc.subscribe(Subjects.shardCommands(shard), {
+      const sub = nc.subscribe(o.subjects.shardCommands(shard), {
         callback: (err, msg) => {
           if (err === null) Runtime.runFork(runtime)(handle(msg))
         }
@@ -139,10 +140,11 @@ export const makeRouter = (
 }
 
 
-export const layer = (o: RouterOptions): Layer.Layer<RouterTag, never, Nats | RoomRegistryTag | ShardLeasesTag> =>
+export const layer = (o: Omit<RouterOptions, "subjects">): Layer.Layer<RouterTag, never, Nats | RoomRegistryTag | ShardLeasesTag> =>
   Layer.effect(
     RouterTag,
     Effect.gen(function* () {
-      return makeRouter((yield* Nats).nc, yield* RoomRegistryTag, yield* ShardLeasesTag, o)
+      const nats = yield* Nats
+      return makeRouter(nats.nc, yield* RoomRegistryTag, yield* ShardLeasesTag, { ...o, subjects: nats.subjects })
     })
   )

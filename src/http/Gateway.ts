@@ -16,7 +16,8 @@ import { ShardManagerTag } from "../cluster/ShardManager.ts"
 import { ChatConfigTag } from "../config/ChatConfig.ts"
 import * as M from "../metrics/metrics.ts"
 import { renderPrometheus } from "../metrics/prometheus.ts"
-import { PlatformTag, type ServeError } from "../platform/types.ts"
+import { PlatformTag } from "../platform/types.ts"
+import { step, type StartupError } from "../startup/StartupError.ts"
 import { codeOf, CloseCode } from "../protocol/errorMap.ts"
 import { makeApp } from "./app.ts"
 import { makeReadiness } from "./readiness.ts"
@@ -36,7 +37,7 @@ const INBOX_CAPACITY = 256
 
 export const layer: Layer.Layer<
   GatewayTag,
-  ServeError,
+  StartupError,
   ChatConfigTag | ChatTag | ChatStoreTag | RoomBusTag | RoomRegistryTag | PresenceTag | Auth | PlatformTag
 > = Layer.scoped(
   GatewayTag,
@@ -68,7 +69,8 @@ export const layer: Layer.Layer<
         maxBufferedBytes: config.wsMaxBufferedBytes,
         inboxCapacity: INBOX_CAPACITY,
         // A REST body carries at most one message body, JSON-escaped (up to twice as long), plus fields.
-        maxRestBodyBytes: config.maxBodyBytes * 2 + 4096
+        maxRestBodyBytes: config.maxBodyBytes * 2 + 4096,
+        maxSocketsPerUser: config.maxSocketsPerUser
       },
       readiness,
       metrics: Effect.zipRight(
@@ -84,14 +86,13 @@ export const layer: Layer.Layer<
       onSlowConsumer: () => runSync(M.slowConsumerDropped),
       onError: (e) => runSync(Effect.zipRight(M.errorReturned(codeOf(e)), e._tag === "RateLimited" ? M.rateLimitedHit : Effect.void)),
       onFrame: () => M.wsMessagesIn.unsafeUpdate(1, []),
-      isDraining: () => draining
+      isDraining: () => draining,
+      corsOrigins: config.corsOrigins
     })
 
-    const listening = yield* platform.serve(app, {
-      port: config.port,
-      host: config.host,
-      maxPayloadBytes: config.maxFrameBytes * 4
-    })
+    const listening = yield* platform
+      .serve(app, { port: config.port, host: config.host, maxPayloadBytes: config.maxFrameBytes * 4 })
+      .pipe(step("HTTP listener (CHAT_HOST, CHAT_PORT)", `${config.host}:${config.port}`))
 
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {

@@ -12,6 +12,8 @@ import { attempt, Nats } from "../cluster/Nats.ts"
 import { ShardLeasesTag } from "../cluster/ShardLeases.ts"
 import { ChatConfigTag } from "../config/ChatConfig.ts"
 import { RedisClientTag } from "../redis/RedisClient.ts"
+import { ConfiguredStore } from "../store/select.ts"
+import { withDualCheck } from "./dualReadiness.ts"
 
 export interface Readiness {
   readonly ok: boolean
@@ -42,6 +44,7 @@ export const makeReadiness = Effect.gen(function* () {
   const redis = yield* Effect.serviceOption(RedisClientTag)
   const membership = yield* Effect.serviceOption(MembershipTag)
   const leases = yield* Effect.serviceOption(ShardLeasesTag)
+  const configured = yield* Effect.serviceOption(ConfiguredStore)
 
   const base = Effect.map(
     Effect.all(
@@ -88,5 +91,8 @@ export const makeReadiness = Effect.gen(function* () {
           }
         }))
       : Effect.succeed(r)
-  return base.pipe(Effect.flatMap(withRedis), Effect.flatMap(withCluster))
+  // Dual mode: the second store is its own check (src/http/dualReadiness.ts).
+  const withDual = (r: Readiness): Effect.Effect<Readiness> =>
+    Option.isSome(configured) ? withDualCheck(r, configured.value, config.dualRead) : Effect.succeed(r)
+  return base.pipe(Effect.flatMap(withRedis), Effect.flatMap(withDual), Effect.flatMap(withCluster))
 })

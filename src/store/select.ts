@@ -10,6 +10,7 @@ import * as Encrypted from "../crypto/EncryptedStore.ts"
 import * as KeyRing from "../crypto/KeyRing.ts"
 import { withMetrics } from "../metrics/instrumentedStore.ts"
 import type { Secrets } from "../config/secrets.ts"
+import { storeStep, type StartupError } from "../startup/StartupError.ts"
 import { StoreError } from "../../core/errors.ts"
 import { ChatStoreTag, type ChatStore } from "../../storage/ChatStore.ts"
 import { makePgliteStore } from "../../storage/pglite/PgliteStore.ts"
@@ -77,16 +78,23 @@ export class StoreWrapper extends Context.Reference<StoreWrapper>()("chat/StoreW
   defaultValue: (): ((store: ChatStore) => ChatStore) => (store) => store
 }) {}
 
-/** The configured store, timed, below the wrapper in context. */
-const configured: Layer.Layer<ChatStoreTag, StoreError, ChatConfigTag> = Layer.scoped(
+/** The store as configured, before any wrapper: dual mode's readiness probes its second store. */
+export class ConfiguredStore extends Context.Tag("chat/ConfiguredStore")<ConfiguredStore, ChatStore>() {}
+
+const opened: Layer.Layer<ConfiguredStore, StartupError, ChatConfigTag> = Layer.scoped(
+  ConfiguredStore,
+  Effect.flatMap(ChatConfigTag, (config) => makeConfiguredStore(config).pipe(storeStep(config)))
+)
+
+/** The configured store, wrapped (tests), timed. */
+const timed: Layer.Layer<ChatStoreTag, never, ConfiguredStore> = Layer.effect(
   ChatStoreTag,
   Effect.gen(function* () {
     const wrap = yield* StoreWrapper
-    return withMetrics(wrap(yield* makeConfiguredStore(yield* ChatConfigTag)))
+    return withMetrics(wrap(yield* ConfiguredStore))
   })
 )
 
 /** The node's store: configured, timed, encrypted with the ring from the resolved secrets. */
-export const layer: Layer.Layer<ChatStoreTag, StoreError | InvalidMasterKey, ChatConfigTag | Secrets> = Encrypted.layer.pipe(
-  Layer.provide(Layer.merge(configured, KeyRing.layerFromSecrets))
-)
+export const layer: Layer.Layer<ChatStoreTag | ConfiguredStore, StartupError | InvalidMasterKey, ChatConfigTag | Secrets> =
+  Encrypted.layer.pipe(Layer.provide(Layer.merge(timed, KeyRing.layerFromSecrets)), Layer.provideMerge(opened))
