@@ -4,7 +4,7 @@
  * re-read on every heartbeat and also follows the bucket's watch, so a join or a clean
  * leave is seen at once and a crash within one TTL.
  */
-import { Context, Effect, Layer, Ref, Schedule, type Scope } from "effect"
+import { Context, Effect, Layer, Schedule, type Scope } from "effect"
 import { attempt, Nats, type ClusterError, type NatsHandle } from "./Nats.ts"
 
 export interface Membership {
@@ -22,7 +22,9 @@ export const makeMembership = (
   leaseMs: number
 ): Effect.Effect<Membership, ClusterError, Scope.Scope> =>
   Effect.gen(function* () {
-    const view = yield* Ref.make<ReadonlyArray<string>>([nodeId])
+    // A plain variable, not a Ref: the watch loop below is a Promise callback, and a Ref
+    // read there would need an Effect run per watch event.
+    let view: ReadonlyArray<string> = [nodeId]
     let leaving = false
     const beat = attempt("heartbeat", () => nats.nodes.put(nodeId, JSON.stringify({ at: Date.now() })))
     const refresh = Effect.gen(function* () {
@@ -31,7 +33,7 @@ export const makeMembership = (
         for await (const k of await nats.nodes.keys()) out.push(k)
         return out
       })
-      yield* Ref.set(view, [...new Set([...keys, ...(leaving ? [] : [nodeId])])].sort())
+      view = [...new Set([...keys, ...(leaving ? [] : [nodeId])])].sort()
     })
     yield* beat
     yield* refresh
@@ -46,19 +48,19 @@ export const makeMembership = (
       Effect.promise(async () => {
         for await (const e of watch) {
           const id = e.key
-          const current = Effect.runSync(Ref.get(view))
+          const current = view
           const next = e.operation === "PUT" ? [...new Set([...current, id])].sort() : current.filter((n) => n !== id || (n === nodeId && !leaving))
-          Effect.runSync(Ref.set(view, next))
+          view = next
         }
       })
     )
     yield* Effect.addFinalizer(() => Effect.sync(() => watch.stop()))
     return {
-      live: Ref.get(view),
+      live: Effect.sync(() => view),
       leave: Effect.gen(function* () {
         leaving = true
         yield* attempt("leave", () => nats.nodes.delete(nodeId)).pipe(Effect.ignore)
-        yield* Ref.update(view, (v) => v.filter((n) => n !== nodeId))
+        view = view.filter((n) => n !== nodeId)
       })
     }
   })
