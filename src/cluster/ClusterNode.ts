@@ -2,7 +2,8 @@
  * Clustered mode for one node (CHAT_NATS_URL set): NATS connection, membership, shard
  * manager, router and NATS room bus, assembled around the local room registry.
  */
-import { Effect, Redacted, type Scope } from "effect"
+import { Effect, Metric, Redacted, type Scope } from "effect"
+import * as M from "../metrics/metrics.ts"
 import type { RoomRegistry } from "../../actors/RoomRegistry.ts"
 import * as Registry from "../../actors/RoomRegistry.ts"
 import type { ActorDeps } from "../../actors/RoomActor.ts"
@@ -35,6 +36,9 @@ export interface ClusterNode {
   readonly handOver: Effect.Effect<void>
 }
 
+const acquired = Metric.tagged(M.shardHandovers, "kind", "acquired")
+const released = Metric.tagged(M.shardHandovers, "kind", "released")
+
 export const makeClusterNode = (
   store: ChatStore,
   actorDeps: (bus: RoomBus) => Omit<ActorDeps, "fence">,
@@ -58,7 +62,13 @@ export const makeClusterNode = (
     shards = yield* makeShardManager(
       nats,
       membership,
-      { serve: router.serveShard, registry: local, store },
+      {
+        serve: router.serveShard,
+        registry: local,
+        store,
+        onHandover: (kind) => (kind === "acquired" ? acquired : released).unsafeUpdate(1, []),
+        onRenewalFailed: () => M.leaseRenewalFailures.unsafeUpdate(1, [])
+      },
       { nodeId: o.nodeId, shardCount: o.shardCount, leaseMs: o.leaseMs }
     )
     const manager = shards

@@ -3,7 +3,7 @@
  * close), the JetStream KV buckets for node heartbeats and shard leases, and the push
  * stream. Promise failures become ClusterError here.
  */
-import { Data, Effect, Redacted, type Scope } from "effect"
+import { Data, Effect, Redacted, Runtime, type Scope } from "effect"
 import { connect, type JetStreamClient, type KV, type NatsConnection, RetentionPolicy } from "nats"
 import * as Subjects from "./subjects.ts"
 
@@ -52,6 +52,19 @@ export const connectNats = (o: NatsOptions): Effect.Effect<NatsHandle, ClusterEr
         })
       ),
       (nc) => Effect.promise(() => nc.drain().catch(() => nc.close()))
+    )
+    // An operator follows the connection: one line when it drops, one when it is back.
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    yield* Effect.forkScoped(
+      Effect.promise(async () => {
+        for await (const status of nc.status()) {
+          if (status.type === "disconnect") {
+            runFork(Effect.logWarning("lost NATS connection; reconnecting").pipe(Effect.annotateLogs({ node: o.name, server: String(status.data) })))
+          } else if (status.type === "reconnect") {
+            runFork(Effect.logInfo("NATS connection back").pipe(Effect.annotateLogs({ node: o.name, server: String(status.data) })))
+          }
+        }
+      })
     )
     const js = nc.jetstream()
     // Entries not refreshed within the TTL vanish: a dead node's heartbeat and leases expire.

@@ -7,7 +7,8 @@
  * not_owner: the router retries with backoff until the command deadline. Writes carry
  * their clientMsgId, so a retry of a write that did commit returns the first ack.
  */
-import { Deferred, Effect, Either, Runtime, Schedule, type Scope } from "effect"
+import { Deferred, Effect, Either, Metric, Runtime, Schedule, type Scope } from "effect"
+import * as M from "../metrics/metrics.ts"
 import { type NatsConnection, type Msg } from "nats"
 import type { RoomSnapshot } from "../../actors/Mailbox.ts"
 import type { RoomRegistry } from "../../actors/RoomRegistry.ts"
@@ -24,6 +25,10 @@ export interface RouterOptions {
   readonly shardCount: number
   readonly commandTimeoutMs: number
 }
+
+// Made once: the tagged counters of the two outcomes.
+const forwardOk = Metric.tagged(M.forwardedCommands, "outcome", "ok")
+const forwardError = Metric.tagged(M.forwardedCommands, "outcome", "error")
 
 const isRetryable = (e: ChatError) => e._tag === "Unavailable" && e.notOwner === true
 
@@ -86,8 +91,20 @@ export const makeRouter = (
       }
       // Remote: the request starts now (in the caller's order) and is awaited later.
       const reply = yield* Deferred.make<OpResult, ChatError>()
+      const started = Date.now()
       yield* Effect.forkDaemon(
-        Deferred.complete(reply, route(room, Effect.flatten(local.write(room, op)), { k: "w", room, op }, deadline))
+        Deferred.complete(
+          reply,
+          route(room, Effect.flatten(local.write(room, op)), { k: "w", room, op }, deadline).pipe(
+            Effect.onExit((exit) =>
+              Effect.sync(() => {
+                forwardOk.unsafeUpdate(exit._tag === "Success" ? 1 : 0, [])
+                forwardError.unsafeUpdate(exit._tag === "Success" ? 0 : 1, [])
+                M.forwardDuration.unsafeUpdate((Date.now() - started) / 1000, [])
+              })
+            )
+          )
+        )
       )
       return Deferred.await(reply)
     })
