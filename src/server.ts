@@ -33,10 +33,15 @@ import { makeHub } from "./http/ws/Hub.ts"
 import type { Session } from "./http/ws/Session.ts"
 import { codeOf, CloseCode } from "./protocol/errorMap.ts"
 import * as M from "./metrics/metrics.ts"
+import * as Breaker from "./resilience/Breaker.ts"
+import { describeCause } from "./resilience/Breaker.ts"
+import { withBreaker } from "./resilience/guardStore.ts"
 import { makeLoopDelayProbe } from "./metrics/loopDelay.ts"
 import type { DualStore } from "../storage/dual/DualStore.ts"
 import { renderPrometheus } from "./metrics/prometheus.ts"
 import type { Platform } from "./platform/types.ts"
+
+const TITLES: Record<string, string> = { postgres: "PostgreSQL", scylla: "ScyllaDB", pglite: "PGlite", memory: "memory store" }
 
 export interface NodeHooks {
   /** Wrap the store below encryption (tests inject faults here). */
@@ -63,9 +68,16 @@ export const startNode = (
     })
     const hooked = hooks.wrapStore ? hooks.wrapStore(raw) : raw
     // Dual mode times each side inside (storage/select.ts): the metrics name postgres or scylla.
-    const store = withEncryption(raw.name === "dual" ? hooked : withMetrics(hooked), ring)
     // The database that commits messages: in dual mode PostgreSQL, the primary.
-    const commitDatabase = store.name === "dual" ? "postgres" : store.name
+    const commitDatabase = raw.name === "dual" ? "postgres" : raw.name
+    // Its circuit breaker: open after repeated failures, commands refused at once while open,
+    // closed by the first probe (ping) that answers (src/resilience/Breaker.ts).
+    const storeBreaker = yield* Breaker.make({
+      dependency: commitDatabase,
+      title: TITLES[commitDatabase] ?? commitDatabase,
+      probe: hooked.ping
+    })
+    const store = withEncryption(withBreaker(raw.name === "dual" ? hooked : withMetrics(hooked), storeBreaker), ring)
     const auth = yield* AuthModule.make({
       ...(Option.isSome(secrets.jwtSecret) ? { secret: secrets.jwtSecret.value } : {}),
       ...(Option.isSome(config.jwksUrl) ? { jwksUrl: config.jwksUrl.value } : {}),
@@ -100,6 +112,7 @@ export const startNode = (
       store,
       maxBatch: config.maxBatch,
       idleMs: config.actorIdleMs,
+      admit: storeBreaker.reject,
       onCommitted: (room: RoomId, kind: RoomKind, events: ReadonlyArray<ChatEvent>, members: ReadonlyMap<UserId, Role>) =>
         Effect.gen(function* () {
           if (pushIntents) yield* pushIntents(room, events, members)
@@ -129,7 +142,8 @@ export const startNode = (
           shardCount: config.shards,
           leaseMs: config.leaseMs,
           replicas: config.natsReplicas,
-          commandTimeoutMs: config.commandTimeoutMs
+          commandTimeoutMs: config.commandTimeoutMs,
+          breaker: yield* Breaker.make({ dependency: "nats", title: "NATS" })
         })
       : undefined
     const bus: RoomBus = cluster?.bus ?? makeInProcess()
@@ -151,18 +165,25 @@ export const startNode = (
     const runtime = yield* Effect.runtime<never>()
     const runSync = Runtime.runSync(runtime)
 
-    const check = (name: string, probe: Effect.Effect<unknown, unknown>) =>
+    // Reasons in words: the dependency, and the driver's error or the open circuit's cause.
+    const check = (name: string, probe: Effect.Effect<unknown, unknown>, breaker?: Breaker.Breaker) =>
       probe.pipe(
         Effect.timeout("2 seconds"),
         Effect.match({
-          onFailure: (e) => [name, `failing: ${String((e as { _tag?: string })._tag ?? e)}`] as const,
+          onFailure: (e) =>
+            [
+              name,
+              breaker && breaker.state() !== "closed"
+                ? `failing: ${breaker.title} circuit ${breaker.state()} (${breaker.cause() ?? describeCause(e)})`
+                : `failing: ${(e as { _tag?: string })._tag === "TimeoutException" ? "no answer within 2 s" : describeCause(e)}`
+            ] as const,
           onSuccess: () => [name, "ok"] as const
         })
       )
     const readiness: Effect.Effect<Readiness> = Effect.map(
       Effect.all(
         [
-          check(`store:${store.name}`, store.ping),
+          check(`store:${store.name}`, store.ping, storeBreaker),
           ...(cluster ? [check("nats", Effect.tryPromise(() => cluster.nats.nc.rtt()))] : [])
         ],
         { concurrency: "unbounded" }

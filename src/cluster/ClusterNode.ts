@@ -4,6 +4,7 @@
  */
 import { Effect, Metric, Redacted, type Scope } from "effect"
 import * as M from "../metrics/metrics.ts"
+import type { Breaker } from "../resilience/Breaker.ts"
 import type { RoomRegistry } from "../../actors/RoomRegistry.ts"
 import * as Registry from "../../actors/RoomRegistry.ts"
 import type { ActorDeps } from "../../actors/RoomActor.ts"
@@ -23,6 +24,8 @@ export interface ClusterOptions {
   readonly leaseMs: number
   readonly replicas: number
   readonly commandTimeoutMs: number
+  /** Opened while the NATS connection is down: forwarded commands fail fast instead of waiting. */
+  readonly breaker?: Breaker
 }
 
 export interface ClusterNode {
@@ -46,7 +49,13 @@ export const makeClusterNode = (
   o: ClusterOptions
 ): Effect.Effect<ClusterNode, ClusterError, Scope.Scope> =>
   Effect.gen(function* () {
-    const nats = yield* connectNats({ url: o.natsUrl, name: o.nodeId, leaseMs: o.leaseMs, replicas: o.replicas })
+    const nats = yield* connectNats({
+      url: o.natsUrl,
+      name: o.nodeId,
+      leaseMs: o.leaseMs,
+      replicas: o.replicas,
+      onStatus: (up, detail) => (up ? o.breaker?.close() : o.breaker?.open(detail))
+    })
     const bus = makeNatsBus(nats.nc)
     // The actors ask the shard manager for their fence; it exists once the registry does.
     let shards: ShardManager | undefined
@@ -56,7 +65,8 @@ export const makeClusterNode = (
     )
     const router = makeRouter(nats.nc, local, { owns: (s) => shards?.owns(s) ?? false }, {
       shardCount: o.shardCount,
-      commandTimeoutMs: o.commandTimeoutMs
+      commandTimeoutMs: o.commandTimeoutMs,
+      ...(o.breaker ? { natsDown: o.breaker.reject } : {})
     })
     const membership = yield* makeMembership(nats, o.nodeId, o.leaseMs)
     shards = yield* makeShardManager(

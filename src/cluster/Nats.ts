@@ -34,6 +34,8 @@ export interface NatsOptions {
   readonly name: string
   readonly leaseMs: number
   readonly replicas: number
+  /** The connection went down (false) or came back (true): drives the NATS circuit breaker. */
+  readonly onStatus?: (up: boolean, detail: string) => void
 }
 
 export const connectNats = (o: NatsOptions): Effect.Effect<NatsHandle, ClusterError, Scope.Scope> =>
@@ -59,8 +61,10 @@ export const connectNats = (o: NatsOptions): Effect.Effect<NatsHandle, ClusterEr
       Effect.promise(async () => {
         for await (const status of nc.status()) {
           if (status.type === "disconnect") {
+            o.onStatus?.(false, `connection to ${String(status.data)} lost`)
             runFork(Effect.logWarning("lost NATS connection; reconnecting").pipe(Effect.annotateLogs({ node: o.name, server: String(status.data) })))
           } else if (status.type === "reconnect") {
+            o.onStatus?.(true, String(status.data))
             runFork(Effect.logInfo("NATS connection back").pipe(Effect.annotateLogs({ node: o.name, server: String(status.data) })))
           }
         }

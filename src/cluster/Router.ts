@@ -24,6 +24,8 @@ import * as Wire from "./wire.ts"
 export interface RouterOptions {
   readonly shardCount: number
   readonly commandTimeoutMs: number
+  /** While NATS is down: the error to answer at once instead of retrying until the deadline. */
+  readonly natsDown?: () => Unavailable | undefined
 }
 
 // Made once: the tagged counters of the two outcomes.
@@ -69,10 +71,12 @@ export const makeRouter = (
     ).pipe(
       Effect.retry({
         schedule: Schedule.exponential("25 millis").pipe(Schedule.union(Schedule.spaced("500 millis")), Schedule.jittered),
-        while: (e) => isRetryable(e) && Date.now() < deadline
+        while: (e) => isRetryable(e) && Date.now() < deadline && o.natsDown?.() === undefined
       }),
       Effect.mapError((e) =>
-        isRetryable(e) ? new Unavailable({ message: "room is moving between nodes; retry (same clientMsgId is safe)" }) : e
+        isRetryable(e)
+          ? (o.natsDown?.() ?? new Unavailable({ message: "room is moving between nodes; retry (same clientMsgId is safe)" }))
+          : e
       )
     )
 
@@ -89,6 +93,9 @@ export const makeRouter = (
         }
         if (!isRetryable(pending.left)) return yield* Effect.fail(pending.left)
       }
+      // Remote while NATS is down: nothing can reach the owner; answer at once, nothing stored.
+      const down = o.natsDown?.()
+      if (down !== undefined) return yield* Effect.fail(down)
       // Remote: the request starts now (in the caller's order) and is awaited later.
       const reply = yield* Deferred.make<OpResult, ChatError>()
       const started = Date.now()

@@ -235,7 +235,7 @@ export const pushFailed = counter({
 
 export const circuitState = gauge({
   name: "chat_circuit_state",
-  help: "Circuit breaker state per dependency (postgres, scylla, nats, redis): 0 closed, 1 half-open, 2 open.",
+  help: "Circuit breaker state per dependency (the database that commits: postgres, scylla or pglite; nats in clustered mode): 0 closed, 1 half-open, 2 open.",
   labels: ["dependency"],
   action: "CircuitOpen fires when one stays open for 1 minute: the dependency is down; requests that need it fail fast with unavailable. The node recovers by itself when it is back."
 })
