@@ -40,6 +40,8 @@ import { makeLoopDelayProbe } from "./metrics/loopDelay.ts"
 import type { DualStore } from "../storage/dual/DualStore.ts"
 import { renderPrometheus } from "./metrics/prometheus.ts"
 import type { Platform } from "./platform/types.ts"
+import { addressOf, step, storeStep } from "./startup/StartupError.ts"
+import { withDualCheck } from "./http/dualReadiness.ts"
 
 const TITLES: Record<string, string> = { postgres: "PostgreSQL", scylla: "ScyllaDB", pglite: "PGlite", memory: "memory store" }
 
@@ -61,7 +63,7 @@ export const startNode = (
   hooks: NodeHooks = {}
 ): Effect.Effect<RunningNode, unknown, Scope.Scope | FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function* () {
-    const raw = yield* makeConfiguredStore(config)
+    const raw = yield* makeConfiguredStore(config).pipe(storeStep(config))
     const ring = yield* KeyRing.make({
       current: Redacted.value(secrets.masterKey),
       old: secrets.oldMasterKeys.map(Redacted.value)
@@ -89,7 +91,9 @@ export const startNode = (
     // Redis (optional): presence, rate limits and the membership cache shared by all
     // nodes. Each degrades to this node's own view when Redis is down; none stops messages.
     const redis = Option.isSome(config.redisUrl)
-      ? yield* RedisClient.make(config.redisUrl.value, { name: config.nodeId })
+      ? yield* RedisClient.make(config.redisUrl.value, { name: config.nodeId }).pipe(
+          step("Redis (CHAT_REDIS_URL)", addressOf(config.redisUrl.value))
+        )
       : undefined
     const presence: Presence = redis ? yield* RedisPresence.make(redis, { nodeId: config.nodeId }) : makeLocalPresence()
     const redisLimiter = redis
@@ -135,6 +139,7 @@ export const startNode = (
       restartMaxMs: 5_000,
       onRestart: () => M.roomActorRestarted
     }
+    const natsBreaker = Option.isSome(config.natsUrl) ? yield* Breaker.make({ dependency: "nats", title: "NATS" }) : undefined
     const cluster = Option.isSome(config.natsUrl)
       ? yield* makeClusterNode(store, actorDeps, registryOptions, {
           natsUrl: config.natsUrl.value,
@@ -143,11 +148,12 @@ export const startNode = (
           leaseMs: config.leaseMs,
           replicas: config.natsReplicas,
           commandTimeoutMs: config.commandTimeoutMs,
-          breaker: yield* Breaker.make({ dependency: "nats", title: "NATS" })
-        })
+          natsPrefix: config.natsPrefix,
+          ...(natsBreaker ? { breaker: natsBreaker } : {})
+        }).pipe(step("NATS (CHAT_NATS_URL)", addressOf(config.natsUrl.value)))
       : undefined
     const bus: RoomBus = cluster?.bus ?? makeInProcess()
-    if (cluster) pushIntents = makePushIntents(cluster.nats.js, presence)
+    if (cluster) pushIntents = makePushIntents(cluster.nats.js, presence, cluster.nats.subjects)
     const registry = cluster?.registry ?? (yield* Registry.make(actorDeps(bus), registryOptions))
     const limiter = redisLimiter ?? makeLocal({ ratePerSec: config.sendRate, burst: config.sendBurst })
     const chat = Chat.make(
@@ -184,7 +190,7 @@ export const startNode = (
       Effect.all(
         [
           check(`store:${store.name}`, store.ping, storeBreaker),
-          ...(cluster ? [check("nats", Effect.tryPromise(() => cluster.nats.nc.rtt()))] : [])
+          ...(cluster ? [check("nats", Effect.tryPromise(() => cluster.nats.nc.rtt()), natsBreaker)] : [])
         ],
         { concurrency: "unbounded" }
       ),
@@ -211,6 +217,7 @@ export const startNode = (
             )
           : Effect.succeed(r)
       ),
+      Effect.flatMap((r) => withDualCheck(r, raw, config.dualRead)),
       Effect.flatMap((r) =>
         cluster
           ? Effect.map(cluster.membership.live, (live) => ({
@@ -228,7 +235,7 @@ export const startNode = (
           : Effect.succeed(r)
       )
     )
-    if (cluster) yield* serveIngress(cluster.nats.nc, chat)
+    if (cluster) yield* serveIngress(cluster.nats.nc, chat, cluster.nats.subjects)
 
     // Gauges read at scrape time: what the node holds now, not what it did.
     const wsConnections = M.connectionsOf("websocket")
@@ -326,14 +333,15 @@ export const startNode = (
       onError: (e) => runSync(Effect.zipRight(M.errorReturned(codeOf(e)), e._tag === "RateLimited" ? M.rateLimitedHit : Effect.void)),
       onFrame: () => M.wsMessagesIn.unsafeUpdate(1, []),
       isDraining: () => draining,
-      onHttpRequest
+      onHttpRequest,
+      corsOrigins: config.corsOrigins
     })
 
     const listening = yield* platform.serve(app, {
       port: config.port,
       host: config.host,
       maxPayloadBytes: config.maxFrameBytes * 4
-    })
+    }).pipe(step("HTTP listener (CHAT_HOST, CHAT_PORT)", `${config.host}:${config.port}`))
 
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
@@ -356,7 +364,7 @@ export const startNode = (
     )
     if (Option.isNone(config.jwtSecret) && Option.isSome(secrets.jwtSecret)) {
       yield* Effect.logInfo(
-        "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `deno task chat token alice`)"
+        "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `npx deno task chat token alice`)"
       )
     }
     return { port: listening.port, store, sessions }

@@ -16,6 +16,7 @@ import { makeMembership, type Membership } from "./Membership.ts"
 import { connectNats, type ClusterError, type NatsHandle } from "./Nats.ts"
 import { makeNatsBus } from "./NatsBus.ts"
 import { makeRouter } from "./Router.ts"
+import * as Subjects from "./subjects.ts"
 
 export interface ClusterOptions {
   readonly natsUrl: Redacted.Redacted<string>
@@ -26,6 +27,8 @@ export interface ClusterOptions {
   readonly commandTimeoutMs: number
   /** Opened while the NATS connection is down: forwarded commands fail fast instead of waiting. */
   readonly breaker?: Breaker
+  /** CHAT_NATS_PREFIX: this cluster's namespace on NATS; "" for the unprefixed names. */
+  readonly natsPrefix: string
 }
 
 export interface ClusterNode {
@@ -54,9 +57,10 @@ export const makeClusterNode = (
       name: o.nodeId,
       leaseMs: o.leaseMs,
       replicas: o.replicas,
-      onStatus: (up, detail) => (up ? o.breaker?.close() : o.breaker?.open(detail))
+      onStatus: (up, detail) => (up ? o.breaker?.close() : o.breaker?.open(detail)),
+      subjects: Subjects.make(o.natsPrefix)
     })
-    const bus = makeNatsBus(nats.nc)
+    const bus = makeNatsBus(nats.nc, nats.subjects)
     // The actors ask the shard manager for their fence; it exists once the registry does.
     let shards: ShardManager | undefined
     const local = yield* Registry.make(
@@ -66,6 +70,7 @@ export const makeClusterNode = (
     const router = makeRouter(nats.nc, local, { owns: (s) => shards?.owns(s) ?? false }, {
       shardCount: o.shardCount,
       commandTimeoutMs: o.commandTimeoutMs,
+      subjects: nats.subjects,
       ...(o.breaker ? { natsDown: o.breaker.reject } : {})
     })
     const membership = yield* makeMembership(nats, o.nodeId, o.leaseMs)

@@ -11,13 +11,13 @@ import type { Presence } from "../chat/Presence.ts"
 import type { ChatEvent, Message, Role, RoomId, UserId } from "../domain/model.ts"
 import { bytesToBase64, toBase64Url, utf8 } from "../util/base64.ts"
 import { describe } from "./Nats.ts"
-import * as Subjects from "./subjects.ts"
+import type { Subjects } from "./subjects.ts"
 import * as M from "../metrics/metrics.ts"
 
 export const userToken = (user: string) => toBase64Url(bytesToBase64(utf8.encode(user)))
 
 export const makePushIntents =
-  (js: JetStreamClient, presence: Presence) =>
+  (js: JetStreamClient, presence: Presence, subjects: Subjects) =>
   (room: RoomId, events: ReadonlyArray<ChatEvent>, members: ReadonlyMap<UserId, Role>): Effect.Effect<void> =>
     Effect.asVoid(Effect.forkDaemon(Effect.gen(function* () {
       const created = events.filter((e) => e.kind === "message.created")
@@ -34,7 +34,7 @@ export const makePushIntents =
       yield* Effect.forEach(
         intents,
         (intent) =>
-          Effect.tryPromise(() => js.publish(Subjects.push(userToken(intent.user)), JSON.stringify(intent))).pipe(
+          Effect.tryPromise(() => js.publish(subjects.push(userToken(intent.user)), JSON.stringify(intent))).pipe(
             Effect.zipRight(Effect.sync(() => M.pushPublished.unsafeUpdate(1, []))),
             Effect.catchAll((e) =>
               Effect.zipRight(

@@ -18,7 +18,7 @@ import { Internal, notOwner, Unavailable, type ChatError } from "../domain/error
 import type { RoomId } from "../domain/model.ts"
 import { attempt } from "./Nats.ts"
 import { shardOf } from "./ShardMap.ts"
-import * as Subjects from "./subjects.ts"
+import type { Subjects } from "./subjects.ts"
 import * as Wire from "./wire.ts"
 
 export interface RouterOptions {
@@ -26,6 +26,7 @@ export interface RouterOptions {
   readonly commandTimeoutMs: number
   /** While NATS is down: the error to answer at once instead of retrying until the deadline. */
   readonly natsDown?: () => Unavailable | undefined
+  readonly subjects: Subjects
 }
 
 // Made once: the tagged counters of the two outcomes.
@@ -45,7 +46,7 @@ export const makeRouter = (
     Effect.flatMap(
       Effect.either(
         attempt("request", () =>
-          nc.request(Subjects.shardCommands(shardOf(room, o.shardCount)), Wire.encodeCommand(command), {
+          nc.request(o.subjects.shardCommands(shardOf(room, o.shardCount)), Wire.encodeCommand(command), {
             timeout: Math.max(50, timeoutMs)
           })
         )
@@ -135,7 +136,7 @@ export const makeRouter = (
           const r = yield* Effect.either(Effect.flatten(local.write(command.room, command.op)))
           return msg.respond(Either.isRight(r) ? Wire.encodeResult(r.right) : Wire.encodeFailure(r.left))
         })
-      const sub = nc.subscribe(Subjects.shardCommands(shard), {
+      const sub = nc.subscribe(o.subjects.shardCommands(shard), {
         callback: (err, msg) => {
           if (err === null) Runtime.runFork(runtime)(handle(msg))
         }

@@ -8,6 +8,7 @@ import { Cause, Effect, Exit, Option, Runtime, Schema } from "effect"
 import { routePath } from "hono/route"
 import { Hono, type Context } from "hono"
 import { bodyLimit } from "hono/body-limit"
+import { cors } from "hono/cors"
 import type { UpgradeWebSocket, WSContext } from "hono/ws"
 import type { Chat } from "../chat/Chat.ts"
 import type { ChatStore } from "../../storage/ChatStore.ts"
@@ -49,6 +50,8 @@ export interface GatewayDeps {
   readonly isDraining: () => boolean
   /** Called once per answered HTTP request with the matched route pattern (never the raw path). */
   readonly onHttpRequest?: (route: string, method: string, status: number, seconds: number) => void
+  /** Origins allowed to call from a browser on another origin (CHAT_CORS_ORIGINS); none when absent. */
+  readonly corsOrigins?: ReadonlyArray<string>
 }
 
 type Env = { Variables: { user: UserId } }
@@ -97,6 +100,21 @@ class SocketEvents {
 
 export const makeApp = (deps: GatewayDeps) => {
   const app = new Hono<Env>()
+  // CORS (CHAT_CORS_ORIGINS): first, so that a browser's preflight (OPTIONS, no token) is
+  // answered here and never reaches authentication. No origins: no CORS headers at all.
+  if (deps.corsOrigins !== undefined && deps.corsOrigins.length > 0) {
+    const origins = deps.corsOrigins
+    app.use(
+      "*",
+      cors({
+        origin: origins.includes("*") ? "*" : [...origins],
+        allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allowHeaders: ["Authorization", "Content-Type"],
+        // Browsers cache the preflight answer this long (seconds).
+        maxAge: 600
+      })
+    )
+  }
   const run = Runtime.runPromiseExit(deps.runtime)
 
   // chat_http_requests_total: the route pattern (routePath of the last matched route), so
