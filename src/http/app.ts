@@ -17,6 +17,7 @@ import { errorPayload, statusOf } from "../protocol/errorMap.ts"
 import { formatIssue } from "../protocol/frames.ts"
 import * as Rest from "../protocol/rest.ts"
 import type { Hub } from "./ws/Hub.ts"
+import { mountWeb, type WebAssets } from "./web.ts"
 import { makeSession, type Session, type SessionDeps, type SessionLimits, type SocketLink } from "./ws/Session.ts"
 
 export interface Readiness {
@@ -46,6 +47,8 @@ export interface GatewayDeps {
   readonly onFrame: () => void
   /** Set when the node is draining: new WebSockets and writes are refused. */
   readonly isDraining: () => boolean
+  /** The web chat at `/`, and the dev sign-in (only with the generated development secret). */
+  readonly web?: { readonly assets: WebAssets; readonly devToken: Option.Option<(user: string) => Promise<string>> }
 }
 
 type Env = { Variables: { user: UserId } }
@@ -306,6 +309,8 @@ export const makeApp = (deps: GatewayDeps) => {
     },
     deps.upgradeWebSocket((c) => new SocketEvents(c.get("user") as UserId, deps, sessionDeps))
   )
+
+  if (deps.web) mountWeb(app, deps.web.assets, deps.web.devToken)
 
   app.notFound((c) => fail(c, new NotFound({ message: "no such route" })))
   app.onError(async (err, c) => {
