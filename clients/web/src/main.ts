@@ -96,6 +96,11 @@ const start = (token: string | undefined, devUser: string | undefined) => {
       void showSignIn("Your token was refused (expired or invalid). Sign in again.")
     }
   })
+  // The protocol has no event for "you were added to a room": the list is fetched again
+  // every few seconds (and on every event of a followed room).
+  setInterval(() => {
+    if (client?.state === "open") void refreshRooms()
+  }, 4_000)
   $("signin").hidden = true
   $("app").hidden = false
   document.body.dataset.view = "rooms"
@@ -260,6 +265,7 @@ const follow = (id: string): RoomView => {
     setTimeout(() => id === current && renderTyping(view), 5_000)
   })
   room.on("presence", ({ user, online }) => {
+    presenceEpoch++
     if (online) view.online.add(user)
     else view.online.delete(user)
     if (id === current) void renderMembers(view)
@@ -332,9 +338,13 @@ const openRoom = async (id: string) => {
   ;($("message-input") as HTMLTextAreaElement).focus()
 }
 
-const loadPresence = async (view: RoomView) => {
+/** Bumped by every presence frame: a list fetched meanwhile may be older than the frame. */
+let presenceEpoch = 0
+const loadPresence = async (view: RoomView, attempts = 3): Promise<void> => {
   try {
+    const epoch = presenceEpoch
     const online = await view.room.online()
+    if (epoch !== presenceEpoch && attempts > 1) return loadPresence(view, attempts - 1)
     view.online.clear()
     for (const u of online) if (u !== me) view.online.add(u)
     void renderMembers(view)
@@ -401,9 +411,15 @@ const loadOlder = async (view: RoomView) => {
   }
 }
 
+// Only the reader's own scrolling (wheel, touch, keys) loads older pages: the page's own
+// positioning after a render fires scroll events too, and must not load the whole room.
+let userScrollAt = 0
+for (const type of ["wheel", "touchmove", "keydown"]) {
+  $("scroller").addEventListener(type, () => (userScrollAt = Date.now()), { passive: true })
+}
 $("scroller").addEventListener("scroll", () => {
   const view = current ? views.get(current) : undefined
-  if (view && $("scroller").scrollTop < 80) void loadOlder(view)
+  if (view && Date.now() - userScrollAt < 1_000 && $("scroller").scrollTop < 80) void loadOlder(view)
 })
 
 let readTimer: ReturnType<typeof setTimeout> | undefined
