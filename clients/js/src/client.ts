@@ -71,6 +71,8 @@ interface Pending {
   /** Counted against maxInFlight (writes). */
   readonly write: boolean
   sent: boolean
+  /** `unavailable` answers so far (for the retry backoff). */
+  attempts: number
   timer?: ReturnType<typeof setTimeout>
   resolve: (frame: ServerFrame) => void
   reject: (e: ChatError) => void
@@ -229,7 +231,7 @@ export class ChatClient extends Emitter<ClientEvents> {
     const max = this.options.backoff?.maxMs ?? 10_000
     const ceiling = Math.min(max, initial * 2 ** Math.min(this.attempt, 20))
     // Jitter spreads the reconnects of many clients after a node goes away.
-    const delayMs = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2)
+    const delayMs = jittered(ceiling)
     this.attempt++
     this.setState("reconnecting", { delayMs, ...(closeCode !== undefined ? { closeCode } : {}) })
     this.reconnectTimer = setTimeout(() => {
@@ -313,15 +315,25 @@ export class ChatClient extends Emitter<ClientEvents> {
     if (id === undefined) return
     const p = this.pending.get(id)
     if (p === undefined) return
-    if (frame.type === "error" && frame.code === "rate_limited" && p.write) {
-      // Honour the server's wait, then send the same frame again (same clientMsgId).
+    const retryIn =
+      frame.type !== "error"
+        ? undefined
+        : frame.code === "rate_limited" && p.write
+          ? // Honour the server's wait, then send the same frame again (same clientMsgId).
+            (frame.retryAfterMs ?? 1000)
+          : frame.code === "unavailable" && p.retry
+            ? // The room is moving between nodes, or overloaded: safe to repeat (deduplicated or
+              // idempotent), after a growing, jittered pause.
+              jittered(Math.min(5_000, 100 * 2 ** Math.min(p.attempts++, 6)))
+            : undefined
+    if (retryIn !== undefined) {
       this.release(p)
       p.sent = false
       p.timer = setTimeout(() => {
         p.timer = undefined
         this.transmit(p)
         this.pump()
-      }, frame.retryAfterMs ?? 1000)
+      }, retryIn)
       return
     }
     this.pending.delete(id)
@@ -362,7 +374,7 @@ export class ChatClient extends Emitter<ClientEvents> {
     if (opts.signal?.aborted) return Promise.reject(new ChatError("aborted", "aborted"))
     return new Promise((resolve, reject) => {
       const id = `c${++this.nextId}`
-      const p: Pending = { id, frame, retry: opts.retry, write: opts.write, sent: false, resolve: resolve as any, reject }
+      const p: Pending = { id, frame, retry: opts.retry, write: opts.write, sent: false, attempts: 0, resolve: resolve as any, reject }
       this.pending.set(id, p)
       // Aborting stops waiting; a write already on the wire may still commit.
       opts.signal?.addEventListener(
@@ -395,6 +407,7 @@ export class ChatClient extends Emitter<ClientEvents> {
       retry: false,
       write: false,
       sent: false,
+      attempts: 0,
       resolve: (f) => room.subscribed(f as Extract<ServerFrame, { type: "subscribed" }>),
       reject: (e) => {
         if (e.code !== "disconnected") room.failed(e)
@@ -509,6 +522,9 @@ export class ChatClient extends Emitter<ClientEvents> {
     this.emit("state", { state: "closed", attempt: this.attempt })
   }
 }
+
+/** 50..100 % of `ms`: spreads the retries of many clients. */
+const jittered = (ms: number): number => Math.round(ms / 2 + (Math.random() * ms) / 2)
 
 /** The `sub` of a JWT, read without verifying (the server verifies). */
 const subOf = (token: string): string | undefined => {
