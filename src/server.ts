@@ -29,6 +29,8 @@ import type { ChatConfig } from "./config/ChatConfig.ts"
 import type { ResolvedSecrets } from "./config/secrets.ts"
 import * as KeyRing from "./crypto/KeyRing.ts"
 import { makeApp, type Readiness } from "./http/app.ts"
+import { loadWebAssets } from "./http/web.ts"
+import { signToken } from "./auth/signToken.ts"
 import { makeHub } from "./http/ws/Hub.ts"
 import type { Session } from "./http/ws/Session.ts"
 import { codeOf, CloseCode } from "./protocol/errorMap.ts"
@@ -306,6 +308,23 @@ export const startNode = (
         }
       }
     })
+    // Dev sign-in: only an embedded node whose HS256 secret was generated into the data dir
+    // (no CHAT_JWT_SECRET, no JWKS or public key) mints tokens for a typed name. A configured
+    // secret means real users and an identity provider: never then.
+    const devSecret =
+      Option.isNone(config.jwtSecret) && Option.isNone(config.natsUrl) && Option.isNone(config.jwksUrl) && Option.isNone(config.jwtPublicKey)
+        ? secrets.jwtSecret
+        : Option.none()
+    const devToken = Option.map(devSecret, (secret) => (user: string) =>
+      Runtime.runPromise(runtime)(
+        signToken(secret, user, {
+          expiresIn: "12h",
+          ...(Option.isSome(config.jwtIssuer) ? { issuer: config.jwtIssuer.value } : {}),
+          ...(Option.isSome(config.jwtAudience) ? { audience: config.jwtAudience.value } : {})
+        })
+      )
+    )
+    const webAssets = yield* loadWebAssets
 
     const app = makeApp({
       chat,
@@ -335,6 +354,7 @@ export const startNode = (
       onFrame: () => M.wsMessagesIn.unsafeUpdate(1, []),
       isDraining: () => draining,
       onHttpRequest,
+      web: { assets: webAssets, devToken },
       corsOrigins: config.corsOrigins
     })
 
@@ -365,7 +385,7 @@ export const startNode = (
     )
     if (Option.isNone(config.jwtSecret) && Option.isSome(secrets.jwtSecret)) {
       yield* Effect.logInfo(
-        "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `npx deno task chat token alice`)"
+        "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `npx deno task chat token alice`); the web chat at / signs anyone in by name (POST /v1/dev/token): set CHAT_JWT_SECRET for anything but development"
       )
     }
     return { port: listening.port, store, sessions }

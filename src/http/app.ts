@@ -20,6 +20,7 @@ import { formatIssue } from "../protocol/frames.ts"
 import { jsonTooDeep, tooDeepMessage } from "../protocol/jsonDepth.ts"
 import * as Rest from "../protocol/rest.ts"
 import type { Hub } from "./ws/Hub.ts"
+import { mountWeb, type WebAssets } from "./web.ts"
 import { makeSession, type Session, type SessionDeps, type SessionLimits, type SocketLink } from "./ws/Session.ts"
 
 export interface Readiness {
@@ -55,6 +56,8 @@ export interface GatewayDeps {
   readonly isDraining: () => boolean
   /** Called once per answered HTTP request with the matched route pattern (never the raw path). */
   readonly onHttpRequest?: (route: string, method: string, status: number, seconds: number) => void
+  /** The web chat at `/`, and the dev sign-in (only with the generated development secret). */
+  readonly web?: { readonly assets: WebAssets; readonly devToken: Option.Option<(user: string) => Promise<string>> }
   /** Origins allowed to call from a browser on another origin (CHAT_CORS_ORIGINS); none when absent. */
   readonly corsOrigins?: ReadonlyArray<string>
 }
@@ -385,6 +388,8 @@ export const makeApp = (deps: GatewayDeps) => {
     socketCap,
     deps.upgradeWebSocket((c) => new SocketEvents(c.get("user") as UserId, deps, sessionDeps, perUser))
   )
+
+  if (deps.web) mountWeb(app, deps.web.assets, deps.web.devToken)
 
   app.notFound((c) => fail(c, new NotFound({ message: "no such route" })))
   app.onError(async (err, c) => {
