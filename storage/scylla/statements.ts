@@ -167,3 +167,20 @@ UPDATE room_keys SET master_key_id = ?, wrapped = ? WHERE room_id = ? AND key_id
 export const ALL_ROOM_KEYS = `SELECT ${keyColumns} FROM room_keys`
 
 export const FULL_SCANS: ReadonlySet<string> = new Set([ALL_ROOM_KEYS])
+
+// ---- push queue (./pushQueue.ts)
+
+export const INSERT_PUSH_INTENT = `
+INSERT INTO push_queue (part, room_id, from_seq, to_seq, created_at, attempts) VALUES (?, ?, ?, ?, ?, 0) USING TIMESTAMP ?`
+
+export const PUSH_QUEUE_PART = "SELECT room_id, from_seq, to_seq, created_at, lease_until, attempts FROM push_queue WHERE part = ?"
+
+export const LEASE_PUSH_INTENT = "UPDATE push_queue SET lease_until = ?, attempts = ? WHERE part = ? AND room_id = ? AND from_seq = ?"
+
+export const RETRY_PUSH_INTENT = "UPDATE push_queue SET lease_until = ? WHERE part = ? AND room_id = ? AND from_seq = ?"
+
+export const DELETE_PUSH_INTENT = "DELETE FROM push_queue WHERE part = ? AND room_id = ? AND from_seq = ?"
+
+export const PUSH_SENT_UP_TO = "SELECT user_id, seq FROM push_sent WHERE room_id = ? AND user_id IN ?"
+
+export const MARK_PUSH_SENT = "UPDATE push_sent USING TIMESTAMP ? SET seq = ? WHERE room_id = ? AND user_id = ?"
