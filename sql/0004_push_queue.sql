@@ -16,11 +16,11 @@ CREATE TABLE IF NOT EXISTS push_intents (
 );
 CREATE INDEX IF NOT EXISTS push_intents_ready ON push_intents (lease_until, created_at);
 
--- Per user and room, the last seq the user was notified of: a redelivered intent does not
--- notify twice.
+-- Per recipient (a device: a hash of its token, never the token) and room, the last seq
+-- notified: a redelivered intent does not notify the same device twice.
 CREATE TABLE IF NOT EXISTS push_sent (
-  room_id uuid NOT NULL,
-  user_id text NOT NULL,
-  seq     bigint NOT NULL,
-  PRIMARY KEY (room_id, user_id)
+  room_id   uuid NOT NULL,
+  recipient text NOT NULL,
+  seq       bigint NOT NULL,
+  PRIMARY KEY (room_id, recipient)
 );

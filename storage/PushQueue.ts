@@ -59,10 +59,10 @@ export interface PushQueue {
   /** Not delivered yet: claimable again from `at` (ms). */
   readonly retryAt: (keys: ReadonlyArray<PushIntentKey>, at: number) => Effect.Effect<void, StoreError>
   readonly stats: Effect.Effect<PushQueueStats, StoreError>
-  /** Per user, the last seq of `room` they were notified of (absent: never). */
-  readonly sentUpTo: (room: RoomId, users: ReadonlyArray<UserId>) => Effect.Effect<ReadonlyMap<UserId, number>, StoreError>
-  /** Raises the user's notified seq for the room (never lowers it). */
-  readonly markSent: (room: RoomId, user: UserId, seq: number) => Effect.Effect<void, StoreError>
+  /** Per recipient (the worker uses one per device), the last seq of `room` notified (absent: never). */
+  readonly sentUpTo: (room: RoomId, recipients: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, number>, StoreError>
+  /** Raises the recipient's notified seq for the room (never lowers it). */
+  readonly markSent: (room: RoomId, recipient: string, seq: number) => Effect.Effect<void, StoreError>
 }
 
 /** The batch's intent, if it created messages: what every store's commit writes. */

@@ -1,6 +1,6 @@
 /** The push queue in memory (unit tests, CHAT_STORE=memory); the rules are ../PushQueue.ts's. */
 import { Effect } from "effect"
-import type { RoomId, UserId } from "../../src/domain/model.ts"
+import type { RoomId } from "../../src/domain/model.ts"
 import type { PushIntent, PushQueue } from "../PushQueue.ts"
 
 interface Row {
@@ -61,7 +61,7 @@ export const makeMemoryPushQueue = (): MemoryPushQueue => {
     }),
     sentUpTo: (room, users) =>
       Effect.sync(() => {
-        const out = new Map<UserId, number>()
+        const out = new Map<string, number>()
         for (const u of users) {
           const seq = sent.get(keyOf(room, 0) + u)
           if (seq !== undefined) out.set(u, seq)

@@ -6,7 +6,7 @@
  * of the two sends themselves (docs/push.md: run one worker per ScyllaDB store).
  */
 import { Effect } from "effect"
-import type { RoomId, UserId } from "../../src/domain/model.ts"
+import type { RoomId } from "../../src/domain/model.ts"
 import type { PushIntent, PushQueue } from "../PushQueue.ts"
 import type { CqlClient } from "./CqlClient.ts"
 import { iso, num, str } from "./rows.ts"
@@ -94,10 +94,10 @@ export const makeScyllaPushQueue = (cql: CqlClient): PushQueue => {
     }),
     sentUpTo: (room, users) =>
       users.length === 0
-        ? Effect.succeed(new Map<UserId, number>())
+        ? Effect.succeed(new Map<string, number>())
         : Effect.map(
             cql.allRows("push.sentUpTo", S.PUSH_SENT_UP_TO, [room, [...users]]),
-            (rows) => new Map(rows.map((r) => [str(r.user_id) as UserId, num(r.seq)]))
+            (rows) => new Map(rows.map((r) => [str(r.recipient), num(r.seq)]))
           ),
     // The seq is the write timestamp: a lower seq written later loses (never moves back).
     markSent: (room, user, seq) => cql.write("push.markSent", [{ query: S.MARK_PUSH_SENT, params: [seq, seq, room, user] }])

@@ -1,7 +1,7 @@
 /** The push queue on the SQL stores (sql/0004_push_queue.sql); rules in ../PushQueue.ts. */
 import type { Effect } from "effect"
 import type { StoreError } from "../../src/domain/errors.ts"
-import type { RoomId, UserId } from "../../src/domain/model.ts"
+import type { RoomId } from "../../src/domain/model.ts"
 import type { PushQueue } from "../PushQueue.ts"
 import * as Q from "./queries.ts"
 import * as R from "./rows.ts"
@@ -42,9 +42,9 @@ export const makeSqlPushQueue = (
   }),
   sentUpTo: (room, users) =>
     run("push.sentUpTo", async () => {
-      if (users.length === 0) return new Map<UserId, number>()
+      if (users.length === 0) return new Map<string, number>()
       const rows = await db.query(Q.PUSH_SENT_UP_TO, [room, users])
-      return new Map(rows.map((r) => [r.user_id as UserId, R.num(r.seq)]))
+      return new Map(rows.map((r) => [String(r.recipient), R.num(r.seq)]))
     }),
   markSent: (room, user, seq) =>
     run("push.markSent", async () => {

@@ -296,8 +296,8 @@ WHERE p.room_id = u.room_id AND p.from_seq = u.from_seq`
 
 export const PUSH_QUEUE_STATS = "SELECT count(*) AS depth, min(created_at) AS oldest FROM push_intents"
 
-export const PUSH_SENT_UP_TO = "SELECT user_id, seq FROM push_sent WHERE room_id = $1::uuid AND user_id = ANY($2::text[])"
+export const PUSH_SENT_UP_TO = "SELECT recipient, seq FROM push_sent WHERE room_id = $1::uuid AND recipient = ANY($2::text[])"
 
 export const MARK_PUSH_SENT = `
-INSERT INTO push_sent (room_id, user_id, seq) VALUES ($1::uuid, $2::text, $3::bigint)
-ON CONFLICT (room_id, user_id) DO UPDATE SET seq = EXCLUDED.seq WHERE push_sent.seq < EXCLUDED.seq`
+INSERT INTO push_sent (room_id, recipient, seq) VALUES ($1::uuid, $2::text, $3::bigint)
+ON CONFLICT (room_id, recipient) DO UPDATE SET seq = EXCLUDED.seq WHERE push_sent.seq < EXCLUDED.seq`
