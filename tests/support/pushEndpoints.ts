@@ -89,7 +89,11 @@ export interface WebPushEndpoint {
   readonly close: () => Promise<void>
 }
 
-export const startWebPushEndpoint = async (vapidPublicKey: () => string): Promise<WebPushEndpoint> => {
+export const startWebPushEndpoint = async (
+  vapidPublicKey: () => string,
+  /** Awaited before a request is answered (a test holds deliveries to kill a worker mid-way). */
+  hold?: (device: string) => Promise<void>
+): Promise<WebPushEndpoint> => {
   const keys = new Map<string, { ecdh: ECDH; auth: string }>()
   const received = waitable<WebPushReceived>()
   const script = scripted()
@@ -114,6 +118,9 @@ export const startWebPushEndpoint = async (vapidPublicKey: () => string): Promis
       })
       if (req.headers["content-encoding"] !== "aes128gcm") throw new Error("not aes128gcm")
       const plain = ece.decrypt(body, { version: "aes128gcm", privateKey: k.ecdh, authSecret: k.auth })
+      if (hold !== undefined) await hold(device)
+      // The sender died while we held the request: it never learns the answer, nothing was delivered.
+      if (req.socket.destroyed) return
       const answer = script.next(device)
       if (answer === "gone") return void res.writeHead(410).end()
       if (answer === "busy") return void res.writeHead(429, { "retry-after": "0" }).end()

@@ -75,7 +75,10 @@ export const makeWebPush = (options: WebPushOptions): PushProvider => {
         return { _tag: "Dead", reason: `subscription rejected: ${(e as Error).message}` }
       }
       try {
-        const headers = Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, String(v)]))
+        // fetch sets Content-Length from the body itself and refuses one given by the caller.
+        const headers = Object.fromEntries(
+          Object.entries(request.headers).flatMap(([k, v]) => (k.toLowerCase() === "content-length" ? [] : [[k, String(v)]]))
+        )
         const res = await doFetch(request.endpoint, {
           method: request.method,
           headers,
@@ -85,7 +88,8 @@ export const makeWebPush = (options: WebPushOptions): PushProvider => {
         if (res.status === 404 || res.status === 410) return { _tag: "Dead", reason: `status ${res.status}` }
         return byStatus(res.status, res.headers.get("retry-after"), `status ${res.status}`)
       } catch (e) {
-        return { _tag: "Retry", reason: `network: ${(e as Error).name}` }
+        // Name and code only: a message may quote the endpoint URL, which is the device's token.
+        return { _tag: "Retry", reason: `network: ${(e as Error).name} ${String(((e as Error).cause as { code?: unknown })?.code ?? "")}` }
       }
     }
   }
