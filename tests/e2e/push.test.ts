@@ -4,7 +4,6 @@
  * tests/support/pushEndpoints.ts.
  */
 import { Effect, Option, Redacted } from "effect"
-import { spawn, type ChildProcess } from "node:child_process"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -12,6 +11,7 @@ import { generateVapidKeys } from "../../src/push/providers/webPush.ts"
 import type { ChatStore } from "../../storage/ChatStore.ts"
 import { freshDatabase } from "../support/freshDatabase.ts"
 import { startInProcess, tempDir, TEST_MASTER_KEY, TEST_SECRET } from "../support/node.ts"
+import { startPushWorker } from "../support/pushWorker.ts"
 import { type ApnsServer, startApnsServer, startWebPushEndpoint, type WebPushEndpoint } from "../support/pushEndpoints.ts"
 import { makeApi, user } from "./chat.suite.ts"
 
@@ -161,16 +161,7 @@ describe("e2e - push (PostgreSQL, chat push-worker killed -9 mid-delivery)", () 
     await web?.close()
   })
 
-  const startWorker = () => {
-    const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/cli/main.node.ts", "push-worker"], {
-      env: { ...process.env, CHAT_LOG_LEVEL: "warning", ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let output = ""
-    child.stdout!.on("data", (c) => (output += c))
-    child.stderr!.on("data", (c) => (output += c))
-    return { child, output: () => output }
-  }
+  const startWorker = () => startPushWorker(env)
 
   it("push - the worker killed -9 mid-delivery and restarted: every device notified, none twice beyond the collapse window", async () => {
     const alice = user("alice")
@@ -192,9 +183,7 @@ describe("e2e - push (PostgreSQL, chat push-worker killed -9 mid-delivery)", () 
       }
       onHeld()
     })
-    const exited = new Promise((r) => first.child.once("exit", r))
-    first.child.kill("SIGKILL")
-    await exited
+    await first.stop("SIGKILL")
     holding = false
     releaseHeld()
 
@@ -212,9 +201,7 @@ describe("e2e - push (PostgreSQL, chat push-worker killed -9 mid-delivery)", () 
         expect(new Set(got.map((n) => n.topic)).size).toBe(1)
       }
     } finally {
-      const done = new Promise((r) => second.child.once("exit", r))
-      second.child.kill("SIGTERM")
-      await done
+      await second.stop()
       a.close()
     }
   }, 120_000)
