@@ -8,6 +8,8 @@ import { Terminal } from "@effect/platform"
 import { signToken } from "../auth/Auth.ts"
 import { ChatConfigTag } from "../config/ChatConfig.ts"
 import { Secrets } from "../config/secrets.ts"
+import { prepareDataDir } from "../startup/dataDir.ts"
+import type { DataDirLocker } from "../startup/DataDirLock.ts"
 import * as KeyRing from "../crypto/KeyRing.ts"
 import { makeConfiguredStore } from "../../storage/select.ts"
 import { rotateMasterKey } from "../../storage/rotate.ts"
@@ -79,6 +81,8 @@ const rotate = Effect.gen(function* () {
     current: Redacted.value(secrets.masterKey),
     old: secrets.oldMasterKeys.map(Redacted.value)
   })
+  // The store is opened: with PGlite, only while no server (or other command) holds the directory.
+  yield* prepareDataDir(config)
   const store = yield* makeConfiguredStore(config)
   const report = yield* rotateMasterKey(store, ring)
   yield* Console.log(
@@ -176,11 +180,18 @@ const verifyCommand = (args: ReadonlyArray<string>) =>
 export const runCommand = (
   argv: ReadonlyArray<string>,
   platform?: { readonly makeHttp2Client: () => Http2Client }
-): Effect.Effect<void, unknown, ChatConfigTag | Secrets | FileSystem.FileSystem | Path.Path> => {
+): Effect.Effect<void, unknown, ChatConfigTag | Secrets | FileSystem.FileSystem | Path.Path | DataDirLocker> => {
   const [command, ...args] = argv
   switch (command) {
     case "push-worker":
-      return platform === undefined ? Effect.fail(new UsageError("push-worker needs an HTTP/2 client")) : pushWorkerCommand(platform.makeHttp2Client)
+      return Effect.flatMap(ChatConfigTag, (config) =>
+        // PGlite belongs to the one node process holding the data dir: its worker runs in it.
+        config.store === "pglite"
+          ? Effect.fail(new UsageError("push-worker needs a shared store (CHAT_STORE=postgres|scylla|dual); with pglite the node runs the worker itself (CHAT_PUSH_WORKER=node)"))
+          : platform === undefined
+            ? Effect.fail(new UsageError("push-worker needs an HTTP/2 client"))
+            : pushWorkerCommand(platform.makeHttp2Client)
+      )
     case "vapid-public-key":
       return vapidPublicKeyCommand
     case "token":

@@ -17,4 +17,4 @@ const program = runCommand(Deno.args, { makeHttp2Client: makeNodeHttp2Client }).
   Effect.provide(nodeServices)
 )
 
-await runMain(program)
+await runMain(program, "chat command failed")

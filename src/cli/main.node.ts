@@ -4,6 +4,7 @@ import { Effect } from "effect"
 import { nodeServices } from "../platform/nodeServices.ts"
 import { makeNodeHttp2Client } from "../platform/http2.node.ts"
 import { runCommand, UsageError } from "./commands.ts"
+import { logFailure } from "../startup/StartupError.ts"
 
 const program = runCommand(process.argv.slice(2), { makeHttp2Client: makeNodeHttp2Client }).pipe(
   Effect.catchIf(
@@ -14,7 +15,8 @@ const program = runCommand(process.argv.slice(2), { makeHttp2Client: makeNodeHtt
         process.exitCode = 2
       })
   ),
-  Effect.provide(nodeServices)
+  Effect.provide(nodeServices),
+  Effect.tapErrorCause((cause) => logFailure(cause, "chat command failed"))
 )
 
-NodeRuntime.runMain(program, { disablePrettyLogger: true })
+NodeRuntime.runMain(program, { disablePrettyLogger: true, disableErrorReporting: true })

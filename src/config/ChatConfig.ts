@@ -38,6 +38,7 @@ export interface ChatConfig {
   readonly scyllaLocalDc: string
   readonly scyllaConsistency: Consistency
   readonly natsUrl: Option.Option<Redacted.Redacted<string>>
+  readonly natsPrefix: string
   readonly redisUrl: Option.Option<Redacted.Redacted<string>>
   readonly jwtSecret: Option.Option<Redacted.Redacted<string>>
   readonly jwksUrl: Option.Option<string>
@@ -85,6 +86,7 @@ export interface ChatConfig {
   readonly fcmServiceAccountFile: Option.Option<string>
   readonly fcmUrl: string
   readonly fcmTokenUrl: Option.Option<string>
+  readonly corsOrigins: ReadonlyArray<string>
 }
 
 /** Where the push worker runs: inside every node, or only as `chat push-worker` processes. */
@@ -117,6 +119,12 @@ const nodeIdConfig: Config.Config<string> = Config.all([
 const httpUrl = (s: string) => (/^https?:\/\/[^\s]+$/.test(s) && URL.canParse(s) ? undefined : "must be an http(s) URL")
 const pemPublicKey = (s: string) => (s.includes("-----BEGIN PUBLIC KEY-----") ? undefined : "must be a PEM SPKI public key (-----BEGIN PUBLIC KEY-----)")
 
+// An origin as browsers send it: scheme://host[:port], no path; or "*" for any.
+const isOrigin = (s: string): s is string => s === "*" || /^https?:\/\/[^\s/?#]+$/.test(s)
+
+// Prefixed into subject tokens and bucket/stream names, where NATS allows only these.
+const NATS_PREFIX_RE = /^[A-Za-z0-9_-]{0,32}$/
+
 const KIB = 1024
 const positiveInt = { min: 1 } as const
 
@@ -134,6 +142,7 @@ export const settings: { readonly [K in keyof ChatConfig]: S.Setting<ChatConfig[
   scyllaLocalDc: S.text("CHAT_SCYLLA_LOCAL_DC", "ScyllaDB local data center (load balancing)", "datacenter1"),
   scyllaConsistency: S.oneOf("CHAT_SCYLLA_CONSISTENCY", "ScyllaDB consistency level for reads and writes", CONSISTENCIES, "LOCAL_QUORUM"),
   natsUrl: S.optionalSecret("CHAT_NATS_URL", "NATS server(s), comma-separated; set means clustered mode (secret: may carry credentials)"),
+  natsPrefix: S.text("CHAT_NATS_PREFIX", "clustered mode: namespace for every NATS subject, KV bucket and stream this cluster uses, so several clusters can share one NATS account (A-Z a-z 0-9 _ -, up to 32; empty: the unprefixed names `chat.…`, `chat_nodes`, `CHAT_PUSH`). With `blue`: `blue.chat.room.<room>.send`, `blue_chat_nodes`, `blue_CHAT_PUSH`; internal services then use the prefixed public subjects too", ""),
   redisUrl: S.optionalSecret("CHAT_REDIS_URL", "Redis URL for shared presence, rate limits and caches (secret: may carry a password)"),
   jwtSecret: S.optionalSecret("CHAT_JWT_SECRET", "HS256 shared secret for client tokens", "generated into the data dir when no JWKS/PEM key is set"),
   jwksUrl: S.optional("CHAT_JWKS_URL", "JWKS URL for RS256/ES256/EdDSA tokens", httpUrl),
@@ -180,7 +189,8 @@ export const settings: { readonly [K in keyof ChatConfig]: S.Setting<ChatConfig[
   apnsUrl: S.text("CHAT_APNS_URL", "APNs endpoint (`https://api.sandbox.push.apple.com` for development builds)", "https://api.push.apple.com"),
   fcmServiceAccountFile: S.optional("CHAT_FCM_SERVICE_ACCOUNT_FILE", "FCM service account key (JSON file path); FCM is on when set"),
   fcmUrl: S.text("CHAT_FCM_URL", "FCM HTTP v1 endpoint", "https://fcm.googleapis.com"),
-  fcmTokenUrl: S.optional("CHAT_FCM_TOKEN_URL", "OAuth2 token endpoint for FCM (default: the key file's token_uri)", httpUrl)
+  fcmTokenUrl: S.optional("CHAT_FCM_TOKEN_URL", "OAuth2 token endpoint for FCM (default: the key file's token_uri)", httpUrl),
+  corsOrigins: S.list("CHAT_CORS_ORIGINS", "browser origins allowed to call the REST API from another origin, comma-separated (`https://app.example.com`); none by default, `*` allows any. Preflight requests are answered before authentication", [], isOrigin)
 }
 
 /** Rules that span variables; each failure names the variable to set. */
@@ -199,6 +209,18 @@ export const checkCombination = (c: ChatConfig): Either.Either<ChatConfig, Confi
   const apns = [c.apnsKeyFile, c.apnsKeyId, c.apnsTeamId, c.apnsTopic]
   if (apns.some(Option.isSome) && !apns.every(Option.isSome)) {
     return Either.left(ConfigError.MissingData(["CHAT_APNS_KEY_FILE"], "APNs needs CHAT_APNS_KEY_FILE, CHAT_APNS_KEY_ID, CHAT_APNS_TEAM_ID and CHAT_APNS_TOPIC together"))
+  }
+  // A node on an embedded store would take shards whose rooms the other nodes cannot read.
+  if (Option.isSome(c.natsUrl) && c.store === "pglite") {
+    return Either.left(
+      ConfigError.InvalidData(
+        ["CHAT_STORE"],
+        "CHAT_NATS_URL is set (clustered mode) but CHAT_STORE is pglite, which one node cannot share: set CHAT_STORE=postgres|scylla|dual with its URL on every node, or unset CHAT_NATS_URL"
+      )
+    )
+  }
+  if (!NATS_PREFIX_RE.test(c.natsPrefix)) {
+    return Either.left(ConfigError.InvalidData(["CHAT_NATS_PREFIX"], "must be up to 32 of A-Z a-z 0-9 _ -"))
   }
   // One asymmetric key source: with both, which one signs a given token would be ambiguous.
   if (Option.isSome(c.jwksUrl) && Option.isSome(c.jwtPublicKey)) {
