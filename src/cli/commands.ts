@@ -184,7 +184,7 @@ export const runCommand = (
   const [command, ...args] = argv
   switch (command) {
     case "push-worker":
-      return Effect.flatMap(ChatConfigTag, (config) =>
+      return Effect.flatMap(ChatConfigTag, (config): Effect.Effect<void, unknown, ChatConfigTag | Secrets | FileSystem.FileSystem | Path.Path> =>
         // PGlite belongs to the one node process holding the data dir: its worker runs in it.
         config.store === "pglite"
           ? Effect.fail(new UsageError("push-worker needs a shared store (CHAT_STORE=postgres|scylla|dual); with pglite the node runs the worker itself (CHAT_PUSH_WORKER=node)"))
