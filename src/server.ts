@@ -17,6 +17,7 @@ import { makeClusterNode } from "./cluster/ClusterNode.ts"
 import { serveIngress } from "./cluster/Ingress.ts"
 import type { ChatEvent, Role, RoomId, RoomKind, UserId } from "./domain/model.ts"
 import { makePushIntents } from "./cluster/PushIntents.ts"
+import { startPush } from "./push/node.ts"
 import * as RedisClient from "./redis/RedisClient.ts"
 import * as RedisMembershipCache from "./redis/RedisMembershipCache.ts"
 import * as RedisPresence from "./redis/RedisPresence.ts"
@@ -167,6 +168,9 @@ export const startNode = (
       presence,
       membershipCache
     )
+    // Push delivery (docs/push.md): the queue is the store's; with CHAT_PUSH_WORKER=node this
+    // node also runs a worker on it. Web Push's public key is served either way.
+    const push = yield* startPush(config, store, presence, platform)
     const hub = makeHub(bus)
     const sessions = new Set<Session>()
     let draining = false
@@ -342,6 +346,7 @@ export const startNode = (
         maxSocketsPerUser: config.maxSocketsPerUser
       },
       readiness,
+      vapidPublicKey: push.vapidPublicKey,
       metrics: Effect.zipRight(sampleGauges, renderPrometheus),
       upgradeWebSocket: platform.upgradeWebSocket,
       linkOf: platform.linkOf,

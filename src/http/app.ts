@@ -43,6 +43,8 @@ export interface GatewayDeps {
   }
   readonly readiness: Effect.Effect<Readiness>
   readonly metrics: Effect.Effect<string>
+  /** Web Push: the VAPID public key a web app subscribes with (not secret). */
+  readonly vapidPublicKey?: string
   readonly upgradeWebSocket: UpgradeWebSocket<any>
   readonly linkOf: (ws: WSContext<any>) => SocketLink
   /** Live sessions, for shutdown (close 1001) and the connection gauge. */
@@ -198,6 +200,11 @@ export const makeApp = (deps: GatewayDeps) => {
 
   // --- operations -----------------------------------------------------------------------
   app.get("/healthz", (c) => c.json({ status: "ok" }))
+  app.get("/v1/push/vapid-public-key", (c) =>
+    deps.vapidPublicKey === undefined
+      ? fail(c, new NotFound({ message: "web push is not configured" }))
+      : c.json({ publicKey: deps.vapidPublicKey })
+  )
   app.get("/readyz", async (c) => {
     const exit = await run(deps.readiness)
     const r: Readiness = Exit.isSuccess(exit) ? exit.value : { ok: false, checks: { readiness: "failed" } }
