@@ -23,7 +23,8 @@ import { join, resolve } from "node:path"
 import { setTimeout as delay } from "node:timers/promises"
 import { parseArgs } from "node:util"
 import { freePort, ROOT } from "./lib/children.ts"
-import { mb, rssBytes } from "./lib/procstat.ts"
+import { machineLoadWindow, type MachineLoad } from "./lib/machineLoad.ts"
+import { CLK_TCK, cpuTicks, mb, rssBytes } from "./lib/procstat.ts"
 
 const { values } = parseArgs({
   options: {
@@ -75,8 +76,15 @@ const memory = (rootPid: number) => {
   return { server: mb(Math.max(...rss)), tree: mb(rss.reduce((a, b) => a + b, 0)) }
 }
 
+/** CPU time (user + system) of the live processes of the tree, in ms. */
+const cpuMs = (rootPid: number) => Math.round((tree(rootPid).map(cpuTicks).reduce((a, b) => a + b, 0) * 1000) / CLK_TCK)
+
 interface StartResult {
   readonly healthyMs: number
+  /** CPU the server's processes used to get there: less dependent on the machine's load than wall time. */
+  readonly cpuMs: number
+  /** The whole machine from spawn to healthy: a start measured on a busy machine shows it. */
+  readonly machine: MachineLoad
   readonly atHealthy: { server: number; tree: number }
   readonly afterIdle: { server: number; tree: number }
 }
@@ -88,6 +96,7 @@ const start = async (dataDir: string): Promise<StartResult> => {
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("CHAT_")) env[k] = v
   Object.assign(env, { CHAT_DATA_DIR: dataDir, CHAT_PORT: String(port), CHAT_HOST: "127.0.0.1" })
   const t0 = performance.now()
+  const window = machineLoadWindow()
   const child = spawn(cmd, args, { cwd: root, env, detached: true, stdio: ["ignore", "ignore", "pipe"] })
   let stderr = ""
   child.stderr!.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)))
@@ -110,10 +119,12 @@ const start = async (dataDir: string): Promise<StartResult> => {
       await delay(20)
     }
     const healthyMs = Math.round(performance.now() - t0)
+    const cpu = cpuMs(child.pid!)
+    const machine = window.end((cpu * CLK_TCK) / 1000)
     const atHealthy = memory(child.pid!)
     await delay(idleMs)
     const afterIdle = memory(child.pid!)
-    return { healthyMs, atHealthy, afterIdle }
+    return { healthyMs, cpuMs: cpu, machine, atHealthy, afterIdle }
   } finally {
     await stop()
   }
@@ -121,8 +132,10 @@ const start = async (dataDir: string): Promise<StartResult> => {
 
 const show = (what: string, r: StartResult) =>
   console.log(
-    `${label} | ${what} | healthy ${r.healthyMs} ms | RSS at healthy ${r.atHealthy.server} MB (tree ${r.atHealthy.tree}) | ` +
-      `after ${values.idle} s idle ${r.afterIdle.server} MB (tree ${r.afterIdle.tree})`
+    `${label} | ${what} | healthy ${r.healthyMs} ms (CPU ${r.cpuMs} ms) | RSS at healthy ${r.atHealthy.server} MB (tree ${r.atHealthy.tree}) | ` +
+      `after ${values.idle} s idle ${r.afterIdle.server} MB (tree ${r.afterIdle.tree}) | ` +
+      `machine while starting: busy ${r.machine.busyPct} %, steal ${r.machine.stealPct} %, ` +
+      `cpu pressure ${r.machine.pressurePct ?? "n/a"} %, others ${r.machine.outsidePct} % of all CPUs`
   )
 
 for (let i = 0; i < Number(values.runs); i++) {
