@@ -15,7 +15,7 @@ import { type ChatStore, ChatStoreTag } from "../ChatStore.ts"
 import { type Migration, migrate } from "../sql/migrate.ts"
 import type { SqlClient, SqlDatabase } from "../sql/SqlClient.ts"
 import { makeSqlStore } from "../sql/SqlStore.ts"
-import { pgliteStartParams } from "./settings.ts"
+import { compileWasmBaselineOnly, pgliteStartParams } from "./settings.ts"
 import { unpackTemplate } from "./template.node.ts"
 
 export interface PgliteOptions {
@@ -62,8 +62,10 @@ export const pgliteDatabase = (db: PGlite): SqlDatabase => {
 const isNewDataDir = (dir: string): boolean =>
   !existsSync(dir) || (!existsSync(`${dir}/PG_VERSION`) && readdirSync(dir).length === 0)
 
-const create = (dataDir: string | undefined) =>
-  PGlite.create({ ...(dataDir === undefined ? {} : { dataDir }), startParams: pgliteStartParams() })
+const create = (dataDir: string | undefined) => {
+  compileWasmBaselineOnly()
+  return PGlite.create({ ...(dataDir === undefined ? {} : { dataDir }), startParams: pgliteStartParams() })
+}
 
 /**
  * Opens the database with the settings of ./settings.ts. A new data directory starts from
