@@ -11,7 +11,7 @@
  * Node I/O (node:fs, node:zlib), which Deno provides too.
  */
 import { createHash } from "node:crypto"
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs"
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs"
 import { dirname, join, normalize } from "node:path"
 import { gunzipSync } from "node:zlib"
 import type { Migration } from "../sql/migrate.ts"
@@ -96,6 +96,8 @@ export const unpackTemplate = (templateGz: Uint8Array, dataDir: string): void =>
   rmSync(staging, { recursive: true, force: true })
   mkdirSync(dirname(dataDir), { recursive: true, mode: 0o700 })
   mkdirSync(staging, { mode: 0o700 })
+  // mkdir's mode passes through the umask; the data directory is the owner's only, exactly.
+  chmodSync(staging, 0o700)
   try {
     for (const entry of entries) {
       // PGlite writes paths from the data directory's root ("/base/5/1259").
