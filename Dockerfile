@@ -12,7 +12,7 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# --- build: compile src/, actors/, storage/ to dist/ --------------------------------------
+# --- build: compile src/, actors/, core/, storage/ to dist/ --------------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -22,8 +22,12 @@ RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY actors ./actors
+COPY core ./core
 COPY storage ./storage
 RUN npm run build
+# The web chat served at `/`: bundled from clients/web/ (the SDK included) by esbuild.
+COPY clients ./clients
+RUN npx tsx clients/web/build.ts
 
 # --- deps: production node_modules, without the dev tools ---------------------------------
 FROM ${NODE_IMAGE} AS deps
@@ -44,8 +48,12 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# src/http/web.ts reads ../../clients/web/dist/ relative to itself: dist/clients/web/dist.
+COPY --from=build /app/clients/web/dist ./dist/clients/web/dist
 # storage/sql/migrations.node.ts reads ../../sql/ relative to itself: dist/sql for the build.
 COPY sql ./dist/sql
+# storage/scylla/schema.node.ts reads ../../schema.cql relative to itself: dist/schema.cql.
+COPY schema.cql ./dist/schema.cql
 # Created here so a new named volume starts out owned by the user the server runs as.
 RUN mkdir -p /data && chown node:node /data
 USER node

@@ -6,7 +6,7 @@
  * order in which one caller enqueues commands is the order the actor sees them.
  */
 import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, FiberSet, Layer, Option, Queue, Scope } from "effect"
-import { MailboxFull, notOwner, Unavailable, type ChatError } from "../core/errors.ts"
+import { MailboxFull, notOwner, Timeout, Unavailable, type ChatError } from "../core/errors.ts"
 import type { RoomId } from "../core/model.ts"
 import type { OpResult, WriteOp } from "../core/ops.ts"
 import type { Envelope, RoomSnapshot } from "./Mailbox.ts"
@@ -77,12 +77,19 @@ export const make = (deps: ActorDeps, options: RegistryOptions): Effect.Effect<R
     // Callers waiting for an answer, in insertion order, which is deadline order (one
     // timeout for all). Checked by the housekeeping loop below instead of a timeout per
     // command: Effect.timeoutFail races two fibers, ~85 µs per command on this machine.
-    const waiting = new Set<{ readonly reply: Deferred.Deferred<any, ChatError>; readonly deadline: number }>()
-    const timedOut = new Unavailable({ message: "room did not answer in time; retry (same clientMsgId is safe)" })
-
-    const awaitReply = <A>(reply: Deferred.Deferred<A, ChatError>) =>
+    const waiting = new Set<{
+      readonly reply: Deferred.Deferred<any, ChatError>
+      readonly deadline: number
+      readonly envelope: Envelope | undefined
+    }>()
+    // A write the actor has not taken is withdrawn (it will never be stored): `unavailable`.
+    // One it has taken is in a commit that has not answered: its outcome is unknown, `timeout`.
+    const withdrawn = new Unavailable({ message: "room did not take the command in time; nothing was stored; retry (same clientMsgId is safe)" })
+    const timedOut = new Timeout({ message: "the commit did not answer in time; it may or may not be stored; retry with the same clientMsgId" })
+    const snapshotTimedOut = new Unavailable({ message: "room did not answer in time; retry" })
+    const awaitReply = <A>(reply: Deferred.Deferred<A, ChatError>, envelope?: Envelope) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const entry = { reply, deadline: now + options.commandTimeoutMs }
+        const entry = { reply, deadline: now + options.commandTimeoutMs, envelope }
         waiting.add(entry)
         return Effect.ensuring(Deferred.await(reply), Effect.sync(() => waiting.delete(entry)))
       })
@@ -96,7 +103,14 @@ export const make = (deps: ActorDeps, options: RegistryOptions): Effect.Effect<R
         for (const entry of waiting) {
           if (entry.deadline > now) break
           waiting.delete(entry)
-          Deferred.unsafeDone(entry.reply, Exit.fail(timedOut))
+          const env = entry.envelope
+          if (env?._tag === "Write") {
+            if (env.status === "taken") Deferred.unsafeDone(entry.reply, Exit.fail(timedOut))
+            else {
+              env.status = "withdrawn"
+              Deferred.unsafeDone(entry.reply, Exit.fail(withdrawn))
+            }
+          } else Deferred.unsafeDone(entry.reply, Exit.fail(snapshotTimedOut))
         }
         for (const cell of cells.values()) {
           if (!cell.closed && now - cell.lastActive >= deps.idleMs && mailboxEmpty(cell)) {
@@ -112,12 +126,17 @@ export const make = (deps: ActorDeps, options: RegistryOptions): Effect.Effect<R
     const registry: RoomRegistry = {
       write: (room, op) =>
         Effect.gen(function* () {
+          const refused = deps.admit?.()
+          if (refused !== undefined) return yield* Effect.fail(refused)
           const reply = yield* Deferred.make<OpResult, ChatError>()
-          yield* offer(room, { _tag: "Write", op, reply })
-          return awaitReply(reply)
+          const envelope: Envelope = { _tag: "Write", op, reply }
+          yield* offer(room, envelope)
+          return awaitReply(reply, envelope)
         }),
       snapshot: (room) =>
         Effect.gen(function* () {
+          const refused = deps.admit?.()
+          if (refused !== undefined) return yield* Effect.fail(refused)
           const reply = yield* Deferred.make<RoomSnapshot, ChatError>()
           yield* offer(room, { _tag: "Snapshot", reply })
           return yield* awaitReply(reply)
@@ -165,6 +184,12 @@ const full = (room: RoomId) => {
 }
 
 /**
+ * Admission before a write is queued: the error to answer at once (the store's circuit is
+ * open), else undefined. Optional: without it every write is admitted.
+ */
+export class RoomAdmission extends Context.Tag("chat/RoomAdmission")<RoomAdmission, () => ChatError | undefined>() {}
+
+/**
  * The room actors of this node over the ChatStore in context; after each commit they call
  * AfterCommit. In clustered mode a RoomFence in context gates every commit.
  */
@@ -177,13 +202,15 @@ export const layer = (
       const store = yield* ChatStoreTag
       const after = yield* AfterCommitTag
       const fence = yield* Effect.serviceOption(RoomFence)
+      const admission = yield* Effect.serviceOption(RoomAdmission)
       return yield* make(
         {
           store,
           maxBatch: options.maxBatch,
           idleMs: options.idleMs,
           onCommitted: after.committed,
-          ...(Option.isSome(fence) ? { fence: fence.value } : {})
+          ...(Option.isSome(fence) ? { fence: fence.value } : {}),
+          ...(Option.isSome(admission) ? { admit: admission.value } : {})
         },
         options
       )

@@ -10,12 +10,12 @@
  * first; its finalizer is the shutdown order.
  *
  *   ChatConfig, Secrets, Platform
- *     -> store (configured, timed, encrypted)    src/store/select.ts
+ *     -> store (configured, timed, breaker, encrypted)  src/store/select.ts
  *     -> presence, limiter, membership cache     src/chat/*, src/redis/*
  *     -> room bus                                 src/bus/RoomBus.ts | src/cluster/NatsBus.ts
  *     -> after-commit ports -> room registry      actors/AfterCommit.ts, actors/RoomRegistry.ts
  *     -> [leases, router, shard manager, ingress] src/cluster/*
- *     -> chat service -> gateway                  src/chat/Chat.ts, src/http/Gateway.ts
+ *     -> chat service -> push -> gateway          src/chat/Chat.ts, src/push/node.ts, src/http/Gateway.ts
  */
 import type { FileSystem, Path } from "@effect/platform"
 import { Effect, Layer, Option, type Redacted, type Scope } from "effect"
@@ -45,11 +45,14 @@ import * as Gateway from "./http/Gateway.ts"
 import type { Session } from "./http/ws/Session.ts"
 import * as M from "./metrics/metrics.ts"
 import { PlatformTag, type Platform, type ServeError } from "./platform/types.ts"
+import * as Push from "./push/node.ts"
+import * as Breaker from "./resilience/Breaker.ts"
 import * as RedisClient from "./redis/RedisClient.ts"
 import * as RedisMembershipCache from "./redis/RedisMembershipCache.ts"
 import * as RedisPresence from "./redis/RedisPresence.ts"
 import * as RedisRateLimiter from "./redis/RedisRateLimiter.ts"
 import * as Store from "./store/select.ts"
+import type { PushConfigError } from "./push/configure.ts"
 import { prepareDataDir, type DataDirError } from "./startup/dataDir.ts"
 import type { DataDirLocked, DataDirLockError, DataDirLocker } from "./startup/DataDirLock.ts"
 import { addressOf, step, StartupError as StartupErrorClass, type StartupError } from "./startup/StartupError.ts"
@@ -67,6 +70,7 @@ export type NodeStartError =
   | DataDirError
   | DataDirLocked
   | DataDirLockError
+  | PushConfigError
 
 /** Restart backoff of a failed room actor: 50 ms doubling to 5 s. */
 const RESTART_BASE_MS = 50
@@ -110,7 +114,8 @@ const afterCommit = Layer.effect(
       publish: (room, event) => bus.publish(room, { _tag: "Event", event, frame: eventFrame(event) }),
       ...(Option.isSome(push) ? { pushIntents: push.value } : {}),
       ...(Option.isSome(cache) ? { invalidateMembers: cache.value.invalidate } : {}),
-      countSent: M.sentCounter(store.name)
+      // chat_messages_sent_total{room_type, database}: in dual mode postgres, the primary.
+      countSent: M.sentCounter(Store.commitDatabase(store))
     })
   })
 )
@@ -124,12 +129,20 @@ const registry = (config: ChatConfig) =>
     restartBaseMs: RESTART_BASE_MS,
     restartMaxMs: RESTART_MAX_MS,
     onRestart: () => M.roomActorRestarted
-  }).pipe(Layer.provide(afterCommit))
+  }).pipe(Layer.provide(Layer.merge(afterCommit, admission)))
+
+/** Writes are refused at once while the store's circuit is open (src/resilience/Breaker.ts). */
+const admission = Layer.effect(
+  RoomRegistry.RoomAdmission,
+  Effect.map(Breaker.StoreBreaker, (breaker) => breaker.reject)
+)
 
 const chat = (config: ChatConfig) =>
   Chat.layer({ maxBodyBytes: config.maxBodyBytes, maxGroupMembers: MAX_GROUP_MEMBERS, typingIntervalMs: config.typingIntervalMs })
 
-const gateway = Gateway.layer.pipe(Layer.provide(Auth.layer))
+// Push delivery (docs/push.md): the queue is the store's; with CHAT_PUSH_WORKER=node this
+// node also runs a worker on it. Web Push's public key is served either way.
+const gateway = Gateway.layer.pipe(Layer.provide(Auth.layer), Layer.provideMerge(Push.layer))
 
 /** One node serves every room: embedded (PGlite) or one node on a shared store. */
 export const singleNode = (config: ChatConfig) =>
@@ -149,13 +162,19 @@ export const singleNode = (config: ChatConfig) =>
  */
 export const clustered = (config: ChatConfig, natsUrl: Redacted.Redacted<string>) => {
   const routerOptions = { shardCount: config.shards, commandTimeoutMs: config.commandTimeoutMs }
+  // Opened while the NATS connection is down: forwarded commands fail fast instead of waiting.
+  const natsBreaker = Layer.scoped(Breaker.NatsBreaker, Breaker.make({ dependency: "nats", title: "NATS" }))
   const shardOptions = { nodeId: config.nodeId, shardCount: config.shards, leaseMs: config.leaseMs }
   return gateway.pipe(
     Layer.provideMerge(Ingress.layer),
     Layer.provideMerge(chat(config)),
     Layer.provide(Layer.effect(Chat.Rooms, Router.RouterTag)),
     Layer.provideMerge(ShardManager.layer(shardOptions)),
-    Layer.provideMerge(Router.layer(routerOptions)),
+    Layer.provideMerge(
+      Layer.unwrapEffect(
+        Effect.map(Breaker.NatsBreaker, (breaker) => Router.layer({ ...routerOptions, natsDown: breaker.reject }))
+      )
+    ),
     Layer.provideMerge(registry(config)),
     Layer.provide(ShardLeases.fenceLayer),
     Layer.provideMerge(
@@ -173,19 +192,27 @@ export const clustered = (config: ChatConfig, natsUrl: Redacted.Redacted<string>
     Layer.provideMerge(
       Layer.scoped(
         Nats.Nats,
-        Nats.connectNats({
-          url: natsUrl,
-          name: config.nodeId,
-          leaseMs: config.leaseMs,
-          replicas: config.natsReplicas,
-          subjects: Subjects.make(config.natsPrefix)
-        }).pipe(step("NATS (CHAT_NATS_URL)", addressOf(natsUrl)))
+        Effect.flatMap(Breaker.NatsBreaker, (breaker) =>
+          Nats.connectNats({
+            url: natsUrl,
+            name: config.nodeId,
+            leaseMs: config.leaseMs,
+            replicas: config.natsReplicas,
+            onStatus: (up, detail) => (up ? breaker.close() : breaker.open(detail)),
+            subjects: Subjects.make(config.natsPrefix)
+          })
+        ).pipe(step("NATS (CHAT_NATS_URL)", addressOf(natsUrl)))
       )
-    )
+    ),
+    Layer.provideMerge(natsBreaker)
   )
 }
 
-type NodeLayer = Layer.Layer<Gateway.GatewayTag | ChatStoreTag, NodeStartError, ChatConfigTag | Secrets | PlatformTag>
+type NodeLayer = Layer.Layer<
+  Gateway.GatewayTag | ChatStoreTag,
+  NodeStartError,
+  ChatConfigTag | Secrets | PlatformTag | FileSystem.FileSystem | Path.Path
+>
 
 /** The node for the configuration in context. */
 export const layer: NodeLayer = Layer.unwrapEffect(
@@ -214,7 +241,7 @@ const announce = (config: ChatConfig) =>
   Effect.flatMap(Secrets, (secrets) =>
     Option.isNone(config.jwtSecret) && Option.isSome(secrets.jwtSecret)
       ? Effect.logInfo(
-          "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `npx deno task chat token alice`)"
+          "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `npx deno task chat token alice`); the web chat at / signs anyone in by name (POST /v1/dev/token): set CHAT_JWT_SECRET for anything but development"
         )
       : Effect.void
   )
@@ -236,7 +263,7 @@ export const startNode = (
   secrets: ResolvedSecrets,
   platform: Platform,
   hooks: NodeHooks = {}
-): Effect.Effect<RunningNode, NodeStartError, Scope.Scope> =>
+): Effect.Effect<RunningNode, NodeStartError, Scope.Scope | FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function* () {
     const context = yield* Layer.build(layer).pipe(
       Effect.provideService(ChatConfigTag, config),

@@ -18,7 +18,8 @@
  * longer should hold (unsubscribe, drain their room actors, delete the lease), and tries
  * to acquire the ones it should hold.
  */
-import { Context, Effect, Exit, Fiber, Layer, Schedule, Scope } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Metric, Schedule, Scope } from "effect"
+import * as M from "../metrics/metrics.ts"
 import { RoomRegistryTag, type RoomRegistry } from "../../actors/RoomRegistry.ts"
 import { ChatStoreTag, type ChatStore } from "../../storage/ChatStore.ts"
 import { MembershipTag, type Membership } from "./Membership.ts"
@@ -46,6 +47,9 @@ export interface ShardHooks {
   readonly serve: (shard: number) => Effect.Effect<void, ClusterError, Scope.Scope>
   readonly registry: RoomRegistry
   readonly store: ChatStore
+  /** Observers for metrics (the layer below wires them); plain callbacks, no effects. */
+  readonly onHandover?: (kind: "acquired" | "released") => void
+  readonly onRenewalFailed?: () => void
 }
 
 export const makeShardManager = (
@@ -61,8 +65,16 @@ export const makeShardManager = (
     const renewEveryMs = Math.floor(o.leaseMs / 3)
     const marginMs = Math.floor(o.leaseMs / 5)
     let stopped = false
+    // Hand-overs of the current tick, for its one summary log line.
+    let tickAcquired = 0
+    let tickReleased = 0
     const now = () => Date.now()
-    const record = (shard: number, kind: "acquired" | "released", ms: number) => leases.record({ shard, kind, ms })
+    const record = (shard: number, kind: "acquired" | "released", ms: number) => {
+      leases.record({ shard, kind, ms })
+      hooks.onHandover?.(kind)
+      if (kind === "acquired") tickAcquired++
+      else tickReleased++
+    }
 
     const drop = (shard: number, h: Held) =>
       Effect.gen(function* () {
@@ -91,6 +103,7 @@ export const makeShardManager = (
           h.validUntil = started + o.leaseMs - marginMs
           return
         }
+        hooks.onRenewalFailed?.()
         // A revision mismatch means someone else holds it now; anything else is a NATS
         // outage, and self-fencing (validUntil) covers it until the next try.
         const lost = result.left._tag === "LeaseLost"
@@ -140,7 +153,15 @@ export const makeShardManager = (
         else if (renewNow || now() >= h.validUntil) work.push(renew(shard, h))
       }
       for (const shard of desired) if (!held.has(shard)) work.push(acquire(shard))
+      tickAcquired = 0
+      tickReleased = 0
       yield* Effect.all(work, { concurrency: 16, discard: true })
+      // One line per tick that moved shards, not one per shard.
+      if (tickAcquired > 0 || tickReleased > 0) {
+        yield* Effect.logInfo("shards moved").pipe(
+          Effect.annotateLogs({ node: o.nodeId, took: tickAcquired, handedOver: tickReleased, held: held.size, liveNodes: nodes.length })
+        )
+      }
     })
 
     const loop = yield* tick.pipe(
@@ -152,15 +173,20 @@ export const makeShardManager = (
     const releaseAll = Effect.gen(function* () {
       stopped = true
       yield* Fiber.interrupt(loop)
+      const count = held.size
       yield* Effect.all(
         [...held].map(([shard, h]) => release(shard, h)),
         { concurrency: 16, discard: true }
       )
+      if (count > 0) yield* Effect.logInfo("shards handed over on leave").pipe(Effect.annotateLogs({ node: o.nodeId, handedOver: count }))
     })
     yield* Effect.addFinalizer(() => releaseAll)
 
     return { releaseAll }
   })
+
+const acquiredCounter = Metric.tagged(M.shardHandovers, "kind", "acquired")
+const releasedCounter = Metric.tagged(M.shardHandovers, "kind", "released")
 
 /** The lease loop for the life of the layer; its finalizer hands every shard over. */
 export const layer = (
@@ -174,7 +200,13 @@ export const layer = (
         yield* Nats,
         yield* MembershipTag,
         yield* ShardLeasesTag,
-        { serve: router.serveShard, registry: yield* RoomRegistryTag, store: yield* ChatStoreTag },
+        {
+          serve: router.serveShard,
+          registry: yield* RoomRegistryTag,
+          store: yield* ChatStoreTag,
+          onHandover: (kind) => (kind === "acquired" ? acquiredCounter : releasedCounter).unsafeUpdate(1, []),
+          onRenewalFailed: () => M.leaseRenewalFailures.unsafeUpdate(1, [])
+        },
         o
       )
     })

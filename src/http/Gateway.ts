@@ -4,23 +4,34 @@
  * its finalizer is the shutdown order: refuse new work, hand the shards over (clustered),
  * let the room actors finish what they hold, close sockets with 1001, stop accepting.
  */
-import { Context, Effect, Layer, Metric, Option, Runtime } from "effect"
+import type { FileSystem, Path } from "@effect/platform"
+import { Context, Effect, Layer, Metric, Option, Runtime, Schedule } from "effect"
 import { RoomRegistryTag } from "../../actors/RoomRegistry.ts"
 import { ChatStoreTag } from "../../storage/ChatStore.ts"
+import type { DualStore } from "../../storage/dual/DualStore.ts"
 import { Auth } from "../auth/Auth.ts"
+import { signToken } from "../auth/signToken.ts"
 import { RoomBusTag } from "../bus/RoomBus.ts"
 import { ChatTag } from "../chat/Chat.ts"
 import { PresenceTag } from "../chat/Presence.ts"
 import { MembershipTag } from "../cluster/Membership.ts"
+import { Nats } from "../cluster/Nats.ts"
+import { ShardLeasesTag } from "../cluster/ShardLeases.ts"
 import { ShardManagerTag } from "../cluster/ShardManager.ts"
 import { ChatConfigTag } from "../config/ChatConfig.ts"
+import { Secrets } from "../config/secrets.ts"
+import { makeLoopDelayProbe } from "../metrics/loopDelay.ts"
 import * as M from "../metrics/metrics.ts"
 import { renderPrometheus } from "../metrics/prometheus.ts"
 import { PlatformTag } from "../platform/types.ts"
+import { PushTag } from "../push/node.ts"
+import { RedisClientTag } from "../redis/RedisClient.ts"
+import { ConfiguredStore } from "../store/select.ts"
 import { step, type StartupError } from "../startup/StartupError.ts"
 import { codeOf, CloseCode } from "../protocol/errorMap.ts"
 import { makeApp } from "./app.ts"
 import { makeReadiness } from "./readiness.ts"
+import { loadWebAssets } from "./web.ts"
 import { makeHub } from "./ws/Hub.ts"
 import type { Session } from "./ws/Session.ts"
 
@@ -38,7 +49,18 @@ const INBOX_CAPACITY = 256
 export const layer: Layer.Layer<
   GatewayTag,
   StartupError,
-  ChatConfigTag | ChatTag | ChatStoreTag | RoomBusTag | RoomRegistryTag | PresenceTag | Auth | PlatformTag
+  | ChatConfigTag
+  | ChatTag
+  | ChatStoreTag
+  | RoomBusTag
+  | RoomRegistryTag
+  | PresenceTag
+  | Auth
+  | PlatformTag
+  | PushTag
+  | Secrets
+  | FileSystem.FileSystem
+  | Path.Path
 > = Layer.scoped(
   GatewayTag,
   Effect.gen(function* () {
@@ -56,6 +78,99 @@ export const layer: Layer.Layer<
     let draining = false
     const runtime = yield* Effect.runtime<never>()
     const runSync = Runtime.runSync(runtime)
+    const push = yield* PushTag
+    const secrets = yield* Secrets
+    const leases = yield* Effect.serviceOption(ShardLeasesTag)
+    const nats = yield* Effect.serviceOption(Nats)
+    const redis = yield* Effect.serviceOption(RedisClientTag)
+    const configured = yield* Effect.serviceOption(ConfiguredStore)
+
+    // Gauges read at scrape time: what the node holds now, not what it did.
+    const wsConnections = M.connectionsOf("websocket")
+    wsConnections.unsafeUpdate(0, [])
+    M.uptime.unsafeUpdate(Math.floor(Date.now() / 1000), [])
+    const loopDelay = yield* makeLoopDelayProbe
+    const dual = Option.isSome(configured) && configured.value.name === "dual" ? (configured.value as DualStore) : undefined
+    const outbox = dual?.outbox
+    // chat_dependency_up: every dependency probed every 5 s, each database on its own.
+    const probes: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown>]> = [
+      ...(dual
+        ? ([
+            ["postgres", dual.sides.primary.ping],
+            ["scylla", dual.sides.secondary.ping]
+          ] as const)
+        : ([[store.name, store.ping]] as const)),
+      ...(Option.isSome(nats) ? ([["nats", Effect.tryPromise(() => nats.value.nc.rtt())]] as const) : []),
+      ...(Option.isSome(redis) ? ([["redis", redis.value.ping]] as const) : [])
+    ]
+    yield* Effect.forEach(
+      probes,
+      ([name, probe]) => {
+        const up = Metric.tagged(M.dependencyUp, "dependency", name)
+        return probe.pipe(
+          Effect.timeout("2 seconds"),
+          Effect.match({ onFailure: () => up.unsafeUpdate(0, []), onSuccess: () => up.unsafeUpdate(1, []) })
+        )
+      },
+      { concurrency: "unbounded", discard: true }
+    ).pipe(Effect.repeat(Schedule.spaced("5 seconds")), Effect.forkScoped)
+    // chat_http_requests_total / _duration: the tagged series made once per label set.
+    const httpSeries = new Map<string, { count: Metric.Metric.Counter<number>; time: Metric.Metric.Histogram<number> }>()
+    const onHttpRequest = (route: string, method: string, status: number, seconds: number) => {
+      const key = `${route} ${method} ${status}`
+      let series = httpSeries.get(key)
+      if (series === undefined) {
+        series = {
+          count: M.httpRequests.pipe(
+            Metric.tagged("route", route),
+            Metric.tagged("method", method),
+            Metric.tagged("status", String(status))
+          ),
+          time: Metric.tagged(M.httpDuration, "route", route)
+        }
+        httpSeries.set(key, series)
+      }
+      series.count.unsafeUpdate(1, [])
+      series.time.unsafeUpdate(seconds, [])
+    }
+    const sampleGauges: Effect.Effect<void> = Effect.gen(function* () {
+      M.roomActorsActive.unsafeUpdate(yield* registry.activeRooms, [])
+      const stats = platform.runtimeStats()
+      M.heapUsed.unsafeUpdate(stats.heapUsedBytes, [])
+      M.residentMemory.unsafeUpdate(stats.residentBytes, [])
+      const gcBefore = (yield* Metric.value(M.gcPause)).count
+      if (stats.gcPauseSeconds > gcBefore) M.gcPause.unsafeUpdate(stats.gcPauseSeconds - gcBefore, [])
+      M.eventLoopDelay.unsafeUpdate(loopDelay.takeMaxSeconds(), [])
+      if (Option.isSome(leases) && Option.isSome(membership)) {
+        M.shardsHeld.unsafeUpdate(leases.value.heldCount(), [])
+        M.shardsTotal.unsafeUpdate(config.shards, [])
+        M.liveNodes.unsafeUpdate((yield* membership.value.live).length, [])
+      }
+      if (outbox) {
+        const o = yield* Effect.either(outbox.stats.pipe(Effect.timeout("1 second")))
+        if (o._tag === "Right") {
+          M.outboxEntries.unsafeUpdate(o.right.entries, [])
+          M.outboxOldestAge.unsafeUpdate(o.right.oldestAgeSeconds, [])
+        }
+      }
+    })
+    // Dev sign-in: only an embedded node whose HS256 secret was generated into the data dir
+    // (no CHAT_JWT_SECRET, no JWKS or public key) mints tokens for a typed name. A configured
+    // secret means real users and an identity provider: never then.
+    const devSecret =
+      Option.isNone(config.jwtSecret) && Option.isNone(config.natsUrl) && Option.isNone(config.jwksUrl) && Option.isNone(config.jwtPublicKey)
+        ? secrets.jwtSecret
+        : Option.none()
+    const devToken = Option.map(devSecret, (secret) => (user: string) =>
+      Runtime.runPromise(runtime)(
+        signToken(secret, user, {
+          expiresIn: "12h",
+          ...(Option.isSome(config.jwtIssuer) ? { issuer: config.jwtIssuer.value } : {}),
+          ...(Option.isSome(config.jwtAudience) ? { audience: config.jwtAudience.value } : {})
+        })
+      )
+    )
+    const webAssets = yield* loadWebAssets
 
     const app = makeApp({
       chat,
@@ -73,20 +188,20 @@ export const layer: Layer.Layer<
         maxSocketsPerUser: config.maxSocketsPerUser
       },
       readiness,
-      metrics: Effect.zipRight(
-        Effect.flatMap(registry.activeRooms, (n) => Metric.set(M.roomActorsActive, n)),
-        renderPrometheus
-      ),
+      vapidPublicKey: push.vapidPublicKey,
+      metrics: Effect.zipRight(sampleGauges, renderPrometheus),
       upgradeWebSocket: platform.upgradeWebSocket,
       linkOf: platform.linkOf,
       sessions,
       // Updated in place (unsafeUpdate), not through an Effect run: onFrame is called for every
       // frame, and a runSync starts a fiber each time.
-      onConnectionsChanged: (n) => M.wsConnections.unsafeUpdate(n, []),
+      onConnectionsChanged: (n) => wsConnections.unsafeUpdate(n, []),
       onSlowConsumer: () => runSync(M.slowConsumerDropped),
       onError: (e) => runSync(Effect.zipRight(M.errorReturned(codeOf(e)), e._tag === "RateLimited" ? M.rateLimitedHit : Effect.void)),
       onFrame: () => M.wsMessagesIn.unsafeUpdate(1, []),
       isDraining: () => draining,
+      onHttpRequest,
+      web: { assets: webAssets, devToken },
       corsOrigins: config.corsOrigins
     })
 

@@ -5,6 +5,7 @@
  * src/protocol/rest.ts before the chat service sees it.
  */
 import { Cause, Effect, Exit, Option, Runtime, Schema } from "effect"
+import { routePath } from "hono/route"
 import { Hono, type Context } from "hono"
 import { bodyLimit } from "hono/body-limit"
 import { cors } from "hono/cors"
@@ -19,6 +20,7 @@ import { jsonTooDeep, tooDeepMessage } from "../protocol/jsonDepth.ts"
 import * as Rest from "../protocol/rest.ts"
 import type { Readiness } from "./readiness.ts"
 import type { Hub } from "./ws/Hub.ts"
+import { mountWeb, type WebAssets } from "./web.ts"
 import { makeSession, type Session, type SessionDeps, type SessionLimits, type SocketLink } from "./ws/Session.ts"
 
 
@@ -34,6 +36,8 @@ export interface GatewayDeps {
   }
   readonly readiness: Effect.Effect<Readiness>
   readonly metrics: Effect.Effect<string>
+  /** Web Push: the VAPID public key a web app subscribes with (not secret). */
+  readonly vapidPublicKey?: string
   readonly upgradeWebSocket: UpgradeWebSocket<any>
   readonly linkOf: (ws: WSContext<any>) => SocketLink
   /** Live sessions, for shutdown (close 1001) and the connection gauge. */
@@ -45,6 +49,10 @@ export interface GatewayDeps {
   readonly onFrame: () => void
   /** Set when the node is draining: new WebSockets and writes are refused. */
   readonly isDraining: () => boolean
+  /** Called once per answered HTTP request with the matched route pattern (never the raw path). */
+  readonly onHttpRequest?: (route: string, method: string, status: number, seconds: number) => void
+  /** The web chat at `/`, and the dev sign-in (only with the generated development secret). */
+  readonly web?: { readonly assets: WebAssets; readonly devToken: Option.Option<(user: string) => Promise<string>> }
   /** Origins allowed to call from a browser on another origin (CHAT_CORS_ORIGINS); none when absent. */
   readonly corsOrigins?: ReadonlyArray<string>
 }
@@ -127,6 +135,17 @@ export const makeApp = (deps: GatewayDeps) => {
   }
   const run = Runtime.runPromiseExit(deps.runtime)
 
+  // chat_http_requests_total: the route pattern (routePath of the last matched route), so
+  // /v1/rooms/<uuid> counts as /v1/rooms/:room and unknown paths as "*": a bounded label set.
+  if (deps.onHttpRequest) {
+    const observe = deps.onHttpRequest
+    app.use("*", async (c, next) => {
+      const started = performance.now()
+      await next()
+      observe(routePath(c, -1), c.req.method, c.res.status, (performance.now() - started) / 1000)
+    })
+  }
+
   const fail = (c: Context, e: ChatError) => {
     deps.onError(e)
     if (e._tag === "RateLimited") c.header("Retry-After", String(Math.ceil(e.retryAfterMs / 1000)))
@@ -174,6 +193,11 @@ export const makeApp = (deps: GatewayDeps) => {
 
   // --- operations -----------------------------------------------------------------------
   app.get("/healthz", (c) => c.json({ status: "ok" }))
+  app.get("/v1/push/vapid-public-key", (c) =>
+    deps.vapidPublicKey === undefined
+      ? fail(c, new NotFound({ message: "web push is not configured" }))
+      : c.json({ publicKey: deps.vapidPublicKey })
+  )
   app.get("/readyz", async (c) => {
     const exit = await run(deps.readiness)
     const r: Readiness = Exit.isSuccess(exit) ? exit.value : { ok: false, checks: { readiness: "failed" } }
@@ -363,6 +387,8 @@ export const makeApp = (deps: GatewayDeps) => {
     socketCap,
     deps.upgradeWebSocket((c) => new SocketEvents(c.get("user") as UserId, deps, sessionDeps, perUser))
   )
+
+  if (deps.web) mountWeb(app, deps.web.assets, deps.web.devToken)
 
   app.notFound((c) => fail(c, new NotFound({ message: "no such route" })))
   app.onError(async (err, c) => {

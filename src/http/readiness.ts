@@ -8,10 +8,11 @@ import { Effect, Option } from "effect"
 import { ChatStoreTag } from "../../storage/ChatStore.ts"
 import { PresenceTag } from "../chat/Presence.ts"
 import { MembershipTag } from "../cluster/Membership.ts"
-import { attempt, Nats } from "../cluster/Nats.ts"
+import { Nats } from "../cluster/Nats.ts"
 import { ShardLeasesTag } from "../cluster/ShardLeases.ts"
 import { ChatConfigTag } from "../config/ChatConfig.ts"
 import { RedisClientTag } from "../redis/RedisClient.ts"
+import { type Breaker, describeCause, NatsBreaker, StoreBreaker } from "../resilience/Breaker.ts"
 import { ConfiguredStore } from "../store/select.ts"
 import { withDualCheck } from "./dualReadiness.ts"
 
@@ -26,11 +27,18 @@ export interface Readiness {
 const PROBE_TIMEOUT = "2 seconds"
 const REDIS_PROBE_TIMEOUT = "1 second"
 
-const check = <E extends { readonly _tag: string }>(name: string, probe: Effect.Effect<unknown, E>) =>
+// Reasons in words: the dependency, and the driver's error or the open circuit's cause.
+const check = (name: string, probe: Effect.Effect<unknown, unknown>, breaker: Option.Option<Breaker>) =>
   probe.pipe(
     Effect.timeout(PROBE_TIMEOUT),
     Effect.match({
-      onFailure: (e) => [name, `failing: ${e._tag}`] as const,
+      onFailure: (e) =>
+        [
+          name,
+          Option.isSome(breaker) && breaker.value.state() !== "closed"
+            ? `failing: ${breaker.value.title} circuit ${breaker.value.state()} (${breaker.value.cause() ?? describeCause(e)})`
+            : `failing: ${(e as { _tag?: string })._tag === "TimeoutException" ? "no answer within 2 s" : describeCause(e)}`
+        ] as const,
       onSuccess: () => [name, "ok"] as const
     })
   )
@@ -45,12 +53,14 @@ export const makeReadiness = Effect.gen(function* () {
   const membership = yield* Effect.serviceOption(MembershipTag)
   const leases = yield* Effect.serviceOption(ShardLeasesTag)
   const configured = yield* Effect.serviceOption(ConfiguredStore)
+  const storeBreaker = yield* Effect.serviceOption(StoreBreaker)
+  const natsBreaker = yield* Effect.serviceOption(NatsBreaker)
 
   const base = Effect.map(
     Effect.all(
       [
-        check(`store:${store.name}`, store.ping),
-        ...(Option.isSome(nats) ? [check("nats", attempt("rtt", () => nats.value.nc.rtt()))] : [])
+        check(`store:${store.name}`, store.ping, storeBreaker),
+        ...(Option.isSome(nats) ? [check("nats", Effect.tryPromise(() => nats.value.nc.rtt()), natsBreaker)] : [])
       ],
       { concurrency: "unbounded" }
     ),

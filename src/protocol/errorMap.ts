@@ -14,6 +14,7 @@ export type ErrorCode =
   | "rate_limited"
   | "conflict"
   | "unavailable"
+  | "timeout"
   | "internal"
 
 export const errorTable: Record<ChatError["_tag"], { readonly code: ErrorCode; readonly status: number }> = {
@@ -25,7 +26,8 @@ export const errorTable: Record<ChatError["_tag"], { readonly code: ErrorCode; r
   TooLarge: { code: "too_large", status: 413 },
   RateLimited: { code: "rate_limited", status: 429 },
   Internal: { code: "internal", status: 500 },
-  Unavailable: { code: "unavailable", status: 503 }
+  Unavailable: { code: "unavailable", status: 503 },
+  Timeout: { code: "timeout", status: 504 }
 }
 
 export const codeOf = (e: ChatError): ErrorCode => errorTable[e._tag].code

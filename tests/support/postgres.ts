@@ -18,6 +18,10 @@ export interface RunningPostgres {
   /** Admin URL (user postgres, database postgres). */
   readonly url: string
   readonly stop: () => Promise<void>
+  /** A crash of the server (`pg_ctl stop -m immediate`), data kept; only on a server started here. */
+  readonly halt?: () => void
+  /** Starts the halted server again on the same port. */
+  readonly resume?: () => void
 }
 
 const PG_ROOT = "/usr/lib/postgresql"
@@ -65,6 +69,10 @@ export interface PostgresServer {
   readonly settings: ReadonlyArray<string>
   /** Stops the server at once (`-m immediate`) and removes its directory; idempotent. */
   readonly stop: () => void
+  /** A crash of the server (`pg_ctl stop -m immediate`), data kept. */
+  readonly halt: () => void
+  /** Starts the halted server again on the same port. */
+  readonly resume: () => void
 }
 
 /**
@@ -73,7 +81,8 @@ export interface PostgresServer {
  * stopped when the process exits (`onExit` registers `stop`; it returns an unregister).
  */
 export const startPostgresServer = async (options: {
-  readonly durable: boolean
+  /** true: the defaults (fsync on); "commits": only synchronous_commit on; false: all three off. */
+  readonly durable: boolean | "commits"
   readonly dirPrefix: string
   readonly onExit: (stop: () => void) => () => void
 }): Promise<PostgresServer> => {
@@ -91,7 +100,9 @@ export const startPostgresServer = async (options: {
     `port=${port}`,
     `unix_socket_directories=${dir}`,
     "max_connections=300",
-    ...(options.durable ? [] : ["fsync=off", "synchronous_commit=off", "full_page_writes=off"])
+    ...(options.durable === true
+      ? []
+      : ["fsync=off", `synchronous_commit=${options.durable === "commits" ? "on" : "off"}`, "full_page_writes=off"])
   ]
   try {
     run(bin, "initdb", ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"])
@@ -114,14 +125,26 @@ export const startPostgresServer = async (options: {
     }
   }
   forget = options.onExit(stop)
-  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, port, pid, settings, stop }
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    pid,
+    settings,
+    stop,
+    halt: () => run(bin, "pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"], log),
+    resume: () => run(bin, "pg_ctl", ["-D", data, "-l", log, "-o", settings.map((s) => `-c ${s}`).join(" "), "-w", "-t", "60", "start"], log)
+  }
 }
 
-export const startPostgres = async (): Promise<RunningPostgres> => {
+/**
+ * `durable`: commits are flushed before they are acknowledged, so a test that crashes the
+ * server (`halt`) loses no acknowledged commit. Off by default: faster.
+ */
+export const startPostgres = async (options: { readonly durable?: boolean } = {}): Promise<RunningPostgres> => {
   const external = process.env.CHAT_TEST_POSTGRES_URL
   if (external !== undefined && external !== "") return { url: external, stop: async () => {} }
   const server = await startPostgresServer({
-    durable: false,
+    durable: options.durable === true ? "commits" : false,
     dirPrefix: "chat-test-pg-",
     // A run that ends without its teardown (a crash, process.exit) must not leave a server behind.
     onExit: (stop) => {
@@ -129,5 +152,5 @@ export const startPostgres = async (): Promise<RunningPostgres> => {
       return () => process.off("exit", stop)
     }
   })
-  return { url: server.url, stop: async () => server.stop() }
+  return { url: server.url, stop: async () => server.stop(), halt: server.halt, resume: server.resume }
 }
