@@ -15,6 +15,7 @@ import * as AuthModule from "./auth/Auth.ts"
 import { makeInProcess, type RoomBus } from "./bus/RoomBus.ts"
 import { makeClusterNode } from "./cluster/ClusterNode.ts"
 import { serveIngress } from "./cluster/Ingress.ts"
+import type { ChatError } from "./domain/errors.ts"
 import type { ChatEvent, Role, RoomId, RoomKind, UserId } from "./domain/model.ts"
 import { makePushIntents } from "./cluster/PushIntents.ts"
 import * as RedisClient from "./redis/RedisClient.ts"
@@ -29,6 +30,10 @@ import type { ChatConfig } from "./config/ChatConfig.ts"
 import type { ResolvedSecrets } from "./config/secrets.ts"
 import * as KeyRing from "./crypto/KeyRing.ts"
 import { makeApp, type Readiness } from "./http/app.ts"
+import { makeRouter, mountOnApp, serveGrpcNode } from "./connect/serve.ts"
+import type { ConnectDeps } from "./connect/services.ts"
+import type { MessageStream } from "./connect/stream.ts"
+import { Unavailable } from "./domain/errors.ts"
 import { makeHub } from "./http/ws/Hub.ts"
 import type { Session } from "./http/ws/Session.ts"
 import { codeOf, CloseCode } from "./protocol/errorMap.ts"
@@ -43,6 +48,8 @@ export interface NodeHooks {
 
 export interface RunningNode {
   readonly port: number
+  /** The gRPC (HTTP/2) port, when CHAT_GRPC_PORT is set. */
+  readonly grpcPort?: number
   readonly store: ChatStore
   readonly sessions: ReadonlySet<Session>
 }
@@ -234,6 +241,28 @@ export const startNode = (
       isDraining: () => draining
     })
 
+    // Connect/gRPC: the same chat service, hub and auth as the gateway above.
+    const onError = (e: ChatError) =>
+      runSync(Effect.zipRight(M.errorReturned(codeOf(e)), e._tag === "RateLimited" ? M.rateLimitedHit : Effect.void))
+    const streams = new Set<MessageStream>()
+    const connectDeps: ConnectDeps = {
+      chat,
+      store,
+      hub,
+      verify: auth.verify,
+      runtime,
+      limits: { replayCap: config.replayCap, maxStreamQueue: config.replayCap + 10_000 },
+      onError,
+      isDraining: () => draining,
+      streams
+    }
+    const connectOptions = { readMaxBytes: config.maxBodyBytes * 2 + 4096 }
+    mountOnApp(app, makeRouter(connectDeps, connectOptions))
+    const grpc =
+      Option.isSome(config.grpcPort) && platform.name === "node"
+        ? yield* serveGrpcNode(connectDeps, { ...connectOptions, port: Number(config.grpcPort.value), host: config.host })
+        : undefined
+
     const listening = yield* platform.serve(app, {
       port: config.port,
       host: config.host,
@@ -250,6 +279,7 @@ export const startNode = (
         if (cluster) yield* cluster.handOver
         yield* registry.drain
         for (const s of sessions) s.close(CloseCode.goingAway, "server shutting down; reconnect and resume with since")
+        for (const s of streams) s.end(new Unavailable({ message: "server shutting down; call again with since" }))
         // Finalizers are uninterruptible; the wait for open HTTP connections is bounded explicitly.
         yield* Effect.interruptible(listening.stopAccepting).pipe(Effect.timeoutOption(config.shutdownGraceMs))
         yield* Effect.logInfo("shutdown complete")
@@ -257,12 +287,12 @@ export const startNode = (
     )
 
     yield* Effect.logInfo("chat node listening").pipe(
-      Effect.annotateLogs({ port: listening.port, store: store.name, node: config.nodeId, runtime: platform.name })
+      Effect.annotateLogs({ port: listening.port, ...(grpc ? { grpcPort: grpc.port } : {}), store: store.name, node: config.nodeId, runtime: platform.name })
     )
     if (Option.isNone(config.jwtSecret) && Option.isSome(secrets.jwtSecret)) {
       yield* Effect.logInfo(
         "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `deno task chat token alice`)"
       )
     }
-    return { port: listening.port, store, sessions }
+    return { port: listening.port, ...(grpc ? { grpcPort: grpc.port } : {}), store, sessions }
   })

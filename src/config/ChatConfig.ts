@@ -28,6 +28,7 @@ const isAsymmetricAlgorithm = (s: string): s is AsymmetricAlgorithm => (ASYMMETR
 export interface ChatConfig {
   readonly port: number
   readonly host: string
+  readonly grpcPort: Option.Option<string>
   readonly dataDir: string
   readonly store: StoreKind
   readonly dualRead: DualReadKind
@@ -96,6 +97,11 @@ const positiveInt = { min: 1 } as const
 export const settings: { readonly [K in keyof ChatConfig]: S.Setting<ChatConfig[K]> } = {
   port: S.integer("CHAT_PORT", "HTTP and WebSocket port (0 picks a free port)", 8080, { min: 0, max: 65535 }),
   host: S.text("CHAT_HOST", "bind address", "0.0.0.0"),
+  grpcPort: S.optional(
+    "CHAT_GRPC_PORT",
+    "port for gRPC over HTTP/2 (h2c, Node only; 0 picks a free port); unset: off. Connect and gRPC-Web are always on the main port",
+    (s) => (/^\d{1,5}$/.test(s) && Number(s) <= 65535 ? undefined : "must be a port number from 0 to 65535")
+  ),
   dataDir: S.text("CHAT_DATA_DIR", "embedded data: PGlite files, generated dev JWT secret and master key", "./data"),
   store: S.oneOf("CHAT_STORE", "message store: `pglite`, `postgres`, `scylla` or `dual`", STORES, "pglite"),
   dualRead: S.oneOf("CHAT_DUAL_READ", "with `CHAT_STORE=dual`: the store reads come from, `postgres` or `scylla` (writes go to PostgreSQL, then ScyllaDB)", DUAL_READS, "postgres"),
