@@ -31,6 +31,7 @@ import type { ResolvedSecrets } from "./config/secrets.ts"
 import * as KeyRing from "./crypto/KeyRing.ts"
 import { makeApp, type Readiness } from "./http/app.ts"
 import { makeRouter, mountOnApp, serveGrpcNode } from "./connect/serve.ts"
+import { mountDocs } from "./openapi/serve.ts"
 import type { ConnectDeps } from "./connect/services.ts"
 import type { MessageStream } from "./connect/stream.ts"
 import { Unavailable } from "./domain/errors.ts"
@@ -258,6 +259,7 @@ export const startNode = (
     }
     const connectOptions = { readMaxBytes: config.maxBodyBytes * 2 + 4096 }
     mountOnApp(app, makeRouter(connectDeps, connectOptions))
+    mountDocs(app, "0.1.0")
     const grpc =
       Option.isSome(config.grpcPort) && platform.name === "node"
         ? yield* serveGrpcNode(connectDeps, { ...connectOptions, port: Number(config.grpcPort.value), host: config.host })
