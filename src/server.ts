@@ -32,7 +32,9 @@ import * as KeyRing from "./crypto/KeyRing.ts"
 import { makeApp, type Readiness } from "./http/app.ts"
 import { makeRouter, mountOnApp, serveGrpcNode } from "./connect/serve.ts"
 import { mountDocs } from "./openapi/serve.ts"
-import type { ConnectDeps } from "./connect/services.ts"
+import { registerServices, type ConnectDeps } from "./connect/services.ts"
+import type { ConnectRouter } from "@connectrpc/connect"
+import { mountServerRest, registerServerService } from "./serverApi/serverApi.ts"
 import type { MessageStream } from "./connect/stream.ts"
 import { Unavailable } from "./domain/errors.ts"
 import { makeHub } from "./http/ws/Hub.ts"
@@ -258,11 +260,17 @@ export const startNode = (
       streams
     }
     const connectOptions = { readMaxBytes: config.maxBodyBytes * 2 + 4096 }
-    mountOnApp(app, makeRouter(connectDeps, connectOptions))
+    const serverApi = { chat, keys: config.serviceKeys, runtime, onError }
+    const register = (router: ConnectRouter) => {
+      registerServices(router, connectDeps)
+      registerServerService(router, serverApi)
+    }
+    mountOnApp(app, makeRouter(register, connectOptions))
+    mountServerRest(app, serverApi)
     mountDocs(app, "0.1.0")
     const grpc =
       Option.isSome(config.grpcPort) && platform.name === "node"
-        ? yield* serveGrpcNode(connectDeps, { ...connectOptions, port: Number(config.grpcPort.value), host: config.host })
+        ? yield* serveGrpcNode(register, { ...connectOptions, port: Number(config.grpcPort.value), host: config.host })
         : undefined
 
     const listening = yield* platform.serve(app, {

@@ -48,6 +48,7 @@ export interface ChatConfig {
   readonly jwtAudience: Option.Option<string>
   readonly masterKey: Option.Option<Redacted.Redacted<string>>
   readonly masterKeysOld: ReadonlyArray<Redacted.Redacted<string>>
+  readonly serviceKeys: ReadonlyArray<Redacted.Redacted<string>>
   readonly nodeId: string
   readonly logLevel: LogLevel.LogLevel
   readonly maxBodyBytes: number
@@ -121,6 +122,7 @@ export const settings: { readonly [K in keyof ChatConfig]: S.Setting<ChatConfig[
   jwtAudience: S.optional("CHAT_JWT_AUDIENCE", "required `aud` claim, when set"),
   masterKey: S.optionalSecret("CHAT_MASTER_KEY", "32-byte key (64 hex chars or base64) wrapping the per-room data keys", "generated into the data dir"),
   masterKeysOld: S.secretList("CHAT_MASTER_KEYS_OLD", "previous master keys, comma-separated, still accepted for unwrapping during rotation"),
+  serviceKeys: S.secretList("CHAT_SERVICE_KEYS", "API keys for the server API (`/v1/server/*`, `chat.v1.ServerService`), comma-separated (long random strings); unset: that API is off"),
   nodeId: S.computed("CHAT_NODE_ID", "this node's name in a cluster (A-Z a-z 0-9 _ -)", "host name plus a random suffix", nodeIdConfig),
   logLevel: S.logLevel("CHAT_LOG_LEVEL", "minimum log level: `trace`, `debug`, `info`, `warning`, `error`, `fatal`, `none`", LogLevel.Info),
   maxBodyBytes: S.integer("CHAT_MAX_BODY_BYTES", "largest message body, UTF-8 bytes", 16 * KIB, positiveInt),

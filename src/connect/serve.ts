@@ -9,15 +9,20 @@ import { createConnectRouter, type ConnectRouter } from "@connectrpc/connect"
 import { createFetchHandler } from "@connectrpc/connect/protocol"
 import { Effect, type Scope } from "effect"
 import type { Hono } from "hono"
-import { registerServices, type ConnectDeps } from "./services.ts"
 
 export interface ConnectOptions {
   /** Largest request message, bytes. */
   readonly readMaxBytes: number
 }
 
-export const makeRouter = (deps: ConnectDeps, options: ConnectOptions): ConnectRouter =>
-  registerServices(createConnectRouter({ readMaxBytes: options.readMaxBytes }), deps)
+/** Registers every service on a router (the same function serves both listeners). */
+export type RegisterServices = (router: ConnectRouter) => void
+
+export const makeRouter = (register: RegisterServices, options: ConnectOptions): ConnectRouter => {
+  const router = createConnectRouter({ readMaxBytes: options.readMaxBytes })
+  register(router)
+  return router
+}
 
 /** Adds one POST route per RPC (`/chat.v1.ChatService/SendMessage`, ...) to the app. */
 export const mountOnApp = (app: Hono<any>, router: ConnectRouter): void => {
@@ -30,7 +35,7 @@ export const mountOnApp = (app: Hono<any>, router: ConnectRouter): void => {
 
 /** The gRPC (HTTP/2, cleartext) listener on Node; its port (0: any free one). */
 export const serveGrpcNode = (
-  deps: ConnectDeps,
+  register: RegisterServices,
   options: ConnectOptions & { readonly port: number; readonly host: string }
 ): Effect.Effect<{ readonly port: number }, Error, Scope.Scope> =>
   Effect.acquireRelease(
@@ -43,7 +48,7 @@ export const serveGrpcNode = (
         const server = createServer(
           connectNodeAdapter({
             readMaxBytes: options.readMaxBytes,
-            routes: (router) => registerServices(router, deps)
+            routes: register
           })
         )
                 // node:http2 keeps no list of its sessions; shutdown must end open streams.

@@ -8,6 +8,7 @@
 import { JSONSchema, Schema } from "effect"
 import * as Rest from "../protocol/rest.ts"
 import * as R from "./responses.ts"
+import { ServiceAddMembers, ServiceCreateGroup, ServiceRemoveQuery, ServiceSend } from "../serverApi/serverApi.ts"
 
 type AnySchema = Schema.Schema<any, any, never>
 
@@ -17,7 +18,7 @@ export interface RouteDoc {
   readonly path: string
   readonly summary: string
   /** Default: a user's bearer JWT. */
-  readonly auth?: "none" | "user"
+  readonly auth?: "none" | "user" | "service"
   readonly body?: AnySchema
   readonly query?: AnySchema
   /** Status -> answer schema (null: no body). */
@@ -52,7 +53,12 @@ export const routes: ReadonlyArray<RouteDoc> = [
   { method: "post", path: "/v1/rooms/{room}/read", summary: "Move the caller's read position", body: Rest.PostRead, responses: { 200: R.Ack } },
   { method: "post", path: "/v1/devices", summary: "Register a push device token", body: Rest.PostDevice, responses: { 204: null } },
   { method: "get", path: "/v1/devices", summary: "The caller's device tokens", responses: { 200: R.Devices } },
-  { method: "delete", path: "/v1/devices/{token}", summary: "Unregister a device token", responses: { 204: null } }
+  { method: "delete", path: "/v1/devices/{token}", summary: "Unregister a device token", responses: { 204: null } },
+  // The server API for backends (service key, CHAT_SERVICE_KEYS): acts as the user it names.
+  { method: "post", path: "/v1/server/rooms", summary: "Create a group room owned by `owner`", auth: "service", body: ServiceCreateGroup, responses: { 201: R.Room } },
+  { method: "post", path: "/v1/server/rooms/{room}/messages", summary: "Send as `sender` (a member); idempotent per (sender, clientMsgId)", auth: "service", body: ServiceSend, responses: { 201: R.Ack } },
+  { method: "post", path: "/v1/server/rooms/{room}/members", summary: "Add members, as `actor` (owner/admin)", auth: "service", body: ServiceAddMembers, responses: { 200: R.Room } },
+  { method: "delete", path: "/v1/server/rooms/{room}/members/{user}", summary: "Remove a member, as `actor` (owner/admin, or the user leaving)", auth: "service", query: ServiceRemoveQuery, responses: { 200: R.Ack } }
 ]
 
 const statusText: Record<number, string> = {
@@ -112,7 +118,7 @@ export const makeDocument = (info: { readonly version: string }) => {
     ;(paths[r.path] ??= {})[r.method] = {
       summary: r.summary,
       operationId: `${r.method}${r.path.replace(/[{}]/g, "").replace(/[/.](\w)/g, (_, c: string) => c.toUpperCase())}`,
-      ...(r.auth === "none" ? { security: [] } : {}),
+      ...(r.auth === "none" ? { security: [] } : r.auth === "service" ? { security: [{ serviceKey: [] }] } : {}),
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(r.body ? { requestBody: { required: true, content: content(r.body) } } : {}),
       responses
@@ -127,7 +133,10 @@ export const makeDocument = (info: { readonly version: string }) => {
         "REST surface of the chat backend. Realtime delivery is the WebSocket protocol (/asyncapi.json); the same operations are also a Connect/gRPC API (proto/chat/v1). Errors: docs/errors.md."
     },
     components: {
-      securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "a user's token (JWT `sub` = user id)" },
+        serviceKey: { type: "http", scheme: "bearer", description: "a service key from CHAT_SERVICE_KEYS (server API only)" }
+      },
       schemas: definitions
     },
     security: [{ bearer: [] }],

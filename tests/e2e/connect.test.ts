@@ -7,11 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { EventKind, RoomKind } from "../../src/gen/chat/v1/chat_pb.ts"
 import { RetryInfoSchema } from "../../src/gen/google/rpc/error_details_pb.ts"
 import { Platform } from "../../src/gen/tokens/v1/tokens_pb.ts"
+import { ServerService } from "../../src/gen/chat/v1/server_pb.ts"
+import { createClient } from "@connectrpc/connect"
+import { transportFor } from "../support/connectClient.ts"
 import { clientsFor, readStream, type Endpoints, type TransportKind } from "../support/connectClient.ts"
 import { freshDatabase } from "../support/freshDatabase.ts"
 import { startChild, token } from "../support/node.ts"
 import { makeApi, user, type Api } from "./chat.suite.ts"
 
+const SERVICE_KEY = "service-key-for-tests-0123456789abcdef"
 let api: Api
 let endpoints: Endpoints
 let close: () => Promise<void>
@@ -24,7 +28,8 @@ beforeAll(async () => {
     // Per user: enough for the resume test's 121 sends, few enough to hit in the rate test.
     CHAT_SEND_RATE: "10",
     CHAT_SEND_BURST: "150",
-    CHAT_LOG_LEVEL: "info"
+    CHAT_LOG_LEVEL: "info",
+    CHAT_SERVICE_KEYS: `${SERVICE_KEY},another-service-key-0123456789abcdef`
   })
   const grpcPort = /"grpcPort":(\d+)/.exec(node.output())
   if (grpcPort === null) throw new Error(`no gRPC port in the log: ${node.output().slice(-1000)}`)
@@ -229,4 +234,54 @@ describe("connect API - streams and WebSockets", () => {
     expect(retry.retryDelay).toBeDefined()
     expect(Number(error!.metadata.get("retry-after-ms"))).toBeGreaterThan(0)
   }, 60_000)
+})
+
+describe("server API for backends", () => {
+  const rest = async (key: string, method: string, path: string, body?: unknown) => {
+    const res = await fetch(endpoints.url + path, {
+      method,
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {})
+    })
+    return { status: res.status, json: (await res.json()) as any }
+  }
+
+  it("server API - REST: a service key creates rooms, sends as a member, adds and removes members; user tokens are refused", async () => {
+    const owner = user("owner")
+    const bob = user("bob")
+    const created = await rest(SERVICE_KEY, "POST", "/v1/server/rooms", { owner, name: "ops", members: [] })
+    expect(created.status).toBe(201)
+    const room = created.json.id as string
+    const ws = await api.client(owner)
+    await ws.request({ type: "subscribe", room })
+    const sent = await rest(SERVICE_KEY, "POST", `/v1/server/rooms/${room}/messages`, { sender: owner, clientMsgId: "s1", body: "from a backend" })
+    expect([sent.status, sent.json.seq]).toEqual([201, 1])
+    expect((await ws.events(room, 1))[0]).toMatchObject({ seq: 1, data: { body: "from a backend", sender: owner } })
+    // Idempotent per (sender, clientMsgId).
+    expect((await rest(SERVICE_KEY, "POST", `/v1/server/rooms/${room}/messages`, { sender: owner, clientMsgId: "s1", body: "x" })).json).toEqual(sent.json)
+    // The named sender's rights apply: a non-member cannot send.
+    expect((await rest(SERVICE_KEY, "POST", `/v1/server/rooms/${room}/messages`, { sender: bob, clientMsgId: "s2", body: "x" })).status).toBe(404)
+    const added = await rest(SERVICE_KEY, "POST", `/v1/server/rooms/${room}/members`, { actor: owner, users: [bob] })
+    expect(added.json.members.map((m: any) => m.user).sort()).toEqual([bob, owner].sort())
+    expect((await rest(SERVICE_KEY, "DELETE", `/v1/server/rooms/${room}/members/${bob}?actor=${owner}`)).status).toBe(200)
+    // Credentials do not cross: a user token is not a service key, and a key is not a user token.
+    expect((await rest(await token(owner), "POST", "/v1/server/rooms", { owner, name: "x" })).status).toBe(401)
+    expect((await rest(SERVICE_KEY, "GET", "/v1/rooms")).status).toBe(401)
+    expect((await rest("wrong-key", "POST", "/v1/server/rooms", { owner, name: "x" })).json.error.code).toBe("unauthorized")
+    ws.close()
+  })
+
+  it.each<TransportKind>(["connect", "grpc"])("server API - %s: ServerService with a service key; a user token is unauthenticated", async (kind) => {
+    const server = createClient(ServerService, transportFor(kind, endpoints, SERVICE_KEY))
+    const owner = user("owner")
+    const member = user("member")
+    const { room } = await server.createGroupRoom({ owner, name: "svc", members: [member] })
+    const ack = await server.sendMessageAs({ room: room!.id, sender: member, clientMsgId: "k", body: "hi" })
+    expect(ack.ack!.seq).toBe(1n)
+    expect((await server.addRoomMembers({ room: room!.id, actor: owner, users: [user("third")] })).room!.members).toHaveLength(3)
+    expect((await server.removeRoomMember({ room: room!.id, actor: owner, user: member })).ack!.seq).toBe(3n)
+    expect(await codeOf(server.sendMessageAs({ room: room!.id, sender: member, clientMsgId: "k2", body: "gone" }))).toBe(Code.NotFound)
+    const asUser = createClient(ServerService, transportFor(kind, endpoints, await token(owner)))
+    expect(await codeOf(asUser.createGroupRoom({ owner, name: "x" }))).toBe(Code.Unauthenticated)
+  })
 })

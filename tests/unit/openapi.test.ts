@@ -6,7 +6,8 @@
 import { Runtime } from "effect"
 import { describe, expect, it } from "vitest"
 import { makeRouter, mountOnApp } from "../../src/connect/serve.ts"
-import type { ConnectDeps } from "../../src/connect/services.ts"
+import { registerServices, type ConnectDeps } from "../../src/connect/services.ts"
+import { mountServerRest, registerServerService, type ServerApiDeps } from "../../src/serverApi/serverApi.ts"
 import { makeApp, type GatewayDeps } from "../../src/http/app.ts"
 import { makeDocument } from "../../src/openapi/document.ts"
 import { mountDocs } from "../../src/openapi/serve.ts"
@@ -18,7 +19,15 @@ const appWithAllRoutes = () => {
     limits: { maxRestBodyBytes: 1024 },
     upgradeWebSocket: () => async (_c: unknown, next: () => Promise<void>) => next()
   } as unknown as GatewayDeps)
-  mountOnApp(app, makeRouter({ runtime: Runtime.defaultRuntime } as unknown as ConnectDeps, { readMaxBytes: 1024 }))
+  const deps = { runtime: Runtime.defaultRuntime, keys: [] } as unknown as ConnectDeps & ServerApiDeps
+  mountOnApp(
+    app,
+    makeRouter((router) => {
+      registerServices(router, deps)
+      registerServerService(router, deps)
+    }, { readMaxBytes: 1024 })
+  )
+  mountServerRest(app, deps)
   mountDocs(app, "test")
   return app
 }
@@ -46,7 +55,8 @@ describe("openapi", () => {
     const rpcs = app.routes.filter((r) => r.method === "POST" && connectPath.test(r.path)).map((r) => r.path)
     expect(rpcs).toContain("/chat.v1.ChatService/StreamMessages")
     expect(rpcs).toContain("/tokens.v1.TokensService/RegisterToken")
-    expect(rpcs).toHaveLength(16 + 3)
+    expect(rpcs).toContain("/chat.v1.ServerService/SendMessageAs")
+    expect(rpcs).toHaveLength(16 + 3 + 4)
   })
 
   it("openapi - the document is OpenAPI 3.1, every $ref resolves, and request bodies are the handlers' schemas", async () => {
