@@ -10,10 +10,13 @@ import { makeDenoPlatform } from "./platform/deno.ts"
 import { runMain } from "./platform/denoRuntime.ts"
 import { nodeServices } from "./platform/nodeServices.ts"
 import { startNode } from "./server.ts"
+import { prepareDataDir } from "./startup/dataDir.ts"
 
 const program = Effect.gen(function* () {
   const config = yield* ChatConfigTag
   const secrets = yield* Secrets
+  // Before the store opens: the data dir exists (0700) and is this process's alone.
+  yield* prepareDataDir(config)
   yield* startNode(config, secrets, makeDenoPlatform())
   return yield* Effect.never
 }).pipe(Effect.scoped)

@@ -43,6 +43,8 @@ import { codeOf, CloseCode } from "./protocol/errorMap.ts"
 import * as M from "./metrics/metrics.ts"
 import { renderPrometheus } from "./metrics/prometheus.ts"
 import type { Platform } from "./platform/types.ts"
+import { addressOf, step, storeStep } from "./startup/StartupError.ts"
+import { withDualCheck } from "./http/dualReadiness.ts"
 
 export interface NodeHooks {
   /** Wrap the store below encryption (tests inject faults here). */
@@ -64,7 +66,7 @@ export const startNode = (
   hooks: NodeHooks = {}
 ): Effect.Effect<RunningNode, unknown, Scope.Scope | FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function* () {
-    const raw = yield* makeConfiguredStore(config)
+    const raw = yield* makeConfiguredStore(config).pipe(storeStep(config))
     const ring = yield* KeyRing.make({
       current: Redacted.value(secrets.masterKey),
       old: secrets.oldMasterKeys.map(Redacted.value)
@@ -81,7 +83,9 @@ export const startNode = (
     // Redis (optional): presence, rate limits and the membership cache shared by all
     // nodes. Each degrades to this node's own view when Redis is down; none stops messages.
     const redis = Option.isSome(config.redisUrl)
-      ? yield* RedisClient.make(config.redisUrl.value, { name: config.nodeId })
+      ? yield* RedisClient.make(config.redisUrl.value, { name: config.nodeId }).pipe(
+          step("Redis (CHAT_REDIS_URL)", addressOf(config.redisUrl.value))
+        )
       : undefined
     const presence: Presence = redis ? yield* RedisPresence.make(redis, { nodeId: config.nodeId }) : makeLocalPresence()
     const redisLimiter = redis
@@ -133,11 +137,12 @@ export const startNode = (
           shardCount: config.shards,
           leaseMs: config.leaseMs,
           replicas: config.natsReplicas,
-          commandTimeoutMs: config.commandTimeoutMs
-        })
+          commandTimeoutMs: config.commandTimeoutMs,
+          natsPrefix: config.natsPrefix
+        }).pipe(step("NATS (CHAT_NATS_URL)", addressOf(config.natsUrl.value)))
       : undefined
     const bus: RoomBus = cluster?.bus ?? makeInProcess()
-    if (cluster) pushIntents = makePushIntents(cluster.nats.js, presence)
+    if (cluster) pushIntents = makePushIntents(cluster.nats.js, presence, cluster.nats.subjects)
     const registry = cluster?.registry ?? (yield* Registry.make(actorDeps(bus), registryOptions))
     const limiter = redisLimiter ?? makeLocal({ ratePerSec: config.sendRate, burst: config.sendBurst })
     const chat = Chat.make(
@@ -194,6 +199,7 @@ export const startNode = (
             )
           : Effect.succeed(r)
       ),
+      Effect.flatMap((r) => withDualCheck(r, raw, config.dualRead)),
       Effect.flatMap((r) =>
         cluster
           ? Effect.map(cluster.membership.live, (live) => ({
@@ -211,7 +217,7 @@ export const startNode = (
           : Effect.succeed(r)
       )
     )
-    if (cluster) yield* serveIngress(cluster.nats.nc, chat)
+    if (cluster) yield* serveIngress(cluster.nats.nc, chat, cluster.nats.subjects)
 
     const app = makeApp({
       chat,
@@ -241,7 +247,8 @@ export const startNode = (
       onSlowConsumer: () => runSync(M.slowConsumerDropped),
       onError: (e) => runSync(Effect.zipRight(M.errorReturned(codeOf(e)), e._tag === "RateLimited" ? M.rateLimitedHit : Effect.void)),
       onFrame: () => M.wsMessagesIn.unsafeUpdate(1, []),
-      isDraining: () => draining
+      isDraining: () => draining,
+      corsOrigins: config.corsOrigins
     })
 
     // Connect/gRPC: the same chat service, hub and auth as the gateway above.
@@ -277,7 +284,7 @@ export const startNode = (
       port: config.port,
       host: config.host,
       maxPayloadBytes: config.maxFrameBytes * 4
-    })
+    }).pipe(step("HTTP listener (CHAT_HOST, CHAT_PORT)", `${config.host}:${config.port}`))
 
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
@@ -301,7 +308,7 @@ export const startNode = (
     )
     if (Option.isNone(config.jwtSecret) && Option.isSome(secrets.jwtSecret)) {
       yield* Effect.logInfo(
-        "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `deno task chat token alice`)"
+        "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `npx deno task chat token alice`)"
       )
     }
     return { port: listening.port, ...(grpc ? { grpcPort: grpc.port } : {}), store, sessions }

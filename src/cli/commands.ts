@@ -8,6 +8,8 @@ import { Terminal } from "@effect/platform"
 import { signToken } from "../auth/Auth.ts"
 import { ChatConfigTag } from "../config/ChatConfig.ts"
 import { Secrets } from "../config/secrets.ts"
+import { prepareDataDir } from "../startup/dataDir.ts"
+import type { DataDirLocker } from "../startup/DataDirLock.ts"
 import * as KeyRing from "../crypto/KeyRing.ts"
 import { makeConfiguredStore } from "../../storage/select.ts"
 import { rotateMasterKey } from "../../storage/rotate.ts"
@@ -74,6 +76,8 @@ const rotate = Effect.gen(function* () {
     current: Redacted.value(secrets.masterKey),
     old: secrets.oldMasterKeys.map(Redacted.value)
   })
+  // The store is opened: with PGlite, only while no server (or other command) holds the directory.
+  yield* prepareDataDir(config)
   const store = yield* makeConfiguredStore(config)
   const report = yield* rotateMasterKey(store, ring)
   yield* Console.log(
@@ -170,7 +174,7 @@ const verifyCommand = (args: ReadonlyArray<string>) =>
 
 export const runCommand = (
   argv: ReadonlyArray<string>
-): Effect.Effect<void, unknown, ChatConfigTag | Secrets | FileSystem.FileSystem | Path.Path> => {
+): Effect.Effect<void, unknown, ChatConfigTag | Secrets | FileSystem.FileSystem | Path.Path | DataDirLocker> => {
   const [command, ...args] = argv
   switch (command) {
     case "token":

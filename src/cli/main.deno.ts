@@ -16,4 +16,4 @@ const program = runCommand(Deno.args).pipe(
   Effect.provide(nodeServices)
 )
 
-await runMain(program)
+await runMain(program, "chat command failed")

@@ -3,6 +3,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Effect } from "effect"
 import { nodeServices } from "../platform/nodeServices.ts"
 import { runCommand, UsageError } from "./commands.ts"
+import { logFailure } from "../startup/StartupError.ts"
 
 const program = runCommand(process.argv.slice(2)).pipe(
   Effect.catchIf(
@@ -13,7 +14,8 @@ const program = runCommand(process.argv.slice(2)).pipe(
         process.exitCode = 2
       })
   ),
-  Effect.provide(nodeServices)
+  Effect.provide(nodeServices),
+  Effect.tapErrorCause((cause) => logFailure(cause, "chat command failed"))
 )
 
-NodeRuntime.runMain(program, { disablePrettyLogger: true })
+NodeRuntime.runMain(program, { disablePrettyLogger: true, disableErrorReporting: true })

@@ -14,6 +14,7 @@ import { makeMembership, type Membership } from "./Membership.ts"
 import { connectNats, type ClusterError, type NatsHandle } from "./Nats.ts"
 import { makeNatsBus } from "./NatsBus.ts"
 import { makeRouter } from "./Router.ts"
+import * as Subjects from "./subjects.ts"
 
 export interface ClusterOptions {
   readonly natsUrl: Redacted.Redacted<string>
@@ -22,6 +23,8 @@ export interface ClusterOptions {
   readonly leaseMs: number
   readonly replicas: number
   readonly commandTimeoutMs: number
+  /** CHAT_NATS_PREFIX: this cluster's namespace on NATS; "" for the unprefixed names. */
+  readonly natsPrefix: string
 }
 
 export interface ClusterNode {
@@ -42,8 +45,14 @@ export const makeClusterNode = (
   o: ClusterOptions
 ): Effect.Effect<ClusterNode, ClusterError, Scope.Scope> =>
   Effect.gen(function* () {
-    const nats = yield* connectNats({ url: o.natsUrl, name: o.nodeId, leaseMs: o.leaseMs, replicas: o.replicas })
-    const bus = makeNatsBus(nats.nc)
+    const nats = yield* connectNats({
+      url: o.natsUrl,
+      name: o.nodeId,
+      leaseMs: o.leaseMs,
+      replicas: o.replicas,
+      subjects: Subjects.make(o.natsPrefix)
+    })
+    const bus = makeNatsBus(nats.nc, nats.subjects)
     // The actors ask the shard manager for their fence; it exists once the registry does.
     let shards: ShardManager | undefined
     const local = yield* Registry.make(
@@ -52,7 +61,8 @@ export const makeClusterNode = (
     )
     const router = makeRouter(nats.nc, local, { owns: (s) => shards?.owns(s) ?? false }, {
       shardCount: o.shardCount,
-      commandTimeoutMs: o.commandTimeoutMs
+      commandTimeoutMs: o.commandTimeoutMs,
+      subjects: nats.subjects
     })
     const membership = yield* makeMembership(nats, o.nodeId, o.leaseMs)
     shards = yield* makeShardManager(

@@ -13,7 +13,7 @@ import { ClientMsgId, RoomId, UserId } from "../domain/model.ts"
 import { errorPayload } from "../protocol/errorMap.ts"
 import { formatIssue } from "../protocol/frames.ts"
 import { attempt } from "./Nats.ts"
-import * as Subjects from "./subjects.ts"
+import type { Subjects } from "./subjects.ts"
 
 export const SendRequest = Schema.Struct({
   sender: UserId,
@@ -29,7 +29,8 @@ const failure = (e: ChatError) => JSON.stringify({ ok: false, error: errorPayloa
 
 export const handleSend = (chat: Chat, subject: string, payload: string): Effect.Effect<string> =>
   Effect.gen(function* () {
-    const room = decodeRoom(subject.split(".")[2])
+    // `[<prefix>.]chat.room.<room>.send`: the room is the token before the last (a `*` match is one token).
+    const room = decodeRoom(subject.split(".").at(-2))
     if (Either.isLeft(room)) return failure(new NotFound({ message: "room not found" }))
     let json: unknown
     try {
@@ -44,11 +45,11 @@ export const handleSend = (chat: Chat, subject: string, payload: string): Effect
     return Either.isRight(ack) ? JSON.stringify({ ok: true, ack: ack.right }) : failure(ack.left)
   })
 
-export const serveIngress = (nc: NatsConnection, chat: Chat): Effect.Effect<void, unknown, Scope.Scope> =>
+export const serveIngress = (nc: NatsConnection, chat: Chat, subjects: Subjects): Effect.Effect<void, unknown, Scope.Scope> =>
   Effect.gen(function* () {
     const run = Runtime.runFork(yield* Effect.runtime<never>())
-    const sub = nc.subscribe(Subjects.roomSendAll, {
-      queue: Subjects.ingressQueue,
+    const sub = nc.subscribe(subjects.roomSendAll, {
+      queue: subjects.ingressQueue,
       callback: (err, msg) => {
         if (err !== null) return
         run(Effect.flatMap(handleSend(chat, msg.subject, msg.string()), (reply) => Effect.sync(() => msg.respond(reply))))

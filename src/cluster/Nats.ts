@@ -5,7 +5,7 @@
  */
 import { Data, Effect, Redacted, type Scope } from "effect"
 import { connect, type JetStreamClient, type KV, type NatsConnection, RetentionPolicy } from "nats"
-import * as Subjects from "./subjects.ts"
+import type { Subjects } from "./subjects.ts"
 
 export class ClusterError extends Data.TaggedError("ClusterError")<{
   readonly operation: string
@@ -27,6 +27,8 @@ export interface NatsHandle {
   readonly js: JetStreamClient
   readonly nodes: KV
   readonly leases: KV
+  /** This cluster's names (CHAT_NATS_PREFIX). */
+  readonly subjects: Subjects
 }
 
 export interface NatsOptions {
@@ -34,6 +36,7 @@ export interface NatsOptions {
   readonly name: string
   readonly leaseMs: number
   readonly replicas: number
+  readonly subjects: Subjects
 }
 
 export const connectNats = (o: NatsOptions): Effect.Effect<NatsHandle, ClusterError, Scope.Scope> =>
@@ -56,16 +59,16 @@ export const connectNats = (o: NatsOptions): Effect.Effect<NatsHandle, ClusterEr
     const js = nc.jetstream()
     // Entries not refreshed within the TTL vanish: a dead node's heartbeat and leases expire.
     const kvOptions = { history: 1, ttl: o.leaseMs, replicas: o.replicas }
-    const nodes = yield* attempt("kv nodes", () => js.views.kv(Subjects.nodesBucket, kvOptions))
-    const leases = yield* attempt("kv leases", () => js.views.kv(Subjects.leasesBucket, kvOptions))
+    const nodes = yield* attempt("kv nodes", () => js.views.kv(o.subjects.nodesBucket, kvOptions))
+    const leases = yield* attempt("kv leases", () => js.views.kv(o.subjects.leasesBucket, kvOptions))
     const jsm = yield* attempt("jetstream manager", () => nc.jetstreamManager())
     yield* attempt("push stream", async () => {
       try {
-        await jsm.streams.info(Subjects.pushStream)
+        await jsm.streams.info(o.subjects.pushStream)
       } catch {
         await jsm.streams.add({
-          name: Subjects.pushStream,
-          subjects: [Subjects.pushAll],
+          name: o.subjects.pushStream,
+          subjects: [o.subjects.pushAll],
           retention: RetentionPolicy.Limits,
           // A push worker that is down for a day loses nothing; older intents are stale anyway.
           max_age: 24 * 60 * 60 * 1e9,
@@ -73,5 +76,5 @@ export const connectNats = (o: NatsOptions): Effect.Effect<NatsHandle, ClusterEr
         })
       }
     })
-    return { nc, js, nodes, leases }
+    return { nc, js, nodes, leases, subjects: o.subjects }
   })

@@ -14,6 +14,7 @@ import type { ChatEvent, RoomId } from "../domain/model.ts"
 import { eventFrame } from "../http/ws/serverFrames.ts"
 import { attempt } from "./Nats.ts"
 import * as Subjects from "./subjects.ts"
+import type { Subjects as Names } from "./subjects.ts"
 
 const decodeEvent = (text: string): ChatEvent | undefined => {
   try {
@@ -39,22 +40,22 @@ const decodeSignal = (text: string): BusMessage | undefined => {
   return undefined
 }
 
-export const makeNatsBus = (nc: NatsConnection): RoomBus => ({
+export const makeNatsBus = (nc: NatsConnection, subjects: Names = Subjects.defaults): RoomBus => ({
   publish: (room, message) =>
     Effect.sync(() => {
       switch (message._tag) {
         case "Event":
-          return nc.publish(Subjects.roomEvents(room), message.frame ?? eventFrame(message.event))
+          return nc.publish(subjects.roomEvents(room), message.frame ?? eventFrame(message.event))
         case "Typing":
-          return nc.publish(Subjects.roomSignals(room), JSON.stringify({ type: "typing", room, user: message.user, origin: message.origin }))
+          return nc.publish(subjects.roomSignals(room), JSON.stringify({ type: "typing", room, user: message.user, origin: message.origin }))
         case "Presence":
           return nc.publish(
-            Subjects.roomSignals(room),
+            subjects.roomSignals(room),
             JSON.stringify({ type: "presence", room, user: message.user, online: message.online })
           )
         case "Read":
           return nc.publish(
-            Subjects.roomSignals(room),
+            subjects.roomSignals(room),
             JSON.stringify({ type: "read", room, user: message.user, seq: message.seq, origin: message.origin })
           )
       }
@@ -62,7 +63,7 @@ export const makeNatsBus = (nc: NatsConnection): RoomBus => ({
   subscribe: (room: RoomId, listener) =>
     Effect.acquireRelease(
       Effect.gen(function* () {
-        const events = nc.subscribe(Subjects.roomEvents(room), {
+        const events = nc.subscribe(subjects.roomEvents(room), {
           callback: (err, msg) => {
             if (err !== null) return
             const frame = msg.string()
@@ -70,7 +71,7 @@ export const makeNatsBus = (nc: NatsConnection): RoomBus => ({
             if (event !== undefined) listener({ _tag: "Event", event, frame })
           }
         })
-        const signals = nc.subscribe(Subjects.roomSignals(room), {
+        const signals = nc.subscribe(subjects.roomSignals(room), {
           callback: (err, msg) => {
             if (err !== null) return
             const signal = decodeSignal(msg.string())
@@ -85,4 +86,4 @@ export const makeNatsBus = (nc: NatsConnection): RoomBus => ({
     ).pipe(Effect.asVoid)
 })
 
-export const layer = (nc: NatsConnection) => Layer.succeed(RoomBusTag, makeNatsBus(nc))
+export const layer = (nc: NatsConnection, subjects: Names = Subjects.defaults) => Layer.succeed(RoomBusTag, makeNatsBus(nc, subjects))

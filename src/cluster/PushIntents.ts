@@ -11,12 +11,12 @@ import type { Presence } from "../chat/Presence.ts"
 import type { ChatEvent, Message, Role, RoomId, UserId } from "../domain/model.ts"
 import { bytesToBase64, toBase64Url, utf8 } from "../util/base64.ts"
 import { describe } from "./Nats.ts"
-import * as Subjects from "./subjects.ts"
+import type { Subjects } from "./subjects.ts"
 
 export const userToken = (user: string) => toBase64Url(bytesToBase64(utf8.encode(user)))
 
 export const makePushIntents =
-  (js: JetStreamClient, presence: Presence) =>
+  (js: JetStreamClient, presence: Presence, subjects: Subjects) =>
   (room: RoomId, events: ReadonlyArray<ChatEvent>, members: ReadonlyMap<UserId, Role>): Effect.Effect<void> =>
     Effect.asVoid(Effect.forkDaemon(Effect.gen(function* () {
       const created = events.filter((e) => e.kind === "message.created")
@@ -33,7 +33,7 @@ export const makePushIntents =
       yield* Effect.forEach(
         intents,
         (intent) =>
-          Effect.tryPromise(() => js.publish(Subjects.push(userToken(intent.user)), JSON.stringify(intent))).pipe(
+          Effect.tryPromise(() => js.publish(subjects.push(userToken(intent.user)), JSON.stringify(intent))).pipe(
             Effect.catchAll((e) =>
               Effect.logWarning("push intent not published").pipe(Effect.annotateLogs({ room, error: describe(e.error) }))
             )

@@ -17,12 +17,13 @@ import { Internal, notOwner, Unavailable, type ChatError } from "../domain/error
 import type { RoomId } from "../domain/model.ts"
 import { attempt } from "./Nats.ts"
 import { shardOf } from "./ShardMap.ts"
-import * as Subjects from "./subjects.ts"
+import type { Subjects } from "./subjects.ts"
 import * as Wire from "./wire.ts"
 
 export interface RouterOptions {
   readonly shardCount: number
   readonly commandTimeoutMs: number
+  readonly subjects: Subjects
 }
 
 const isRetryable = (e: ChatError) => e._tag === "Unavailable" && e.notOwner === true
@@ -38,7 +39,7 @@ export const makeRouter = (
     Effect.flatMap(
       Effect.either(
         attempt("request", () =>
-          nc.request(Subjects.shardCommands(shardOf(room, o.shardCount)), Wire.encodeCommand(command), {
+          nc.request(o.subjects.shardCommands(shardOf(room, o.shardCount)), Wire.encodeCommand(command), {
             timeout: Math.max(50, timeoutMs)
           })
         )
@@ -111,7 +112,7 @@ export const makeRouter = (
           const r = yield* Effect.either(Effect.flatten(local.write(command.room, command.op)))
           return msg.respond(Either.isRight(r) ? Wire.encodeResult(r.right) : Wire.encodeFailure(r.left))
         })
-      const sub = nc.subscribe(Subjects.shardCommands(shard), {
+      const sub = nc.subscribe(o.subjects.shardCommands(shard), {
         callback: (err, msg) => {
           if (err === null) Runtime.runFork(runtime)(handle(msg))
         }

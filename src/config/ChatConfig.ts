@@ -39,6 +39,7 @@ export interface ChatConfig {
   readonly scyllaLocalDc: string
   readonly scyllaConsistency: Consistency
   readonly natsUrl: Option.Option<Redacted.Redacted<string>>
+  readonly natsPrefix: string
   readonly redisUrl: Option.Option<Redacted.Redacted<string>>
   readonly jwtSecret: Option.Option<Redacted.Redacted<string>>
   readonly jwksUrl: Option.Option<string>
@@ -66,6 +67,7 @@ export interface ChatConfig {
   readonly shards: number
   readonly leaseMs: number
   readonly natsReplicas: number
+  readonly corsOrigins: ReadonlyArray<string>
 }
 
 // The node id goes into NATS subjects, where "." separates tokens and "*"/">" are wildcards.
@@ -91,6 +93,12 @@ const nodeIdConfig: Config.Config<string> = Config.all([
 const httpUrl = (s: string) => (/^https?:\/\/[^\s]+$/.test(s) && URL.canParse(s) ? undefined : "must be an http(s) URL")
 const pemPublicKey = (s: string) => (s.includes("-----BEGIN PUBLIC KEY-----") ? undefined : "must be a PEM SPKI public key (-----BEGIN PUBLIC KEY-----)")
 
+// An origin as browsers send it: scheme://host[:port], no path; or "*" for any.
+const isOrigin = (s: string): s is string => s === "*" || /^https?:\/\/[^\s/?#]+$/.test(s)
+
+// Prefixed into subject tokens and bucket/stream names, where NATS allows only these.
+const NATS_PREFIX_RE = /^[A-Za-z0-9_-]{0,32}$/
+
 const KIB = 1024
 const positiveInt = { min: 1 } as const
 
@@ -113,6 +121,7 @@ export const settings: { readonly [K in keyof ChatConfig]: S.Setting<ChatConfig[
   scyllaLocalDc: S.text("CHAT_SCYLLA_LOCAL_DC", "ScyllaDB local data center (load balancing)", "datacenter1"),
   scyllaConsistency: S.oneOf("CHAT_SCYLLA_CONSISTENCY", "ScyllaDB consistency level for reads and writes", CONSISTENCIES, "LOCAL_QUORUM"),
   natsUrl: S.optionalSecret("CHAT_NATS_URL", "NATS server(s), comma-separated; set means clustered mode (secret: may carry credentials)"),
+  natsPrefix: S.text("CHAT_NATS_PREFIX", "clustered mode: namespace for every NATS subject, KV bucket and stream this cluster uses, so several clusters can share one NATS account (A-Z a-z 0-9 _ -, up to 32; empty: the unprefixed names `chat.…`, `chat_nodes`, `CHAT_PUSH`). With `blue`: `blue.chat.room.<room>.send`, `blue_chat_nodes`, `blue_CHAT_PUSH`; internal services then use the prefixed public subjects too", ""),
   redisUrl: S.optionalSecret("CHAT_REDIS_URL", "Redis URL for shared presence, rate limits and caches (secret: may carry a password)"),
   jwtSecret: S.optionalSecret("CHAT_JWT_SECRET", "HS256 shared secret for client tokens", "generated into the data dir when no JWKS/PEM key is set"),
   jwksUrl: S.optional("CHAT_JWKS_URL", "JWKS URL for RS256/ES256/EdDSA tokens", httpUrl),
@@ -139,7 +148,8 @@ export const settings: { readonly [K in keyof ChatConfig]: S.Setting<ChatConfig[
   shutdownGraceMs: S.integer("CHAT_SHUTDOWN_GRACE_MS", "time in ms to drain sockets and actors on shutdown", 10_000, positiveInt),
   shards: S.integer("CHAT_SHARDS", "clustered mode: virtual shards rooms are spread over; a cluster-wide constant (every node the same)", 256, { min: 1, max: 65536 }),
   leaseMs: S.integer("CHAT_LEASE_MS", "clustered mode: shard lease and node heartbeat lifetime in ms; a dead node's rooms move after this", 10_000, { min: 1000 }),
-  natsReplicas: S.integer("CHAT_NATS_REPLICAS", "clustered mode: replicas of the JetStream buckets and push stream (1, 3 or 5; at most the NATS cluster size)", 1, { min: 1, max: 5 })
+  natsReplicas: S.integer("CHAT_NATS_REPLICAS", "clustered mode: replicas of the JetStream buckets and push stream (1, 3 or 5; at most the NATS cluster size)", 1, { min: 1, max: 5 }),
+  corsOrigins: S.list("CHAT_CORS_ORIGINS", "browser origins allowed to call the REST API from another origin, comma-separated (`https://app.example.com`); none by default, `*` allows any. Preflight requests are answered before authentication", [], isOrigin)
 }
 
 /** Rules that span variables; each failure names the variable to set. */
@@ -151,6 +161,18 @@ export const checkCombination = (c: ChatConfig): Either.Either<ChatConfig, Confi
   }
   if (needsScylla && c.scyllaContactPoints.length === 0) {
     return Either.left(ConfigError.MissingData(["CHAT_SCYLLA_CONTACT_POINTS"], `required when CHAT_STORE=${c.store}`))
+  }
+  // A node on an embedded store would take shards whose rooms the other nodes cannot read.
+  if (Option.isSome(c.natsUrl) && c.store === "pglite") {
+    return Either.left(
+      ConfigError.InvalidData(
+        ["CHAT_STORE"],
+        "CHAT_NATS_URL is set (clustered mode) but CHAT_STORE is pglite, which one node cannot share: set CHAT_STORE=postgres|scylla|dual with its URL on every node, or unset CHAT_NATS_URL"
+      )
+    )
+  }
+  if (!NATS_PREFIX_RE.test(c.natsPrefix)) {
+    return Either.left(ConfigError.InvalidData(["CHAT_NATS_PREFIX"], "must be up to 32 of A-Z a-z 0-9 _ -"))
   }
   // One asymmetric key source: with both, which one signs a given token would be ambiguous.
   if (Option.isSome(c.jwksUrl) && Option.isSome(c.jwtPublicKey)) {

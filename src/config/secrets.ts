@@ -10,6 +10,7 @@ import { Context, Data, Effect, Either, Layer, Option, Redacted } from "effect"
 import { bytesToBase64 } from "../util/base64.ts"
 import { ChatConfigTag } from "./ChatConfig.ts"
 import { KEY_BYTES, parseKey } from "./keyFormat.ts"
+import { ensurePrivateDir } from "../startup/dataDir.ts"
 
 export const JWT_SECRET_FILE = "jwt-secret"
 export const MASTER_KEY_FILE = "master-key"
@@ -61,7 +62,7 @@ const readOrCreate = (dir: string, name: string, what: string) =>
       yield* warnIfShared(file)
       return { value: yield* read, file }
     }
-    yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(fileError(dir, "create directory")))
+    yield* ensurePrivateDir(dir).pipe(Effect.mapError((e) => new SecretError({ message: e.message, cause: e })))
     const value = randomSecret()
     const created = yield* createExclusive(file, `${value}\n`)
     if (!created) return { value: yield* read, file } // another process won the race: use its value

@@ -7,6 +7,7 @@
 import { Cause, Effect, Exit, Option, Runtime, Schema } from "effect"
 import { Hono, type Context } from "hono"
 import { bodyLimit } from "hono/body-limit"
+import { cors } from "hono/cors"
 import type { UpgradeWebSocket, WSContext } from "hono/ws"
 import type { Chat } from "../chat/Chat.ts"
 import type { ChatStore } from "../../storage/ChatStore.ts"
@@ -46,6 +47,8 @@ export interface GatewayDeps {
   readonly onFrame: () => void
   /** Set when the node is draining: new WebSockets and writes are refused. */
   readonly isDraining: () => boolean
+  /** Origins allowed to call from a browser on another origin (CHAT_CORS_ORIGINS); none when absent. */
+  readonly corsOrigins?: ReadonlyArray<string>
 }
 
 type Env = { Variables: { user: UserId } }
@@ -94,6 +97,21 @@ class SocketEvents {
 
 export const makeApp = (deps: GatewayDeps) => {
   const app = new Hono<Env>()
+  // CORS (CHAT_CORS_ORIGINS): first, so that a browser's preflight (OPTIONS, no token) is
+  // answered here and never reaches authentication. No origins: no CORS headers at all.
+  if (deps.corsOrigins !== undefined && deps.corsOrigins.length > 0) {
+    const origins = deps.corsOrigins
+    app.use(
+      "*",
+      cors({
+        origin: origins.includes("*") ? "*" : [...origins],
+        allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allowHeaders: ["Authorization", "Content-Type"],
+        // Browsers cache the preflight answer this long (seconds).
+        maxAge: 600
+      })
+    )
+  }
   const run = Runtime.runPromiseExit(deps.runtime)
 
   const fail = (c: Context, e: ChatError) => {

@@ -3,12 +3,12 @@
  * SIGTERM interrupts the main fiber, so its scope closes and the finalizers (the server's
  * graceful shutdown) run before the process exits.
  */
-import { Cause, Effect, Exit, Fiber, LogLevel } from "effect"
-import * as Logging from "../logging/Logging.ts"
+import { Cause, Effect, Exit, Fiber } from "effect"
+import { logFailure } from "../startup/StartupError.ts"
 
 const signals: ReadonlyArray<Deno.Signal> = ["SIGINT", "SIGTERM"]
 
-export const runMain = async <E>(program: Effect.Effect<void, E>): Promise<never> => {
+export const runMain = async <E>(program: Effect.Effect<void, E>, what = "start-up failed"): Promise<never> => {
   const fiber = Effect.runFork(program)
   const interrupt = () => void Effect.runFork(Fiber.interrupt(fiber))
   for (const signal of signals) Deno.addSignalListener(signal, interrupt)
@@ -16,8 +16,8 @@ export const runMain = async <E>(program: Effect.Effect<void, E>): Promise<never
   for (const signal of signals) Deno.removeSignalListener(signal, interrupt)
   // An interruption is the requested shutdown, not a failure (as on Node).
   if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
-    // The redacting logger, because the layers that installed it are gone by now.
-    await Effect.runPromise(Effect.logError("exiting on failure", exit.cause).pipe(Effect.provide(Logging.layerJson(LogLevel.Error))))
+    // One line naming the dependency or setting and the cause, as on Node.
+    await Effect.runPromise(logFailure(exit.cause, what))
     Deno.exit(1)
   }
   // Open sockets, timers or signal listeners of libraries would keep Deno alive.

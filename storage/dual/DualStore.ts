@@ -64,6 +64,8 @@ export interface DualOptions {
 }
 
 export interface DualStore extends ChatStore {
+  /** ScyllaDB alone (`ping` is PostgreSQL's: writes commit there first), for /readyz. */
+  readonly pingSecondary: Effect.Effect<void, StoreError>
   readonly outbox: {
     /** Entries waiting in the outbox, as of the last change this node saw. */
     readonly pending: SubscriptionRef.SubscriptionRef<number>
@@ -193,6 +195,7 @@ export const makeDualStore = (options: DualOptions): Effect.Effect<DualStore, ne
     const store: DualStore = {
       name: "dual",
       ping: Effect.zipRight(primary.ping, Effect.ignore(secondary.ping)),
+      pingSecondary: secondary.ping,
       createGroupRoom: (input) => Effect.tap(primary.createGroupRoom(input), (room) => copy(roomCopy(room.id, 0, "all"))),
       findOrCreateDirectRoom: (a, b, newId) =>
         Effect.tap(primary.findOrCreateDirectRoom(a, b, newId), ({ room, created }) =>
