@@ -8,6 +8,7 @@ import { Cause, Effect, Exit, Option, Runtime, Schema } from "effect"
 import { Hono, type Context } from "hono"
 import { bodyLimit } from "hono/body-limit"
 import { cors } from "hono/cors"
+import { cors as connectCors } from "@connectrpc/connect"
 import type { UpgradeWebSocket, WSContext } from "hono/ws"
 import type { Chat } from "../chat/Chat.ts"
 import type { ChatStore } from "../../storage/ChatStore.ts"
@@ -106,7 +107,9 @@ export const makeApp = (deps: GatewayDeps) => {
       cors({
         origin: origins.includes("*") ? "*" : [...origins],
         allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allowHeaders: ["Authorization", "Content-Type"],
+        // Plus what Connect and gRPC-Web clients send and read (their headers, trailers as headers).
+        allowHeaders: ["Authorization", "Content-Type", ...connectCors.allowedHeaders],
+        exposeHeaders: [...connectCors.exposedHeaders, "Chat-Error-Code", "Retry-After-Ms"],
         // Browsers cache the preflight answer this long (seconds).
         maxAge: 600
       })
