@@ -32,6 +32,7 @@ export const routes: ReadonlyArray<RouteDoc> = [
   { method: "get", path: "/readyz", summary: "Readiness (store, NATS, Redis; 503 while draining)", auth: "none", responses: { 200: R.Ready, 503: R.Ready } },
   { method: "get", path: "/metrics", summary: "Prometheus metrics", auth: "none", responses: { 200: "text" } },
   { method: "get", path: "/openapi.json", summary: "This document", auth: "none", responses: { 200: Schema.Object } },
+  { method: "get", path: "/asyncapi.json", summary: "AsyncAPI 3 document of the WebSocket protocol and the NATS subjects", auth: "none", responses: { 200: Schema.Object } },
   { method: "get", path: "/docs", summary: "Interactive reference of this document", auth: "none", responses: { 200: "text" } },
   {
     method: "get",
