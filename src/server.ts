@@ -150,7 +150,7 @@ export const startNode = (
       registry,
       bus,
       limiter,
-      { maxBodyBytes: config.maxBodyBytes, maxGroupMembers: 10_000 },
+      { maxBodyBytes: config.maxBodyBytes, maxGroupMembers: 10_000, typingIntervalMs: config.typingIntervalMs },
       presence,
       membershipCache
     )
@@ -231,7 +231,8 @@ export const startNode = (
         maxFrameBytes: config.maxFrameBytes,
         maxBufferedBytes: config.wsMaxBufferedBytes,
         inboxCapacity: 256,
-        maxRestBodyBytes: config.maxBodyBytes * 2 + 4096
+        maxRestBodyBytes: config.maxBodyBytes * 2 + 4096,
+        maxSocketsPerUser: config.maxSocketsPerUser
       },
       readiness,
       metrics: Effect.zipRight(

@@ -27,6 +27,11 @@ export const decodeRoomCursor = (s: string): RoomCursor | undefined => {
     if (!UUID.test(id)) return undefined
     const at = new Date(a)
     if (Number.isNaN(at.getTime())) return undefined
+    // JavaScript dates span years -271821..275760; toISOString writes those outside
+    // 0000..9999 with a sign and six digits ("-000001-...", "+275760-..."), which
+    // PostgreSQL's timestamptz refuses. No activity time of ours falls outside 1..9999.
+    const year = at.getUTCFullYear()
+    if (year < 1 || year > 9999) return undefined
     return { pinned: p === 1, lastActivityAt: at.toISOString(), id }
   } catch {
     return undefined

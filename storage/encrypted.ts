@@ -108,7 +108,12 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
    * once (a page is nearly always under one key, so a cold cache costs one roomKeys query),
    * then every body is opened synchronously. Deleted messages keep an empty body: it stays "".
    */
-  const openAll = (room: RoomId, bodies: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<string>, StoreError> =>
+  const openAll = (
+    room: RoomId,
+    bodies: ReadonlyArray<string>,
+    /** The id of the message each body was read with (a v2 body is bound to it). */
+    messageIds: ReadonlyArray<string | undefined>
+  ): Effect.Effect<ReadonlyArray<string>, StoreError> =>
     Effect.suspend((): Effect.Effect<ReadonlyArray<string>, StoreError | CryptoError> => {
       const named = new Array<string>(bodies.length)
       for (let i = 0; i < bodies.length; i++) {
@@ -127,7 +132,7 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
             out[i] = ""
             continue
           }
-          const opened = openers.get(named[i])!(bodies[i])
+          const opened = openers.get(named[i])!(bodies[i], messageIds[i])
           if (Either.isLeft(opened)) return Effect.fail(opened.left)
           out[i] = opened.right
         }
@@ -154,7 +159,11 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
     }
     if (pending.length === 0) return Effect.succeed(sealed === undefined ? events : events.map(known))
     return Effect.map(
-      openAll(room, pending.map((i) => (events[i].data as Message).body)),
+      openAll(
+        room,
+        pending.map((i) => (events[i].data as Message).body),
+        pending.map((i) => (events[i].data as Message).id)
+      ),
       (plain) => {
         const out = events.map(known)
         pending.forEach((at, j) => (out[at] = withBody(events[at], plain[j])))
@@ -163,13 +172,26 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
     )
   }
 
-  const openSummary = (s: RoomSummary): Effect.Effect<RoomSummary, StoreError> =>
-    s.lastMessage === undefined || s.lastMessage.body === ""
-      ? Effect.succeed(s)
-      : Effect.map(openAll(s.id, [s.lastMessage.body]), ([body]) => ({
-          ...s,
-          lastMessage: { ...s.lastMessage!, body }
-        }))
+  /** The summary's last message opened; its id (needed for that only) is not passed on. */
+  const openSummary = (s: RoomSummary): Effect.Effect<RoomSummary, StoreError> => {
+    if (s.lastMessage === undefined) return Effect.succeed(s)
+    const { id, ...last } = s.lastMessage
+    if (last.body === "") return Effect.succeed({ ...s, lastMessage: last })
+    return Effect.map(openAll(s.id, [last.body], [id]), ([body]) => ({ ...s, lastMessage: { ...last, body } }))
+  }
+
+  /**
+   * The message ids of the edits' targets, to bind each new body to its message. A target not
+   * stored yet (sent in this same batch) has none here: that body is sealed v1 (room only).
+   */
+  const editTargets = (room: RoomId, ops: ReadonlyArray<WriteOp>): Effect.Effect<ReadonlyMap<number, string>, StoreError> => {
+    const seqs = [...new Set(ops.flatMap((op) => (op._tag === "Edit" ? [op.seq] : [])))]
+    if (seqs.length === 0) return Effect.succeed(new Map())
+    return Effect.map(
+      Effect.forEach(seqs, (seq) => store.history(room, seq + 1, 1), { concurrency: 4 }),
+      (pages) => new Map(pages.flatMap((p, i) => (p.messages[0]?.seq === seqs[i] ? [[seqs[i]!, p.messages[0]!.id] as const] : [])))
+    )
+  }
 
   const commit: ChatStore["commit"] = (room, epoch, members, ops, shard) =>
     Effect.gen(function* () {
@@ -177,13 +199,14 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
       let stored: ReadonlyArray<WriteOp> = ops
       if (ops.some((op) => op._tag === "Send" || op._tag === "Edit")) {
         const key = yield* sealingKey(room).pipe(Effect.mapError(asStoreError("encrypt")))
+        const targets = yield* editTargets(room, ops)
         const out: Array<WriteOp> = []
         for (const op of ops) {
           if (op._tag !== "Send" && op._tag !== "Edit") {
             out.push(op)
             continue
           }
-          const body = sealBody(key, room, op.body)
+          const body = sealBody(key, room, op.body, op._tag === "Send" ? op.messageId : targets.get(op.seq))
           if (Either.isLeft(body)) return yield* asStoreError("encrypt")(body.left)
           sealed.set(body.right, op.body)
           out.push({ ...op, body: body.right })
@@ -225,7 +248,7 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
       Effect.flatMap(store.events(room, after, upTo, limit), (events) => openEvents(room, events)),
     history: (room, before, limit) =>
       Effect.flatMap(store.history(room, before, limit), (page) =>
-        Effect.map(openAll(room, page.messages.map((m) => m.body)), (bodies) => ({
+        Effect.map(openAll(room, page.messages.map((m) => m.body), page.messages.map((m) => m.id)), (bodies) => ({
           ...page,
           messages: page.messages.map((m, i) => (m.body === "" ? m : { ...m, body: bodies[i] }))
         }))

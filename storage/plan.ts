@@ -71,7 +71,15 @@ export interface Reaction {
   readonly user: UserId
 }
 
-export const idempotencyKey = (sender: string, clientMsgId: string) => `${sender}\u0000${clientMsgId}`
+/**
+ * Keyed as stored: a lone surrogate is stored as U+FFFD (it has no UTF-8 form), so the key
+ * of "k\ud800" must equal the key of the row it became, or a resend would be planned as a
+ * new message and collide in the database. The edge refuses such strings; this keeps a
+ * store's own rule consistent whatever reaches it.
+ */
+export const idempotencyKey = (sender: string, clientMsgId: string) => `${asStored(sender)}\u0000${asStored(clientMsgId)}`
+const LONE_SURROGATE = /\p{Cs}/u
+const asStored = (s: string): string => (LONE_SURROGATE.test(s) ? s.replace(/\p{Cs}/gu, "\ufffd") : s)
 export const reactionKey = (seq: number, emoji: string, user: string) => `${seq}\u0000${emoji}\u0000${user}`
 const parseReactionKey = (key: string): Reaction => {
   const [seq, emoji, user] = key.split("\u0000")

@@ -8,7 +8,7 @@ import { Data, Effect, Option, Redacted, Schema } from "effect"
 import { createRemoteJWKSet, importSPKI, jwtVerify, type JWTVerifyGetKey } from "jose"
 import { ASYMMETRIC_ALGORITHMS, type AsymmetricAlgorithm } from "../config/ChatConfig.ts"
 import { Unauthorized } from "../domain/errors.ts"
-import { UserId } from "../domain/model.ts"
+import { isWellFormed, UserId } from "../domain/model.ts"
 import { utf8 } from "../util/base64.ts"
 import { KEYS_UNAVAILABLE, rejectionReason } from "./rejection.ts"
 import { type TokenCacheOptions, type Verified, withTokenCache } from "./tokenCache.ts"
@@ -78,7 +78,9 @@ export const makeVerifier = (
                 // UserId refuses NUL (it cannot be stored); say so rather than blame the length.
                 typeof payload.sub === "string" && payload.sub.includes("\u0000")
                   ? "token sub must not contain NUL (U+0000) characters"
-                  : "token sub must be a string of 1..128 characters"
+                  : typeof payload.sub === "string" && !isWellFormed(payload.sub)
+                    ? "token sub must be well-formed Unicode (no unpaired surrogate)"
+                    : "token sub must be a string of 1..128 characters"
               ),
             // jose has checked exp: present (a required claim) and a number.
             onSome: (user) => Effect.succeed({ user, exp: payload.exp! })

@@ -5,7 +5,8 @@
  * the actor has confirmed membership (non-members get not_found, never forbidden, so
  * a room's existence is not revealed).
  */
-import { Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer } from "effect"
+import { makeTypingThrottle } from "./TypingThrottle.ts"
 import { RoomRegistryTag, type RoomRegistry } from "../../actors/RoomRegistry.ts"
 import type { RoomSnapshot } from "../../actors/Mailbox.ts"
 import { ChatStoreTag, type ChatStore, type HistoryPage, type RoomPage } from "../../storage/ChatStore.ts"
@@ -31,6 +32,8 @@ import { SendLimiterTag, type SendLimiter } from "./RateLimiter.ts"
 export interface ChatLimits {
   readonly maxBodyBytes: number
   readonly maxGroupMembers: number
+  /** A user's typing is relayed at most once per room per this many ms (0: every one). */
+  readonly typingIntervalMs?: number
 }
 
 /** A write is two steps: enqueue (ordered per caller), then await the durable outcome. */
@@ -71,6 +74,8 @@ export interface Chat {
   readonly unsubscribed: (user: UserId, room: RoomId) => Effect.Effect<void>
   readonly connected: (user: UserId) => Effect.Effect<void>
   readonly disconnected: (user: UserId) => Effect.Effect<void>
+  /** Open sockets of `user` (cluster-wide with Redis presence), for the per-user cap. */
+  readonly openSockets: (user: UserId) => Effect.Effect<number>
   /** Members of `room` with a live subscription to it, for a member. */
   readonly online: (user: UserId, room: RoomId) => Effect.Effect<ReadonlyArray<UserId>, ChatError>
 }
@@ -122,6 +127,7 @@ export const make = (
   presence: Presence = makeLocalPresence(),
   membershipCache?: MembershipCache
 ): Chat => {
+  const typingThrottle = makeTypingThrottle(limits.typingIntervalMs ?? 0)
   const fromStore = <A>(e: Effect.Effect<A, StoreError>) =>
     e.pipe(Effect.tapError(logStoreFailure), Effect.mapError(storeFailure))
 
@@ -192,7 +198,11 @@ export const make = (
       }),
     typing: (user, room, origin) =>
       Effect.flatMap(authorize(user, room), () =>
-        bus.publish(room, { _tag: "Typing", room, user, ...(origin ? { origin } : {}) })
+        Effect.flatMap(Clock.currentTimeMillis, (nowMs) =>
+          typingThrottle.admit(user, room, nowMs)
+            ? bus.publish(room, { _tag: "Typing", room, user, ...(origin ? { origin } : {}) })
+            : Effect.void
+        )
       ),
     access,
     history: (user, room, before, limit) =>
@@ -241,6 +251,7 @@ export const make = (
       ),
     connected: (user) => Effect.asVoid(presence.connected(user)),
     disconnected: (user) => Effect.asVoid(presence.disconnected(user)),
+    openSockets: (user) => presence.sockets(user),
     online: (user, room) => Effect.flatMap(access(user, room), (s) =>
       Effect.map(presence.online(room), (users) => users.filter((u) => s.members.has(u)))
     )

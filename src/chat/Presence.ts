@@ -27,6 +27,11 @@ export interface Presence {
   readonly connected: (user: UserId) => Effect.Effect<boolean>
   /** A socket of `user` closed; true when it was the user's last in the cluster. */
   readonly disconnected: (user: UserId) => Effect.Effect<boolean>
+  /**
+   * Open sockets of `user`: across the cluster where presence is shared (Redis), this
+   * node's alone otherwise, or while the shared view is unavailable. For the per-user cap.
+   */
+  readonly sockets: (user: UserId) => Effect.Effect<number>
   readonly status: Effect.Effect<PresenceStatus>
 }
 
@@ -41,6 +46,7 @@ export const makeLocal = (): Presence => {
     onlineUsers: (users) => Effect.sync(() => new Set(users.filter((u) => counts.sockets(u) > 0))),
     connected: (user) => Effect.sync(() => counts.connect(user) === 0),
     disconnected: (user) => Effect.sync(() => counts.disconnect(user) === 1),
+    sockets: (user) => Effect.sync(() => counts.sockets(user)),
     status: Effect.succeed("ok")
   }
 }

@@ -11,18 +11,20 @@ import type { Chat } from "../chat/Chat.ts"
 import { BadRequest, NotFound, type ChatError } from "../domain/errors.ts"
 import { ClientMsgId, RoomId, UserId } from "../domain/model.ts"
 import { errorPayload } from "../protocol/errorMap.ts"
-import { formatIssue } from "../protocol/frames.ts"
+import { Body, formatIssue } from "../protocol/frames.ts"
 import { attempt } from "./Nats.ts"
 import type { Subjects } from "./subjects.ts"
+import { jsonTooDeep, tooDeepMessage } from "../protocol/jsonDepth.ts"
 
 export const SendRequest = Schema.Struct({
   sender: UserId,
-  body: Schema.String,
+  body: Body,
   clientMsgId: ClientMsgId,
   replyTo: Schema.optional(Schema.Int.pipe(Schema.positive()))
 })
 
-const decodeRequest = Schema.decodeUnknownEither(SendRequest, { onExcessProperty: "ignore" })
+// Every error, not the first: a caller missing several fields learns of all of them at once.
+const decodeRequest = Schema.decodeUnknownEither(SendRequest, { onExcessProperty: "ignore", errors: "all" })
 const decodeRoom = Schema.decodeUnknownEither(RoomId)
 
 const failure = (e: ChatError) => JSON.stringify({ ok: false, error: errorPayload(e) })
@@ -32,6 +34,7 @@ export const handleSend = (chat: Chat, subject: string, payload: string): Effect
     // `[<prefix>.]chat.room.<room>.send`: the room is the token before the last (a `*` match is one token).
     const room = decodeRoom(subject.split(".").at(-2))
     if (Either.isLeft(room)) return failure(new NotFound({ message: "room not found" }))
+    if (jsonTooDeep(payload)) return failure(new BadRequest({ message: tooDeepMessage }))
     let json: unknown
     try {
       json = JSON.parse(payload)

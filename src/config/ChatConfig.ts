@@ -56,6 +56,8 @@ export interface ChatConfig {
   readonly maxFrameBytes: number
   readonly replayCap: number
   readonly maxSubscriptions: number
+  readonly maxSocketsPerUser: number
+  readonly typingIntervalMs: number
   readonly sendRate: number
   readonly sendBurst: number
   readonly wsMaxBufferedBytes: number
@@ -138,6 +140,8 @@ export const settings: { readonly [K in keyof ChatConfig]: S.Setting<ChatConfig[
   maxFrameBytes: S.integer("CHAT_MAX_FRAME_BYTES", "hard limit per WebSocket frame; above it the socket is closed with 1008", 64 * KIB, positiveInt),
   replayCap: S.integer("CHAT_REPLAY_CAP", "most events replayed on `subscribe` with `since` before answering `truncated`", 1000, positiveInt),
   maxSubscriptions: S.integer("CHAT_MAX_SUBSCRIPTIONS", "most rooms one socket may subscribe to", 100, positiveInt),
+  maxSocketsPerUser: S.integer("CHAT_MAX_SOCKETS_PER_USER", "most open WebSockets per user (per node; cluster-wide when `CHAT_REDIS_URL` is set); one more is refused with HTTP 429 before the upgrade", 64, positiveInt),
+  typingIntervalMs: S.integer("CHAT_TYPING_INTERVAL_MS", "a user's `typing` frames are relayed at most once per room per this many ms; the rest are dropped", 1000, { min: 0 }),
   sendRate: S.positive("CHAT_SEND_RATE", "per-user sends per second (token bucket refill rate)", 20),
   sendBurst: S.integer("CHAT_SEND_BURST", "per-user send burst (token bucket size)", 50, positiveInt),
   wsMaxBufferedBytes: S.integer("CHAT_WS_MAX_BUFFERED_BYTES", "per-socket outbound buffer limit; a slower client is disconnected", 1024 * KIB, positiveInt),

@@ -3,9 +3,18 @@
  * string `v1.<dataKeyId>.<iv base64>.<ciphertext+tag base64>`, so every ciphertext names the key
  * it needs and old bodies stay readable after keys change.
  *
- * The additional data is `v1.<dataKeyId>.<room>`: it authenticates the header (nobody can relabel
- * the key id) and binds the body to its room, so a body copied into another room's row fails
- * to decrypt instead of showing up there.
+ * Two versions, both readable:
+ * - `v2` (written since): additional data `v2.<dataKeyId>.<room>.<messageId>`. The message id
+ *   (a UUID chosen once, when the message is sent) is the message's identity: it never
+ *   changes with edits, is copied as is by the ScyllaDB backfill, and is known both where
+ *   a body is sealed (the send; an edit loads its target) and wherever one is read
+ *   (history, events, the room list). The seq is not: it is assigned inside the store,
+ *   after sealing. So a body copied or swapped into another message's row, in the same
+ *   room or not, fails to decrypt instead of showing one user's text under another's name.
+ * - `v1` (earlier rows, and an edit whose target is not stored yet, e.g. sent in the same
+ *   batch): additional data `v1.<dataKeyId>.<room>`, binding the room only.
+ * Either way the additional data authenticates the header (nobody can relabel the key id
+ * or the version).
  *
  * Synchronous (src/platform/aesGcm.ts): a body costs a few microseconds, so callers decrypt a
  * page in a plain loop. The bytes are the ones WebCrypto wrote before (ciphertext || tag), so
@@ -27,30 +36,35 @@ export interface DataKey {
   readonly key: AesGcmKey
 }
 
-const VERSION = "v1"
+const V1 = "v1"
+const V2 = "v2"
 /** 96-bit IVs are what GCM is specified for; random ones are safe far beyond a room's message count (2^32 per key). */
 export const IV_BYTES = 12
 const KEY_ID_RE = /^[0-9a-f]{16}$/
 const B64_RE = /^[A-Za-z0-9+/]*={0,2}$/
 
 export interface ParsedBody {
+  readonly version: typeof V1 | typeof V2
   readonly keyId: string
   readonly iv: Uint8Array
   readonly sealed: Uint8Array
 }
 
-const aad = (keyId: string, room: string) => utf8.encode(`${VERSION}.${keyId}.${room}`)
+const aadV1 = (keyId: string, room: string) => utf8.encode(`${V1}.${keyId}.${room}`)
+const aadV2 = (keyId: string, room: string, messageId: string) => utf8.encode(`${V2}.${keyId}.${room}.${messageId}`)
+const isVersion = (v: string | undefined): v is typeof V1 | typeof V2 => v === V1 || v === V2
 
 /** The parts of a ciphertext, or none when the string is not one this module wrote. */
 export const parseBody = (text: string): Option.Option<ParsedBody> => {
   const parts = text.split(".")
-  if (parts.length !== 4 || parts[0] !== VERSION || !KEY_ID_RE.test(parts[1])) return Option.none()
+  const version = parts[0]
+  if (parts.length !== 4 || !isVersion(version) || !KEY_ID_RE.test(parts[1])) return Option.none()
   if (!B64_RE.test(parts[2]) || !B64_RE.test(parts[3])) return Option.none()
   try {
     const iv = base64ToBytes(parts[2])
     const sealed = base64ToBytes(parts[3])
     if (iv.length !== IV_BYTES || sealed.length < TAG_BYTES) return Option.none()
-    return Option.some({ keyId: parts[1], iv, sealed })
+    return Option.some({ version, keyId: parts[1], iv, sealed })
   } catch {
     return Option.none()
   }
@@ -59,33 +73,51 @@ export const parseBody = (text: string): Option.Option<ParsedBody> => {
 /** The data key id a stored body names, without decrypting it. */
 export const bodyKeyId = (text: string): Option.Option<string> => {
   const parts = text.split(".", 3)
-  return parts.length >= 3 && parts[0] === VERSION && KEY_ID_RE.test(parts[1]) ? Option.some(parts[1]) : Option.none()
+  return parts.length >= 3 && isVersion(parts[0]) && KEY_ID_RE.test(parts[1]) ? Option.some(parts[1]) : Option.none()
 }
 
-/** `plaintext` sealed for `room` under `key`, as the stored string; synchronous. */
-export const sealBody = (key: DataKey, room: string, plaintext: string): Either.Either<string, EncryptFailed> => {
+/**
+ * `plaintext` sealed for message `messageId` of `room` under `key` (v2), or for the room
+ * alone (v1) when the message id is not known; the stored string; synchronous.
+ */
+export const sealBody = (
+  key: DataKey,
+  room: string,
+  plaintext: string,
+  messageId?: string
+): Either.Either<string, EncryptFailed> => {
   try {
     // An IV is public and must never repeat under a key: 96 fresh CSPRNG bits each time.
     const iv = publicRandomBytes(IV_BYTES)
-    const sealed = seal(key.key, iv, aad(key.id, room), utf8.encode(plaintext))
-    return Either.right(`${VERSION}.${key.id}.${bytesToBase64(iv)}.${bytesToBase64(sealed)}`)
+    const version = messageId === undefined ? V1 : V2
+    const additional = messageId === undefined ? aadV1(key.id, room) : aadV2(key.id, room, messageId)
+    const sealed = seal(key.key, iv, additional, utf8.encode(plaintext))
+    return Either.right(`${version}.${key.id}.${bytesToBase64(iv)}.${bytesToBase64(sealed)}`)
   } catch (e) {
     return Either.left(new EncryptFailed({ kind: "data", keyId: key.id, reason: describe(e) }))
   }
 }
 
 /**
- * Opens stored bodies of `room` under `key`, synchronously; the additional data, the same for
- * every body of a page, is built once.
+ * Opens stored bodies of `room` under `key`, synchronously; each with the id of the message
+ * whose row it was read from (a v2 body opens only there). The v1 additional data, the same
+ * for every body of a page, is built once.
  */
-export const bodyOpener = (key: DataKey, room: string): ((ciphertext: string) => Either.Either<string, DecryptFailed>) => {
-  const additional = aad(key.id, room)
-  return (ciphertext) => {
+export const bodyOpener = (
+  key: DataKey,
+  room: string
+): ((ciphertext: string, messageId?: string) => Either.Either<string, DecryptFailed>) => {
+  const additionalV1 = aadV1(key.id, room)
+  return (ciphertext, messageId) => {
     const parsed = parseBody(ciphertext)
     if (Option.isNone(parsed)) {
-      return Either.left(new DecryptFailed({ kind: "data", keyId: key.id, room, reason: "not a v1 ciphertext" }))
+      return Either.left(new DecryptFailed({ kind: "data", keyId: key.id, room, reason: "not a v1 or v2 ciphertext" }))
     }
-    const { iv, keyId, sealed } = parsed.value
+    const { iv, keyId, sealed, version } = parsed.value
+    if (version === V2 && messageId === undefined) {
+      return Either.left(new DecryptFailed({ kind: "data", keyId, room, reason: "a v2 ciphertext needs its message id" }))
+    }
+    const additional = version === V1 ? additionalV1 : aadV2(key.id, room, messageId!)
     if (keyId !== key.id) {
       return Either.left(
         new DecryptFailed({ kind: "data", keyId: key.id, room, reason: `ciphertext names data key ${keyId}` })
@@ -104,11 +136,23 @@ export const bodyOpener = (key: DataKey, room: string): ((ciphertext: string) =>
 }
 
 /** The plaintext of one stored body of `room` under `key`; synchronous. */
-export const openBody = (key: DataKey, room: string, ciphertext: string): Either.Either<string, DecryptFailed> =>
-  bodyOpener(key, room)(ciphertext)
+export const openBody = (
+  key: DataKey,
+  room: string,
+  ciphertext: string,
+  messageId?: string
+): Either.Either<string, DecryptFailed> => bodyOpener(key, room)(ciphertext, messageId)
 
-export const encryptBody = (key: DataKey, room: string, plaintext: string): Effect.Effect<string, EncryptFailed> =>
-  Effect.suspend(() => sealBody(key, room, plaintext))
+export const encryptBody = (
+  key: DataKey,
+  room: string,
+  plaintext: string,
+  messageId?: string
+): Effect.Effect<string, EncryptFailed> => Effect.suspend(() => sealBody(key, room, plaintext, messageId))
 
-export const decryptBody = (key: DataKey, room: string, ciphertext: string): Effect.Effect<string, DecryptFailed> =>
-  Effect.suspend(() => openBody(key, room, ciphertext))
+export const decryptBody = (
+  key: DataKey,
+  room: string,
+  ciphertext: string,
+  messageId?: string
+): Effect.Effect<string, DecryptFailed> => Effect.suspend(() => openBody(key, room, ciphertext, messageId))

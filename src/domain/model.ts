@@ -39,11 +39,39 @@ export const noNulChars =
       })
     )
 
-/** A user is the `sub` of a verified JWT: an opaque string of 1..128 characters, without NUL. */
+/** A lone surrogate: `u` mode reads a valid pair as one astral code point, never as Cs. */
+const LONE_SURROGATE = /\p{Cs}/u
+
+/** False for ill-formed UTF-16 (an unpaired surrogate). `String.prototype.isWellFormed` is ES2024, not in every runtime's typings. */
+export const isWellFormed = (s: string): boolean => !LONE_SURROGATE.test(s)
+
+export const WELL_FORMED_MESSAGE = "must be well-formed Unicode (no unpaired surrogate)"
+
+/**
+ * A string with an unpaired surrogate (say "k\ud800") has no UTF-8 form: PostgreSQL, PGlite,
+ * ScyllaDB and the body encryption all store it as U+FFFD while the node keeps comparing
+ * the original, so two different strings would name one stored value (an idempotency key,
+ * a member). Every client string is refused at the edge instead (`bad_request`).
+ */
+export const wellFormed =
+  <S extends Schema.Schema.Any>(annotations?: Schema.Annotations.Filter<Schema.Schema.Type<S>>) =>
+  <A extends string>(self: S & Schema.Schema<A, Schema.Schema.Encoded<S>, Schema.Schema.Context<S>>): Schema.filter<S> =>
+    self.pipe(
+      Schema.filter((a) => isWellFormed(a), {
+        title: "wellFormed",
+        description: "a well-formed UTF-16 string (no unpaired surrogates)",
+        // Never echo the value.
+        message: () => WELL_FORMED_MESSAGE,
+        ...annotations
+      })
+    )
+
+/** A user is the `sub` of a verified JWT: an opaque string of 1..128 characters, without NUL or unpaired surrogates. */
 export const UserId = Schema.String.pipe(
   Schema.minLength(1),
   Schema.maxLength(128),
   noNulChars(),
+  wellFormed(),
   Schema.brand("UserId")
 )
 export type UserId = typeof UserId.Type
@@ -52,7 +80,7 @@ export type UserId = typeof UserId.Type
 export const Seq = Schema.Int.pipe(Schema.nonNegative())
 export type Seq = number
 
-export const ClientMsgId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64), noNulChars())
+export const ClientMsgId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64), noNulChars(), wellFormed())
 
 export const Role = Schema.Literal("owner", "admin", "member")
 export type Role = typeof Role.Type
@@ -97,7 +125,14 @@ export interface RoomSummary {
   readonly pinned: boolean
   readonly unread: number
   readonly lastActivityAt: string
-  readonly lastMessage?: { readonly seq: number; readonly sender: UserId; readonly body: string; readonly ts: string }
+  readonly lastMessage?: {
+    readonly seq: number
+    readonly sender: UserId
+    readonly body: string
+    readonly ts: string
+    /** Store-internal: the message id its body is bound to (src/crypto/body.ts); not sent to clients. */
+    readonly id?: string
+  }
 }
 
 export const EventKind = Schema.Literal(

@@ -12,11 +12,12 @@ import { cors as connectCors } from "@connectrpc/connect"
 import type { UpgradeWebSocket, WSContext } from "hono/ws"
 import type { Chat } from "../chat/Chat.ts"
 import type { ChatStore } from "../../storage/ChatStore.ts"
-import { BadRequest, Internal, NotFound, TooLarge, Unauthorized, Unavailable, type ChatError } from "../domain/errors.ts"
+import { BadRequest, Internal, NotFound, RateLimited, TooLarge, Unauthorized, Unavailable, type ChatError } from "../domain/errors.ts"
 import type { RoomId, UserId } from "../domain/model.ts"
 import { RoomId as RoomIdSchema, UserId as UserIdSchema } from "../domain/model.ts"
-import { errorPayload, statusOf } from "../protocol/errorMap.ts"
+import { CloseCode, errorPayload, statusOf } from "../protocol/errorMap.ts"
 import { formatIssue } from "../protocol/frames.ts"
+import { jsonTooDeep, tooDeepMessage } from "../protocol/jsonDepth.ts"
 import * as Rest from "../protocol/rest.ts"
 import type { Hub } from "./ws/Hub.ts"
 import { makeSession, type Session, type SessionDeps, type SessionLimits, type SocketLink } from "./ws/Session.ts"
@@ -34,7 +35,11 @@ export interface GatewayDeps {
   readonly hub: Hub
   readonly verify: (token: string) => Effect.Effect<UserId, Unauthorized>
   readonly runtime: Runtime.Runtime<never>
-  readonly limits: SessionLimits & { readonly maxRestBodyBytes: number }
+  readonly limits: SessionLimits & {
+    readonly maxRestBodyBytes: number
+    /** Most open sockets per user: refused with 429 before the upgrade (see `socketCap`). */
+    readonly maxSocketsPerUser: number
+  }
   readonly readiness: Effect.Effect<Readiness>
   readonly metrics: Effect.Effect<string>
   readonly upgradeWebSocket: UpgradeWebSocket<any>
@@ -74,9 +79,19 @@ class SocketEvents {
   constructor(
     private readonly user: UserId,
     private readonly deps: GatewayDeps,
-    private readonly sessionDeps: SessionDeps
+    private readonly sessionDeps: SessionDeps,
+    private readonly perUser: Map<UserId, number>
   ) {}
   onOpen(_evt: Event, ws: WSContext<any>): void {
+    const open = this.perUser.get(this.user) ?? 0
+    if (open >= this.deps.limits.maxSocketsPerUser) {
+      // Upgrades that passed the HTTP check together, past the cap on this node: the
+      // socket is open already, so the refusal is a close with the reason.
+      const link = this.deps.linkOf(ws)
+      link.close(CloseCode.policy, tooManySockets(this.deps.limits.maxSocketsPerUser))
+      return
+    }
+    this.perUser.set(this.user, open + 1)
     this.session = makeSession(this.user, this.deps.linkOf(ws), this.sessionDeps)
     this.deps.sessions.add(this.session)
     this.deps.onConnectionsChanged(this.deps.sessions.size)
@@ -89,12 +104,17 @@ class SocketEvents {
   }
   onClose(): void {
     if (this.session === undefined) return
+    const open = (this.perUser.get(this.user) ?? 1) - 1
+    if (open > 0) this.perUser.set(this.user, open)
+    else this.perUser.delete(this.user)
     this.session.onClosed()
     this.deps.sessions.delete(this.session)
     this.deps.onConnectionsChanged(this.deps.sessions.size)
   }
   // No onError: the close event follows an error, and onClose releases everything.
 }
+
+const tooManySockets = (max: number) => `too many open connections for this user (at most ${max})`
 
 export const makeApp = (deps: GatewayDeps) => {
   const app = new Hono<Env>()
@@ -134,17 +154,28 @@ export const makeApp = (deps: GatewayDeps) => {
   }
 
   const decode = <A, I>(schema: Schema.Schema<A, I>, input: unknown): Effect.Effect<A, BadRequest> =>
-    Schema.decodeUnknown(schema, { onExcessProperty: "ignore" })(input).pipe(
-      Effect.mapError((e) => new BadRequest({ message: formatIssue(e) }))
+    Schema.decodeUnknown(schema, { onExcessProperty: "ignore", errors: "all" })(input).pipe(
+      Effect.mapError((e) => new BadRequest({ message: formatIssue(e) })),
+      // Input no schema of ours can describe (it broke the decoder or the error formatter)
+      // is still the client's bad input, not a server fault.
+      Effect.catchAllDefect(() => Effect.fail(new BadRequest({ message: "request could not be decoded" })))
     )
 
   const body = <A, I>(c: Context, schema: Schema.Schema<A, I>): Effect.Effect<A, BadRequest> =>
     Effect.flatMap(
       Effect.tryPromise({
-        try: () => c.req.json(),
-        catch: () => new BadRequest({ message: "body is not valid JSON" })
+        try: () => c.req.text(),
+        catch: () => new BadRequest({ message: "body could not be read" })
       }),
-      (json) => decode(schema, json)
+      (text) => {
+        // Bounded before parsing: a value nested thousands deep overflows the stack in
+        // decoding and error formatting (it answered 500).
+        if (jsonTooDeep(text)) return Effect.fail(new BadRequest({ message: tooDeepMessage }))
+        return Effect.flatMap(
+          Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => new BadRequest({ message: "body is not valid JSON" }) }),
+          (json) => decode(schema, json)
+        )
+      }
     )
 
   const roomParam = (c: Context): Effect.Effect<RoomId, NotFound> =>
@@ -319,13 +350,29 @@ export const makeApp = (deps: GatewayDeps) => {
     onSlowConsumer: deps.onSlowConsumer,
     onError: deps.onError
   }
+  /** Open sockets per user on this node (the cap's exact count here; Redis adds the other nodes'). */
+  const perUser = new Map<UserId, number>()
+  /**
+   * The per-user socket cap, before the upgrade: 429 `rate_limited`, so a client sees the
+   * reason in the HTTP answer. Counted cluster-wide through Redis presence when configured
+   * (this node's count when Redis is down); the other nodes' counts may lag a moment.
+   */
+  const socketCap = async (c: Context<Env>, next: () => Promise<void>) => {
+    const user = c.get("user")
+    const max = deps.limits.maxSocketsPerUser
+    const exit = await run(deps.chat.openSockets(user))
+    const open = Math.max(perUser.get(user) ?? 0, Exit.isSuccess(exit) ? exit.value : 0)
+    if (open >= max) return fail(c, new RateLimited({ message: tooManySockets(max), retryAfterMs: 1000 }))
+    return next()
+  }
   app.get(
     "/v1/ws",
     async (c, next) => {
       if (deps.isDraining()) return fail(c, new Unavailable({ message: "node is draining; connect elsewhere" }))
       return authenticate(true)(c, next)
     },
-    deps.upgradeWebSocket((c) => new SocketEvents(c.get("user") as UserId, deps, sessionDeps))
+    socketCap,
+    deps.upgradeWebSocket((c) => new SocketEvents(c.get("user") as UserId, deps, sessionDeps, perUser))
   )
 
   app.notFound((c) => fail(c, new NotFound({ message: "no such route" })))

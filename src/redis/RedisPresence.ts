@@ -162,6 +162,13 @@ export const make = (client: RedisClient, options: RedisPresenceOptions): Effect
         })
       )
 
+    // Read-only (expired fields are skipped, not pruned): a reader per WebSocket upgrade.
+    const sockets = (user: UserId) =>
+      orLocal(
+        Effect.map(client.evalScript(Scripts.userSockets, [userKey(user)], []), (n) => (typeof n === "number" ? n : 0)),
+        () => counts.sockets(user)
+      )
+
     const online = (room: RoomId) =>
       orLocal(
         client.call("SMEMBERS", [membersKey(room)]).pipe(
@@ -258,6 +265,7 @@ export const make = (client: RedisClient, options: RedisPresenceOptions): Effect
       onlineUsers,
       connected,
       disconnected,
+      sockets,
       status: Effect.sync(() => status),
       heartbeat
     }

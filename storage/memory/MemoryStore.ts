@@ -212,7 +212,7 @@ export const makeMemoryStore = (): ChatStore => {
           unread,
           lastActivityAt: r.lastActivityAt,
           ...(last !== undefined
-            ? { lastMessage: { seq: last.seq, sender: last.sender, body: last.body ?? "", ts: last.ts } }
+            ? { lastMessage: { seq: last.seq, id: last.id, sender: last.sender, body: last.body ?? "", ts: last.ts } }
             : {})
         }
       })

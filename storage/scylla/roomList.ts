@@ -111,7 +111,15 @@ const summary = (cql: CqlClient, user: UserId, key: RoomCursor, head: HeadSummar
       unread,
       lastActivityAt: head.lastActivityAt,
       ...(lastMessage !== undefined
-        ? { lastMessage: { seq: lastMessage.seq, sender: lastMessage.sender, body: lastMessage.body ?? "", ts: lastMessage.ts } }
+        ? {
+            lastMessage: {
+              seq: lastMessage.seq,
+              id: lastMessage.id,
+              sender: lastMessage.sender,
+              body: lastMessage.body ?? "",
+              ts: lastMessage.ts
+            }
+          }
         : {})
     })
   )

@@ -13,6 +13,7 @@ import { decodeRoomCursor, encodeRoomCursor } from "../cursor.ts"
 import { toMessage } from "../plan.ts"
 import { commitGroup, type CommitOutcome, type RoomBatch } from "./commit.ts"
 import { type GroupCommitOptions, makeGroupCommitter } from "./groupCommit.ts"
+import { commitIsolating } from "./isolate.ts"
 import * as Q from "./queries.ts"
 import * as R from "./rows.ts"
 import type { SqlClient, SqlDatabase } from "./SqlClient.ts"
@@ -52,11 +53,14 @@ export interface SqlStoreOptions {
 }
 
 export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOptions = {}): ChatStore => {
-  const grouped = makeGroupCommitter<RoomBatch, CommitOutcome>(db, commitGroup, (b) => b.room, {
-    concurrency: 2,
-    maxRooms: 256,
-    ...options.groupCommit
-  })
+  const grouped = commitIsolating(
+    db,
+    makeGroupCommitter<RoomBatch, CommitOutcome>(db, commitGroup, (b) => b.room, {
+      concurrency: 2,
+      maxRooms: 256,
+      ...options.groupCommit
+    })
+  )
   const run = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, StoreError> =>
     Effect.tryPromise({ try: f, catch: (cause) => new StoreError({ operation, cause }) })
 
@@ -150,6 +154,7 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
           ? {
               lastMessage: {
                 seq: R.num(row.last_seq),
+                id: String(row.last_id),
                 sender: row.last_sender as UserId,
                 body: String(row.last_body),
                 ts: R.iso(row.last_ts)

@@ -212,10 +212,10 @@ WITH page AS (
 SELECT p.id, p.kind, p.name, p.last_activity_at, p.pinned,
   (SELECT count(*) FROM messages x
    WHERE x.room_id = p.id AND x.seq > p.read_seq AND x.sender <> $1::text AND NOT x.deleted) AS unread,
-  l.seq AS last_seq, l.sender AS last_sender, l.body AS last_body, l.ts AS last_ts
+  l.seq AS last_seq, l.id AS last_id, l.sender AS last_sender, l.body AS last_body, l.ts AS last_ts
 FROM page p
 LEFT JOIN LATERAL (
-  SELECT x.seq, x.sender, x.body, x.ts FROM messages x
+  SELECT x.seq, x.id, x.sender, x.body, x.ts FROM messages x
   WHERE x.room_id = p.id AND NOT x.deleted
   ORDER BY x.seq DESC
   LIMIT 1

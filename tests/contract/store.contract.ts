@@ -155,6 +155,47 @@ export const storeContract = (name: string, factory: StoreFactory) =>
         }
       }))
 
+    it.scoped("send - a clientMsgId the store cannot hold as given (unpaired surrogate) resent resolves to the first ack, never an error", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob] = users("ann", "bob")
+        const room = yield* group(store, ann, [bob])
+        // Stored as "k\ufffd" by SQL and CQL stores; the edge refuses it, the store must still not trip on it.
+        const [first] = yield* commit(store, room.id, [send(ann, "one", "k\ud800")])
+        const [again, other] = yield* commit(store, room.id, [send(ann, "one", "k\ud800"), send(bob, "two", "ok")])
+        const [alike] = yield* commit(store, room.id, [send(ann, "one", "k\ufffd")])
+        if (first._tag === "Rejected" || again._tag === "Rejected" || alike._tag === "Rejected") {
+          throw new Error("unexpected rejection")
+        }
+        expect(first._tag).toBe("Committed")
+        expect(again._tag).toBe("Duplicate")
+        expect(again.ack).toEqual(first.ack)
+        expect(alike.ack).toEqual(first.ack)
+        expect(ackSeq(other)).toBe(2)
+        expect((yield* allEvents(store, room.id)).map((e) => e.seq)).toEqual([1, 2])
+      }))
+
+    it.scoped("commit - an op the database refuses fails alone, and the rest of its batch commits in order", () =>
+      Effect.gen(function* () {
+        const { store, sql } = yield* factory
+        const [ann, bob] = users("ann", "bob")
+        const room = yield* group(store, ann, [bob])
+        // PostgreSQL text cannot hold U+0000 (the edge refuses it; here it stands for any op
+        // the database refuses). Stores that can hold it commit it like any other.
+        const results = yield* commit(store, room.id, [send(ann, "a1"), send(bob, "b1", "nul\u0000id"), send(ann, "a2"), edit(ann, 1, "a1!")])
+        expect(results[0]!._tag).toBe("Committed")
+        expect(results[2]!._tag).toBe("Committed")
+        expect(results[3]!._tag).toBe("Committed")
+        if (sql) {
+          expect(results[1]).toMatchObject({ _tag: "Rejected", error: { _tag: "BadRequest" } })
+          expect(results.filter((r) => r._tag !== "Rejected").map(ackSeq)).toEqual([1, 2, 3])
+          expect((yield* store.history(room.id, undefined, 10)).messages.map((m) => m.body)).toEqual(["a2", "a1!"])
+        }
+        // The room goes on taking writes at the next seq.
+        const last = (yield* allEvents(store, room.id)).at(-1)!.seq
+        expect((yield* commit(store, room.id, [send(bob, "later")])).map(ackSeq)).toEqual([last + 1])
+      }))
+
     it.scoped("send - concurrent committers to one room get gapless, unique seqs 1..N", () =>
       Effect.gen(function* () {
         const { store } = yield* factory

@@ -79,6 +79,17 @@ const legacy = {
     const [, keyId, iv, sealed] = text.split(".")
     const plain = await globalThis.crypto.subtle.decrypt(gcm(bytes(iv), `v1.${keyId}.${room}`), await importRaw(dataKey), bytes(sealed))
     return new TextDecoder("utf-8", { fatal: true }).decode(plain)
+  },
+  /** The v2 format (bodies bound to their message): additional data `v2.<keyId>.<room>.<messageId>`. */
+  decryptV2: async (dataKey: Uint8Array, room: string, messageId: string, text: string) => {
+    const [version, keyId, iv, sealed] = text.split(".")
+    if (version !== "v2") throw new Error(`not v2: ${version}`)
+    const plain = await globalThis.crypto.subtle.decrypt(
+      gcm(bytes(iv), `v2.${keyId}.${room}.${messageId}`),
+      await importRaw(dataKey),
+      bytes(sealed)
+    )
+    return new TextDecoder("utf-8", { fatal: true }).decode(plain)
   }
 }
 
@@ -147,7 +158,7 @@ describe("crypto - compatibility with the WebCrypto format", () => {
       }
     }))
 
-  it.effect("through the store decorator: old rows read back, new rows open with the old code", () =>
+  it.effect("through the store decorator: old (v1) rows read back, new rows are v2 and open with WebCrypto given their message id", () =>
     Effect.gen(function* () {
       const master = random(32)
       const inner = makeMemoryStore()
@@ -173,11 +184,14 @@ describe("crypto - compatibility with the WebCrypto format", () => {
         "written by the new code"
       ])
 
-      // The new message went under the room's existing key, and the old code opens it.
+      // The new message went under the room's existing key, bound to its message id (v2):
+      // the room-only (v1) additional data no longer opens it.
       expect(yield* inner.roomKeys(ROOM_A)).toHaveLength(1)
       const stored = (yield* inner.history(ROOM_A, undefined, 1)).messages[0].body
       expect(stored.split(".")[1]).toBe(wrapped.keyId)
-      expect(yield* Effect.promise(() => legacy.decrypt(dataKey, ROOM_A, stored))).toBe("written by the new code")
+      const messageId = "00000000-0000-4000-8000-000000000002"
+      expect(yield* Effect.promise(() => legacy.decryptV2(dataKey, ROOM_A, messageId, stored))).toBe("written by the new code")
+      expect(yield* Effect.promise(() => legacy.decrypt(dataKey, ROOM_A, stored).then(() => "opened", () => "refused"))).toBe("refused")
     }))
 
   it.effect("fails as before: DecryptFailed 'authentication failed' for tampered or moved bodies, 'TypeError' for non-UTF-8", () =>

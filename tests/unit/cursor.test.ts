@@ -17,7 +17,11 @@ describe("room cursor", () => {
     ["a room id with a NUL", [0, "2026-11-28T07:00:00.000Z", `${id}\u0000`]],
     ["an unparseable date", [1, "yesterday", id]],
     ["a pinned flag other than 0/1", [2, "2026-11-28T07:00:00.000Z", id]],
-    ["the wrong shape", { pinned: 1 }]
+    ["the wrong shape", { pinned: 1 }],
+    // Dates JavaScript accepts and PostgreSQL's timestamptz does not (it answered 503).
+    ["a date in year -1", [0, "-000001-01-01T00:00:00.000Z", id]],
+    ["a date in year +275760", [0, "+275760-09-13T00:00:00.000Z", id]],
+    ["a date in year 0", [0, "0000-06-01T00:00:00.000Z", id]]
   ])("refuses %s", (_, value) => {
     expect(decodeRoomCursor(raw(value))).toBeUndefined()
   })

@@ -51,7 +51,7 @@ describe("encrypted store - pglite", () => {
         const rows = yield* Effect.promise(() => db.query("SELECT body FROM messages WHERE room_id = $1::uuid", [ROOM]))
         expect(rows).toHaveLength(1)
         const stored = String(rows[0].body)
-        expect(stored).toMatch(/^v1\.[0-9a-f]{16}\.[A-Za-z0-9+/=]+\.[A-Za-z0-9+/=]+$/)
+        expect(stored).toMatch(/^v2\.[0-9a-f]{16}\.[A-Za-z0-9+/=]+\.[A-Za-z0-9+/=]+$/)
         expect(stored).not.toContain("launch")
         const everything = JSON.stringify(
           yield* Effect.promise(() => db.query("SELECT m.*, e.data FROM messages m JOIN events e USING (room_id)"))

@@ -115,7 +115,7 @@ describe("encrypted store - round trip", () => {
       expect(created.events[0].data).toMatchObject({ body: "hello bob", sender: ALICE })
 
       const [raw] = yield* storedBodies(inner, ROOM_A)
-      expect(raw).toMatch(/^v1\.[0-9a-f]{16}\./)
+      expect(raw).toMatch(/^v2\.[0-9a-f]{16}\./)
       expect(raw).not.toContain("hello")
       const keys = yield* inner.roomKeys(ROOM_A)
       expect(keys).toHaveLength(1)
@@ -147,7 +147,7 @@ describe("encrypted store - round trip", () => {
       expect(dataOf(2)).toMatchObject({ body: "", deleted: true })
 
       const [edited, deleted] = yield* storedBodies(inner, ROOM_A)
-      expect(edited).toMatch(/^v1\./)
+      expect(edited).toMatch(/^v2\./)
       expect(edited).not.toContain("final")
       expect(deleted).toBe("")
       const page = yield* encrypted.history(ROOM_A, undefined, 10)
@@ -314,7 +314,7 @@ describe("encrypted store - room keys", () => {
         return yield* historyBodies(store, ROOM_A)
       }).pipe(Effect.provide(live))
       expect(bodies).toEqual(["through the layer"])
-      expect((yield* storedBodies(inner, ROOM_A))[0]).toMatch(/^v1\./)
+      expect((yield* storedBodies(inner, ROOM_A))[0]).toMatch(/^v2\./)
     }))
 })
 
@@ -362,5 +362,47 @@ describe("encrypted store - master key rotation", () => {
       expect(yield* historyBodies(reader, ROOM_C)).toEqual(["c1"])
       yield* reader.commit(ROOM_A, EPOCH, MEMBERS, [send("a2")])
       expect(yield* historyBodies(reader, ROOM_A)).toEqual(["a2", "a1"])
+    }))
+})
+
+describe("encrypted store - message binding", () => {
+  it.effect("encrypted - a body stored under another message of the same room fails to decrypt instead of showing there", () =>
+    Effect.gen(function* () {
+      const { encrypted, inner } = yield* setup()
+      yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [send("alice's words", ALICE), send("bob's words", BOB)])
+      const [first] = yield* storedBodies(inner, ROOM_A)
+      // Bob's row (seq 2) now holds alice's ciphertext, as a direct UPDATE would leave it.
+      yield* overwriteBody(inner, ROOM_A, 2, first!, BOB)
+      const error = yield* Effect.flip(encrypted.history(ROOM_A, undefined, 100))
+      expect(error).toMatchObject({ _tag: "StoreError", operation: "decrypt" })
+      expect(yield* Effect.flip(encrypted.events(ROOM_A, 0, 100, 100))).toMatchObject({ operation: "decrypt" })
+    }))
+
+  it.effect("encrypted - v1 bodies (bound to the room only) written before stay readable", () =>
+    Effect.gen(function* () {
+      const { encrypted, inner, ring } = yield* setup()
+      yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [send("new style")])
+      const [keyRow] = yield* inner.roomKeys(ROOM_A)
+      const key = yield* ring.unwrap(keyRow!)
+      const old = yield* encryptBody(key, ROOM_A, "old style")
+      expect(old).toMatch(/^v1\./)
+      yield* overwriteBody(inner, ROOM_A, 1, old)
+      expect(yield* historyBodies(encrypted, ROOM_A)).toEqual(["old style"])
+      expect((yield* encrypted.listRooms(ALICE, undefined, 10)).rooms.find((r) => r.id === ROOM_A)?.lastMessage).toEqual({
+        seq: 1,
+        sender: ALICE,
+        body: "old style",
+        ts: expect.any(String)
+      })
+    }))
+
+  it.effect("encrypted - an edit is bound to its message; one in the batch that sent it is sealed v1 and reads back", () =>
+    Effect.gen(function* () {
+      const { encrypted, inner } = yield* setup()
+      yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [send("draft")])
+      yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [{ _tag: "Edit", actor: ALICE, seq: 1, body: "final" }])
+      yield* encrypted.commit(ROOM_A, EPOCH, MEMBERS, [send("x"), { _tag: "Edit", actor: ALICE, seq: 3, body: "x edited" }])
+      expect((yield* storedBodies(inner, ROOM_A)).map((b) => b.slice(0, 2))).toEqual(["v2", "v1"])
+      expect(yield* historyBodies(encrypted, ROOM_A)).toEqual(["x edited", "final"])
     }))
 })

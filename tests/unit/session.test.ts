@@ -3,7 +3,7 @@
  * pipelining, the inbox bound, slow consumers and the release on close. The e2e suites
  * cover the same session over a real socket; these pin the timing-sensitive cases.
  */
-import { Deferred, Effect, Runtime } from "effect"
+import { Deferred, Effect, Logger, Runtime } from "effect"
 import { describe, expect, it } from "vitest"
 import type { Chat } from "../../src/chat/Chat.ts"
 import type { ChatStore } from "../../storage/ChatStore.ts"
@@ -64,7 +64,12 @@ const fakeChat = (answers: { access?: (room: RoomId) => Effect.Effect<RoomSnapsh
 const event = (room: RoomId, seq: number) =>
   ({ room, seq, ts: "t", kind: "message.created", actor: ALICE, data: {} }) as unknown as ChatEvent
 
-const setup = (chat: Chat, sessionLimits: SessionLimits = limits, store = {} as ChatStore) => {
+const setup = (
+  chat: Chat,
+  sessionLimits: SessionLimits = limits,
+  store = {} as ChatStore,
+  extra: { onError?: (e: ChatError) => void; runtime?: Runtime.Runtime<never> } = {}
+) => {
   const bus = makeInProcess()
   const hub = makeHub(bus)
   const socket = fakeLink()
@@ -73,9 +78,9 @@ const setup = (chat: Chat, sessionLimits: SessionLimits = limits, store = {} as 
     store,
     hub,
     limits: sessionLimits,
-    runtime: Runtime.defaultRuntime,
+    runtime: extra.runtime ?? Runtime.defaultRuntime,
     onSlowConsumer: () => {},
-    onError: () => {}
+    onError: extra.onError ?? (() => {})
   })
   const frame = (f: object) => session.onText(JSON.stringify(f))
   return { bus, hub, socket, session, frame }
@@ -84,7 +89,47 @@ const setup = (chat: Chat, sessionLimits: SessionLimits = limits, store = {} as 
 /** Lets forked fibers and deferred work run (no timers involved). */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0))
 
+/** A runtime whose logger records each message with its level. */
+const recordingRuntime = () => {
+  const logs: Array<string> = []
+  const logger = Logger.make(({ logLevel, message }) => void logs.push(`${logLevel.label} ${String(message)}`))
+  const runtime = Effect.runSync(
+    Effect.runtime<never>().pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+  )
+  return { logs, runtime }
+}
+
 describe("ws session", () => {
+  it("ws session - frames typed as Object.prototype members or nested thousands deep get bad_request, and the next frame is handled", async () => {
+    const { chat } = fakeChat()
+    const { socket, session, frame } = setup(chat)
+    for (const type of ["toString", "constructor", "__proto__", "hasOwnProperty", "valueOf"]) frame({ type, id: type })
+    session.onText(`{"type":"ping","id":${"[".repeat(10_000)}${"]".repeat(10_000)}}`)
+    frame({ type: "ping", id: "after" })
+    await settle()
+    expect(socket.sent.map((f) => `${f.type} ${f.code ?? ""}`)).toEqual([...Array(6).fill("error bad_request"), "pong "])
+    expect(socket.closed()).toBeUndefined()
+  })
+
+  it("ws session - a defect in the frame worker closes the socket with 1011 and logs at error level", async () => {
+    const { chat } = fakeChat()
+    const { logs, runtime } = recordingRuntime()
+    const { socket, frame, session } = setup(chat, limits, {} as ChatStore, {
+      runtime,
+      onError: () => {
+        throw new Error("broken error hook")
+      }
+    })
+    frame({ type: "nonsense" })
+    await settle()
+    expect(socket.closed()).toEqual({ code: 1011, reason: "internal error" })
+    expect(logs).toContain("ERROR frame worker died")
+    // Closed for good: later frames are not handled.
+    session.onText(JSON.stringify({ type: "ping", id: "p" }))
+    await settle()
+    expect(socket.sent).toEqual([])
+  })
+
   it("handles a frame only after the one before it has finished", async () => {
     const gate = Effect.runSync(Deferred.make<RoomSnapshot, ChatError>())
     const { chat } = fakeChat({ access: () => Deferred.await(gate) })

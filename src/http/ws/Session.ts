@@ -15,7 +15,7 @@
  * while idle. A worker fiber is started by a frame and ends when no frame is left; frames
  * that arrive meanwhile wait in a plain array, created on demand and dropped once drained.
  */
-import { Effect, Fiber, Runtime } from "effect"
+import { Cause, Effect, Fiber, Runtime } from "effect"
 import type { Chat } from "../../chat/Chat.ts"
 import type { ChatStore } from "../../../storage/ChatStore.ts"
 import { BadRequest, type ChatError, type StoreError } from "../../domain/errors.ts"
@@ -331,14 +331,20 @@ class WsSession implements Session, HubMember, OrderedSink {
     const frame = decoded.right
     // Suspended, so that a handler that throws while building its effect is a defect below.
     return Effect.suspend(() => this.handle(frame)).pipe(
-      Effect.catchAll((e) => Effect.sync(() => this.sendError("id" in frame ? frame.id : undefined, e))),
-      Effect.catchAllDefect((d) =>
-        Effect.zipRight(
-          Effect.logError("frame handler died").pipe(Effect.annotateLogs("defect", String(d).slice(0, 300))),
-          Effect.sync(() => this.close(CloseCode.internal, "internal error"))
-        )
-      ),
+      Effect.catchAll((e) => Effect.sync(() => this.sendError(frame.id, e))),
+      Effect.catchAllDefect((d) => this.died("frame handler died", d)),
       Effect.asVoid
+    )
+  }
+
+  /**
+   * A defect in this socket's worker: the socket cannot be trusted to be in a known state,
+   * so it is closed (1011) and the cause logged at error level, never left half alive.
+   */
+  private died(message: string, defect: unknown): Effect.Effect<void> {
+    return Effect.zipRight(
+      Effect.logError(message).pipe(Effect.annotateLogs("defect", String(defect).slice(0, 300))),
+      Effect.sync(() => this.close(CloseCode.internal, "internal error"))
     )
   }
 
@@ -358,9 +364,19 @@ class WsSession implements Session, HubMember, OrderedSink {
           yield* self.frame(text)
           text = self.nextWaiting()
         }
-        self.busy = false
-        self.current = null
-      })
+      }).pipe(
+        // `frame` answers every failure it knows of; anything else (a throw outside the
+        // handler: decoding, answering an error) must not leave the socket open and deaf.
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause) ? Effect.void : self.died("frame worker died", Cause.squash(cause))
+        ),
+        Effect.ensuring(
+          Effect.sync(() => {
+            self.busy = false
+            self.current = null
+          })
+        )
+      )
     )
     // Still running (waiting on I/O): kept so that closing the socket can interrupt it.
     if (worker.unsafePoll() === null) this.current = worker

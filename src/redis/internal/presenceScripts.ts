@@ -147,3 +147,19 @@ end
 return live
 `
 )
+
+/** KEYS: one user hash. Answers the user's open sockets summed over the live nodes' fields. */
+export const userSockets = defineScript(
+  "presence-user-sockets",
+  `${prelude}
+local now = now_ms()
+local fields = redis.call('HGETALL', KEYS[1])
+local total = 0
+for i = 1, #fields, 2 do
+  if expiry(fields[i + 1]) > now then
+    total = total + (tonumber(string.match(fields[i + 1], '^(%d+):')) or 0)
+  end
+end
+return total
+`
+)
