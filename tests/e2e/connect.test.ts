@@ -219,6 +219,25 @@ describe("connect API - streams and WebSockets", () => {
     wsAlice.close()
   }, 60_000)
 
+  it("Connect JSON with an unpaired surrogate is invalid_argument, as over REST, and stores nothing", async () => {
+    const alice = user("alice")
+    const room = await api.group(alice, [])
+    const post = async (method: string, json: string) => {
+      const res = await fetch(`${endpoints.url}/chat.v1.ChatService/${method}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${await token(alice)}`, "content-type": "application/json" },
+        body: json
+      })
+      return { status: res.status, json: (await res.json()) as any }
+    }
+    const body = await post("SendMessage", `{"room":"${room}","clientMsgId":"u1","body":"a\\ud800b"}`)
+    expect([body.status, body.json.code]).toEqual([400, "invalid_argument"])
+    const id = await post("SendMessage", `{"room":"${room}","clientMsgId":"k\\udc00","body":"x"}`)
+    expect(id.json.code).toBe("invalid_argument")
+    const a = await clients("connect", alice)
+    expect((await a.chat.getMessagesFromRoom({ room })).messages).toEqual([])
+  })
+
   it("a rate-limited send is resource_exhausted with RetryInfo", async () => {
     const alice = user("alice")
     const room = await api.group(alice, [])
