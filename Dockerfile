@@ -46,6 +46,8 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # storage/sql/migrations.node.ts reads ../../sql/ relative to itself: dist/sql for the build.
 COPY sql ./dist/sql
+# storage/scylla/schema.node.ts reads ../../schema.cql relative to itself: dist/schema.cql.
+COPY schema.cql ./dist/schema.cql
 # Created here so a new named volume starts out owned by the user the server runs as.
 RUN mkdir -p /data && chown node:node /data
 USER node

@@ -18,7 +18,17 @@ export interface RoomSnapshot {
 }
 
 export type Envelope =
-  | { readonly _tag: "Write"; readonly op: WriteOp; readonly reply: Deferred.Deferred<OpResult, ChatError> }
+  | {
+      readonly _tag: "Write"
+      readonly op: WriteOp
+      readonly reply: Deferred.Deferred<OpResult, ChatError>
+      /**
+       * Set by the actor when it takes the write into a batch ("taken": its outcome is the
+       * commit's), or by the registry when the caller's deadline passed first ("withdrawn":
+       * the actor skips it, so the caller's `unavailable` means "not stored").
+       */
+      status?: "taken" | "withdrawn"
+    }
   | { readonly _tag: "Snapshot"; readonly reply: Deferred.Deferred<RoomSnapshot, ChatError> }
   /**
    * From the registry's housekeeping: the actor has had nothing to do for `idleMs`;

@@ -41,6 +41,12 @@ export interface ActorDeps {
   ) => Effect.Effect<void>
   readonly maxBatch: number
   readonly idleMs: number
+  /**
+   * Whether the store can take commands now (its circuit breaker): the error to answer while
+   * it cannot. The registry refuses new commands with it, and an actor that fails while it
+   * refuses answers what it holds and stops instead of restarting against a dead store.
+   */
+  readonly admit?: () => ChatError | undefined
 }
 
 export interface ActorCell {
@@ -122,12 +128,31 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
       )
       if (claimed._tag === "Failure") {
         if (Cause.failureOption(claimed.cause).pipe(Option.exists((e) => e._tag === "Fenced"))) return yield* lostOwnership([])
+        const refused = deps.admit?.()
+        if (refused !== undefined) {
+          yield* failQueued(cell, refused as Unavailable)
+          return "passivated" as const
+        }
         return yield* Effect.fail(new ActorCrashed(room, claimed.cause))
       }
     }
+    /**
+     * A failure while the store's circuit is open: answer every queued command (none was
+     * taken: nothing of theirs is stored) and stop; the next command after recovery starts
+     * a fresh actor at once, instead of waiting out a restart backoff grown during the outage.
+     */
+    const outage = Effect.gen(function* () {
+      const refused = deps.admit?.()
+      if (refused === undefined) return false
+      yield* failQueued(cell, refused as Unavailable)
+      return true
+    })
     const loaded = yield* deps.store.loadRoom(room).pipe(
-      Effect.catchAllCause((cause) => Effect.fail(new ActorCrashed(room, cause)))
+      Effect.catchAllCause((cause) =>
+        Effect.flatMap(outage, (stopped) => (stopped ? Effect.succeed("outage" as const) : Effect.fail(new ActorCrashed(room, cause))))
+      )
     )
+    if (loaded === "outage") return "passivated" as const
     if (Option.isNone(loaded)) {
       yield* failQueued(cell, new NotFound({ message: "room not found" }))
       return "gone" as const
@@ -146,7 +171,15 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
     while (true) {
       const first = yield* Queue.take(mailbox)
       const more = yield* Queue.takeUpTo(mailbox, deps.maxBatch - 1)
-      const batch = [first, ...Chunk.toReadonlyArray(more)].filter((e) => e._tag !== "Idle")
+      // One synchronous step: a write is either taken here or withdrawn by its caller's deadline.
+      const batch = [first, ...Chunk.toReadonlyArray(more)].filter((e) => {
+        if (e._tag === "Idle") return false
+        if (e._tag === "Write") {
+          if (e.status === "withdrawn") return false
+          e.status = "taken"
+        }
+        return true
+      })
       if (batch.length === 0) {
         // Only the registry's idle nudge: passivate if nothing arrived since. The check and
         // the close are one synchronous step, and the registry offers synchronously too, so
@@ -177,6 +210,11 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
         }
         if (exit._tag === "Failure") {
           yield* Effect.forEach(batch, (env) => failEnvelope(env, unavailable), { discard: true })
+          const refused = deps.admit?.()
+          if (refused !== undefined) {
+            yield* failQueued(cell, refused as Unavailable)
+            return "passivated" as const
+          }
           return yield* Effect.fail(new ActorCrashed(room, exit.cause))
         }
         const results = exit.value

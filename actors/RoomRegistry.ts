@@ -6,7 +6,7 @@
  * order in which one caller enqueues commands is the order the actor sees them.
  */
 import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, FiberSet, Layer, Option, Queue, Scope } from "effect"
-import { MailboxFull, notOwner, Unavailable, type ChatError } from "../src/domain/errors.ts"
+import { MailboxFull, notOwner, Timeout, Unavailable, type ChatError } from "../src/domain/errors.ts"
 import type { RoomId } from "../src/domain/model.ts"
 import type { OpResult, WriteOp } from "../storage/ops.ts"
 import type { Envelope, RoomSnapshot } from "./Mailbox.ts"
@@ -75,12 +75,19 @@ export const make = (deps: ActorDeps, options: RegistryOptions): Effect.Effect<R
     // Callers waiting for an answer, in insertion order, which is deadline order (one
     // timeout for all). Checked by the housekeeping loop below instead of a timeout per
     // command: Effect.timeoutFail races two fibers, ~85 µs per command on this machine.
-    const waiting = new Set<{ readonly reply: Deferred.Deferred<any, ChatError>; readonly deadline: number }>()
-    const timedOut = new Unavailable({ message: "room did not answer in time; retry (same clientMsgId is safe)" })
-
-    const awaitReply = <A>(reply: Deferred.Deferred<A, ChatError>) =>
+    const waiting = new Set<{
+      readonly reply: Deferred.Deferred<any, ChatError>
+      readonly deadline: number
+      readonly envelope: Envelope | undefined
+    }>()
+    // A write the actor has not taken is withdrawn (it will never be stored): `unavailable`.
+    // One it has taken is in a commit that has not answered: its outcome is unknown, `timeout`.
+    const withdrawn = new Unavailable({ message: "room did not take the command in time; nothing was stored; retry (same clientMsgId is safe)" })
+    const timedOut = new Timeout({ message: "the commit did not answer in time; it may or may not be stored; retry with the same clientMsgId" })
+    const snapshotTimedOut = new Unavailable({ message: "room did not answer in time; retry" })
+    const awaitReply = <A>(reply: Deferred.Deferred<A, ChatError>, envelope?: Envelope) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const entry = { reply, deadline: now + options.commandTimeoutMs }
+        const entry = { reply, deadline: now + options.commandTimeoutMs, envelope }
         waiting.add(entry)
         return Effect.ensuring(Deferred.await(reply), Effect.sync(() => waiting.delete(entry)))
       })
@@ -94,7 +101,14 @@ export const make = (deps: ActorDeps, options: RegistryOptions): Effect.Effect<R
         for (const entry of waiting) {
           if (entry.deadline > now) break
           waiting.delete(entry)
-          Deferred.unsafeDone(entry.reply, Exit.fail(timedOut))
+          const env = entry.envelope
+          if (env?._tag === "Write") {
+            if (env.status === "taken") Deferred.unsafeDone(entry.reply, Exit.fail(timedOut))
+            else {
+              env.status = "withdrawn"
+              Deferred.unsafeDone(entry.reply, Exit.fail(withdrawn))
+            }
+          } else Deferred.unsafeDone(entry.reply, Exit.fail(snapshotTimedOut))
         }
         for (const cell of cells.values()) {
           if (!cell.closed && now - cell.lastActive >= deps.idleMs && mailboxEmpty(cell)) {
@@ -110,12 +124,17 @@ export const make = (deps: ActorDeps, options: RegistryOptions): Effect.Effect<R
     const registry: RoomRegistry = {
       write: (room, op) =>
         Effect.gen(function* () {
+          const refused = deps.admit?.()
+          if (refused !== undefined) return yield* Effect.fail(refused)
           const reply = yield* Deferred.make<OpResult, ChatError>()
-          yield* offer(room, { _tag: "Write", op, reply })
-          return awaitReply(reply)
+          const envelope: Envelope = { _tag: "Write", op, reply }
+          yield* offer(room, envelope)
+          return awaitReply(reply, envelope)
         }),
       snapshot: (room) =>
         Effect.gen(function* () {
+          const refused = deps.admit?.()
+          if (refused !== undefined) return yield* Effect.fail(refused)
           const reply = yield* Deferred.make<RoomSnapshot, ChatError>()
           yield* offer(room, { _tag: "Snapshot", reply })
           return yield* awaitReply(reply)

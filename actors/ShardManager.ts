@@ -60,6 +60,9 @@ export interface ShardHooks {
   readonly serve: (shard: number) => Effect.Effect<void, unknown, Scope.Scope>
   readonly registry: RoomRegistry
   readonly store: ChatStore
+  /** Observers for metrics (src/cluster/ClusterNode.ts wires them); plain callbacks, no effects. */
+  readonly onHandover?: (kind: "acquired" | "released") => void
+  readonly onRenewalFailed?: () => void
 }
 
 export const makeShardManager = (
@@ -75,9 +78,15 @@ export const makeShardManager = (
     const renewEveryMs = Math.floor(o.leaseMs / 3)
     const marginMs = Math.floor(o.leaseMs / 5)
     let stopped = false
+    // Hand-overs of the current tick, for its one summary log line.
+    let tickAcquired = 0
+    let tickReleased = 0
     const now = () => Date.now()
     const record = (shard: number, kind: "acquired" | "released", ms: number) => {
       log.push({ shard, kind, ms })
+      hooks.onHandover?.(kind)
+      if (kind === "acquired") tickAcquired++
+      else tickReleased++
       if (log.length > 1000) log.splice(0, log.length - 1000)
     }
 
@@ -113,6 +122,7 @@ export const makeShardManager = (
           h.validUntil = started + o.leaseMs - marginMs
           return
         }
+        hooks.onRenewalFailed?.()
         // A revision mismatch means someone else holds it now; anything else is a NATS
         // outage, and self-fencing (validUntil) covers it until the next try.
         const lost = /wrong last sequence|10071/i.test(result.left.message)
@@ -162,7 +172,15 @@ export const makeShardManager = (
         else if (renewNow || now() >= h.validUntil) work.push(renew(shard, h))
       }
       for (const shard of desired) if (!held.has(shard)) work.push(acquire(shard))
+      tickAcquired = 0
+      tickReleased = 0
       yield* Effect.all(work, { concurrency: 16, discard: true })
+      // One line per tick that moved shards, not one per shard.
+      if (tickAcquired > 0 || tickReleased > 0) {
+        yield* Effect.logInfo("shards moved").pipe(
+          Effect.annotateLogs({ node: o.nodeId, took: tickAcquired, handedOver: tickReleased, held: held.size, liveNodes: nodes.length })
+        )
+      }
     })
 
     const loop = yield* tick.pipe(
@@ -174,10 +192,12 @@ export const makeShardManager = (
     const releaseAll = Effect.gen(function* () {
       stopped = true
       yield* Fiber.interrupt(loop)
+      const count = held.size
       yield* Effect.all(
         [...held].map(([shard, h]) => release(shard, h)),
         { concurrency: 16, discard: true }
       )
+      if (count > 0) yield* Effect.logInfo("shards handed over on leave").pipe(Effect.annotateLogs({ node: o.nodeId, handedOver: count }))
     })
     yield* Effect.addFinalizer(() => releaseAll)
 

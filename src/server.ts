@@ -4,7 +4,7 @@
  * in order: refuse new work, stop accepting, let actors finish what they hold, close
  * sockets with 1001, close the store.
  */
-import { Effect, Metric, Option, Redacted, Runtime, type Scope } from "effect"
+import { Effect, Metric, Option, Redacted, Runtime, Schedule, type Scope } from "effect"
 import type { FileSystem, Path } from "@effect/platform"
 import * as Registry from "../actors/RoomRegistry.ts"
 import type { ChatStore } from "../storage/ChatStore.ts"
@@ -41,10 +41,17 @@ import { makeHub } from "./http/ws/Hub.ts"
 import type { Session } from "./http/ws/Session.ts"
 import { codeOf, CloseCode } from "./protocol/errorMap.ts"
 import * as M from "./metrics/metrics.ts"
+import * as Breaker from "./resilience/Breaker.ts"
+import { describeCause } from "./resilience/Breaker.ts"
+import { withBreaker } from "./resilience/guardStore.ts"
+import { makeLoopDelayProbe } from "./metrics/loopDelay.ts"
+import type { DualStore } from "../storage/dual/DualStore.ts"
 import { renderPrometheus } from "./metrics/prometheus.ts"
 import type { Platform } from "./platform/types.ts"
 import { addressOf, step, storeStep } from "./startup/StartupError.ts"
 import { withDualCheck } from "./http/dualReadiness.ts"
+
+const TITLES: Record<string, string> = { postgres: "PostgreSQL", scylla: "ScyllaDB", pglite: "PGlite", memory: "memory store" }
 
 export interface NodeHooks {
   /** Wrap the store below encryption (tests inject faults here). */
@@ -71,7 +78,18 @@ export const startNode = (
       current: Redacted.value(secrets.masterKey),
       old: secrets.oldMasterKeys.map(Redacted.value)
     })
-    const store = withEncryption(withMetrics(hooks.wrapStore ? hooks.wrapStore(raw) : raw), ring)
+    const hooked = hooks.wrapStore ? hooks.wrapStore(raw) : raw
+    // Dual mode times each side inside (storage/select.ts): the metrics name postgres or scylla.
+    // The database that commits messages: in dual mode PostgreSQL, the primary.
+    const commitDatabase = raw.name === "dual" ? "postgres" : raw.name
+    // Its circuit breaker: open after repeated failures, commands refused at once while open,
+    // closed by the first probe (ping) that answers (src/resilience/Breaker.ts).
+    const storeBreaker = yield* Breaker.make({
+      dependency: commitDatabase,
+      title: TITLES[commitDatabase] ?? commitDatabase,
+      probe: hooked.ping
+    })
+    const store = withEncryption(withBreaker(raw.name === "dual" ? hooked : withMetrics(hooked), storeBreaker), ring)
     const auth = yield* AuthModule.make({
       ...(Option.isSome(secrets.jwtSecret) ? { secret: secrets.jwtSecret.value } : {}),
       ...(Option.isSome(config.jwksUrl) ? { jwksUrl: config.jwksUrl.value } : {}),
@@ -94,12 +112,12 @@ export const startNode = (
     const membershipCache = redis ? yield* RedisMembershipCache.make(redis) : undefined
     // Set once the cluster is up (clustered mode only: intents go to a JetStream stream).
     let pushIntents: ReturnType<typeof makePushIntents> | undefined
-    // chat_messages_sent_total{room_type, store}: the tagged counters made once, not per batch.
+    // chat_messages_sent_total{room_type, database}: the tagged counters made once, not per batch.
     const sentCounters = new Map<RoomKind, Metric.Metric.Counter<number>>()
     const sentCounter = (kind: RoomKind) => {
       let counter = sentCounters.get(kind)
       if (counter === undefined) {
-        counter = Metric.tagged(Metric.tagged(M.messagesSent, "room_type", kind), "store", store.name)
+        counter = Metric.tagged(Metric.tagged(M.messagesSent, "room_type", kind), "database", commitDatabase)
         sentCounters.set(kind, counter)
       }
       return counter
@@ -108,6 +126,7 @@ export const startNode = (
       store,
       maxBatch: config.maxBatch,
       idleMs: config.actorIdleMs,
+      admit: storeBreaker.reject,
       onCommitted: (room: RoomId, kind: RoomKind, events: ReadonlyArray<ChatEvent>, members: ReadonlyMap<UserId, Role>) =>
         Effect.gen(function* () {
           if (pushIntents) yield* pushIntents(room, events, members)
@@ -130,6 +149,7 @@ export const startNode = (
       restartMaxMs: 5_000,
       onRestart: () => M.roomActorRestarted
     }
+    const natsBreaker = Option.isSome(config.natsUrl) ? yield* Breaker.make({ dependency: "nats", title: "NATS" }) : undefined
     const cluster = Option.isSome(config.natsUrl)
       ? yield* makeClusterNode(store, actorDeps, registryOptions, {
           natsUrl: config.natsUrl.value,
@@ -138,7 +158,8 @@ export const startNode = (
           leaseMs: config.leaseMs,
           replicas: config.natsReplicas,
           commandTimeoutMs: config.commandTimeoutMs,
-          natsPrefix: config.natsPrefix
+          natsPrefix: config.natsPrefix,
+          ...(natsBreaker ? { breaker: natsBreaker } : {})
         }).pipe(step("NATS (CHAT_NATS_URL)", addressOf(config.natsUrl.value)))
       : undefined
     const bus: RoomBus = cluster?.bus ?? makeInProcess()
@@ -160,19 +181,26 @@ export const startNode = (
     const runtime = yield* Effect.runtime<never>()
     const runSync = Runtime.runSync(runtime)
 
-    const check = (name: string, probe: Effect.Effect<unknown, unknown>) =>
+    // Reasons in words: the dependency, and the driver's error or the open circuit's cause.
+    const check = (name: string, probe: Effect.Effect<unknown, unknown>, breaker?: Breaker.Breaker) =>
       probe.pipe(
         Effect.timeout("2 seconds"),
         Effect.match({
-          onFailure: (e) => [name, `failing: ${String((e as { _tag?: string })._tag ?? e)}`] as const,
+          onFailure: (e) =>
+            [
+              name,
+              breaker && breaker.state() !== "closed"
+                ? `failing: ${breaker.title} circuit ${breaker.state()} (${breaker.cause() ?? describeCause(e)})`
+                : `failing: ${(e as { _tag?: string })._tag === "TimeoutException" ? "no answer within 2 s" : describeCause(e)}`
+            ] as const,
           onSuccess: () => [name, "ok"] as const
         })
       )
     const readiness: Effect.Effect<Readiness> = Effect.map(
       Effect.all(
         [
-          check(`store:${store.name}`, store.ping),
-          ...(cluster ? [check("nats", Effect.tryPromise(() => cluster.nats.nc.rtt()))] : [])
+          check(`store:${store.name}`, store.ping, storeBreaker),
+          ...(cluster ? [check("nats", Effect.tryPromise(() => cluster.nats.nc.rtt()), natsBreaker)] : [])
         ],
         { concurrency: "unbounded" }
       ),
@@ -219,6 +247,76 @@ export const startNode = (
     )
     if (cluster) yield* serveIngress(cluster.nats.nc, chat, cluster.nats.subjects)
 
+    // Gauges read at scrape time: what the node holds now, not what it did.
+    const wsConnections = M.connectionsOf("websocket")
+    wsConnections.unsafeUpdate(0, [])
+    M.uptime.unsafeUpdate(Math.floor(Date.now() / 1000), [])
+    const loopDelay = yield* makeLoopDelayProbe
+    const dual = raw.name === "dual" ? (raw as DualStore) : undefined
+    const outbox = dual?.outbox
+    // chat_dependency_up: every dependency probed every 5 s, each database on its own.
+    const probes: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown>]> = [
+      ...(dual
+        ? ([
+            ["postgres", dual.sides.primary.ping],
+            ["scylla", dual.sides.secondary.ping]
+          ] as const)
+        : ([[store.name, store.ping]] as const)),
+      ...(cluster ? ([["nats", Effect.tryPromise(() => cluster.nats.nc.rtt())]] as const) : []),
+      ...(redis ? ([["redis", redis.ping]] as const) : [])
+    ]
+    yield* Effect.forEach(
+      probes,
+      ([name, probe]) => {
+        const up = Metric.tagged(M.dependencyUp, "dependency", name)
+        return probe.pipe(
+          Effect.timeout("2 seconds"),
+          Effect.match({ onFailure: () => up.unsafeUpdate(0, []), onSuccess: () => up.unsafeUpdate(1, []) })
+        )
+      },
+      { concurrency: "unbounded", discard: true }
+    ).pipe(Effect.repeat(Schedule.spaced("5 seconds")), Effect.forkScoped)
+    // chat_http_requests_total / _duration: the tagged series made once per label set.
+    const httpSeries = new Map<string, { count: Metric.Metric.Counter<number>; time: Metric.Metric.Histogram<number> }>()
+    const onHttpRequest = (route: string, method: string, status: number, seconds: number) => {
+      const key = `${route} ${method} ${status}`
+      let series = httpSeries.get(key)
+      if (series === undefined) {
+        series = {
+          count: M.httpRequests.pipe(
+            Metric.tagged("route", route),
+            Metric.tagged("method", method),
+            Metric.tagged("status", String(status))
+          ),
+          time: Metric.tagged(M.httpDuration, "route", route)
+        }
+        httpSeries.set(key, series)
+      }
+      series.count.unsafeUpdate(1, [])
+      series.time.unsafeUpdate(seconds, [])
+    }
+    const sampleGauges: Effect.Effect<void> = Effect.gen(function* () {
+      M.roomActorsActive.unsafeUpdate(yield* registry.activeRooms, [])
+      const stats = platform.runtimeStats()
+      M.heapUsed.unsafeUpdate(stats.heapUsedBytes, [])
+      M.residentMemory.unsafeUpdate(stats.residentBytes, [])
+      const gcBefore = (yield* Metric.value(M.gcPause)).count
+      if (stats.gcPauseSeconds > gcBefore) M.gcPause.unsafeUpdate(stats.gcPauseSeconds - gcBefore, [])
+      M.eventLoopDelay.unsafeUpdate(loopDelay.takeMaxSeconds(), [])
+      if (cluster) {
+        M.shardsHeld.unsafeUpdate(cluster.shards.heldCount(), [])
+        M.shardsTotal.unsafeUpdate(config.shards, [])
+        M.liveNodes.unsafeUpdate((yield* cluster.membership.live).length, [])
+      }
+      if (outbox) {
+        const o = yield* Effect.either(outbox.stats.pipe(Effect.timeout("1 second")))
+        if (o._tag === "Right") {
+          M.outboxEntries.unsafeUpdate(o.right.entries, [])
+          M.outboxOldestAge.unsafeUpdate(o.right.oldestAgeSeconds, [])
+        }
+      }
+    })
+
     const app = makeApp({
       chat,
       store,
@@ -235,20 +333,18 @@ export const startNode = (
         maxSocketsPerUser: config.maxSocketsPerUser
       },
       readiness,
-      metrics: Effect.zipRight(
-        Effect.flatMap(registry.activeRooms, (n) => Metric.set(M.roomActorsActive, n)),
-        renderPrometheus
-      ),
+      metrics: Effect.zipRight(sampleGauges, renderPrometheus),
       upgradeWebSocket: platform.upgradeWebSocket,
       linkOf: platform.linkOf,
       sessions,
       // Updated in place (unsafeUpdate), not through an Effect run: onFrame is called for every
       // frame, and a runSync starts a fiber each time.
-      onConnectionsChanged: (n) => M.wsConnections.unsafeUpdate(n, []),
+      onConnectionsChanged: (n) => wsConnections.unsafeUpdate(n, []),
       onSlowConsumer: () => runSync(M.slowConsumerDropped),
       onError: (e) => runSync(Effect.zipRight(M.errorReturned(codeOf(e)), e._tag === "RateLimited" ? M.rateLimitedHit : Effect.void)),
       onFrame: () => M.wsMessagesIn.unsafeUpdate(1, []),
       isDraining: () => draining,
+      onHttpRequest,
       corsOrigins: config.corsOrigins
     })
 

@@ -1,16 +1,59 @@
 /**
- * Times every store operation into chat_store_query_duration_seconds{operation,store}.
+ * Times every store operation into chat_query_duration_seconds{operation,database}.
  * One decorator over the contract, so every store is measured the same way.
+ *
+ * `operation` uses the names of the system this one replaces (its dashboards and alerts read
+ * them), mapped from our store operations by `operationOf`; docs/metrics.md lists the map.
+ * `database` is the store that ran the call: in dual mode each side is wrapped on its own
+ * (storage/select.ts), so the label reads postgres or scylla, never dual.
  */
 import { Effect } from "effect"
-import { timeStoreQuery } from "../src/metrics/metrics.ts"
+import { timeQuery } from "../src/metrics/metrics.ts"
 import type { ChatStore } from "./ChatStore.ts"
+import type { WriteOp } from "./ops.ts"
+
+/** Our store operation -> the original operation name. */
+export const OPERATION_NAMES: Readonly<Record<Exclude<keyof ChatStore, "name">, string>> = {
+  commit: "save_message",
+  history: "get_messages",
+  events: "get_events",
+  loadRoom: "get_room",
+  listRooms: "get_room_list",
+  markRead: "mark_read",
+  getMembership: "get_membership",
+  createGroupRoom: "create_room",
+  findOrCreateDirectRoom: "create_direct_room",
+  setPinned: "pin_room",
+  fenceShard: "fence_shard",
+  registerDevice: "register_device",
+  unregisterDevice: "unregister_device",
+  listDevices: "get_devices",
+  roomKeys: "get_room_keys",
+  addRoomKey: "add_room_key",
+  allRoomKeys: "get_all_room_keys",
+  rewrapRoomKey: "rewrap_room_key",
+  ping: "ping"
+}
+
+/**
+ * A commit is one query for a batch of writes. A batch of reactions only is `react` (the
+ * original's own operation); any other batch (sends, edits, deletes, member changes, or a
+ * mix) is `save_message`, whose p99 the original latency alert reads.
+ */
+export const commitOperation = (ops: ReadonlyArray<WriteOp>): "react" | "save_message" =>
+  ops.length > 0 && ops.every((op) => op._tag === "React") ? "react" : "save_message"
 
 export const withMetrics = (store: ChatStore): ChatStore => {
   const out: Record<string, unknown> = {}
   for (const [operation, member] of Object.entries(store)) {
-    const time = timeStoreQuery(operation, store.name)
-    if (typeof member === "function") {
+    const name = (OPERATION_NAMES as Record<string, string>)[operation] ?? operation
+    const time = timeQuery(name, store.name)
+    if (operation === "commit") {
+      const react = timeQuery("react", store.name)
+      const commit = member as ChatStore["commit"]
+      out[operation] = ((room, epoch, members, ops, shard) =>
+        (commitOperation(ops) === "react" ? react : time)(commit(room, epoch, members, ops, shard))) satisfies ChatStore["commit"]
+    } else if (typeof member === "function") {
       out[operation] = (...args: Array<unknown>) => time((member as (...a: Array<unknown>) => Effect.Effect<unknown, unknown>)(...args))
     } else if (Effect.isEffect(member)) {
       out[operation] = time(member)

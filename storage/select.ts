@@ -8,6 +8,7 @@ import { StoreError } from "../src/domain/errors.ts"
 import type { ChatStore } from "./ChatStore.ts"
 import { makePgliteStore } from "./pglite/PgliteStore.ts"
 import { makeDualStore } from "./dual/DualStore.ts"
+import { withMetrics } from "./instrumented.ts"
 import { makePostgresDatabase, makePostgresStore } from "./postgres/PostgresStore.ts"
 import { makeCqlClient } from "./scylla/CqlClient.ts"
 import { applySchema } from "./scylla/schema.ts"
@@ -53,8 +54,10 @@ export const makeConfiguredStore = (config: ChatConfig): Effect.Effect<ChatStore
               yield* applySchema(cql, config.scyllaKeyspace, loadSchemaCql())
               return yield* makeDualStore({
                 db,
-                primary: makeSqlStore(db, "postgres"),
-                secondary: makeScyllaStoreOn(cql),
+                // Each side is timed on its own: chat_query_duration_seconds names the
+                // database that ran the call (postgres or scylla), never dual.
+                primary: withMetrics(makeSqlStore(db, "postgres")),
+                secondary: withMetrics(makeScyllaStoreOn(cql)),
                 cql,
                 read: config.dualRead
               })

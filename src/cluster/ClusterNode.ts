@@ -2,7 +2,9 @@
  * Clustered mode for one node (CHAT_NATS_URL set): NATS connection, membership, shard
  * manager, router and NATS room bus, assembled around the local room registry.
  */
-import { Effect, Redacted, type Scope } from "effect"
+import { Effect, Metric, Redacted, type Scope } from "effect"
+import * as M from "../metrics/metrics.ts"
+import type { Breaker } from "../resilience/Breaker.ts"
 import type { RoomRegistry } from "../../actors/RoomRegistry.ts"
 import * as Registry from "../../actors/RoomRegistry.ts"
 import type { ActorDeps } from "../../actors/RoomActor.ts"
@@ -23,6 +25,8 @@ export interface ClusterOptions {
   readonly leaseMs: number
   readonly replicas: number
   readonly commandTimeoutMs: number
+  /** Opened while the NATS connection is down: forwarded commands fail fast instead of waiting. */
+  readonly breaker?: Breaker
   /** CHAT_NATS_PREFIX: this cluster's namespace on NATS; "" for the unprefixed names. */
   readonly natsPrefix: string
 }
@@ -38,6 +42,9 @@ export interface ClusterNode {
   readonly handOver: Effect.Effect<void>
 }
 
+const acquired = Metric.tagged(M.shardHandovers, "kind", "acquired")
+const released = Metric.tagged(M.shardHandovers, "kind", "released")
+
 export const makeClusterNode = (
   store: ChatStore,
   actorDeps: (bus: RoomBus) => Omit<ActorDeps, "fence">,
@@ -50,6 +57,7 @@ export const makeClusterNode = (
       name: o.nodeId,
       leaseMs: o.leaseMs,
       replicas: o.replicas,
+      onStatus: (up, detail) => (up ? o.breaker?.close() : o.breaker?.open(detail)),
       subjects: Subjects.make(o.natsPrefix)
     })
     const bus = makeNatsBus(nats.nc, nats.subjects)
@@ -62,13 +70,20 @@ export const makeClusterNode = (
     const router = makeRouter(nats.nc, local, { owns: (s) => shards?.owns(s) ?? false }, {
       shardCount: o.shardCount,
       commandTimeoutMs: o.commandTimeoutMs,
-      subjects: nats.subjects
+      subjects: nats.subjects,
+      ...(o.breaker ? { natsDown: o.breaker.reject } : {})
     })
     const membership = yield* makeMembership(nats, o.nodeId, o.leaseMs)
     shards = yield* makeShardManager(
       nats,
       membership,
-      { serve: router.serveShard, registry: local, store },
+      {
+        serve: router.serveShard,
+        registry: local,
+        store,
+        onHandover: (kind) => (kind === "acquired" ? acquired : released).unsafeUpdate(1, []),
+        onRenewalFailed: () => M.leaseRenewalFailures.unsafeUpdate(1, [])
+      },
       { nodeId: o.nodeId, shardCount: o.shardCount, leaseMs: o.leaseMs }
     )
     const manager = shards

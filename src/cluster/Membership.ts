@@ -33,6 +33,9 @@ export const makeMembership = (
     })
     yield* beat
     yield* refresh
+    yield* Effect.logInfo("joined the cluster").pipe(
+      Effect.annotateLogs({ node: nodeId, liveNodes: (yield* Ref.get(view)).length })
+    )
     yield* Effect.zipRight(beat, refresh).pipe(
       Effect.catchAll((e) => Effect.logWarning("cluster heartbeat failed").pipe(Effect.annotateLogs("error", e.message))),
       Effect.repeat(Schedule.spaced(`${Math.floor(leaseMs / 4)} millis`)),

@@ -3,7 +3,7 @@
  * close), the JetStream KV buckets for node heartbeats and shard leases, and the push
  * stream. Promise failures become ClusterError here.
  */
-import { Data, Effect, Redacted, type Scope } from "effect"
+import { Data, Effect, Redacted, Runtime, type Scope } from "effect"
 import { connect, type JetStreamClient, type KV, type NatsConnection, RetentionPolicy } from "nats"
 import type { Subjects } from "./subjects.ts"
 
@@ -36,6 +36,8 @@ export interface NatsOptions {
   readonly name: string
   readonly leaseMs: number
   readonly replicas: number
+  /** The connection went down (false) or came back (true): drives the NATS circuit breaker. */
+  readonly onStatus?: (up: boolean, detail: string) => void
   readonly subjects: Subjects
 }
 
@@ -55,6 +57,21 @@ export const connectNats = (o: NatsOptions): Effect.Effect<NatsHandle, ClusterEr
         })
       ),
       (nc) => Effect.promise(() => nc.drain().catch(() => nc.close()))
+    )
+    // An operator follows the connection: one line when it drops, one when it is back.
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    yield* Effect.forkScoped(
+      Effect.promise(async () => {
+        for await (const status of nc.status()) {
+          if (status.type === "disconnect") {
+            o.onStatus?.(false, `connection to ${String(status.data)} lost`)
+            runFork(Effect.logWarning("lost NATS connection; reconnecting").pipe(Effect.annotateLogs({ node: o.name, server: String(status.data) })))
+          } else if (status.type === "reconnect") {
+            o.onStatus?.(true, String(status.data))
+            runFork(Effect.logInfo("NATS connection back").pipe(Effect.annotateLogs({ node: o.name, server: String(status.data) })))
+          }
+        }
+      })
     )
     const js = nc.jetstream()
     // Entries not refreshed within the TTL vanish: a dead node's heartbeat and leases expire.

@@ -12,6 +12,7 @@ import type { ChatEvent, Message, Role, RoomId, UserId } from "../domain/model.t
 import { bytesToBase64, toBase64Url, utf8 } from "../util/base64.ts"
 import { describe } from "./Nats.ts"
 import type { Subjects } from "./subjects.ts"
+import * as M from "../metrics/metrics.ts"
 
 export const userToken = (user: string) => toBase64Url(bytesToBase64(utf8.encode(user)))
 
@@ -34,8 +35,12 @@ export const makePushIntents =
         intents,
         (intent) =>
           Effect.tryPromise(() => js.publish(subjects.push(userToken(intent.user)), JSON.stringify(intent))).pipe(
+            Effect.zipRight(Effect.sync(() => M.pushPublished.unsafeUpdate(1, []))),
             Effect.catchAll((e) =>
-              Effect.logWarning("push intent not published").pipe(Effect.annotateLogs({ room, error: describe(e.error) }))
+              Effect.zipRight(
+                Effect.sync(() => M.pushFailed.unsafeUpdate(1, [])),
+                Effect.logWarning("push intent not published").pipe(Effect.annotateLogs({ room, error: describe(e.error) }))
+              )
             )
           ),
         { concurrency: 8, discard: true }

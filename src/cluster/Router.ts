@@ -7,7 +7,8 @@
  * not_owner: the router retries with backoff until the command deadline. Writes carry
  * their clientMsgId, so a retry of a write that did commit returns the first ack.
  */
-import { Deferred, Effect, Either, Runtime, Schedule, type Scope } from "effect"
+import { Deferred, Effect, Either, Metric, Runtime, Schedule, type Scope } from "effect"
+import * as M from "../metrics/metrics.ts"
 import { type NatsConnection, type Msg } from "nats"
 import type { RoomSnapshot } from "../../actors/Mailbox.ts"
 import type { RoomRegistry } from "../../actors/RoomRegistry.ts"
@@ -23,8 +24,14 @@ import * as Wire from "./wire.ts"
 export interface RouterOptions {
   readonly shardCount: number
   readonly commandTimeoutMs: number
+  /** While NATS is down: the error to answer at once instead of retrying until the deadline. */
+  readonly natsDown?: () => Unavailable | undefined
   readonly subjects: Subjects
 }
+
+// Made once: the tagged counters of the two outcomes.
+const forwardOk = Metric.tagged(M.forwardedCommands, "outcome", "ok")
+const forwardError = Metric.tagged(M.forwardedCommands, "outcome", "error")
 
 const isRetryable = (e: ChatError) => e._tag === "Unavailable" && e.notOwner === true
 
@@ -65,10 +72,12 @@ export const makeRouter = (
     ).pipe(
       Effect.retry({
         schedule: Schedule.exponential("25 millis").pipe(Schedule.union(Schedule.spaced("500 millis")), Schedule.jittered),
-        while: (e) => isRetryable(e) && Date.now() < deadline
+        while: (e) => isRetryable(e) && Date.now() < deadline && o.natsDown?.() === undefined
       }),
       Effect.mapError((e) =>
-        isRetryable(e) ? new Unavailable({ message: "room is moving between nodes; retry (same clientMsgId is safe)" }) : e
+        isRetryable(e)
+          ? (o.natsDown?.() ?? new Unavailable({ message: "room is moving between nodes; retry (same clientMsgId is safe)" }))
+          : e
       )
     )
 
@@ -85,10 +94,25 @@ export const makeRouter = (
         }
         if (!isRetryable(pending.left)) return yield* Effect.fail(pending.left)
       }
+      // Remote while NATS is down: nothing can reach the owner; answer at once, nothing stored.
+      const down = o.natsDown?.()
+      if (down !== undefined) return yield* Effect.fail(down)
       // Remote: the request starts now (in the caller's order) and is awaited later.
       const reply = yield* Deferred.make<OpResult, ChatError>()
+      const started = Date.now()
       yield* Effect.forkDaemon(
-        Deferred.complete(reply, route(room, Effect.flatten(local.write(room, op)), { k: "w", room, op }, deadline))
+        Deferred.complete(
+          reply,
+          route(room, Effect.flatten(local.write(room, op)), { k: "w", room, op }, deadline).pipe(
+            Effect.onExit((exit) =>
+              Effect.sync(() => {
+                forwardOk.unsafeUpdate(exit._tag === "Success" ? 1 : 0, [])
+                forwardError.unsafeUpdate(exit._tag === "Success" ? 0 : 1, [])
+                M.forwardDuration.unsafeUpdate((Date.now() - started) / 1000, [])
+              })
+            )
+          )
+        )
       )
       return Deferred.await(reply)
     })

@@ -45,6 +45,14 @@ export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable"
   notOwner: Schema.optional(Schema.Boolean)
 }) {}
 
+/**
+ * The outcome is unknown: the command was taken for a commit that did not answer in time, so it
+ * may or may not be stored. A retry with the same clientMsgId returns the first ack if it was.
+ */
+export class Timeout extends Schema.TaggedError<Timeout>()("Timeout", {
+  message: Schema.String
+}) {}
+
 export const notOwner = (room: string) =>
   new Unavailable({ message: `this node does not own room ${room}; retry`, notOwner: true })
 
@@ -62,6 +70,7 @@ export type ChatError =
   | RateLimited
   | Conflict
   | Unavailable
+  | Timeout
   | Internal
 
 export const ChatErrorSchema = Schema.Union(
@@ -73,6 +82,7 @@ export const ChatErrorSchema = Schema.Union(
   RateLimited,
   Conflict,
   Unavailable,
+  Timeout,
   Internal
 )
 

@@ -5,6 +5,7 @@
  * src/protocol/rest.ts before the chat service sees it.
  */
 import { Cause, Effect, Exit, Option, Runtime, Schema } from "effect"
+import { routePath } from "hono/route"
 import { Hono, type Context } from "hono"
 import { bodyLimit } from "hono/body-limit"
 import { cors } from "hono/cors"
@@ -53,6 +54,8 @@ export interface GatewayDeps {
   readonly onFrame: () => void
   /** Set when the node is draining: new WebSockets and writes are refused. */
   readonly isDraining: () => boolean
+  /** Called once per answered HTTP request with the matched route pattern (never the raw path). */
+  readonly onHttpRequest?: (route: string, method: string, status: number, seconds: number) => void
   /** Origins allowed to call from a browser on another origin (CHAT_CORS_ORIGINS); none when absent. */
   readonly corsOrigins?: ReadonlyArray<string>
 }
@@ -136,6 +139,17 @@ export const makeApp = (deps: GatewayDeps) => {
     )
   }
   const run = Runtime.runPromiseExit(deps.runtime)
+
+  // chat_http_requests_total: the route pattern (routePath of the last matched route), so
+  // /v1/rooms/<uuid> counts as /v1/rooms/:room and unknown paths as "*": a bounded label set.
+  if (deps.onHttpRequest) {
+    const observe = deps.onHttpRequest
+    app.use("*", async (c, next) => {
+      const started = performance.now()
+      await next()
+      observe(routePath(c, -1), c.req.method, c.res.status, (performance.now() - started) / 1000)
+    })
+  }
 
   const fail = (c: Context, e: ChatError) => {
     deps.onError(e)

@@ -7,7 +7,7 @@
  */
 import { Effect, Metric, MetricKeyType, MetricState, Option } from "effect"
 import type { MetricPair } from "effect"
-import { registerUnlabelled } from "./metrics.ts"
+import { catalog, registerUnlabelled } from "./metrics.ts"
 
 export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -73,9 +73,17 @@ const seriesLines = (name: string, tags: ReadonlyArray<readonly [string, string]
   return []
 }
 
-/** Renders a snapshot; pure, so tests can feed it hand-made pairs. */
-export const renderSnapshot = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): string => {
+/**
+ * Renders a snapshot; pure, so tests can feed it hand-made pairs. `declared` families are
+ * written (HELP and TYPE) even before their first sample, so a dashboard query names a
+ * series the node exports from the start.
+ */
+export const renderSnapshot = (
+  pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>,
+  declared: ReadonlyArray<{ readonly name: string; readonly type: Kind; readonly help: string }> = []
+): string => {
   const families = new Map<string, Family>()
+  for (const d of declared) families.set(d.name, { name: d.name, kind: d.type, help: d.help, lines: [] })
   for (const { metricKey, metricState } of pairs) {
     const stateKind = kindOf(metricState)
     if (stateKind === undefined) continue
@@ -107,8 +115,20 @@ export const renderSnapshot = (pairs: ReadonlyArray<MetricPair.MetricPair.Untype
   return out.length === 0 ? "" : `${out.join("\n")}\n`
 }
 
-/** The whole registry as Prometheus text, ready to serve with CONTENT_TYPE. */
+const exported = new Set(catalog.map((d) => d.name))
+
+/**
+ * The service's series as Prometheus text, ready to serve with CONTENT_TYPE. Only the
+ * series in the catalog (docs/metrics.md) are exported: whatever else lands in Effect's
+ * global registry (a library's or the runtime's own) stays out, so every exported series
+ * is documented.
+ */
 export const renderPrometheus: Effect.Effect<string> = Effect.zipRight(
   registerUnlabelled,
-  Effect.map(Metric.snapshot, renderSnapshot)
+  Effect.map(Metric.snapshot, (pairs) =>
+    renderSnapshot(
+      pairs.filter((p) => exported.has(p.metricKey.name)),
+      catalog
+    )
+  )
 )

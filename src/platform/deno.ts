@@ -9,6 +9,11 @@ export const makeDenoPlatform = (): Platform => {
   const open = new Set<WebSocket>()
   return {
     name: "deno",
+    // Deno reports no GC pauses to JavaScript.
+    runtimeStats: () => {
+      const m = Deno.memoryUsage()
+      return { heapUsedBytes: m.heapUsed, residentBytes: m.rss, gcPauseSeconds: 0 }
+    },
     // Deno.upgradeWebSocket has no max-payload option (2.9: protocol, idleTimeout, socket,
     // head), so `maxPayloadBytes` has no transport backstop here: the runtime's own fixed
     // message cap applies, and the app's limit (maxFrameBytes, close 1008) is the one that counts.

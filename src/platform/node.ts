@@ -6,6 +6,8 @@ import type { Context, Hono, Next } from "hono"
 import type { UpgradeWebSocket, WSEvents } from "hono/ws"
 import type { Server } from "node:http"
 import type { Socket } from "node:net"
+import { PerformanceObserver } from "node:perf_hooks"
+import process from "node:process"
 import type { Duplex } from "node:stream"
 import type { WebSocket } from "ws"
 import type { SocketLink } from "../http/ws/Session.ts"
@@ -108,7 +110,20 @@ const lightUpgrade = (upgrade: UpgradeWebSocket<any>): UpgradeWebSocket<any> =>
       return await upgraded
     }) as unknown as UpgradeWebSocket<any>
 
+// GC pauses, summed from the "gc" performance entries; observed once per process.
+let gcPauseMs = 0
+let gcObserved = false
+const observeGc = () => {
+  if (gcObserved) return
+  gcObserved = true
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcPauseMs += entry.duration
+  })
+  observer.observe({ entryTypes: ["gc"] })
+}
+
 export const makeNodePlatform = (): Platform => {
+  observeGc()
   // node-ws needs the app only when an upgrade arrives; the app needs upgradeWebSocket
   // to be built. This indirection breaks the cycle.
   let target: Hono<any> | undefined
@@ -116,6 +131,10 @@ export const makeNodePlatform = (): Platform => {
   const nodeWs = createNodeWebSocket({ app: proxy })
   return {
     name: "node",
+    runtimeStats: () => {
+      const m = process.memoryUsage()
+      return { heapUsedBytes: m.heapUsed, residentBytes: m.rss, gcPauseSeconds: gcPauseMs / 1000 }
+    },
     upgradeWebSocket: lightUpgrade(nodeWs.upgradeWebSocket),
     linkOf: (ctx) => new WsLink(ctx.raw as WebSocket),
     serve: (app, options) =>

@@ -20,7 +20,17 @@ export interface Listening {
   readonly stopAccepting: Effect.Effect<void>
 }
 
+/** What the runtime says about itself, for the chat_runtime_* metrics. */
+export interface RuntimeStats {
+  readonly heapUsedBytes: number
+  readonly residentBytes: number
+  /** Total time spent in GC pauses since start, seconds (0 where the runtime does not say). */
+  readonly gcPauseSeconds: number
+}
+
 export interface Platform {
+  /** Heap, RSS and GC of this process. */
+  readonly runtimeStats: () => RuntimeStats
   readonly name: "node" | "deno"
   readonly upgradeWebSocket: UpgradeWebSocket<any>
   readonly linkOf: (ws: WSContext<any>) => SocketLink

@@ -18,6 +18,7 @@ export type ErrorCode =
   | "rate_limited"
   | "conflict"
   | "unavailable"
+  | "timeout"
   | "internal"
 
 /** code: REST/WebSocket/NATS; status: HTTP; connect: Connect and gRPC. */
@@ -35,7 +36,8 @@ export const errorTable: Record<
   TooLarge: { code: "too_large", status: 413, connect: Code.InvalidArgument },
   RateLimited: { code: "rate_limited", status: 429, connect: Code.ResourceExhausted },
   Internal: { code: "internal", status: 500, connect: Code.Internal },
-  Unavailable: { code: "unavailable", status: 503, connect: Code.Unavailable }
+  Unavailable: { code: "unavailable", status: 503, connect: Code.Unavailable },
+  Timeout: { code: "timeout", status: 504, connect: Code.DeadlineExceeded }
 }
 
 export const codeOf = (e: ChatError): ErrorCode => errorTable[e._tag].code

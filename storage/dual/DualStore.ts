@@ -64,6 +64,8 @@ export interface DualOptions {
 }
 
 export interface DualStore extends ChatStore {
+  /** The two stores, for per-database health probes. */
+  readonly sides: { readonly primary: ChatStore; readonly secondary: ChatStore }
   /** ScyllaDB alone (`ping` is PostgreSQL's: writes commit there first), for /readyz. */
   readonly pingSecondary: Effect.Effect<void, StoreError>
   readonly outbox: {
@@ -71,6 +73,8 @@ export interface DualStore extends ChatStore {
     readonly pending: SubscriptionRef.SubscriptionRef<number>
     /** Counts the outbox now (every node's entries). */
     readonly count: Effect.Effect<number, StoreError>
+    /** Entries and the age of the oldest, read now (metrics). */
+    readonly stats: Effect.Effect<{ readonly entries: number; readonly oldestAgeSeconds: number }, StoreError>
     /** Wakes the replay fiber (it also wakes on its own, see `pollMs`). */
     readonly wake: Effect.Effect<void>
   }
@@ -230,7 +234,8 @@ export const makeDualStore = (options: DualOptions): Effect.Effect<DualStore, ne
       addRoomKey: (key) => Effect.tap(primary.addRoomKey(key), () => copy({ _tag: "RoomKeys", room: key.room })),
       allRoomKeys: reader.allRoomKeys,
       rewrapRoomKey: (key) => Effect.tap(primary.rewrapRoomKey(key), () => copy({ _tag: "RoomKeys", room: key.room })),
-      outbox: { pending, count: outbox.count, wake }
+      outbox: { pending, count: outbox.count, stats: outbox.stats, wake },
+      sides: { primary, secondary }
     }
     // Entries left by an earlier run (or another node) are replayed from the start.
     yield* Effect.ignore(refreshPending)

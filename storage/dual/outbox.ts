@@ -43,6 +43,8 @@ const OLDEST = "SELECT id, stream, op::text AS op FROM dual_outbox ORDER BY id L
 const DONE = "DELETE FROM dual_outbox WHERE id = ANY($1::bigint[])"
 const FAILED = "UPDATE dual_outbox SET attempts = attempts + 1, last_error = $2::text WHERE id = ANY($1::bigint[])"
 const COUNT = "SELECT count(*) AS n FROM dual_outbox"
+const STATS =
+  "SELECT count(*) AS n, COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS age FROM dual_outbox"
 
 /** Entries read per round; a round replays each stream's share in order. */
 const ROUND = 500
@@ -68,6 +70,8 @@ export interface Outbox {
   /** One pass over the oldest entries; `apply` copies one (merged) op. */
   readonly replayRound: (apply: (op: OutboxOp) => Effect.Effect<void, StoreError>) => Effect.Effect<RoundReport, StoreError>
   readonly count: Effect.Effect<number, StoreError>
+  /** Entries and the age in seconds of the oldest (0 when empty), for the metrics. */
+  readonly stats: Effect.Effect<{ readonly entries: number; readonly oldestAgeSeconds: number }, StoreError>
 }
 
 /** Consecutive Room entries of a stream become one copy: the lowest `after`, every named member. */
@@ -98,6 +102,10 @@ export const makeOutbox = (db: SqlDatabase): Outbox => {
         )
       ),
     count: run("outbox", async () => Number((await db.query(COUNT))[0]?.n ?? 0)),
+    stats: run("outbox", async () => {
+      const row = (await db.query(STATS))[0]
+      return { entries: Number(row?.n ?? 0), oldestAgeSeconds: Math.max(0, Number(row?.age ?? 0)) }
+    }),
     replayRound: (apply) =>
       Effect.gen(function* () {
         const rows = yield* run("outbox", () => db.query(OLDEST, [ROUND]))

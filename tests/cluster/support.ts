@@ -130,7 +130,8 @@ export const steadySender = (opts: {
             acks.push({ clientMsgId, seq: reply.seq, at: Date.now() })
             break
           }
-          if (reply.code !== "unavailable") throw new Error(`unexpected reply ${JSON.stringify(reply)}`)
+          // Both mean "retry with the same clientMsgId" (docs/errors.md).
+          if (reply.code !== "unavailable" && reply.code !== "timeout") throw new Error(`unexpected reply ${JSON.stringify(reply)}`)
         } catch (e) {
           if (e instanceof Error && e.message.startsWith("unexpected reply")) throw e
           client?.close()

@@ -147,22 +147,30 @@ describe("room actors", () => {
     })
   )
 
-  it.scoped("a caller whose command is not answered within commandTimeoutMs gets unavailable; the command still commits", () =>
+  it.scoped("a command in a commit that does not answer within commandTimeoutMs gets timeout (it still commits); one never taken gets unavailable and is never stored", () =>
     Effect.gen(function* () {
       const { store, gate, entered } = yield* gatedStore
       const { registry } = yield* setup(store, { commandTimeoutMs: 1_000 })
       const room = yield* newRoom(store)
       const held = yield* registry.write(room, send("slow"))
       yield* Deferred.await(entered)
+      // Queued behind the commit in flight: not taken yet.
+      const queued = yield* registry.write(room, send("queued"))
       const waiting = yield* Effect.fork(Effect.either(held))
+      const waitingQueued = yield* Effect.fork(Effect.either(queued))
       yield* TestClock.adjust("999 millis")
       expect(yield* Fiber.poll(waiting)).toMatchObject({ _tag: "None" })
       yield* TestClock.adjust("500 millis")
       const outcome = yield* Fiber.join(waiting)
-      expect(outcome._tag === "Left" && outcome.left._tag).toBe("Unavailable")
-      // The room goes on: the slow commit lands, and the next command is answered after it.
+      expect(outcome._tag === "Left" && outcome.left._tag).toBe("Timeout")
+      const outcomeQueued = yield* Fiber.join(waitingQueued)
+      expect(outcomeQueued._tag === "Left" && outcomeQueued.left._tag).toBe("Unavailable")
+      // The room goes on: the slow commit lands, the withdrawn one never does, and the next
+      // command is answered after the slow one with the next seq.
       yield* Deferred.succeed(gate, undefined)
       expect(ackSeq(yield* write(registry, room, send("next")))).toBe(2)
+      const history = yield* store.history(room, undefined, 10)
+      expect(history.messages.map((m) => m.clientMsgId)).toEqual(["next", "slow"])
     })
   )
 
