@@ -24,6 +24,9 @@ COPY src ./src
 COPY actors ./actors
 COPY storage ./storage
 RUN npm run build
+# The web chat served at `/`: bundled from clients/web/ (the SDK included) by esbuild.
+COPY clients ./clients
+RUN npx tsx clients/web/build.ts
 
 # --- deps: production node_modules, without the dev tools ---------------------------------
 FROM ${NODE_IMAGE} AS deps
@@ -44,6 +47,8 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# src/http/web.ts reads ../../clients/web/dist/ relative to itself: dist/clients/web/dist.
+COPY --from=build /app/clients/web/dist ./dist/clients/web/dist
 # storage/sql/migrations.node.ts reads ../../sql/ relative to itself: dist/sql for the build.
 COPY sql ./dist/sql
 # storage/scylla/schema.node.ts reads ../../schema.cql relative to itself: dist/schema.cql.

@@ -18,6 +18,7 @@ import { serveIngress } from "./cluster/Ingress.ts"
 import type { ChatError } from "./domain/errors.ts"
 import type { ChatEvent, Role, RoomId, RoomKind, UserId } from "./domain/model.ts"
 import { makePushIntents } from "./cluster/PushIntents.ts"
+import { startPush } from "./push/node.ts"
 import * as RedisClient from "./redis/RedisClient.ts"
 import * as RedisMembershipCache from "./redis/RedisMembershipCache.ts"
 import * as RedisPresence from "./redis/RedisPresence.ts"
@@ -37,6 +38,8 @@ import type { ConnectRouter } from "@connectrpc/connect"
 import { mountServerRest, registerServerService } from "./serverApi/serverApi.ts"
 import type { MessageStream } from "./connect/stream.ts"
 import { Unavailable } from "./domain/errors.ts"
+import { loadWebAssets } from "./http/web.ts"
+import { signToken } from "./auth/signToken.ts"
 import { makeHub } from "./http/ws/Hub.ts"
 import type { Session } from "./http/ws/Session.ts"
 import { codeOf, CloseCode } from "./protocol/errorMap.ts"
@@ -175,6 +178,9 @@ export const startNode = (
       presence,
       membershipCache
     )
+    // Push delivery (docs/push.md): the queue is the store's; with CHAT_PUSH_WORKER=node this
+    // node also runs a worker on it. Web Push's public key is served either way.
+    const push = yield* startPush(config, store, presence, platform)
     const hub = makeHub(bus)
     const sessions = new Set<Session>()
     let draining = false
@@ -316,6 +322,23 @@ export const startNode = (
         }
       }
     })
+    // Dev sign-in: only an embedded node whose HS256 secret was generated into the data dir
+    // (no CHAT_JWT_SECRET, no JWKS or public key) mints tokens for a typed name. A configured
+    // secret means real users and an identity provider: never then.
+    const devSecret =
+      Option.isNone(config.jwtSecret) && Option.isNone(config.natsUrl) && Option.isNone(config.jwksUrl) && Option.isNone(config.jwtPublicKey)
+        ? secrets.jwtSecret
+        : Option.none()
+    const devToken = Option.map(devSecret, (secret) => (user: string) =>
+      Runtime.runPromise(runtime)(
+        signToken(secret, user, {
+          expiresIn: "12h",
+          ...(Option.isSome(config.jwtIssuer) ? { issuer: config.jwtIssuer.value } : {}),
+          ...(Option.isSome(config.jwtAudience) ? { audience: config.jwtAudience.value } : {})
+        })
+      )
+    )
+    const webAssets = yield* loadWebAssets
 
     const app = makeApp({
       chat,
@@ -333,6 +356,7 @@ export const startNode = (
         maxSocketsPerUser: config.maxSocketsPerUser
       },
       readiness,
+      vapidPublicKey: push.vapidPublicKey,
       metrics: Effect.zipRight(sampleGauges, renderPrometheus),
       upgradeWebSocket: platform.upgradeWebSocket,
       linkOf: platform.linkOf,
@@ -345,6 +369,7 @@ export const startNode = (
       onFrame: () => M.wsMessagesIn.unsafeUpdate(1, []),
       isDraining: () => draining,
       onHttpRequest,
+      web: { assets: webAssets, devToken },
       corsOrigins: config.corsOrigins
     })
 
@@ -405,7 +430,7 @@ export const startNode = (
     )
     if (Option.isNone(config.jwtSecret) && Option.isSome(secrets.jwtSecret)) {
       yield* Effect.logInfo(
-        "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `npx deno task chat token alice`)"
+        "embedded mode: client tokens are signed with the development secret in the data dir; mint one with `npm run chat -- token alice` (Deno: `npx deno task chat token alice`); the web chat at / signs anyone in by name (POST /v1/dev/token): set CHAT_JWT_SECRET for anything but development"
       )
     }
     return { port: listening.port, ...(grpc ? { grpcPort: grpc.port } : {}), store, sessions }

@@ -20,6 +20,7 @@ import type {
   UserId
 } from "../src/domain/model.ts"
 import type { OpResult, WriteOp } from "./ops.ts"
+import type { PushQueue } from "./PushQueue.ts"
 
 /** What a room actor needs to start: the room, its members by user, and the fencing epoch. */
 export interface RoomHead {
@@ -124,6 +125,9 @@ export interface ChatStore {
   readonly addRoomKey: (key: WrappedRoomKey) => Effect.Effect<ReadonlyArray<WrappedRoomKey>, StoreError>
   readonly allRoomKeys: Effect.Effect<ReadonlyArray<WrappedRoomKey>, StoreError>
   readonly rewrapRoomKey: (key: WrappedRoomKey) => Effect.Effect<void, StoreError>
+
+  /** Push intents, written by `commit` for batches that create messages (./PushQueue.ts). */
+  readonly push: PushQueue
 }
 
 export class ChatStoreTag extends Context.Tag("chat/ChatStore")<ChatStoreTag, ChatStore>() {}

@@ -243,6 +243,8 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
     allRoomKeys: store.allRoomKeys,
     rewrapRoomKey: (key) => store.rewrapRoomKey(key),
     fenceShard: (shard, epoch) => store.fenceShard(shard, epoch),
+    // Intents carry no bodies: the worker reads messages through this layer to decrypt a preview.
+    push: store.push,
     commit,
     events: (room, after, upTo, limit) =>
       Effect.flatMap(store.events(room, after, upTo, limit), (events) => openEvents(room, events)),

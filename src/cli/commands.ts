@@ -25,6 +25,8 @@ import { makeScyllaStoreOn } from "../../storage/scylla/ScyllaStore.ts"
 import { migrate as migrateSql } from "../../storage/sql/migrate.ts"
 import { loadMigrations } from "../../storage/sql/migrations.node.ts"
 import { makeSqlStore } from "../../storage/sql/SqlStore.ts"
+import { pushWorkerCommand, vapidPublicKeyCommand } from "../push/cli.ts"
+import type { Http2Client } from "../push/Http2.ts"
 
 export const usage = `usage: chat <command>
 
@@ -38,6 +40,9 @@ commands:
   verify [--sample <n>]         compare PostgreSQL and ScyllaDB per room (counts, and <n>
                                 messages per room after decryption, default 20); exits 1 on
                                 any mismatch
+  push-worker                   deliver push notifications from the store's queue until
+                                stopped (docs/push.md)
+  vapid-public-key              print the Web Push public key the web app subscribes with
   help                          this text`
 
 export class UsageError {
@@ -173,10 +178,22 @@ const verifyCommand = (args: ReadonlyArray<string>) =>
   })
 
 export const runCommand = (
-  argv: ReadonlyArray<string>
+  argv: ReadonlyArray<string>,
+  platform?: { readonly makeHttp2Client: () => Http2Client }
 ): Effect.Effect<void, unknown, ChatConfigTag | Secrets | FileSystem.FileSystem | Path.Path | DataDirLocker> => {
   const [command, ...args] = argv
   switch (command) {
+    case "push-worker":
+      return Effect.flatMap(ChatConfigTag, (config): Effect.Effect<void, unknown, ChatConfigTag | Secrets | FileSystem.FileSystem | Path.Path> =>
+        // PGlite belongs to the one node process holding the data dir: its worker runs in it.
+        config.store === "pglite"
+          ? Effect.fail(new UsageError("push-worker needs a shared store (CHAT_STORE=postgres|scylla|dual); with pglite the node runs the worker itself (CHAT_PUSH_WORKER=node)"))
+          : platform === undefined
+            ? Effect.fail(new UsageError("push-worker needs an HTTP/2 client"))
+            : pushWorkerCommand(platform.makeHttp2Client)
+      )
+    case "vapid-public-key":
+      return vapidPublicKeyCommand
     case "token":
       return token(args)
     case "rotate-master-key":

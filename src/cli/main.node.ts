@@ -2,10 +2,11 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect } from "effect"
 import { nodeServices } from "../platform/nodeServices.ts"
+import { makeNodeHttp2Client } from "../platform/http2.node.ts"
 import { runCommand, UsageError } from "./commands.ts"
 import { logFailure } from "../startup/StartupError.ts"
 
-const program = runCommand(process.argv.slice(2)).pipe(
+const program = runCommand(process.argv.slice(2), { makeHttp2Client: makeNodeHttp2Client }).pipe(
   Effect.catchIf(
     (e): e is UsageError => e instanceof UsageError,
     (e) =>

@@ -69,8 +69,36 @@ export interface ChatConfig {
   readonly shards: number
   readonly leaseMs: number
   readonly natsReplicas: number
+  readonly pushWorker: PushWorkerMode
+  readonly pushSuppress: PushSuppress
+  readonly pushSettleMs: number
+  readonly pushPollMs: number
+  readonly pushLeaseMs: number
+  readonly pushMaxAttempts: number
+  readonly pushRetryBaseMs: number
+  readonly pushRetryMaxMs: number
+  readonly pushPreviewChars: number
+  readonly pushTtlSeconds: number
+  readonly vapidPublicKey: Option.Option<string>
+  readonly vapidPrivateKey: Option.Option<Redacted.Redacted<string>>
+  readonly vapidSubject: string
+  readonly apnsKeyFile: Option.Option<string>
+  readonly apnsKeyId: Option.Option<string>
+  readonly apnsTeamId: Option.Option<string>
+  readonly apnsTopic: Option.Option<string>
+  readonly apnsUrl: string
+  readonly fcmServiceAccountFile: Option.Option<string>
+  readonly fcmUrl: string
+  readonly fcmTokenUrl: Option.Option<string>
   readonly corsOrigins: ReadonlyArray<string>
 }
+
+/** Where the push worker runs: inside every node, or only as `chat push-worker` processes. */
+export const PUSH_WORKER_MODES = ["node", "external"] as const
+export type PushWorkerMode = (typeof PUSH_WORKER_MODES)[number]
+/** Who gets no push: members subscribed to the room on a live socket, members with any live socket, nobody. */
+export const PUSH_SUPPRESS = ["room", "user", "off"] as const
+export type PushSuppress = (typeof PUSH_SUPPRESS)[number]
 
 // The node id goes into NATS subjects, where "." separates tokens and "*"/">" are wildcards.
 const NODE_ID_RE = /^[A-Za-z0-9_-]{1,64}$/
@@ -153,6 +181,27 @@ export const settings: { readonly [K in keyof ChatConfig]: S.Setting<ChatConfig[
   shards: S.integer("CHAT_SHARDS", "clustered mode: virtual shards rooms are spread over; a cluster-wide constant (every node the same)", 256, { min: 1, max: 65536 }),
   leaseMs: S.integer("CHAT_LEASE_MS", "clustered mode: shard lease and node heartbeat lifetime in ms; a dead node's rooms move after this", 10_000, { min: 1000 }),
   natsReplicas: S.integer("CHAT_NATS_REPLICAS", "clustered mode: replicas of the JetStream buckets and push stream (1, 3 or 5; at most the NATS cluster size)", 1, { min: 1, max: 5 }),
+  pushWorker: S.oneOf("CHAT_PUSH_WORKER", "push delivery: `node` (each node runs a worker on the store's queue) or `external` (only `chat push-worker` processes do)", PUSH_WORKER_MODES, "node"),
+  pushSuppress: S.oneOf("CHAT_PUSH_SUPPRESS", "no push to a member who is `room`: subscribed to the room on a live socket, `user`: on any live socket, `off`: always push", PUSH_SUPPRESS, "room"),
+  pushSettleMs: S.integer("CHAT_PUSH_SETTLE_MS", "push coalescing window in ms: a room's messages this close together become one notification per device", 1500, { min: 0 }),
+  pushPollMs: S.integer("CHAT_PUSH_POLL_MS", "push worker: ms between queue polls when it is idle", 250, positiveInt),
+  pushLeaseMs: S.integer("CHAT_PUSH_LEASE_MS", "push worker: ms a claimed intent is held before another worker may take it (a crashed worker's intents come back after this)", 30_000, { min: 1000 }),
+  pushMaxAttempts: S.integer("CHAT_PUSH_MAX_ATTEMPTS", "push worker: deliveries of an intent before a failing notification is given up", 10, positiveInt),
+  pushRetryBaseMs: S.integer("CHAT_PUSH_RETRY_BASE_MS", "push worker: first retry delay in ms after a 429/5xx (doubles per attempt; Retry-After is honoured when longer)", 1000, positiveInt),
+  pushRetryMaxMs: S.integer("CHAT_PUSH_RETRY_MAX_MS", "push worker: longest retry delay in ms", 300_000, positiveInt),
+  pushPreviewChars: S.integer("CHAT_PUSH_PREVIEW_CHARS", "put the first N characters of the message text in notifications (0: room, sender and seq only; see docs/push.md)", 0, { min: 0, max: 1000 }),
+  pushTtlSeconds: S.integer("CHAT_PUSH_TTL_SECONDS", "how long a provider keeps an undelivered notification, in seconds", 86_400, { min: 0 }),
+  vapidPublicKey: S.optional("CHAT_VAPID_PUBLIC_KEY", "Web Push VAPID public key (URL-safe base64); with CHAT_VAPID_PRIVATE_KEY. Unset: a key pair is generated into the data dir"),
+  vapidPrivateKey: S.optionalSecret("CHAT_VAPID_PRIVATE_KEY", "Web Push VAPID private key (URL-safe base64)", "generated into the data dir"),
+  vapidSubject: S.text("CHAT_VAPID_SUBJECT", "Web Push VAPID contact (`mailto:` or `https:` URL) given to push services", "mailto:push@localhost"),
+  apnsKeyFile: S.optional("CHAT_APNS_KEY_FILE", "APNs token auth key (.p8 file path); APNs is on when this, CHAT_APNS_KEY_ID, CHAT_APNS_TEAM_ID and CHAT_APNS_TOPIC are set"),
+  apnsKeyId: S.optional("CHAT_APNS_KEY_ID", "APNs key id (the JWT `kid`)"),
+  apnsTeamId: S.optional("CHAT_APNS_TEAM_ID", "APNs team id (the JWT `iss`)"),
+  apnsTopic: S.optional("CHAT_APNS_TOPIC", "APNs topic: the iOS app's bundle id"),
+  apnsUrl: S.text("CHAT_APNS_URL", "APNs endpoint (`https://api.sandbox.push.apple.com` for development builds)", "https://api.push.apple.com"),
+  fcmServiceAccountFile: S.optional("CHAT_FCM_SERVICE_ACCOUNT_FILE", "FCM service account key (JSON file path); FCM is on when set"),
+  fcmUrl: S.text("CHAT_FCM_URL", "FCM HTTP v1 endpoint", "https://fcm.googleapis.com"),
+  fcmTokenUrl: S.optional("CHAT_FCM_TOKEN_URL", "OAuth2 token endpoint for FCM (default: the key file's token_uri)", httpUrl),
   corsOrigins: S.list("CHAT_CORS_ORIGINS", "browser origins allowed to call the REST API from another origin, comma-separated (`https://app.example.com`); none by default, `*` allows any. Preflight requests are answered before authentication", [], isOrigin)
 }
 
@@ -165,6 +214,13 @@ export const checkCombination = (c: ChatConfig): Either.Either<ChatConfig, Confi
   }
   if (needsScylla && c.scyllaContactPoints.length === 0) {
     return Either.left(ConfigError.MissingData(["CHAT_SCYLLA_CONTACT_POINTS"], `required when CHAT_STORE=${c.store}`))
+  }
+  if (Option.isSome(c.vapidPublicKey) !== Option.isSome(c.vapidPrivateKey)) {
+    return Either.left(ConfigError.MissingData(["CHAT_VAPID_PRIVATE_KEY"], "set both CHAT_VAPID_PUBLIC_KEY and CHAT_VAPID_PRIVATE_KEY, or neither"))
+  }
+  const apns = [c.apnsKeyFile, c.apnsKeyId, c.apnsTeamId, c.apnsTopic]
+  if (apns.some(Option.isSome) && !apns.every(Option.isSome)) {
+    return Either.left(ConfigError.MissingData(["CHAT_APNS_KEY_FILE"], "APNs needs CHAT_APNS_KEY_FILE, CHAT_APNS_KEY_ID, CHAT_APNS_TEAM_ID and CHAT_APNS_TOPIC together"))
   }
   // A node on an embedded store would take shards whose rooms the other nodes cannot read.
   if (Option.isSome(c.natsUrl) && c.store === "pglite") {

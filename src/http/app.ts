@@ -21,6 +21,7 @@ import { formatIssue } from "../protocol/frames.ts"
 import { jsonTooDeep, tooDeepMessage } from "../protocol/jsonDepth.ts"
 import * as Rest from "../protocol/rest.ts"
 import type { Hub } from "./ws/Hub.ts"
+import { mountWeb, type WebAssets } from "./web.ts"
 import { makeSession, type Session, type SessionDeps, type SessionLimits, type SocketLink } from "./ws/Session.ts"
 
 export interface Readiness {
@@ -43,6 +44,8 @@ export interface GatewayDeps {
   }
   readonly readiness: Effect.Effect<Readiness>
   readonly metrics: Effect.Effect<string>
+  /** Web Push: the VAPID public key a web app subscribes with (not secret). */
+  readonly vapidPublicKey?: string
   readonly upgradeWebSocket: UpgradeWebSocket<any>
   readonly linkOf: (ws: WSContext<any>) => SocketLink
   /** Live sessions, for shutdown (close 1001) and the connection gauge. */
@@ -56,6 +59,8 @@ export interface GatewayDeps {
   readonly isDraining: () => boolean
   /** Called once per answered HTTP request with the matched route pattern (never the raw path). */
   readonly onHttpRequest?: (route: string, method: string, status: number, seconds: number) => void
+  /** The web chat at `/`, and the dev sign-in (only with the generated development secret). */
+  readonly web?: { readonly assets: WebAssets; readonly devToken: Option.Option<(user: string) => Promise<string>> }
   /** Origins allowed to call from a browser on another origin (CHAT_CORS_ORIGINS); none when absent. */
   readonly corsOrigins?: ReadonlyArray<string>
 }
@@ -198,6 +203,11 @@ export const makeApp = (deps: GatewayDeps) => {
 
   // --- operations -----------------------------------------------------------------------
   app.get("/healthz", (c) => c.json({ status: "ok" }))
+  app.get("/v1/push/vapid-public-key", (c) =>
+    deps.vapidPublicKey === undefined
+      ? fail(c, new NotFound({ message: "web push is not configured" }))
+      : c.json({ publicKey: deps.vapidPublicKey })
+  )
   app.get("/readyz", async (c) => {
     const exit = await run(deps.readiness)
     const r: Readiness = Exit.isSuccess(exit) ? exit.value : { ok: false, checks: { readiness: "failed" } }
@@ -388,6 +398,8 @@ export const makeApp = (deps: GatewayDeps) => {
     socketCap,
     deps.upgradeWebSocket((c) => new SocketEvents(c.get("user") as UserId, deps, sessionDeps, perUser))
   )
+
+  if (deps.web) mountWeb(app, deps.web.assets, deps.web.devToken)
 
   app.notFound((c) => fail(c, new NotFound({ message: "no such route" })))
   app.onError(async (err, c) => {

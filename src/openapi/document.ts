@@ -30,6 +30,7 @@ const room = { name: "room", in: "path", required: true, description: "room id (
 export const routes: ReadonlyArray<RouteDoc> = [
   { method: "get", path: "/healthz", summary: "Liveness", auth: "none", responses: { 200: R.Health } },
   { method: "get", path: "/readyz", summary: "Readiness (store, NATS, Redis; 503 while draining)", auth: "none", responses: { 200: R.Ready, 503: R.Ready } },
+  { method: "get", path: "/v1/push/vapid-public-key", summary: "The VAPID public key for web push subscriptions (404 when web push is not configured)", auth: "none", responses: { 200: Schema.Struct({ publicKey: Schema.String }), 404: R.Error } },
   { method: "get", path: "/metrics", summary: "Prometheus metrics", auth: "none", responses: { 200: "text" } },
   { method: "get", path: "/openapi.json", summary: "This document", auth: "none", responses: { 200: Schema.Object } },
   { method: "get", path: "/asyncapi.json", summary: "AsyncAPI 3 document of the WebSocket protocol and the NATS subjects", auth: "none", responses: { 200: Schema.Object } },

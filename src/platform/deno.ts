@@ -1,4 +1,5 @@
 /** Deno adapter: Deno.serve for HTTP, Deno.upgradeWebSocket (through hono/deno) for WebSockets. */
+import { makeNodeHttp2Client } from "./http2.node.ts"
 import { Effect } from "effect"
 import { upgradeWebSocket } from "hono/deno"
 import type { Platform } from "./types.ts"
@@ -14,6 +15,8 @@ export const makeDenoPlatform = (): Platform => {
       const m = Deno.memoryUsage()
       return { heapUsedBytes: m.heapUsed, residentBytes: m.rss, gcPauseSeconds: 0 }
     },
+    // Deno runs node:http2's client through its Node compatibility layer.
+    makeHttp2Client: makeNodeHttp2Client,
     // Deno.upgradeWebSocket has no max-payload option (2.9: protocol, idleTimeout, socket,
     // head), so `maxPayloadBytes` has no transport backstop here: the runtime's own fixed
     // message cap applies, and the app's limit (maxFrameBytes, close 1008) is the one that counts.

@@ -1,4 +1,5 @@
 /** Node adapter: @hono/node-server for HTTP, @hono/node-ws (the `ws` package) for WebSockets. */
+import { makeNodeHttp2Client } from "./http2.node.ts"
 import { serve } from "@hono/node-server"
 import { createNodeWebSocket } from "@hono/node-ws"
 import { Effect } from "effect"
@@ -135,6 +136,7 @@ export const makeNodePlatform = (): Platform => {
       const m = process.memoryUsage()
       return { heapUsedBytes: m.heapUsed, residentBytes: m.rss, gcPauseSeconds: gcPauseMs / 1000 }
     },
+    makeHttp2Client: makeNodeHttp2Client,
     upgradeWebSocket: lightUpgrade(nodeWs.upgradeWebSocket),
     linkOf: (ctx) => new WsLink(ctx.raw as WebSocket),
     serve: (app, options) =>

@@ -6,6 +6,7 @@ import type { Effect, Scope } from "effect"
 import type { Hono } from "hono"
 import type { UpgradeWebSocket, WSContext } from "hono/ws"
 import type { SocketLink } from "../http/ws/Session.ts"
+import type { Http2Client } from "../push/Http2.ts"
 
 export interface ServeOptions {
   readonly port: number
@@ -32,6 +33,8 @@ export interface Platform {
   /** Heap, RSS and GC of this process. */
   readonly runtimeStats: () => RuntimeStats
   readonly name: "node" | "deno"
+  /** An HTTP/2 client for APNs (src/push/Http2.ts). */
+  readonly makeHttp2Client: () => Http2Client
   readonly upgradeWebSocket: UpgradeWebSocket<any>
   readonly linkOf: (ws: WSContext<any>) => SocketLink
   readonly serve: (app: Hono<any>, options: ServeOptions) => Effect.Effect<Listening, unknown, Scope.Scope>

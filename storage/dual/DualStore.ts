@@ -234,6 +234,9 @@ export const makeDualStore = (options: DualOptions): Effect.Effect<DualStore, ne
       addRoomKey: (key) => Effect.tap(primary.addRoomKey(key), () => copy({ _tag: "RoomKeys", room: key.room })),
       allRoomKeys: reader.allRoomKeys,
       rewrapRoomKey: (key) => Effect.tap(primary.rewrapRoomKey(key), () => copy({ _tag: "RoomKeys", room: key.room })),
+      // The queue lives in the primary only: it is written by the primary's commit and read by
+      // the push worker; ScyllaDB's copy of the history has no intents.
+      push: primary.push,
       outbox: { pending, count: outbox.count, stats: outbox.stats, wake },
       sides: { primary, secondary }
     }

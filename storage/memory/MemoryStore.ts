@@ -11,6 +11,8 @@ import { byteOrder } from "../byteOrder.ts"
 import { type ChatStore, ChatStoreTag, type RoomHead, type WrappedRoomKey } from "../ChatStore.ts"
 import { decodeRoomCursor, encodeRoomCursor, type RoomCursor } from "../cursor.ts"
 import type { OpResult } from "../ops.ts"
+import { intentOf } from "../PushQueue.ts"
+import { makeMemoryPushQueue } from "./MemoryPushQueue.ts"
 import {
   idempotencyKey,
   type Plan,
@@ -132,6 +134,7 @@ export const makeMemoryStore = (): ChatStore => {
   const directs = new Map<string, RoomId>()
   const devices = new Map<UserId, Map<string, Device>>()
   const keys = new Map<string, Array<WrappedRoomKey>>()
+  const push = makeMemoryPushQueue()
 
   const reactionsOf = (r: RoomRow, m: StoredMessage): Message["reactions"] => {
     const byEmoji = r.reactions.get(m.seq)
@@ -177,6 +180,8 @@ export const makeMemoryStore = (): ChatStore => {
       }
       const p = plan({ room, kind: r.kind, lastSeq: r.lastSeq, members, ops, targets, sent, reactions, now })
       persist(r, p, now)
+      const intent = intentOf(room, p.messages, now)
+      if (intent !== undefined) push.add(intent)
       r.lastSeq = p.lastSeq
       r.epoch = epoch
       if (p.name !== undefined) r.name = p.name
@@ -360,7 +365,9 @@ export const makeMemoryStore = (): ChatStore => {
         const mine = keys.get(key.room) ?? []
         const i = mine.findIndex((k) => k.keyId === key.keyId)
         if (i >= 0) mine[i] = { ...mine[i], masterKeyId: key.masterKeyId, wrapped: key.wrapped }
-      })
+      }),
+
+    push
   }
 }
 

@@ -8,18 +8,26 @@
  * inside it. (PGlite queues internally too; this keeps the guarantee ours.)
  */
 import { PGlite, type Transaction } from "@electric-sql/pglite"
+import { existsSync, readdirSync, rmdirSync, rmSync } from "node:fs"
 import { Effect, Layer, type Scope } from "effect"
 import { StoreError } from "../../src/domain/errors.ts"
 import { type ChatStore, ChatStoreTag } from "../ChatStore.ts"
 import { type Migration, migrate } from "../sql/migrate.ts"
 import type { SqlClient, SqlDatabase } from "../sql/SqlClient.ts"
 import { makeSqlStore } from "../sql/SqlStore.ts"
+import { compileWasmBaselineOnly, pgliteStartParams } from "./settings.ts"
+import { unpackTemplate } from "./template.node.ts"
 
 export interface PgliteOptions {
   /** Directory of the database files (created when missing); in memory when absent. */
   readonly dataDir?: string
   /** Applied at start (see storage/sql/migrations.node.ts); none when absent. */
   readonly migrations?: ReadonlyArray<Migration>
+  /**
+   * A template data directory (gzip'd tar, see ./template.node.ts) unpacked into a new
+   * `dataDir` instead of running initdb (read only then); initdb when absent or undefined.
+   */
+  readonly template?: () => Uint8Array | undefined
 }
 
 const client = (db: PGlite | Transaction): SqlClient => ({
@@ -50,10 +58,41 @@ export const pgliteDatabase = (db: PGlite): SqlDatabase => {
   }
 }
 
-export const openPglite = (options: { readonly dataDir?: string }): Effect.Effect<PGlite, StoreError, Scope.Scope> =>
+/** True when `dir` holds no database yet: missing, or an empty folder. */
+const isNewDataDir = (dir: string): boolean =>
+  !existsSync(dir) || (!existsSync(`${dir}/PG_VERSION`) && readdirSync(dir).length === 0)
+
+const create = (dataDir: string | undefined) => {
+  compileWasmBaselineOnly()
+  return PGlite.create({ ...(dataDir === undefined ? {} : { dataDir }), startParams: pgliteStartParams() })
+}
+
+/**
+ * Opens the database with the settings of ./settings.ts. A new data directory starts from
+ * the template when one is given; if that copy does not open (a template from another
+ * PGlite build), it is removed and initdb makes the directory as it would without one.
+ */
+const open = async (options: Pick<PgliteOptions, "dataDir" | "template">): Promise<PGlite> => {
+  const { dataDir } = options
+  if (dataDir === undefined || !isNewDataDir(dataDir)) return create(dataDir)
+  const template = options.template?.()
+  if (template === undefined) return create(dataDir)
+  if (existsSync(dataDir)) rmdirSync(dataDir)
+  unpackTemplate(template, dataDir)
+  try {
+    return await create(dataDir)
+  } catch {
+    rmSync(dataDir, { recursive: true, force: true })
+    return create(dataDir)
+  }
+}
+
+export const openPglite = (
+  options: Pick<PgliteOptions, "dataDir" | "template">
+): Effect.Effect<PGlite, StoreError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.tryPromise({
-      try: () => (options.dataDir === undefined ? PGlite.create() : PGlite.create({ dataDir: options.dataDir })),
+      try: () => open(options),
       catch: (cause) => new StoreError({ operation: "connect", cause })
     }),
     (db) => Effect.promise(() => db.close().catch(() => undefined))

@@ -16,6 +16,7 @@ import * as Devices from "./devices.ts"
 import * as Members from "./memberships.ts"
 import * as Reads from "./reads.ts"
 import * as Keys from "./roomKeys.ts"
+import { makeScyllaPushQueue } from "./pushQueue.ts"
 import { listRooms } from "./roomList.ts"
 import { makeRoomLocks } from "./roomLocks.ts"
 import * as Rooms from "./rooms.ts"
@@ -65,7 +66,8 @@ export const makeScyllaStoreOn = (cql: CqlClient): ChatStore => {
     roomKeys: (room) => Keys.roomKeys(cql, room),
     addRoomKey: (key) => Keys.addRoomKey(cql, key),
     allRoomKeys: Keys.allRoomKeys(cql),
-    rewrapRoomKey: (key) => Keys.rewrapRoomKey(cql, key)
+    rewrapRoomKey: (key) => Keys.rewrapRoomKey(cql, key),
+    push: makeScyllaPushQueue(cql)
   }
 }
 

@@ -12,6 +12,8 @@ import type { Plan, Reaction, StoredEvent, StoredMessage } from "../plan.ts"
 import { bucketOf, byBucket } from "./buckets.ts"
 import type { Statement } from "./CqlClient.ts"
 import { date } from "./rows.ts"
+import { intentOf } from "../PushQueue.ts"
+import { pushPartOf } from "./pushQueue.ts"
 import * as S from "./statements.ts"
 
 export interface Intent {
@@ -179,6 +181,14 @@ export const intentWrites = (room: RoomId, intent: Intent): ReadonlyArray<Readon
   }
   for (const m of intent.rolesChanged) groups.push([{ query: S.SET_USER_ROOM_ROLE, params: [ts, m.role, m.user, room] }])
   for (const user of intent.membersRemoved) groups.push([{ query: S.DELETE_USER_ROOM, params: [ts, user, room] }])
+
+  // The push intent of the batch's new messages (./pushQueue.ts): its own partition.
+  const push = intentOf(room, intent.messages, intent.now)
+  if (push !== undefined) {
+    groups.push([
+      { query: S.INSERT_PUSH_INTENT, params: [pushPartOf(room), room, push.fromSeq, push.toSeq, date(push.createdAt), ts] }
+    ])
+  }
 
   return groups.filter((g) => g.length > 0)
 }

@@ -103,9 +103,9 @@ SELECT seq, message_id, ts FROM sends_by_client_msg_id WHERE room_id = ? AND sen
 export const INSERT_MEMBER = `
 INSERT INTO members_by_room (room_id, user_id, role, joined_at) VALUES (?, ?, ?, ?) USING TIMESTAMP ?`
 
-export const SET_MEMBER_ROLE = "UPDATE members_by_room USING TIMESTAMP ? SET role = ? WHERE room_id = ? AND user_id = ?"
+export const SET_MEMBER_ROLE = "UPDATE members_by_room USING TIMESTAMP ? SET role = ? WHERE room_id = ? AND recipient = ?"
 
-export const DELETE_MEMBER = "DELETE FROM members_by_room USING TIMESTAMP ? WHERE room_id = ? AND user_id = ?"
+export const DELETE_MEMBER = "DELETE FROM members_by_room USING TIMESTAMP ? WHERE room_id = ? AND recipient = ?"
 
 export const LOAD_MEMBERS = "SELECT user_id, role, joined_at FROM members_by_room WHERE room_id = ?"
 
@@ -167,3 +167,20 @@ UPDATE room_keys SET master_key_id = ?, wrapped = ? WHERE room_id = ? AND key_id
 export const ALL_ROOM_KEYS = `SELECT ${keyColumns} FROM room_keys`
 
 export const FULL_SCANS: ReadonlySet<string> = new Set([ALL_ROOM_KEYS])
+
+// ---- push queue (./pushQueue.ts)
+
+export const INSERT_PUSH_INTENT = `
+INSERT INTO push_queue (part, room_id, from_seq, to_seq, created_at, attempts) VALUES (?, ?, ?, ?, ?, 0) USING TIMESTAMP ?`
+
+export const PUSH_QUEUE_PART = "SELECT room_id, from_seq, to_seq, created_at, lease_until, attempts FROM push_queue WHERE part = ?"
+
+export const LEASE_PUSH_INTENT = "UPDATE push_queue SET lease_until = ?, attempts = ? WHERE part = ? AND room_id = ? AND from_seq = ?"
+
+export const RETRY_PUSH_INTENT = "UPDATE push_queue SET lease_until = ? WHERE part = ? AND room_id = ? AND from_seq = ?"
+
+export const DELETE_PUSH_INTENT = "DELETE FROM push_queue WHERE part = ? AND room_id = ? AND from_seq = ?"
+
+export const PUSH_SENT_UP_TO = "SELECT recipient, seq FROM push_sent WHERE room_id = ? AND recipient IN ?"
+
+export const MARK_PUSH_SENT = "UPDATE push_sent USING TIMESTAMP ? SET seq = ? WHERE room_id = ? AND recipient = ?"

@@ -13,6 +13,7 @@ import { decodeRoomCursor, encodeRoomCursor } from "../cursor.ts"
 import { toMessage } from "../plan.ts"
 import { commitGroup, type CommitOutcome, type RoomBatch } from "./commit.ts"
 import { type GroupCommitOptions, makeGroupCommitter } from "./groupCommit.ts"
+import { makeSqlPushQueue } from "./pushQueue.ts"
 import { commitIsolating } from "./isolate.ts"
 import * as Q from "./queries.ts"
 import * as R from "./rows.ts"
@@ -215,6 +216,7 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
     rewrapRoomKey: (key) =>
       Effect.asVoid(
         run("rewrapRoomKey", () => db.query(Q.REWRAP_ROOM_KEY, [key.room, key.keyId, key.masterKeyId, key.wrapped]))
-      )
+      ),
+    push: makeSqlPushQueue(db, run)
   }
 }

@@ -21,6 +21,7 @@ import {
   sendKeys,
   type StoredMessage
 } from "../plan.ts"
+import { intentOf } from "../PushQueue.ts"
 import * as Q from "./queries.ts"
 import { num, storedMessage } from "./rows.ts"
 import type { Row, SqlClient, SqlTransaction } from "./SqlClient.ts"
@@ -176,6 +177,7 @@ const persist = (
   const membersUpserted = columns(5)
   const membersRemoved = columns(2)
   const heads = columns(5)
+  const intents = columns(4)
   live.forEach(({ batch, head }, i) => {
     const p = plans[i]!
     const { room, now } = batch
@@ -188,6 +190,8 @@ const persist = (
       const data = e.targetSeq === undefined ? JSON.stringify(e.data ?? null) : null
       events.add(room, e.seq, e.kind, e.actor, now, e.targetSeq ?? null, data)
     }
+    const intent = intentOf(room, p.messages, now)
+    if (intent !== undefined) intents.add(room, intent.fromSeq, intent.toSeq, now)
     for (const e of p.edits) edits.add(room, e.seq, e.body, now)
     for (const seq of p.deletes) deletes.add(room, seq)
     for (const r of p.reactionsRemoved) reactionsRemoved.add(room, r.seq, r.emoji, r.user)
@@ -211,5 +215,7 @@ const persist = (
   write(Q.UPSERT_MEMBERS, membersUpserted)
   write(Q.DELETE_MEMBERS, membersRemoved)
   write(Q.UPDATE_HEADS, heads)
+  // The push intents commit with the messages (one more statement in the same round trip).
+  write(Q.INSERT_PUSH_INTENTS, intents)
   return writes
 }

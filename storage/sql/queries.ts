@@ -255,3 +255,49 @@ WHERE NOT EXISTS (SELECT 1 FROM room_keys WHERE room_id = $1::uuid)`
 
 export const REWRAP_ROOM_KEY = `
 UPDATE room_keys SET master_key_id = $3::text, wrapped = $4::text WHERE room_id = $1::uuid AND key_id = $2::text`
+
+// ---- push queue (storage/PushQueue.ts; sql/0004_push_queue.sql)
+
+/** Written with the batch's other rows: one row per room of the group that created messages. */
+export const INSERT_PUSH_INTENTS = `
+INSERT INTO push_intents (room_id, from_seq, to_seq, created_at)
+SELECT u.room_id, u.from_seq, u.to_seq, u.created_at
+FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[]) AS u(room_id, from_seq, to_seq, created_at)
+ON CONFLICT (room_id, from_seq) DO NOTHING`
+
+/**
+ * Rooms whose oldest unleased intent has settled, oldest first, and all their unleased
+ * intents. Two workers claiming at once: the UPDATE re-checks lease_until on each row it
+ * locks, so a row leased by the other in the meantime is skipped, never claimed twice.
+ * $1 now, $2 settled-before, $3 rooms, $4 lease until.
+ */
+export const CLAIM_PUSH_INTENTS = `
+WITH ready AS (
+  SELECT room_id FROM push_intents
+  WHERE lease_until <= $1::timestamptz
+  GROUP BY room_id
+  HAVING min(created_at) <= $2::timestamptz
+  ORDER BY min(created_at)
+  LIMIT $3::int
+)
+UPDATE push_intents p SET lease_until = $4::timestamptz, attempts = p.attempts + 1
+FROM ready
+WHERE p.room_id = ready.room_id AND p.lease_until <= $1::timestamptz
+RETURNING p.room_id, p.from_seq, p.to_seq, p.created_at, p.attempts`
+
+export const ACK_PUSH_INTENTS = `
+DELETE FROM push_intents p USING unnest($1::uuid[], $2::bigint[]) AS u(room_id, from_seq)
+WHERE p.room_id = u.room_id AND p.from_seq = u.from_seq`
+
+export const RETRY_PUSH_INTENTS = `
+UPDATE push_intents p SET lease_until = $3::timestamptz
+FROM unnest($1::uuid[], $2::bigint[]) AS u(room_id, from_seq)
+WHERE p.room_id = u.room_id AND p.from_seq = u.from_seq`
+
+export const PUSH_QUEUE_STATS = "SELECT count(*) AS depth, min(created_at) AS oldest FROM push_intents"
+
+export const PUSH_SENT_UP_TO = "SELECT recipient, seq FROM push_sent WHERE room_id = $1::uuid AND recipient = ANY($2::text[])"
+
+export const MARK_PUSH_SENT = `
+INSERT INTO push_sent (room_id, recipient, seq) VALUES ($1::uuid, $2::text, $3::bigint)
+ON CONFLICT (room_id, recipient) DO UPDATE SET seq = EXCLUDED.seq WHERE push_sent.seq < EXCLUDED.seq`

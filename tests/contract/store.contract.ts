@@ -5,10 +5,11 @@
  * order activity, never sleeping.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Option, type Scope, TestClock } from "effect"
+import { Clock, Effect, Exit, Option, type Scope, TestClock } from "effect"
 import type { Role, RoomId, UserId } from "../../src/domain/model.ts"
 import type { ChatStore } from "../../storage/ChatStore.ts"
 import type { OpResult, WriteOp } from "../../storage/ops.ts"
+import type { PushIntent } from "../../storage/PushQueue.ts"
 
 export interface StoreUnderTest {
   readonly store: ChatStore
@@ -713,6 +714,92 @@ export const storeContract = (name: string, factory: StoreFactory) =>
         expect(yield* store.roomKeys(room)).toEqual([{ ...key, masterKeyId: "m2", wrapped: "w1'" }])
         const all = (yield* store.allRoomKeys).filter((k) => k.room === room || k.room === other)
         expect(all.map((k) => k.room).sort()).toEqual([room, other].sort())
+      }))
+
+    // ---- push queue (storage/PushQueue.ts). The store may be shared with other tests, so
+    // each test looks only at its own room's intents.
+    const mine = (intents: ReadonlyArray<PushIntent>, room: RoomId) => intents.filter((i) => i.room === room)
+    const claimAll = (store: ChatStore, now: number, settleMs = 0, leaseMs = 30_000) =>
+      store.push.claim({ now, rooms: 10_000, leaseMs, settleMs })
+
+    it.scoped("push - a batch that creates messages queues one intent with its seq range; edits, reactions and duplicates queue none", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob] = users("ann", "bob")
+        const room = yield* group(store, ann, [bob])
+        yield* commit(store, room.id, [send(ann, "one", "p1"), send(bob, "two")])
+        yield* commit(store, room.id, [edit(ann, 1, "one!"), react(bob, 1, "👍"), send(ann, "one", "p1")])
+        const now = yield* Clock.currentTimeMillis
+        const claimed = mine(yield* claimAll(store, now), room.id)
+        expect(claimed.map(({ fromSeq, toSeq, attempts }) => ({ fromSeq, toSeq, attempts }))).toEqual([
+          { fromSeq: 1, toSeq: 2, attempts: 1 }
+        ])
+        expect(claimed[0]!.createdAt).toBe(new Date(now).toISOString())
+        // Edits and reactions took seqs 3 and 4.
+        const [three] = (yield* commit(store, room.id, [send(bob, "three")])).map(ackSeq)
+        expect(three).toBe(5)
+        expect(mine(yield* claimAll(store, now), room.id).map((i) => [i.fromSeq, i.toSeq])).toEqual([[5, 5]])
+      }))
+
+    it.scoped("push - a claim leases its intents until they are acked; an expired lease or retryAt makes them claimable again", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob] = users("ann", "bob")
+        const room = yield* group(store, ann, [bob])
+        yield* commit(store, room.id, [send(ann, "a")])
+        yield* commit(store, room.id, [send(ann, "b")])
+        const t0 = yield* Clock.currentTimeMillis
+        expect(mine(yield* claimAll(store, t0, 0, 1_000), room.id).map((i) => i.fromSeq)).toEqual([1, 2])
+        // Leased: another worker's claim within the lease gets nothing of this room.
+        expect(mine(yield* claimAll(store, t0 + 999), room.id)).toEqual([])
+        // The worker died: after the lease both come back, counted as a second attempt.
+        const again = mine(yield* claimAll(store, t0 + 1_000, 0, 1_000), room.id)
+        expect(again.map((i) => [i.fromSeq, i.attempts])).toEqual([[1, 2], [2, 2]])
+        yield* store.push.ack([{ room: room.id, fromSeq: 1 }])
+        yield* store.push.retryAt([{ room: room.id, fromSeq: 2 }], t0 + 5_000)
+        expect(mine(yield* claimAll(store, t0 + 4_999), room.id)).toEqual([])
+        const retried = mine(yield* claimAll(store, t0 + 5_000), room.id)
+        expect(retried.map((i) => [i.fromSeq, i.attempts])).toEqual([[2, 3]])
+        yield* store.push.ack(retried)
+        expect(mine(yield* claimAll(store, t0 + 1_000_000), room.id)).toEqual([])
+      }))
+
+    it.scoped("push - a room is claimed once its oldest intent has settled, then with every intent it has", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob] = users("ann", "bob")
+        const room = yield* group(store, ann, [bob])
+        const t0 = yield* Clock.currentTimeMillis
+        yield* commit(store, room.id, [send(ann, "1")])
+        yield* TestClock.adjust("400 millis")
+        yield* commit(store, room.id, [send(ann, "2")])
+        yield* TestClock.adjust("400 millis")
+        yield* commit(store, room.id, [send(ann, "3")])
+        expect(mine(yield* claimAll(store, t0 + 999, 1_000), room.id)).toEqual([])
+        const burst = mine(yield* claimAll(store, t0 + 1_000, 1_000), room.id)
+        expect(burst.map((i) => i.fromSeq)).toEqual([1, 2, 3])
+        const stats = yield* store.push.stats
+        expect(stats.depth).toBeGreaterThanOrEqual(3)
+        expect(stats.oldestAt! <= new Date(t0).toISOString()).toBe(true)
+        yield* store.push.ack(burst)
+      }))
+
+    it.scoped("push - the notified seq per user and room only moves forward", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob, cat] = users("ann", "bob", "cat")
+        const room = yield* group(store, ann, [bob, cat])
+        expect((yield* store.push.sentUpTo(room.id, [bob, cat])).size).toBe(0)
+        yield* store.push.markSent(room.id, bob, 5)
+        yield* store.push.markSent(room.id, bob, 3)
+        yield* store.push.markSent(room.id, cat, 2)
+        yield* store.push.markSent(room.id, cat, 7)
+        expect(new Map(yield* store.push.sentUpTo(room.id, [bob, cat, ann]))).toEqual(
+          new Map([
+            [bob, 5],
+            [cat, 7]
+          ])
+        )
       }))
 
     it.scoped("ping - answers when the store is up", () =>
