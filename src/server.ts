@@ -253,6 +253,8 @@ export interface NodeHooks {
 
 export interface RunningNode {
   readonly port: number
+  /** The gRPC (HTTP/2) port, when CHAT_GRPC_PORT is set. */
+  readonly grpcPort?: number
   readonly store: ChatStore
   readonly sessions: ReadonlySet<Session>
 }
@@ -273,5 +275,10 @@ export const startNode = (
     )
     const gateway = yield* Effect.provide(Gateway.GatewayTag, context)
     const store = yield* Effect.provide(ChatStoreTag, context)
-    return { port: gateway.port, store, sessions: gateway.sessions }
+    return {
+      port: gateway.port,
+      ...(gateway.grpcPort !== undefined ? { grpcPort: gateway.grpcPort } : {}),
+      store,
+      sessions: gateway.sessions
+    }
   })

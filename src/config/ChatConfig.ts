@@ -25,6 +25,7 @@ const isAsymmetricAlgorithm = (s: string): s is AsymmetricAlgorithm => (ASYMMETR
 export interface ChatConfig {
   readonly port: number
   readonly host: string
+  readonly grpcPort: Option.Option<string>
   readonly dataDir: string
   readonly store: StoreKind
   readonly dualRead: DualReadKind
@@ -45,6 +46,7 @@ export interface ChatConfig {
   readonly jwtAudience: Option.Option<string>
   readonly masterKey: Option.Option<Redacted.Redacted<string>>
   readonly masterKeysOld: ReadonlyArray<Redacted.Redacted<string>>
+  readonly serviceKeys: ReadonlyArray<Redacted.Redacted<string>>
   readonly nodeId: string
   readonly logLevel: LogLevel.LogLevel
   readonly maxBodyBytes: number
@@ -131,6 +133,11 @@ const positiveInt = { min: 1 } as const
 export const settings: { readonly [K in keyof ChatConfig]: S.Setting<ChatConfig[K]> } = {
   port: S.integer("CHAT_PORT", "HTTP and WebSocket port (0 picks a free port)", 8080, { min: 0, max: 65535 }),
   host: S.text("CHAT_HOST", "bind address", "0.0.0.0"),
+  grpcPort: S.optional(
+    "CHAT_GRPC_PORT",
+    "port for gRPC over HTTP/2 (h2c, Node only; 0 picks a free port); unset: off. Connect and gRPC-Web are always on the main port",
+    (s) => (/^\d{1,5}$/.test(s) && Number(s) <= 65535 ? undefined : "must be a port number from 0 to 65535")
+  ),
   dataDir: S.text("CHAT_DATA_DIR", "embedded data: PGlite files, generated dev JWT secret and master key", "./data"),
   store: S.oneOf("CHAT_STORE", "message store: `pglite`, `postgres`, `scylla` or `dual`", STORES, "pglite"),
   dualRead: S.oneOf("CHAT_DUAL_READ", "with `CHAT_STORE=dual`: the store reads come from, `postgres` or `scylla` (writes go to PostgreSQL, then ScyllaDB)", DUAL_READS, "postgres"),
@@ -151,6 +158,7 @@ export const settings: { readonly [K in keyof ChatConfig]: S.Setting<ChatConfig[
   jwtAudience: S.optional("CHAT_JWT_AUDIENCE", "required `aud` claim, when set"),
   masterKey: S.optionalSecret("CHAT_MASTER_KEY", "32-byte key (64 hex chars or base64) wrapping the per-room data keys", "generated into the data dir"),
   masterKeysOld: S.secretList("CHAT_MASTER_KEYS_OLD", "previous master keys, comma-separated, still accepted for unwrapping during rotation"),
+  serviceKeys: S.secretList("CHAT_SERVICE_KEYS", "API keys for the server API (`/v1/server/*`, `chat.v1.ServerService`), comma-separated (long random strings); unset: that API is off"),
   nodeId: S.computed("CHAT_NODE_ID", "this node's name in a cluster (A-Z a-z 0-9 _ -)", "host name plus a random suffix", nodeIdConfig),
   logLevel: S.logLevel("CHAT_LOG_LEVEL", "minimum log level: `trace`, `debug`, `info`, `warning`, `error`, `fatal`, `none`", LogLevel.Info),
   maxBodyBytes: S.integer("CHAT_MAX_BODY_BYTES", "largest message body, UTF-8 bytes", 16 * KIB, positiveInt),

@@ -7,6 +7,8 @@
 import type { FileSystem, Path } from "@effect/platform"
 import { Context, Effect, Layer, Metric, Option, Runtime, Schedule } from "effect"
 import { RoomRegistryTag } from "../../actors/RoomRegistry.ts"
+import type { ConnectRouter } from "@connectrpc/connect"
+import { Unavailable, type ChatError } from "../../core/errors.ts"
 import { ChatStoreTag } from "../../storage/ChatStore.ts"
 import type { DualStore } from "../../storage/dual/DualStore.ts"
 import { Auth } from "../auth/Auth.ts"
@@ -30,6 +32,11 @@ import { ConfiguredStore } from "../store/select.ts"
 import { step, type StartupError } from "../startup/StartupError.ts"
 import { codeOf, CloseCode } from "../protocol/errorMap.ts"
 import { makeApp } from "./app.ts"
+import { makeRouter, mountOnApp, serveGrpcNode } from "../connect/serve.ts"
+import { registerServices, type ConnectDeps } from "../connect/services.ts"
+import type { MessageStream } from "../connect/stream.ts"
+import { mountDocs } from "../openapi/serve.ts"
+import { mountServerRest, registerServerService } from "../serverApi/serverApi.ts"
 import { makeReadiness } from "./readiness.ts"
 import { loadWebAssets } from "./web.ts"
 import { makeHub } from "./ws/Hub.ts"
@@ -37,6 +44,8 @@ import type { Session } from "./ws/Session.ts"
 
 export interface Gateway {
   readonly port: number
+  /** The gRPC (HTTP/2) port, when CHAT_GRPC_PORT is set. */
+  readonly grpcPort?: number
   /** Live WebSocket sessions (tests inspect them). */
   readonly sessions: ReadonlySet<Session>
 }
@@ -205,6 +214,37 @@ export const layer: Layer.Layer<
       corsOrigins: config.corsOrigins
     })
 
+    // Connect/gRPC: the same chat service, hub and auth as the gateway above.
+    const onError = (e: ChatError) =>
+      runSync(Effect.zipRight(M.errorReturned(codeOf(e)), e._tag === "RateLimited" ? M.rateLimitedHit : Effect.void))
+    const streams = new Set<MessageStream>()
+    const connectDeps: ConnectDeps = {
+      chat,
+      store,
+      hub,
+      verify: auth.verify,
+      runtime,
+      limits: { replayCap: config.replayCap, maxStreamQueue: config.replayCap + 10_000 },
+      onError,
+      isDraining: () => draining,
+      streams
+    }
+    const connectOptions = { readMaxBytes: config.maxBodyBytes * 2 + 4096 }
+    const serverApi = { chat, keys: config.serviceKeys, runtime, onError }
+    const register = (router: ConnectRouter) => {
+      registerServices(router, connectDeps)
+      registerServerService(router, serverApi)
+    }
+    mountOnApp(app, makeRouter(register, connectOptions))
+    mountServerRest(app, serverApi)
+    mountDocs(app, "0.1.0")
+    const grpc =
+      Option.isSome(config.grpcPort) && platform.name === "node"
+        ? yield* serveGrpcNode(register, { ...connectOptions, port: Number(config.grpcPort.value), host: config.host }).pipe(
+            step("gRPC listener (CHAT_HOST, CHAT_GRPC_PORT)", `${config.host}:${config.grpcPort.value}`)
+          )
+        : undefined
+
     const listening = yield* platform
       .serve(app, { port: config.port, host: config.host, maxPayloadBytes: config.maxFrameBytes * 4 })
       .pipe(step("HTTP listener (CHAT_HOST, CHAT_PORT)", `${config.host}:${config.port}`))
@@ -220,6 +260,7 @@ export const layer: Layer.Layer<
         if (Option.isSome(shards)) yield* shards.value.releaseAll
         yield* registry.drain
         for (const s of sessions) s.close(CloseCode.goingAway, "server shutting down; reconnect and resume with since")
+        for (const s of streams) s.end(new Unavailable({ message: "server shutting down; call again with since" }))
         // Finalizers are uninterruptible; the wait for open HTTP connections is bounded explicitly.
         yield* Effect.interruptible(listening.stopAccepting).pipe(Effect.timeoutOption(config.shutdownGraceMs))
         yield* Effect.logInfo("shutdown complete")
@@ -227,8 +268,8 @@ export const layer: Layer.Layer<
     )
 
     yield* Effect.logInfo("chat node listening").pipe(
-      Effect.annotateLogs({ port: listening.port, store: store.name, node: config.nodeId, runtime: platform.name })
+      Effect.annotateLogs({ port: listening.port, ...(grpc ? { grpcPort: grpc.port } : {}), store: store.name, node: config.nodeId, runtime: platform.name })
     )
-    return { port: listening.port, sessions }
+    return { port: listening.port, ...(grpc ? { grpcPort: grpc.port } : {}), sessions }
   })
 )

@@ -9,6 +9,7 @@ import { routePath } from "hono/route"
 import { Hono, type Context } from "hono"
 import { bodyLimit } from "hono/body-limit"
 import { cors } from "hono/cors"
+import { cors as connectCors } from "@connectrpc/connect"
 import type { UpgradeWebSocket, WSContext } from "hono/ws"
 import type { Chat } from "../chat/Chat.ts"
 import { BadRequest, Internal, NotFound, RateLimited, TooLarge, Unauthorized, Unavailable, type ChatError } from "../../core/errors.ts"
@@ -127,7 +128,9 @@ export const makeApp = (deps: GatewayDeps) => {
       cors({
         origin: origins.includes("*") ? "*" : [...origins],
         allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allowHeaders: ["Authorization", "Content-Type"],
+        // Plus what Connect and gRPC-Web clients send and read (their headers, trailers as headers).
+        allowHeaders: ["Authorization", "Content-Type", ...connectCors.allowedHeaders],
+        exposeHeaders: [...connectCors.exposedHeaders, "Chat-Error-Code", "Retry-After-Ms"],
         // Browsers cache the preflight answer this long (seconds).
         maxAge: 600
       })

@@ -3,7 +3,11 @@
  * codes. docs/errors.md has the same table in prose; tests/unit/errorMap.test.ts keeps
  * the two in step.
  */
+import { create } from "@bufbuild/protobuf"
+import { DurationSchema } from "@bufbuild/protobuf/wkt"
+import { Code, ConnectError } from "@connectrpc/connect"
 import type { ChatError } from "../../core/errors.ts"
+import { RetryInfoSchema } from "../gen/google/rpc/error_details_pb.ts"
 
 export type ErrorCode =
   | "bad_request"
@@ -17,17 +21,23 @@ export type ErrorCode =
   | "timeout"
   | "internal"
 
-export const errorTable: Record<ChatError["_tag"], { readonly code: ErrorCode; readonly status: number }> = {
-  BadRequest: { code: "bad_request", status: 400 },
-  Unauthorized: { code: "unauthorized", status: 401 },
-  Forbidden: { code: "forbidden", status: 403 },
-  NotFound: { code: "not_found", status: 404 },
-  Conflict: { code: "conflict", status: 409 },
-  TooLarge: { code: "too_large", status: 413 },
-  RateLimited: { code: "rate_limited", status: 429 },
-  Internal: { code: "internal", status: 500 },
-  Unavailable: { code: "unavailable", status: 503 },
-  Timeout: { code: "timeout", status: 504 }
+/** code: REST/WebSocket/NATS; status: HTTP; connect: Connect and gRPC. */
+export const errorTable: Record<
+  ChatError["_tag"],
+  { readonly code: ErrorCode; readonly status: number; readonly connect: Code }
+> = {
+  BadRequest: { code: "bad_request", status: 400, connect: Code.InvalidArgument },
+  Unauthorized: { code: "unauthorized", status: 401, connect: Code.Unauthenticated },
+  Forbidden: { code: "forbidden", status: 403, connect: Code.PermissionDenied },
+  NotFound: { code: "not_found", status: 404, connect: Code.NotFound },
+  // A rule refused the write given the current state (e.g. the message was deleted).
+  Conflict: { code: "conflict", status: 409, connect: Code.FailedPrecondition },
+  // The input is over a configured limit: retrying the same input cannot succeed.
+  TooLarge: { code: "too_large", status: 413, connect: Code.InvalidArgument },
+  RateLimited: { code: "rate_limited", status: 429, connect: Code.ResourceExhausted },
+  Internal: { code: "internal", status: 500, connect: Code.Internal },
+  Unavailable: { code: "unavailable", status: 503, connect: Code.Unavailable },
+  Timeout: { code: "timeout", status: 504, connect: Code.DeadlineExceeded }
 }
 
 export const codeOf = (e: ChatError): ErrorCode => errorTable[e._tag].code
@@ -39,6 +49,26 @@ export const errorPayload = (e: ChatError) => ({
   message: e.message,
   ...(e._tag === "RateLimited" ? { retryAfterMs: e.retryAfterMs } : {})
 })
+
+/**
+ * A Connect/gRPC error. The wire code of the other surfaces rides along as the
+ * `chat-error-code` metadata (too_large and bad_request share invalid_argument); a rate
+ * limit carries google.rpc.RetryInfo and `retry-after-ms`.
+ */
+export const connectErrorOf = (e: ChatError): ConnectError => {
+  const metadata = new Headers({ "chat-error-code": codeOf(e) })
+  if (e._tag !== "RateLimited") return new ConnectError(e.message, errorTable[e._tag].connect, metadata)
+  const ms = Math.max(0, Math.ceil(e.retryAfterMs))
+  metadata.set("retry-after-ms", String(ms))
+  return new ConnectError(e.message, Code.ResourceExhausted, metadata, [
+    {
+      desc: RetryInfoSchema,
+      value: create(RetryInfoSchema, {
+        retryDelay: create(DurationSchema, { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 })
+      })
+    }
+  ])
+}
 
 /** WebSocket close codes (RFC 6455) this server uses. */
 export const CloseCode = {

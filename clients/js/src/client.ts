@@ -321,9 +321,10 @@ export class ChatClient extends Emitter<ClientEvents> {
         : frame.code === "rate_limited" && p.write
           ? // Honour the server's wait, then send the same frame again (same clientMsgId).
             (frame.retryAfterMs ?? 1000)
-          : frame.code === "unavailable" && p.retry
-            ? // The room is moving between nodes, or overloaded: safe to repeat (deduplicated or
-              // idempotent), after a growing, jittered pause.
+          : (frame.code === "unavailable" || frame.code === "timeout") && p.retry
+            ? // `unavailable`: the room is moving between nodes, or overloaded, nothing stored.
+              // `timeout`: the outcome is unknown. Either way safe to repeat (deduplicated by
+              // clientMsgId, or idempotent), after a growing, jittered pause.
               jittered(Math.min(5_000, 100 * 2 ** Math.min(p.attempts++, 6)))
             : undefined
     if (retryIn !== undefined) {

@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   "rate_limited",
   "conflict",
   "unavailable",
+  "timeout",
   "internal"
 ] as const
 export type ErrorCode = (typeof ERROR_CODES)[number]

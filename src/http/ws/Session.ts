@@ -2,10 +2,9 @@
  * One WebSocket connection: decodes frames, calls the chat service, and delivers each
  * subscribed room's events exactly once, in seq order.
  *
- * Delivery is closed by seq, not by timing: a room subscription records the last seq the
- * client has. Live events at or below it are dropped (duplicates); one just above it is
- * sent; one further ahead means a gap, filled from storage before anything newer goes
- * out. While a subscription is (re)playing from storage, live events wait in `pending`.
+ * Delivery is closed by seq, not by timing (src/chat/orderedDelivery.ts, shared with the
+ * Connect StreamMessages handler): live events are checked against the last seq the client
+ * has, and a gap is filled from storage before anything newer goes out.
  *
  * Frames are handled in arrival order (each write is enqueued to its room before the next
  * frame is read), while the awaiting of acks runs concurrently, so a client may pipeline.
@@ -23,6 +22,7 @@ import type { Ack, ChatEvent, RoomId, UserId } from "../../../core/model.ts"
 import { CloseCode } from "../../protocol/errorMap.ts"
 import { decodeFrame, type ClientFrame } from "../../protocol/frames.ts"
 import type { Hub, HubMember } from "./Hub.ts"
+import { arrive, startCatchUp, type OrderedSink, type RoomSub } from "../../chat/orderedDelivery.ts"
 import { ackFrame, errorFrame, eventFrame, replyFrame } from "./serverFrames.ts"
 
 /**
@@ -53,14 +53,6 @@ export interface SessionDeps {
   readonly runtime: Runtime.Runtime<never>
   readonly onSlowConsumer: () => void
   readonly onError: (e: ChatError) => void
-}
-
-interface RoomSub {
-  readonly room: RoomId
-  /** Last seq the client has (sent, or given as `since`). */
-  lastSeq: number
-  /** Live events held back while replaying from storage; null when live. */
-  pending: Array<{ event: ChatEvent; frame: string }> | null
 }
 
 /**
@@ -116,14 +108,11 @@ export interface Session {
   close(code: number, reason: string): void
 }
 
-/** A replay page: large enough to amortise a query, small enough to bound memory. */
-const REPLAY_PAGE = 500
-
 let counter = 0
 
 export const makeSession = (user: UserId, link: SocketLink, deps: SessionDeps): Session => new WsSession(user, link, deps)
 
-class WsSession implements Session, HubMember {
+class WsSession implements Session, HubMember, OrderedSink {
   readonly user: UserId
   private readonly link: SocketLink
   private readonly deps: SessionDeps
@@ -178,7 +167,7 @@ class WsSession implements Session, HubMember {
    * Send one event in order. When the event is this user leaving the room (left or
    * removed), the subscription ends right after it: a former member sees nothing later.
    */
-  private emit(sub: RoomSub, event: ChatEvent, frame: string): void {
+  emit(sub: RoomSub, event: ChatEvent, frame: string): void {
     sub.lastSeq = event.seq
     this.sendRaw(frame)
     if (event.kind === "member.left" && (event.data as { user?: string }).user === this.user && this.subs.get(event.room) === sub) {
@@ -188,68 +177,15 @@ class WsSession implements Session, HubMember {
     }
   }
 
-  /** Send every pending event that is next in line; answer the first gap, or done. */
-  private flushReady(sub: RoomSub): number | "done" {
-    const pending = sub.pending!
-    pending.sort((a, b) => a.event.seq - b.event.seq)
-    while (pending.length > 0) {
-      const next = pending[0]
-      if (next.event.seq <= sub.lastSeq) {
-        pending.shift()
-        continue
-      }
-      if (next.event.seq !== sub.lastSeq + 1) return next.event.seq
-      pending.shift()
-      this.emit(sub, next.event, next.frame)
-      // The user left with that event: the subscription is over, nothing more goes out.
-      if (this.subs.get(next.event.room) !== sub) break
-    }
-    sub.pending = null
-    return "done"
+  isCurrent(sub: RoomSub): boolean {
+    return !this.closed && this.subs.get(sub.room) === sub
   }
 
-  /** Send events lastSeq+1 .. target from storage, then whatever arrived live meanwhile. */
-  private catchUp(room: RoomId, sub: RoomSub, target: number): Effect.Effect<void, Unavailable | Internal> {
-    const self = this
-    return Effect.gen(function* () {
-      let upTo = target
-      while (!self.closed && self.subs.get(room) === sub) {
-        while (sub.lastSeq < upTo) {
-          const events = yield* self.deps.chat.replay(room, sub.lastSeq, upTo, REPLAY_PAGE)
-          if (events.length === 0) {
-            // Storage has nothing there: the seqs are not committed (cannot happen with a
-            // gapless store). Skip rather than spin; the log says which.
-            yield* Effect.logWarning("replay found no events").pipe(
-              Effect.annotateLogs({ room, after: sub.lastSeq, upTo })
-            )
-            sub.lastSeq = upTo
-            break
-          }
-          for (const e of events) {
-            if (self.subs.get(room) !== sub) return
-            if (e.seq !== sub.lastSeq + 1) continue
-            self.emit(sub, e, eventFrame(e))
-          }
-        }
-        const gap = self.flushReady(sub)
-        if (gap === "done") return
-        upTo = gap - 1
-      }
-    })
-  }
-
-  private startCatchUp(room: RoomId, sub: RoomSub, target: number): void {
-    sub.pending ??= []
-    if (sub.lastSeq >= target) {
-      // Nothing to read from storage (a fresh subscribe at the head): flush what arrived
-      // live meanwhile, as catchUp would, without a fiber; one only if that shows a gap.
-      if (this.closed || this.subs.get(room) !== sub) return
-      const gap = this.flushReady(sub)
-      if (gap === "done") return
-      target = gap - 1
-    }
+  private startCatchUp(sub: RoomSub, target: number): void {
+    const replay = startCatchUp(this, this.deps.chat.replay, sub, target, eventFrame)
+    if (replay === undefined) return
     this.fork(
-      this.catchUp(room, sub, target).pipe(
+      replay.pipe(
         Effect.catchAll((e) => Effect.sync(() => this.close(CloseCode.internal, `replay failed: ${e.message}`)))
       )
     )
@@ -258,20 +194,10 @@ class WsSession implements Session, HubMember {
   // --- HubMember ----------------------------------------------------------------------
 
   deliverEvent(event: ChatEvent, frame: string): void {
-    const { room, seq } = event
-    const sub = this.subs.get(room)
+    const sub = this.subs.get(event.room)
     if (sub === undefined || this.closed) return
-    if (sub.pending !== null) {
-      sub.pending.push({ event, frame })
-      return
-    }
-    if (seq <= sub.lastSeq) return
-    if (seq === sub.lastSeq + 1) {
-      this.emit(sub, event, frame)
-      return
-    }
-    sub.pending = [{ event, frame }]
-    this.startCatchUp(room, sub, seq - 1)
+    const gapBefore = arrive(this, sub, event, frame)
+    if (gapBefore !== undefined) this.startCatchUp(sub, gapBefore)
   }
 
   deliverEphemeral(room: RoomId, frame: string): void {
@@ -312,10 +238,10 @@ class WsSession implements Session, HubMember {
       self.sendRaw(replyFrame("subscribed", f.id, { room: f.room, seq: head, ...(truncated ? { truncated: true } : {}) }))
       if (f.since === undefined || truncated) {
         sub.lastSeq = head
-        self.startCatchUp(f.room, sub, head)
+        self.startCatchUp(sub, head)
       } else {
         sub.lastSeq = f.since
-        self.startCatchUp(f.room, sub, head)
+        self.startCatchUp(sub, head)
       }
     })
   }
