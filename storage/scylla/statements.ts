@@ -103,9 +103,9 @@ SELECT seq, message_id, ts FROM sends_by_client_msg_id WHERE room_id = ? AND sen
 export const INSERT_MEMBER = `
 INSERT INTO members_by_room (room_id, user_id, role, joined_at) VALUES (?, ?, ?, ?) USING TIMESTAMP ?`
 
-export const SET_MEMBER_ROLE = "UPDATE members_by_room USING TIMESTAMP ? SET role = ? WHERE room_id = ? AND recipient = ?"
+export const SET_MEMBER_ROLE = "UPDATE members_by_room USING TIMESTAMP ? SET role = ? WHERE room_id = ? AND user_id = ?"
 
-export const DELETE_MEMBER = "DELETE FROM members_by_room USING TIMESTAMP ? WHERE room_id = ? AND recipient = ?"
+export const DELETE_MEMBER = "DELETE FROM members_by_room USING TIMESTAMP ? WHERE room_id = ? AND user_id = ?"
 
 export const LOAD_MEMBERS = "SELECT user_id, role, joined_at FROM members_by_room WHERE room_id = ?"
 

@@ -14,7 +14,12 @@ describe("web chat - in Chromium", () => {
 
   beforeAll(async () => {
     // No CHAT_JWT_SECRET: the node generates one into its data dir, and offers dev sign-in.
-    ;[node, browser] = await Promise.all([startChild({ CHAT_JWT_SECRET: undefined as unknown as string }), launch()])
+    // The history test seeds 70 messages over REST as one user, more than the default send
+    // burst (50): the bucket is widened so the seeding is not rate limited on a fast machine.
+    ;[node, browser] = await Promise.all([
+      startChild({ CHAT_JWT_SECRET: undefined as unknown as string, CHAT_SEND_BURST: "200", CHAT_SEND_RATE: "200" }),
+      launch()
+    ])
   }, 180_000)
   afterAll(async () => {
     await browser?.close()

@@ -25,6 +25,19 @@ const partitionKeys = (schema: string): Map<string, Array<string>> => {
   return out
 }
 
+/** table -> every column it declares (the lines of its CREATE TABLE that start with a name and a type). */
+const columnsOf = (schema: string): Map<string, Set<string>> => {
+  const out = new Map<string, Set<string>>()
+  for (const statement of splitCql(schema)) {
+    const table = /CREATE TABLE IF NOT EXISTS (\w+)/i.exec(statement)?.[1]
+    if (table === undefined) continue
+    const body = statement.slice(statement.indexOf("(") + 1)
+    const names = [...body.matchAll(/^\s*(\w+)\s+[\w<>, ]+?(?:\s+(?:PRIMARY KEY|static))?\s*,?\s*$/gim)].map((m) => m[1])
+    out.set(table, new Set(names.filter((n) => n.toUpperCase() !== "PRIMARY")))
+  }
+  return out
+}
+
 const statements: ReadonlyArray<readonly [string, string]> = Object.entries(S).flatMap(([name, value]) =>
   typeof value === "string" ? [[name, value] as const] : []
 )
@@ -55,6 +68,21 @@ describe("scylla statements", () => {
         const where = /\bWHERE\b([\s\S]*)$/i.exec(cql)?.[1] ?? ""
         for (const column of pk!) expect(where, `${name} restricts ${column}`).toMatch(new RegExp(`\\b${column}\\s*=\\s*[?']`))
       }
+    }
+  })
+
+  it("statements - every column a statement restricts, sets or inserts exists in its table", () => {
+    const columns = columnsOf(loadSchemaCql())
+    for (const [name, cql] of statements) {
+      const table = tableOf(cql)!
+      if (table.startsWith("system.")) continue
+      const known = columns.get(table)
+      expect(known, `${name}: columns of ${table}`).toBeDefined()
+      const named = [
+        ...[...cql.matchAll(/\b(\w+)\s*(?:=|\bIN\b|<|>)\s*[?(']/gi)].map((m) => m[1]),
+        ...(/^\s*INSERT/i.test(cql) ? /\(([^)]*)\)\s*VALUES/i.exec(cql)![1].split(",").map((c) => c.trim()) : [])
+      ].filter((c) => !/^(TIMESTAMP|TTL|LIMIT)$/i.test(c))
+      for (const column of named) expect(known!.has(column), `${name}: ${table}.${column} exists`).toBe(true)
     }
   })
 

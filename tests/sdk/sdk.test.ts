@@ -179,8 +179,10 @@ describe("sdk - against a child-process node", () => {
           const body = `${who} ${i}`
           bodies.add(body)
           sends.push(r.send(body).then((ack) => void acks.set(body, (acks.get(body) ?? 0) + ack.seq * 0 + 1)))
-          // Paced a little, so the cuts land while sends are in flight, not after a burst.
-          if (i % 25 === 24) await new Promise((resolve) => setTimeout(resolve, 20))
+          // Paced so the sends span about 3 s (20 pauses of 150 ms) on any machine: the cuts,
+          // every 300 ms, land while sends are in flight, and a fast machine cannot finish
+          // the exchange before the proxy has cut it several times.
+          if (i % 25 === 24) await new Promise((resolve) => setTimeout(resolve, 150))
         }
         await Promise.all(sends)
       }
