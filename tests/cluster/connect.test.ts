@@ -6,7 +6,8 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { startNats, type RunningNats } from "../support/nats.ts"
 import { clientsFor, readStream } from "../support/connectClient.ts"
-import { awaitBalanced, createGroup, ownerNode, startCluster, steadySender, storedMessages, type TestCluster } from "./support.ts"
+import { waitFor } from "../support/wait.ts"
+import { awaitBalanced, roomsOwnedBy, startCluster, steadySender, storedMessages, type TestCluster } from "./support.ts"
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
@@ -26,8 +27,7 @@ describe("cluster - Connect StreamMessages", () => {
     const ids = c.nodes.map((n) => n.id)
     const alice = `alice-${process.pid}`
     const token = await c.token(alice)
-    let room = ""
-    while (room === "" || ownerNode(room, ids) !== "n1") room = await createGroup(c.nodes[1], token, [])
+    const [room] = await roomsOwnedBy("n1", 1, c.nodes[1], token, ids)
     const victim = c.nodes.find((n) => n.id === "n1")!
     const survivors = c.nodes.filter((n) => n !== victim)
     const onSurvivor = readStream(clientsFor("connect", { url: survivors[0].url }, token).chat, room)
@@ -44,7 +44,8 @@ describe("cluster - Connect StreamMessages", () => {
         deadlineMs: 90_000
       })
     )
-    while (senders.reduce((n, s) => n + s.acks.length, 0) < 20) await new Promise((r) => setTimeout(r, 50))
+    const acked = () => senders.reduce((n, s) => n + s.acks.length, 0)
+    await waitFor("20 acks before the kill", () => acked() >= 20, { timeoutMs: 60_000, intervalMs: 50, describe: acked })
     victim.child.kill("SIGKILL")
     await Promise.all(senders.map((s) => s.done))
     const total = (await storedMessages(c.dbUrl, room)).eventSeqs.length

@@ -4,9 +4,8 @@ import { Signal, waitFor } from "../support/wait.ts"
 import { connect } from "../support/wsClient.ts"
 import {
   awaitBalanced,
-  createGroup,
   LEASE_MS,
-  ownerNode,
+  roomsOwnedBy,
   startCluster,
   steadySender,
   storedMessages,
@@ -42,11 +41,7 @@ describe("cluster - failover and fencing", () => {
     const alice = `alice-${process.pid}`
     const token = await c.token(alice)
     // Rooms owned by n1, the node that will be killed.
-    const rooms: string[] = []
-    while (rooms.length < 2) {
-      const room = await createGroup(c.nodes[1], token, [])
-      if (ownerNode(room, ids) === "n1") rooms.push(room)
-    }
+    const rooms = await roomsOwnedBy("n1", 2, c.nodes[1], token, ids)
     const victim = c.nodes.find((n) => n.id === "n1")!
     const survivors = () => c.nodes.filter((n) => n !== victim)
     // A watcher on a survivor, and one on the victim that will have to resume elsewhere.
@@ -111,8 +106,7 @@ describe("cluster - failover and fencing", () => {
     const ids = c.nodes.map((n) => n.id)
     const alice = `alice-${process.pid}`
     const token = await c.token(alice)
-    let room = ""
-    while (room === "" || ownerNode(room, ids) !== "n2") room = await createGroup(c.nodes[0], token, [])
+    const [room] = await roomsOwnedBy("n2", 1, c.nodes[0], token, ids)
     const stale = c.nodes.find((n) => n.id === "n2")!
     const others = c.nodes.filter((n) => n !== stale)
     // A client on the soon-stale owner, one elsewhere.

@@ -104,6 +104,26 @@ export const createGroup = async (node: TestNode, token: string, members: string
 }
 
 /**
+ * `count` new group rooms whose shard `owner` holds (room ids hash to shards, so rooms are
+ * created through `via` until enough land on the owner). Tests that kill or pause a node use it
+ * to put their rooms on that node.
+ */
+export const roomsOwnedBy = async (
+  owner: string,
+  count: number,
+  via: TestNode,
+  token: string,
+  ids: ReadonlyArray<string>
+): Promise<Array<string>> => {
+  const rooms: Array<string> = []
+  while (rooms.length < count) {
+    const room = await createGroup(via, token, [])
+    if (ownerNode(room, ids) === owner) rooms.push(room)
+  }
+  return rooms
+}
+
+/**
  * A client that sends `count` messages one after another to `room`, each retried with the
  * same clientMsgId until acked (through reconnects to any live node), and records acks.
  */
