@@ -15,6 +15,8 @@ import { commitGroup, type CommitOutcome, type RoomBatch } from "./commit.ts"
 import { type GroupCommitOptions, makeGroupCommitter } from "./groupCommit.ts"
 import { makeSqlPushQueue } from "./pushQueue.ts"
 import { commitIsolating } from "./isolate.ts"
+import { commitFast, fastEligible, isCollision } from "./fastCommit.ts"
+import { BoundedMap } from "../../core/util/BoundedMap.ts"
 import * as Q from "./queries.ts"
 import * as R from "./rows.ts"
 import type { SqlClient, SqlDatabase } from "./SqlClient.ts"
@@ -53,10 +55,53 @@ export interface SqlStoreOptions {
   readonly groupCommit?: Partial<GroupCommitOptions>
 }
 
+/** Rooms whose last seq the store remembers for the one-statement commit (about 100 bytes each). */
+const HEAD_HINTS = 65_536
+
 export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOptions = {}): ChatStore => {
+  /**
+   * Each room's last seq as this store last loaded or committed it. A room's actor is its only
+   * writer on this node, so this is nearly always the database's value; when it is not (another
+   * node wrote, or a commit's outcome was lost) the one-statement commit finds the head moved,
+   * writes nothing, and the room takes the full path, which reads the head under its lock.
+   */
+  const heads = new BoundedMap<string, number>(HEAD_HINTS)
+  const commitRooms = async (items: ReadonlyArray<RoomBatch>): Promise<ReadonlyArray<CommitOutcome>> => {
+    const hints = items.map((b) => heads.get(b.room))
+    let outcomes: Array<CommitOutcome | undefined> = new Array(items.length)
+    let full: Array<number> = items.map((_, i) => i)
+    if (items.every((b, i) => fastEligible(b, hints[i]))) {
+      try {
+        const fast = await commitFast(db, items, hints as Array<number>)
+        outcomes = fast.outcomes
+        full = fast.rest
+      } catch (e) {
+        // A collision wrote nothing: the full path answers it (first ack). Anything else is the group's failure.
+        if (!isCollision(e)) {
+          for (const b of items) heads.delete(b.room)
+          throw e
+        }
+      }
+    }
+    if (full.length > 0) {
+      try {
+        const out = await db.transaction((tx) => commitGroup(tx, full.map((i) => items[i]!)))
+        full.forEach((i, j) => (outcomes[i] = out[j]))
+      } catch (e) {
+        for (const b of items) heads.delete(b.room)
+        throw e
+      }
+    }
+    items.forEach((b, i) => {
+      const o = outcomes[i]
+      if (o?._tag === "Done" && o.lastSeq !== undefined) heads.set(b.room, o.lastSeq)
+      else heads.delete(b.room)
+    })
+    return outcomes as Array<CommitOutcome>
+  }
   const grouped = commitIsolating(
     db,
-    makeGroupCommitter<RoomBatch, CommitOutcome>(db, commitGroup, (b) => b.room, {
+    makeGroupCommitter<RoomBatch, CommitOutcome>(commitRooms, (b) => b.room, {
       concurrency: 2,
       maxRooms: 256,
       ...options.groupCommit
@@ -183,7 +228,12 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
     ping: Effect.asVoid(run("ping", () => db.query(Q.PING))),
     createGroupRoom,
     findOrCreateDirectRoom,
-    loadRoom: (room) => run("loadRoom", async () => Option.fromNullable(await loadHead(db, room))),
+    loadRoom: (room) =>
+      run("loadRoom", async () => {
+        const head = await loadHead(db, room)
+        if (head !== undefined) heads.set(room, head.room.lastSeq)
+        return Option.fromNullable(head)
+      }),
     getMembership: (room, user) =>
       run("getMembership", async () => {
         const [row] = await db.query(Q.LOAD_MEMBERSHIP, [room, user])

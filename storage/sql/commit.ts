@@ -27,7 +27,12 @@ import { num, storedMessage } from "./rows.ts"
 import type { Row, SqlClient, SqlTransaction } from "./SqlClient.ts"
 
 export type CommitOutcome =
-  | { readonly _tag: "Done"; readonly results: ReadonlyArray<OpResult> }
+  | {
+      readonly _tag: "Done"
+      readonly results: ReadonlyArray<OpResult>
+      /** The room's last seq after the commit (absent when the room does not exist). */
+      readonly lastSeq?: number
+    }
   | { readonly _tag: "Fenced"; readonly currentEpoch: number }
 
 /** One room's batch. */
@@ -126,7 +131,7 @@ export const commitGroup = async (
   tx.commitNow?.()
   await Promise.all(writes)
   live.forEach(({ index }, i) => {
-    outcomes[index] = { _tag: "Done", results: plans[i]!.results }
+    outcomes[index] = { _tag: "Done", results: plans[i]!.results, lastSeq: plans[i]!.lastSeq }
   })
   return outcomes as Array<CommitOutcome>
 }

@@ -17,7 +17,6 @@
  * Written here rather than taken from a library: it is a few dozen lines tied to this
  * store's commit function, and no SQL driver offers cross-transaction batching.
  */
-import type { SqlDatabase, SqlTransaction } from "./SqlClient.ts"
 
 export interface GroupCommitOptions {
   /** Groups in flight at once (each holds one pooled connection). */
@@ -41,12 +40,11 @@ export const isStatementError = (e: unknown): boolean => {
 }
 
 /**
- * `commit` runs one group in a transaction and answers one outcome per item, in order;
+ * `commit` runs one group atomically per room (a transaction, or one statement) and answers one outcome per item, in order;
  * `key` names an item's room: a group holds at most one item per room.
  */
 export const makeGroupCommitter = <I, O>(
-  db: SqlDatabase,
-  commit: (tx: SqlTransaction, items: ReadonlyArray<I>) => Promise<ReadonlyArray<O>>,
+  commit: (items: ReadonlyArray<I>) => Promise<ReadonlyArray<O>>,
   key: (item: I) => string,
   options: GroupCommitOptions
 ) => {
@@ -55,14 +53,14 @@ export const makeGroupCommitter = <I, O>(
   let scheduled = false
 
   const runAlone = (w: Waiting<I, O>) =>
-    db.transaction((tx) => commit(tx, [w.item])).then((out) => w.resolve(out[0]!), w.reject)
+    commit([w.item]).then((out) => w.resolve(out[0]!), w.reject)
 
   const runGroup = async (group: Array<Waiting<I, O>>) => {
     options.onGroup?.(group.length)
     if (group.length === 1) return runAlone(group[0]!)
     let results: ReadonlyArray<O>
     try {
-      results = await db.transaction((tx) => commit(tx, group.map((w) => w.item)))
+      results = await commit(group.map((w) => w.item))
     } catch (e) {
       if (isStatementError(e)) {
         await Promise.all(group.map(runAlone))
