@@ -12,13 +12,13 @@
  *   (a retry with the same clientMsgId is safe), queued commands stay in the mailbox,
  *   and the supervisor starts a new incarnation after a backoff.
  */
-import { Cause, Chunk, Clock, Context, Deferred, Effect, Option, Queue } from "effect"
+import { Cause, Clock, Context, Effect, Option } from "effect"
 import { NotFound, notOwner, Unavailable, type ChatError } from "../core/errors.ts"
 import type { ChatEvent, Role, RoomId, RoomKind, UserId } from "../core/model.ts"
 import type { ChatStore } from "../storage/ChatStore.ts"
 import type { WriteOp } from "../core/ops.ts"
 import type { OnCommitted } from "./AfterCommit.ts"
-import type { Envelope, RoomSnapshot } from "./Mailbox.ts"
+import type { Envelope, Mailbox, RoomSnapshot } from "./Mailbox.ts"
 
 /** Clustered mode: the right to commit to a room, checked before every commit. */
 export interface Fence {
@@ -56,7 +56,7 @@ export interface ActorDeps {
 
 export interface ActorCell {
   readonly room: RoomId
-  readonly mailbox: Queue.Queue<Envelope>
+  readonly mailbox: Mailbox<Envelope>
   /** Set (synchronously) when the registry must no longer offer to this mailbox. */
   closed: boolean
   /** Clock time (ms) of the actor's last start or batch: the registry nudges it to passivate after `idleMs`. */
@@ -99,17 +99,17 @@ const applyEvents = (s: State, events: ReadonlyArray<ChatEvent>) => {
   }
 }
 
-const failEnvelope = (env: Envelope, error: ChatError) =>
-  env._tag === "Write" ? Deferred.fail(env.reply, error) : env._tag === "Snapshot" ? Deferred.fail(env.reply, error) : Effect.void
+const failEnvelope = (env: Envelope, error: ChatError): void => {
+  if (env._tag !== "Idle") env.reply(error)
+}
 
 const unavailable = new Unavailable({ message: "room is restarting; retry (same clientMsgId is safe)" })
 
 /** Answer everything still queued (used when the room is gone or the node shuts down). */
 export const failQueued = (cell: ActorCell, error: NotFound | Unavailable) =>
-  Effect.gen(function* () {
+  Effect.sync(() => {
     cell.closed = true
-    const rest = yield* Queue.takeAll(cell.mailbox)
-    yield* Effect.forEach(rest, (env) => failEnvelope(env, error), { discard: true })
+    for (const env of cell.mailbox.takeAll()) failEnvelope(env, error)
   })
 
 export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<ActorExit, ActorCrashed> =>
@@ -119,7 +119,7 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
       Effect.gen(function* () {
         // Another node owns the room now: answer not_owner (the router retries there) and
         // stop; restarting here would only be refused again.
-        yield* Effect.forEach(batch, (env) => failEnvelope(env, notOwner(room)), { discard: true })
+        for (const env of batch) failEnvelope(env, notOwner(room))
         yield* failQueued(cell, notOwner(room))
         return "fenced" as const
       })
@@ -174,28 +174,26 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
 
     cell.lastActive = yield* Clock.currentTimeMillis
     while (true) {
-      const first = yield* Queue.take(mailbox)
-      const more = yield* Queue.takeUpTo(mailbox, deps.maxBatch - 1)
+      // Waits only when nothing is queued; a shut mailbox (drain, hand-over) ends the
+      // incarnation between batches, after what it took has been answered.
+      if (!(yield* mailbox.ready)) return "passivated" as const
       // One synchronous step: a write is either taken here or withdrawn by its caller's deadline.
-      const batch = [first, ...Chunk.toReadonlyArray(more)].filter((e) => {
-        if (e._tag === "Idle") return false
+      const batch: Array<Envelope> = []
+      for (const e of mailbox.takeUpTo(deps.maxBatch)) {
+        if (e._tag === "Idle") continue
         if (e._tag === "Write") {
-          if (e.status === "withdrawn") return false
+          if (e.status === "withdrawn") continue
           e.status = "taken"
         }
-        return true
-      })
+        batch.push(e)
+      }
       if (batch.length === 0) {
         // Only the registry's idle nudge: passivate if nothing arrived since. The check and
         // the close are one synchronous step, and the registry offers synchronously too, so
         // no command can slip between.
-        const idle = yield* Effect.sync(() => {
-          if (Option.getOrElse(mailbox.unsafeSize(), () => 0) > 0) return false
-          cell.closed = true
-          return true
-        })
-        if (idle) return "passivated" as const
-        continue
+        if (mailbox.size > 0) continue
+        cell.closed = true
+        return "passivated" as const
       }
       cell.lastActive = yield* Clock.currentTimeMillis
       const writes = batch.filter((e): e is Extract<Envelope, { _tag: "Write" }> => e._tag === "Write")
@@ -214,7 +212,7 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
           return yield* lostOwnership(batch)
         }
         if (exit._tag === "Failure") {
-          yield* Effect.forEach(batch, (env) => failEnvelope(env, unavailable), { discard: true })
+          for (const env of batch) failEnvelope(env, unavailable)
           const refused = deps.admit?.()
           if (refused !== undefined) {
             yield* failQueued(cell, refused as Unavailable)
@@ -228,9 +226,9 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
           applyEvents(state, events)
           yield* deps.onCommitted(room, state.kind, events, state.members)
         }
-        yield* Effect.forEach(writes, (w, i) => Deferred.succeed(w.reply, results[i]), { discard: true })
+        for (let i = 0; i < writes.length; i++) writes[i]!.reply(undefined, results[i])
       }
-      const snapshot = snapshotOf(room, state)
-      for (const env of batch) if (env._tag === "Snapshot") yield* Deferred.succeed(env.reply, snapshot)
+      let snapshot: RoomSnapshot | undefined
+      for (const env of batch) if (env._tag === "Snapshot") env.reply(undefined, (snapshot ??= snapshotOf(room, state)))
     }
   })
