@@ -5,6 +5,8 @@
 import { Schema } from "effect"
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+/** The pattern RoomId checks (after lowercasing), for hand-written decoders that must agree with it. */
+export const UUID_PATTERN: RegExp = UUID_RE
 
 /**
  * Decoding lowercases: a UUID names the same room in either case, and actors, bus

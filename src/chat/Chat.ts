@@ -45,6 +45,17 @@ export interface Chat {
     room: RoomId,
     input: { clientMsgId: string; body: string; replyTo?: number | undefined }
   ) => Pending<Ack>
+  /**
+   * `send` as plain code, for the WebSocket hot path: checks, enqueues to the room's actor and
+   * answers through `reply` (once), with no Effect per message. False when this node cannot
+   * (a rate limiter or router that needs I/O first): the caller then uses `send`.
+   */
+  readonly submitSend?: (
+    user: UserId,
+    room: RoomId,
+    input: { clientMsgId: string; body: string; replyTo?: number | undefined },
+    reply: (error: ChatError | undefined, ack?: Ack) => void
+  ) => boolean
   readonly edit: (user: UserId, room: RoomId, seq: number, body: string) => Pending<Ack>
   readonly remove: (user: UserId, room: RoomId, seq: number) => Pending<Ack>
   readonly react: (user: UserId, room: RoomId, seq: number, emoji: string, remove: boolean) => Pending<Ack>
@@ -147,11 +158,17 @@ export const make = (
   const fromStore = <A>(e: Effect.Effect<A, StoreError>) =>
     e.pipe(Effect.tapError(logStoreFailure), Effect.mapError(storeFailure))
 
-  const checkBody = (body: string) =>
+  const bodyTooLarge = (body: string): TooLarge | undefined =>
     // Cheap bound first: a UTF-8 character is at most 4 bytes.
     body.length * 4 <= limits.maxBodyBytes || utf8.encode(body).length <= limits.maxBodyBytes
-      ? Effect.void
-      : Effect.fail(new TooLarge({ message: `body exceeds ${limits.maxBodyBytes} bytes` }))
+      ? undefined
+      : new TooLarge({ message: `body exceeds ${limits.maxBodyBytes} bytes` })
+  const checkBody = (body: string) => {
+    const tooLarge = bodyTooLarge(body)
+    return tooLarge === undefined ? Effect.void : Effect.fail(tooLarge)
+  }
+  const submit = registry.submit
+  const tryTake = limiter.tryTake
 
   const write = (user: UserId, room: RoomId, op: WriteOp): Pending<Ack> =>
     Effect.zipRight(
@@ -188,6 +205,34 @@ export const make = (
   const awaitWrite = (p: Pending<Ack>) => Effect.flatten(p)
 
   return {
+    ...(submit !== undefined && tryTake !== undefined
+      ? {
+          submitSend: (user, room, input, reply) => {
+            // The checks of `send`, in its order: size, rate, then the room.
+            const refused =
+              bodyTooLarge(input.body) ??
+              tryTake(user) ??
+              submit(
+                room,
+                {
+                  _tag: "Send",
+                  actor: user,
+                  messageId: uuidv7(),
+                  clientMsgId: input.clientMsgId,
+                  body: input.body,
+                  ...(input.replyTo !== undefined ? { replyTo: input.replyTo } : {})
+                },
+                (error, result) => {
+                  if (error !== undefined) reply(error)
+                  else if (result!._tag === "Rejected") reply(result!.error)
+                  else reply(undefined, result!.ack)
+                }
+              )
+            if (refused !== undefined) reply(refused)
+            return true
+          }
+        } satisfies Pick<Chat, "submitSend">
+      : {}),
     send: (user, room, input) =>
       Effect.zipRight(
         checkBody(input.body),

@@ -9,6 +9,8 @@ import { RateLimited } from "../../core/errors.ts"
 export interface SendLimiter {
   /** Take one token for `key`, or fail with the time until one is available. */
   readonly take: (key: string) => Effect.Effect<void, RateLimited>
+  /** The same as plain code, where the limiter decides without I/O (the in-memory one). */
+  readonly tryTake?: (key: string) => RateLimited | undefined
 }
 
 export class SendLimiterTag extends Context.Tag("chat/SendLimiter")<SendLimiterTag, SendLimiter>() {}
@@ -25,26 +27,31 @@ export const makeLocal = (o: BucketOptions): SendLimiter => {
   const now = o.now ?? Date.now
   const buckets = new Map<string, { tokens: number; at: number }>()
   let sweepAt = now()
+  const tryTake = (key: string): RateLimited | undefined => {
+    const t = now()
+    // Drop buckets that have refilled completely: they hold no information.
+    if (t - sweepAt > 60_000) {
+      sweepAt = t
+      for (const [k, b] of buckets) if (b.tokens + ((t - b.at) / 1000) * o.ratePerSec >= o.burst) buckets.delete(k)
+    }
+    const b = buckets.get(key) ?? { tokens: o.burst, at: t }
+    b.tokens = Math.min(o.burst, b.tokens + ((t - b.at) / 1000) * o.ratePerSec)
+    b.at = t
+    buckets.set(key, b)
+    if (b.tokens >= 1) {
+      b.tokens -= 1
+      return undefined
+    }
+    const retryAfterMs = Math.ceil(((1 - b.tokens) / o.ratePerSec) * 1000)
+    return new RateLimited({ message: "too many writes; slow down", retryAfterMs })
+  }
   return {
     take: (key) =>
       Effect.suspend(() => {
-        const t = now()
-        // Drop buckets that have refilled completely: they hold no information.
-        if (t - sweepAt > 60_000) {
-          sweepAt = t
-          for (const [k, b] of buckets) if (b.tokens + ((t - b.at) / 1000) * o.ratePerSec >= o.burst) buckets.delete(k)
-        }
-        const b = buckets.get(key) ?? { tokens: o.burst, at: t }
-        b.tokens = Math.min(o.burst, b.tokens + ((t - b.at) / 1000) * o.ratePerSec)
-        b.at = t
-        buckets.set(key, b)
-        if (b.tokens >= 1) {
-          b.tokens -= 1
-          return Effect.void
-        }
-        const retryAfterMs = Math.ceil(((1 - b.tokens) / o.ratePerSec) * 1000)
-        return Effect.fail(new RateLimited({ message: "too many writes; slow down", retryAfterMs }))
-      })
+        const limited = tryTake(key)
+        return limited === undefined ? Effect.void : Effect.fail(limited)
+      }),
+    tryTake
   }
 }
 

@@ -21,6 +21,7 @@ import { BadRequest, type ChatError, type Internal, type Unavailable } from "../
 import type { Ack, ChatEvent, RoomId, UserId } from "../../../core/model.ts"
 import { CloseCode } from "../../protocol/errorMap.ts"
 import { decodeFrame, type ClientFrame } from "../../protocol/frames.ts"
+import { decodeSendFast, type SendFrame } from "../../protocol/fastSend.ts"
 import type { Hub, HubMember } from "./Hub.ts"
 import { arrive, startCatchUp, type OrderedSink, type RoomSub } from "../../chat/orderedDelivery.ts"
 import { ackFrame, errorFrame, eventFrame, replyFrame } from "./serverFrames.ts"
@@ -298,6 +299,7 @@ class WsSession implements Session, HubMember, OrderedSink {
       case "unsubscribe":
         return this.unsubscribe(f)
       case "send":
+        if (this.submitSend(f)) return Effect.void
         return this.pipelined(f.id, chat.send(user, f.room, { clientMsgId: f.clientMsgId, body: f.body, replyTo: f.replyTo }))
       case "edit":
         return this.pipelined(f.id, chat.edit(user, f.room, f.seq, f.body))
@@ -316,11 +318,28 @@ class WsSession implements Session, HubMember, OrderedSink {
     }
   }
 
+  /**
+   * The hot path of a send, as plain code: enqueued to the room's actor now (in frame order),
+   * answered from the actor's callback once the batch is durable and its events are out. So a
+   * send costs no fiber, Deferred or Effect of its own. False when the chat service cannot take
+   * it this way (a limiter or router that needs I/O first).
+   */
+  private submitSend(f: SendFrame): boolean {
+    const submit = this.deps.chat.submitSend
+    if (submit === undefined) return false
+    const id = f.id
+    return submit(this.user, f.room, { clientMsgId: f.clientMsgId, body: f.body, replyTo: f.replyTo }, (error, ack) => {
+      if (error !== undefined) this.sendError(id, error)
+      else this.sendRaw(ackFrame(id, ack!))
+    })
+  }
+
   // --- inbox ----------------------------------------------------------------------------
 
   /** One frame, start to end; its failures are answered here, so it cannot fail. */
   private frame(text: string): Effect.Effect<void> {
-    const decoded = decodeFrame(text)
+    const send = decodeSendFast(text)
+    const decoded = send !== undefined ? ({ _tag: "Right", right: send } as const) : decodeFrame(text)
     if (decoded._tag === "Left") {
       this.sendError(decoded.left.id, decoded.left.error)
       return Effect.void
@@ -433,7 +452,20 @@ class WsSession implements Session, HubMember, OrderedSink {
       this.close(CloseCode.policy, `frame over ${maxFrameBytes} bytes`)
       return
     }
-    if (!this.busy) return this.startWorker(text)
+    if (!this.busy) {
+      // A valid send frame with nothing ahead of it needs no worker: handled right here.
+      const send = decodeSendFast(text)
+      if (send !== undefined) {
+        try {
+          if (this.submitSend(send)) return
+        } catch (defect) {
+          // As a worker's defect: the socket is closed (1011), never left half alive.
+          Runtime.runFork(this.deps.runtime, this.died("frame handler died", defect))
+          return
+        }
+      }
+      return this.startWorker(text)
+    }
     const waiting = (this.waiting ??= [])
     if (waiting.length >= inboxCapacity) this.close(CloseCode.policy, "too many frames in flight")
     else waiting.push(text)
