@@ -14,9 +14,10 @@
  */
 import { Cause, Clock, Context, Effect, Option } from "effect"
 import { NotFound, notOwner, Unavailable, type ChatError } from "../core/errors.ts"
-import type { ChatEvent, Role, RoomId, RoomKind, UserId } from "../core/model.ts"
+import type { Ack, ChatEvent, Role, RoomId, RoomKind, UserId } from "../core/model.ts"
+import { idempotencyKey } from "../core/plan.ts"
 import type { ChatStore } from "../storage/ChatStore.ts"
-import type { WriteOp } from "../core/ops.ts"
+import type { OpResult, WriteOp } from "../core/ops.ts"
 import type { OnCommitted } from "./AfterCommit.ts"
 import type { Envelope, Mailbox, RoomSnapshot } from "./Mailbox.ts"
 
@@ -62,6 +63,9 @@ export interface ActorCell {
   /** Clock time (ms) of the actor's last start or batch: the registry nudges it to passivate after `idleMs`. */
   lastActive: number
 }
+
+/** Recent sends an actor answers resends of from memory (a few KB per active room). */
+const RECENT_KEYS = 256
 
 export type ActorExit = "passivated" | "gone" | "fenced"
 
@@ -172,6 +176,13 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
       members: new Map(head.members)
     }
 
+    /** Acks of this incarnation's latest sends, by idempotency key; oldest evicted first. */
+    const recent = new Map<string, Ack>()
+    const remember = (key: string, ack: Ack) => {
+      recent.set(key, ack)
+      if (recent.size > RECENT_KEYS) recent.delete(recent.keys().next().value!)
+    }
+
     cell.lastActive = yield* Clock.currentTimeMillis
     while (true) {
       // Waits only when nothing is queued; a shut mailbox (drain, hand-over) ends the
@@ -199,32 +210,55 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
       const writes = batch.filter((e): e is Extract<Envelope, { _tag: "Write" }> => e._tag === "Write")
 
       if (writes.length > 0) {
-        const ops: ReadonlyArray<WriteOp> = writes.map((w) => w.op)
-        // Self-fencing: re-checked right before every commit, so a node whose lease has
-        // lapsed (paused, partitioned) stops writing on its own, before the store has to refuse.
-        const fence = deps.fence ? yield* Effect.either(deps.fence(room)) : undefined
-        if (fence !== undefined && fence._tag === "Left") return yield* lostOwnership(batch)
-        if (fence !== undefined && fence._tag === "Right") state.epoch = fence.right.epoch
-        const exit = yield* Effect.exit(
-          deps.store.commit(room, state.epoch, state.members, ops, fence?._tag === "Right" ? fence.right.shard : undefined)
-        )
-        if (exit._tag === "Failure" && Cause.failureOption(exit.cause).pipe(Option.exists((e) => e._tag === "Fenced"))) {
-          return yield* lostOwnership(batch)
-        }
-        if (exit._tag === "Failure") {
-          for (const env of batch) failEnvelope(env, unavailable)
-          const refused = deps.admit?.()
-          if (refused !== undefined) {
-            yield* failQueued(cell, refused as Unavailable)
-            return "passivated" as const
+        // A resend of a recent send is answered from memory (its first ack), without a commit:
+        // the common retry costs no round trip, and never meets the unique key in the store.
+        // Membership first, as plan() rules: a former member's resend goes to the store.
+        const results: Array<OpResult | undefined> = new Array(writes.length)
+        const ops: Array<WriteOp> = []
+        const committing: Array<number> = []
+        for (let i = 0; i < writes.length; i++) {
+          const op = writes[i]!.op
+          const ack = op._tag === "Send" && state.members.has(op.actor) ? recent.get(idempotencyKey(op.actor, op.clientMsgId)) : undefined
+          if (ack !== undefined) results[i] = { _tag: "Duplicate", ack }
+          else {
+            ops.push(op)
+            committing.push(i)
           }
-          return yield* Effect.fail(new ActorCrashed(room, exit.cause))
         }
-        const results = exit.value
-        const events = results.flatMap((r) => (r._tag === "Committed" ? r.events : []))
-        if (events.length > 0) {
-          applyEvents(state, events)
-          yield* deps.onCommitted(room, state.kind, events, state.members)
+        if (ops.length > 0) {
+          // Self-fencing: re-checked right before every commit, so a node whose lease has
+          // lapsed (paused, partitioned) stops writing on its own, before the store has to refuse.
+          const fence = deps.fence ? yield* Effect.either(deps.fence(room)) : undefined
+          if (fence !== undefined && fence._tag === "Left") return yield* lostOwnership(batch)
+          if (fence !== undefined && fence._tag === "Right") state.epoch = fence.right.epoch
+          const exit = yield* Effect.exit(
+            deps.store.commit(room, state.epoch, state.members, ops, fence?._tag === "Right" ? fence.right.shard : undefined)
+          )
+          if (exit._tag === "Failure" && Cause.failureOption(exit.cause).pipe(Option.exists((e) => e._tag === "Fenced"))) {
+            return yield* lostOwnership(batch)
+          }
+          if (exit._tag === "Failure") {
+            for (const env of batch) failEnvelope(env, unavailable)
+            const refused = deps.admit?.()
+            if (refused !== undefined) {
+              yield* failQueued(cell, refused as Unavailable)
+              return "passivated" as const
+            }
+            return yield* Effect.fail(new ActorCrashed(room, exit.cause))
+          }
+          const committed = exit.value
+          const events: Array<ChatEvent> = []
+          for (let j = 0; j < committing.length; j++) {
+            const r = committed[j]!
+            results[committing[j]!] = r
+            if (r._tag === "Committed") for (const e of r.events) events.push(e)
+            const op = ops[j]!
+            if (op._tag === "Send" && r._tag !== "Rejected") remember(idempotencyKey(op.actor, op.clientMsgId), r.ack)
+          }
+          if (events.length > 0) {
+            applyEvents(state, events)
+            yield* deps.onCommitted(room, state.kind, events, state.members)
+          }
         }
         for (let i = 0; i < writes.length; i++) writes[i]!.reply(undefined, results[i])
       }

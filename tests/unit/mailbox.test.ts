@@ -1,0 +1,99 @@
+/** The room actor's mailbox (actors/Mailbox.ts) and the actor's answers from its recent sends. */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import { Mailbox } from "../../actors/Mailbox.ts"
+import * as Registry from "../../actors/RoomRegistry.ts"
+import type { RoomId, UserId } from "../../core/model.ts"
+import type { OpResult, WriteOp } from "../../core/ops.ts"
+import type { ChatStore } from "../../storage/ChatStore.ts"
+import { makeMemoryStore } from "../../storage/memory/MemoryStore.ts"
+import { uuidv7 } from "../../src/util/uuid.ts"
+
+describe("mailbox", () => {
+  it("mailbox - keeps order, takes at most the batch size, and refuses offers beyond its capacity", () => {
+    const m = new Mailbox<number>(3)
+    expect([m.offer(1), m.offer(2), m.offer(3), m.offer(4)]).toEqual([true, true, true, false])
+    expect(m.takeUpTo(2)).toEqual([1, 2])
+    expect(m.offer(5)).toBe(true)
+    expect(m.size).toBe(2)
+    expect(m.takeUpTo(10)).toEqual([3, 5])
+    expect(m.takeUpTo(10)).toEqual([])
+    expect(m.size).toBe(0)
+  })
+
+  it("mailbox - stays FIFO over many offers and takes (the consumed prefix is reclaimed)", () => {
+    const m = new Mailbox<number>(5_000)
+    const seen: Array<number> = []
+    let next = 0
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 97; i++) expect(m.offer(next++)).toBe(true)
+      seen.push(...m.takeUpTo(61))
+    }
+    seen.push(...m.takeAll())
+    expect(seen).toEqual(Array.from({ length: next }, (_, i) => i))
+  })
+
+  it.effect("mailbox - ready waits for the first offer, and answers false once shut and empty", () =>
+    Effect.gen(function* () {
+      const m = new Mailbox<string>(4)
+      const waiting = yield* Effect.fork(m.ready)
+      yield* Effect.yieldNow()
+      expect(waiting.unsafePoll()).toBeNull()
+      m.offer("a")
+      expect(yield* Fiber.join(waiting)).toBe(true)
+      expect(yield* m.ready).toBe(true)
+      m.shutdown()
+      expect(m.offer("b")).toBe(false)
+      // What was queued before the shutdown can still be taken.
+      expect(yield* m.ready).toBe(true)
+      expect(m.takeAll()).toEqual(["a"])
+      expect(yield* m.ready).toBe(false)
+      const m2 = new Mailbox<string>(1)
+      const parked = yield* Effect.fork(m2.ready)
+      yield* Effect.yieldNow()
+      m2.shutdown()
+      expect(yield* Fiber.join(parked)).toBe(false)
+    })
+  )
+})
+
+describe("room actor - recent sends", () => {
+  const alice = "alice" as UserId
+  const send = (clientMsgId: string): WriteOp => ({ _tag: "Send", actor: alice, messageId: uuidv7(), clientMsgId, body: "hi" })
+
+  it.scopedLive("a resend in a later batch is answered with the first ack from the actor, without a commit", () =>
+    Effect.gen(function* () {
+      const base = makeMemoryStore()
+      const committed: Array<number> = []
+      const store: ChatStore = {
+        ...base,
+        commit: (room, epoch, members, ops, shard) => {
+          committed.push(ops.length)
+          return base.commit(room, epoch, members, ops, shard)
+        }
+      }
+      const registry = yield* Registry.make(
+        { store, maxBatch: 64, idleMs: 60_000, onCommitted: () => Effect.void },
+        { mailboxCapacity: 16, commandTimeoutMs: 5_000, restartBaseMs: 10, restartMaxMs: 100, onRestart: () => Effect.void }
+      )
+      const room = (yield* base.createGroupRoom({ id: uuidv7() as RoomId, name: "r", owner: alice, members: [] })).id
+      const write = (op: WriteOp) => Effect.flatten(registry.write(room, op))
+      const first = yield* write(send("k1"))
+      const again = yield* write(send("k1"))
+      const other = yield* write(send("k2"))
+      const ack = (r: OpResult) => (r._tag === "Rejected" ? undefined : r.ack)
+      expect(first._tag).toBe("Committed")
+      expect(again).toEqual({ _tag: "Duplicate", ack: ack(first) })
+      expect(ack(other)?.seq).toBe(2)
+      // Two commits: k1 and k2; the resend never reached the store.
+      expect(committed).toEqual([1, 1])
+      // Through submit (the plain-callback path) too.
+      const viaSubmit = yield* Effect.async<OpResult>((resume) => {
+        const refused = registry.submit!(room, send("k2"), (e, r) => resume(e !== undefined ? Effect.die(e) : Effect.succeed(r!)))
+        if (refused !== undefined) resume(Effect.die(refused))
+      })
+      expect(viaSubmit).toEqual({ _tag: "Duplicate", ack: ack(other) })
+      expect(committed).toEqual([1, 1])
+    })
+  )
+})
