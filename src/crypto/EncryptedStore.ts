@@ -193,33 +193,109 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
     )
   }
 
-  const commit: ChatStore["commit"] = (room, epoch, members, ops, shard) =>
-    Effect.gen(function* () {
-      const sealed = new Map<string, string>()
-      let stored: ReadonlyArray<WriteOp> = ops
-      if (ops.some((op) => op._tag === "Send" || op._tag === "Edit")) {
-        const key = yield* sealingKey(room).pipe(Effect.mapError(asStoreError("encrypt")))
-        const targets = yield* editTargets(room, ops)
-        const out: Array<WriteOp> = []
-        for (const op of ops) {
-          if (op._tag !== "Send" && op._tag !== "Edit") {
-            out.push(op)
-            continue
-          }
-          const body = sealBody(key, room, op.body, op._tag === "Send" ? op.messageId : targets.get(op.seq))
-          if (Either.isLeft(body)) return yield* asStoreError("encrypt")(body.left)
-          sealed.set(body.right, op.body)
-          out.push({ ...op, body: body.right })
-        }
-        stored = out
+  /**
+   * The data key new bodies of `room` go under, when it is known without I/O: the room's key
+   * rows are cached and their sealing key was unwrapped here before (the same key id, so a
+   * key added or rewrapped since is never missed: the id would differ or the bytes are the same).
+   */
+  const sealingKeys = new BoundedMap<string, DataKey>(options?.roomCacheCapacity ?? DEFAULT_ROOM_CACHE_CAPACITY)
+  const knownSealingKey = (room: RoomId): DataKey | undefined => {
+    const rows = roomKeyRows.get(room)
+    if (rows === undefined || rows.length === 0) return undefined
+    const key = sealingKeys.get(room)
+    return key !== undefined && key.id === sealingKeyOf(rows).keyId ? key : undefined
+  }
+  const resolveSealingKey = (room: RoomId): Effect.Effect<DataKey, StoreError> => {
+    const known = knownSealingKey(room)
+    if (known !== undefined) return Effect.succeed(known)
+    return sealingKey(room).pipe(
+      Effect.tap((key) => Effect.sync(() => sealingKeys.set(room, key))),
+      Effect.mapError(asStoreError("encrypt"))
+    )
+  }
+
+  /** The batch's results with plaintext events: sends and edits of this batch need no decryption. */
+  const openResults = (
+    room: RoomId,
+    results: ReadonlyArray<OpResult>,
+    sealed: ReadonlyMap<string, string>
+  ): Effect.Effect<ReadonlyArray<OpResult>, StoreError> => {
+    const out: Array<OpResult> = new Array(results.length)
+    let pending: Array<number> | undefined
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!
+      if (r._tag !== "Committed" || r.events.length === 0) {
+        out[i] = r
+        continue
       }
-      const results = yield* store.commit(room, epoch, members, stored, shard)
-      return yield* Effect.forEach(
-        results,
-        (r): Effect.Effect<OpResult, StoreError> =>
-          r._tag === "Committed" && r.events.length > 0
-            ? Effect.map(openEvents(room, r.events, sealed), (events) => ({ ...r, events }))
-            : Effect.succeed(r)
+      let events: Array<ChatEvent> | undefined = []
+      for (const e of r.events) {
+        if (!isMessageEvent(e) || e.data.body === "") {
+          events.push(e)
+          continue
+        }
+        const plain = sealed.get(e.data.body)
+        if (plain === undefined) {
+          events = undefined
+          break
+        }
+        events.push({ ...e, data: { ...e.data, body: plain } })
+      }
+      if (events !== undefined) out[i] = { ...r, events }
+      else (pending ??= []).push(i)
+    }
+    if (pending === undefined) return Effect.succeed(out)
+    return Effect.map(
+      Effect.forEach(pending, (i) => {
+        const r = results[i] as Extract<OpResult, { _tag: "Committed" }>
+        return Effect.map(openEvents(room, r.events, sealed), (events) => ({ ...r, events }))
+      }),
+      (opened) => {
+        pending!.forEach((i, j) => (out[i] = opened[j]!))
+        return out
+      }
+    )
+  }
+
+  const sealOps = (
+    room: RoomId,
+    key: DataKey,
+    ops: ReadonlyArray<WriteOp>,
+    targets: ReadonlyMap<number, string>,
+    sealed: Map<string, string>
+  ): Either.Either<ReadonlyArray<WriteOp>, StoreError> => {
+    const out: Array<WriteOp> = []
+    for (const op of ops) {
+      if (op._tag !== "Send" && op._tag !== "Edit") {
+        out.push(op)
+        continue
+      }
+      const body = sealBody(key, room, op.body, op._tag === "Send" ? op.messageId : targets.get(op.seq))
+      if (Either.isLeft(body)) return Either.left(asStoreError("encrypt")(body.left))
+      sealed.set(body.right, op.body)
+      out.push({ ...op, body: body.right })
+    }
+    return Either.right(out)
+  }
+
+  const commit: ChatStore["commit"] = (room, epoch, members, ops, shard) =>
+    Effect.suspend(() => {
+      const sealed = new Map<string, string>()
+      const commitSealed = (stored: ReadonlyArray<WriteOp>) =>
+        Effect.flatMap(store.commit(room, epoch, members, stored, shard), (results) => openResults(room, results, sealed))
+      if (!ops.some((op) => op._tag === "Send" || op._tag === "Edit")) return commitSealed(ops)
+      const hasEdits = ops.some((op) => op._tag === "Edit")
+      // The warm path of a batch of sends: the key is known, sealing is synchronous.
+      const known = hasEdits ? undefined : knownSealingKey(room)
+      if (known !== undefined) {
+        const stored = sealOps(room, known, ops, new Map(), sealed)
+        return Either.isLeft(stored) ? Effect.fail(stored.left) : commitSealed(stored.right)
+      }
+      return Effect.flatMap(resolveSealingKey(room), (key) =>
+        Effect.flatMap(editTargets(room, ops), (targets) => {
+          const stored = sealOps(room, key, ops, targets, sealed)
+          return Either.isLeft(stored) ? Effect.fail(stored.left) : commitSealed(stored.right)
+        })
       )
     })
 
