@@ -18,6 +18,12 @@
  * store's commit function, and no SQL driver offers cross-transaction batching.
  */
 
+/** After the I/O callbacks of this loop turn (setImmediate where the runtime has it). */
+const afterIo: (f: () => void) => void =
+  typeof (globalThis as { setImmediate?: unknown }).setImmediate === "function"
+    ? (f) => void (globalThis as unknown as { setImmediate: (f: () => void) => unknown }).setImmediate(f)
+    : (f) => void setTimeout(f, 0)
+
 export interface GroupCommitOptions {
   /** Groups in flight at once (each holds one pooled connection). */
   readonly concurrency: number
@@ -105,10 +111,12 @@ export const makeGroupCommitter = <I, O>(
   return (item: I): Promise<O> =>
     new Promise<O>((resolve, reject) => {
       waiting.push({ item, resolve, reject })
-      // Deferred to the end of the current tick: batches submitted together form one group.
+      // Deferred to the end of the event loop's current poll phase: the batches of every
+      // socket read in this turn of the loop form one group (one statement, one write to the
+      // database socket, ~80 µs of system time here), not one group per frame.
       if (!scheduled && inFlight < options.concurrency) {
         scheduled = true
-        queueMicrotask(pump)
+        afterIo(pump)
       }
     })
 }
