@@ -15,7 +15,6 @@
 import { Cause, Clock, Context, Effect, Option } from "effect"
 import { NotFound, notOwner, Unavailable, type ChatError } from "../core/errors.ts"
 import type { Ack, ChatEvent, Role, RoomId, RoomKind, UserId } from "../core/model.ts"
-import { idempotencyKey } from "../core/plan.ts"
 import type { ChatStore } from "../storage/ChatStore.ts"
 import type { OpResult, WriteOp } from "../core/ops.ts"
 import type { OnCommitted } from "./AfterCommit.ts"
@@ -66,6 +65,12 @@ export interface ActorCell {
 
 /** Recent sends an actor answers resends of from memory (a few KB per active room). */
 const RECENT_KEYS = 256
+/**
+ * The strings as sent, not as stored (core/plan.ts `idempotencyKey`): a hit needs equal
+ * strings, whose stored forms are equal too; two strings stored alike but sent differently
+ * miss here and are answered by the store's rule (the first ack).
+ */
+const recentKey = (sender: string, clientMsgId: string) => `${sender}\u0000${clientMsgId}`
 
 export type ActorExit = "passivated" | "gone" | "fenced"
 
@@ -218,7 +223,7 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
         const committing: Array<number> = []
         for (let i = 0; i < writes.length; i++) {
           const op = writes[i]!.op
-          const ack = op._tag === "Send" && state.members.has(op.actor) ? recent.get(idempotencyKey(op.actor, op.clientMsgId)) : undefined
+          const ack = op._tag === "Send" && state.members.has(op.actor) ? recent.get(recentKey(op.actor, op.clientMsgId)) : undefined
           if (ack !== undefined) results[i] = { _tag: "Duplicate", ack }
           else {
             ops.push(op)
@@ -253,7 +258,7 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
             results[committing[j]!] = r
             if (r._tag === "Committed") for (const e of r.events) events.push(e)
             const op = ops[j]!
-            if (op._tag === "Send" && r._tag !== "Rejected") remember(idempotencyKey(op.actor, op.clientMsgId), r.ack)
+            if (op._tag === "Send" && r._tag !== "Rejected") remember(recentKey(op.actor, op.clientMsgId), r.ack)
           }
           if (events.length > 0) {
             applyEvents(state, events)

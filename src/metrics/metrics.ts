@@ -343,12 +343,14 @@ export const sentCounter = (database: string): ((roomType: string, n: number) =>
 export const timeQuery =
   (operation: string, database: string) => {
     const metric = Metric.tagged(Metric.tagged(queryDuration, "operation", operation), "database", database)
+    // Read and recorded as plain calls: this wraps every commit, i.e. runs once per batch.
     return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-      Effect.flatMap(Clock.currentTimeNanos, (start) =>
-        Effect.onExit(self, (_: Exit.Exit<A, E>) =>
-          Effect.flatMap(Clock.currentTimeNanos, (end) => Metric.update(metric, Number(end - start) / 1e9))
+      Effect.clockWith((clock) => {
+        const start = clock.unsafeCurrentTimeNanos()
+        return Effect.onExit(self, (_: Exit.Exit<A, E>) =>
+          Effect.sync(() => metric.unsafeUpdate(Number(clock.unsafeCurrentTimeNanos() - start) / 1e9, []))
         )
-      )
+      })
   }
 
 /** The gauge of one client type; made once per type by the caller. */
