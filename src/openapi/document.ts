@@ -52,7 +52,7 @@ export const routes: ReadonlyArray<RouteDoc> = [
   { method: "delete", path: "/v1/rooms/{room}/pin", summary: "Unpin the room", responses: { 204: null } },
   { method: "get", path: "/v1/rooms/{room}/messages", summary: "History, newest first", query: Rest.HistoryQuery, responses: { 200: R.HistoryPage } },
   { method: "post", path: "/v1/rooms/{room}/messages", summary: "Send (idempotent per clientMsgId)", body: Rest.PostMessage, responses: { 201: R.Ack } },
-  { method: "post", path: "/v1/rooms/{room}/read", summary: "Move the caller's read position", body: Rest.PostRead, responses: { 200: R.Ack } },
+  { method: "post", path: "/v1/rooms/{room}/read", summary: "Move the caller's read position", body: Rest.PostRead, responses: { 200: R.ReadAck } },
   { method: "post", path: "/v1/devices", summary: "Register a push device token", body: Rest.PostDevice, responses: { 204: null } },
   { method: "get", path: "/v1/devices", summary: "The caller's device tokens", responses: { 200: R.Devices } },
   { method: "delete", path: "/v1/devices/{token}", summary: "Unregister a device token", responses: { 204: null } },
