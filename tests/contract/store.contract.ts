@@ -623,13 +623,21 @@ export const storeContract = (name: string, factory: StoreFactory) =>
         const { store } = yield* factory
         const [ann, bob, eve] = users("ann", "bob", "eve")
         const room = yield* group(store, ann, [bob])
-        const system = (body: string, clientMsgId: string): WriteOp => ({ ...send(SYSTEM_SENDER, body, clientMsgId), system: true })
+        const flagged = (actor: UserId, body: string, clientMsgId: string): WriteOp => ({
+          _tag: "Send",
+          actor,
+          system: true,
+          messageId: crypto.randomUUID(),
+          clientMsgId,
+          body
+        })
+        const system = (body: string, clientMsgId: string) => flagged(SYSTEM_SENDER, body, clientMsgId)
         const [first, again, unflagged, impostor] = yield* commit(store, room.id, [
           system("maintenance at 22:00", "notice-1"),
           system("maintenance at 22:00", "notice-1"),
           send(SYSTEM_SENDER, "not flagged", "notice-2"),
           // The flag does not make another sender's send legal.
-          { ...send(eve, "eve", "notice-3"), system: true }
+          flagged(eve, "eve", "notice-3")
         ])
         expect(first._tag).toBe("Committed")
         expect(ackSeq(first)).toBe(1)
