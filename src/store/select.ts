@@ -147,11 +147,12 @@ const breaker: Layer.Layer<Breaker.StoreBreaker, never, WrappedStore> = Layer.sc
 )
 
 /** The configured store, wrapped (tests), timed (dual mode times each side inside), guarded. */
-const guarded: Layer.Layer<ChatStoreTag, never, WrappedStore | Breaker.StoreBreaker> = Layer.effect(
+const guarded: Layer.Layer<ChatStoreTag, never, WrappedStore | Breaker.StoreBreaker | ChatConfigTag> = Layer.effect(
   ChatStoreTag,
   Effect.gen(function* () {
     const store = yield* WrappedStore
-    return withBreaker(store.name === "dual" ? store : withMetrics(store), yield* Breaker.StoreBreaker)
+    const config = yield* ChatConfigTag
+    return withBreaker(store.name === "dual" ? store : withMetrics(store), yield* Breaker.StoreBreaker, config.storeTimeoutMs)
   })
 )
 
