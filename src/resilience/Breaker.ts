@@ -181,3 +181,6 @@ export class StoreBreaker extends Context.Tag("chat/StoreBreaker")<StoreBreaker,
 
 /** The breaker of the NATS connection, in clustered mode (src/server.ts builds it). */
 export class NatsBreaker extends Context.Tag("chat/NatsBreaker")<NatsBreaker, Breaker>() {}
+
+/** The breaker of Redis, with CHAT_REDIS_URL (src/server.ts builds it): open means degraded, never unready. */
+export class RedisBreaker extends Context.Tag("chat/RedisBreaker")<RedisBreaker, Breaker>() {}
