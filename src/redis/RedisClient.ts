@@ -193,11 +193,18 @@ export const layer = (url: Redacted.Redacted<string>, options?: RedisClientOptio
  * command fails at once with RedisError (the presence, limiter and cache built on the client
  * then answer from this node, as they do when Redis is down), instead of each waiting for its
  * command timeout; every failure counts toward opening it. The breaker's probe (a PING on the
- * raw client) closes it, and the heartbeat's resync then brings Redis up to date.
+ * raw client) closes it, and the heartbeat's resync then brings Redis up to date. A command
+ * that timed out makes the breaker check Redis at once: a hung server opens it within about
+ * two seconds instead of three rounds of timeouts.
  */
 export const guarded = (
   client: RedisClient,
-  breaker: { readonly reject: () => { readonly message: string } | undefined; readonly success: () => void; readonly failure: (cause: string) => void }
+  breaker: {
+    readonly reject: () => { readonly message: string } | undefined
+    readonly success: () => void
+    readonly failure: (cause: string) => void
+    readonly hung: (cause: string) => void
+  }
 ): RedisClient => {
   const guard = (operation: string, run: () => Effect.Effect<unknown, RedisError>): Effect.Effect<unknown, RedisError> =>
     Effect.suspend(() => {
@@ -205,7 +212,8 @@ export const guarded = (
       if (refused !== undefined) return Effect.fail(new RedisError({ operation, cause: "circuit open" }))
       return run().pipe(
         Effect.tapBoth({
-          onFailure: (e) => Effect.sync(() => breaker.failure(e.message)),
+          // A command timeout is a hang (a stopped server, a black hole): the breaker checks at once.
+          onFailure: (e) => Effect.sync(() => (/timed out/i.test(e.message) ? breaker.hung(e.message) : breaker.failure(e.message))),
           onSuccess: () => Effect.sync(() => breaker.success())
         })
       )
