@@ -29,7 +29,7 @@ export const withDualCheck = (
             ? `failing: ScyllaDB circuit ${breaker.state()} (${breaker.cause() ?? "failing"})`
             : ping._tag === "Left" && (ping.left as { _tag?: string })._tag === "TimeoutException"
               ? "failing: ScyllaDB did not answer within 2 s"
-              : `failing: ${ping._tag === "Left" ? describeCause(ping.left) : "recovering"}`
+              : `failing: ScyllaDB: ${ping._tag === "Left" ? describeCause(ping.left) : "recovering"}`
         return reads === "scylla"
           ? { ...r, ok: false, checks: { ...r.checks, "store:scylla": reason } }
           : { ...r, checks: { ...r.checks, "store:scylla": `degraded: ${reason}; writes wait in the outbox` } }

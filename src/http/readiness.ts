@@ -28,7 +28,7 @@ const PROBE_TIMEOUT = "2 seconds"
 const REDIS_PROBE_TIMEOUT = "1 second"
 
 // Reasons in words: the dependency, and the driver's error or the open circuit's cause.
-const check = (name: string, probe: Effect.Effect<unknown, unknown>, breaker: Option.Option<Breaker>) =>
+const check = (name: string, title: string, probe: Effect.Effect<unknown, unknown>, breaker: Option.Option<Breaker>) =>
   probe.pipe(
     Effect.timeout(PROBE_TIMEOUT),
     Effect.match({
@@ -37,11 +37,14 @@ const check = (name: string, probe: Effect.Effect<unknown, unknown>, breaker: Op
           name,
           Option.isSome(breaker) && breaker.value.state() !== "closed"
             ? `failing: ${breaker.value.title} circuit ${breaker.value.state()} (${breaker.value.cause() ?? describeCause(e)})`
-            : `failing: ${(e as { _tag?: string })._tag === "TimeoutException" ? "no answer within 2 s" : describeCause(e)}`
+            : `failing: ${(e as { _tag?: string })._tag === "TimeoutException" ? `${title} did not answer within 2 s` : `${title}: ${describeCause(e)}`}`
         ] as const,
       onSuccess: () => [name, "ok"] as const
     })
   )
+
+const TITLES: Record<string, string> = { postgres: "PostgreSQL", scylla: "ScyllaDB", pglite: "PGlite", dual: "PostgreSQL", memory: "the memory store" }
+const storeTitle = (name: string) => TITLES[name] ?? name
 
 /** Why Redis is not used, in words: its open circuit and the cause, or the PING's failure. */
 const redisReason = (e: unknown, breaker: Option.Option<Breaker>): string => {
@@ -70,8 +73,8 @@ export const makeReadiness = Effect.gen(function* () {
   const base = Effect.map(
     Effect.all(
       [
-        check(`store:${store.name}`, store.ping, storeBreaker),
-        ...(Option.isSome(nats) ? [check("nats", Effect.tryPromise(() => nats.value.nc.rtt()), natsBreaker)] : [])
+        check(`store:${store.name}`, storeTitle(store.name), store.ping, storeBreaker),
+        ...(Option.isSome(nats) ? [check("nats", "NATS", Effect.tryPromise(() => nats.value.nc.rtt()), natsBreaker)] : [])
       ],
       { concurrency: "unbounded" }
     ),
