@@ -21,7 +21,7 @@ import type { RoomSnapshot } from "../../core/snapshot.ts"
 import { RoomRegistryTag, type RoomRegistry } from "../../actors/RoomRegistry.ts"
 import { ShardLeasesTag, type ShardLeases } from "./ShardLeases.ts"
 import type { OpResult, WriteOp } from "../../core/ops.ts"
-import { Internal, notOwner, Timeout, Unavailable, type ChatError } from "../../core/errors.ts"
+import { notOwner, Timeout, Unavailable, type ChatError } from "../../core/errors.ts"
 import type { RoomId } from "../../core/model.ts"
 import { attempt, Nats, type ClusterError } from "./Nats.ts"
 import { shardOf } from "./ShardMap.ts"
@@ -158,8 +158,9 @@ export const makeRouter = (
       const runtime = yield* Effect.runtime<never>()
       const handle = (msg: Msg) =>
         Effect.gen(function* () {
-          const command = Wire.decodeCommand(msg.string())
-          if (command === undefined) return msg.respond(Wire.encodeFailure(new Internal({ message: "malformed command" })))
+          const decoded = Wire.decodeCommand(msg.string())
+          if (Either.isLeft(decoded)) return msg.respond(Wire.encodeFailure(decoded.left))
+          const command = decoded.right
           if (!shards.owns(shard)) return msg.respond(Wire.encodeFailure(notOwner(command.room)))
           if (command.k === "s") {
             const s = yield* Effect.either(local.snapshot(command.room))
