@@ -98,20 +98,31 @@ export const makePushWorker = (deps: PushWorkerDeps) => {
       const to = Math.max(...intents.map((i) => i.toSeq))
       const inRange = (seq: number) => intents.some((i) => seq >= i.fromSeq && seq <= i.toSeq)
       const head = yield* store.loadRoom(room)
-      const messages = Option.isNone(head)
-        ? []
-        : (yield* store.events(room, from - 1, to, to - from + 1))
-            .filter((e) => e.kind === "message.created" && inRange(e.seq))
-            .map((e) => e.data as Message)
-            .filter((m) => m.deleted !== true)
-      if (Option.isNone(head) || messages.length === 0) {
+      if (Option.isNone(head)) {
         yield* store.push.ack(intents)
         return report
       }
+      // Who could be notified at all (members not looking, with a device) before the messages
+      // are read back and decrypted: most intents have nobody to notify, and then reading
+      // them would cost a query and a decryption per message for nothing.
       const members = [...head.value.members.keys()]
       const quiet = yield* quietUsers(room, members)
-      const recipients = members.filter((u) => !quiet.has(u) && messages.some((m) => m.sender !== u))
-      const devices = (yield* Effect.forEach(recipients, (u) => store.listDevices(u), { concurrency: 8 })).flat()
+      const candidates = members.filter((u) => !quiet.has(u))
+      const candidateDevices = (yield* Effect.forEach(candidates, (u) => store.listDevices(u), { concurrency: 8 })).flat()
+      if (candidateDevices.length === 0) {
+        yield* store.push.ack(intents)
+        return report
+      }
+      const messages = (yield* store.events(room, from - 1, to, to - from + 1))
+        .filter((e) => e.kind === "message.created" && inRange(e.seq))
+        .map((e) => e.data as Message)
+        .filter((m) => m.deleted !== true)
+      if (messages.length === 0) {
+        yield* store.push.ack(intents)
+        return report
+      }
+      const recipients = new Set(candidates.filter((u) => messages.some((m) => m.sender !== u)))
+      const devices = candidateDevices.filter((d) => recipients.has(d.user))
       const keyed = yield* Effect.promise(() => Promise.all(devices.map(async (d) => ({ device: d, key: await recipientKey(d.token) }))))
       const notified = keyed.length === 0 ? new Map<string, number>() : yield* store.push.sentUpTo(room, keyed.map((k) => k.key))
       const retries: Array<{ readonly provider: Platform; readonly afterMs: number }> = []
