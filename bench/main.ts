@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { basename, dirname, join, relative, resolve } from "node:path"
 import { parseConfig, usage, type BenchConfig } from "./config.ts"
+import { ensureBuilt } from "./lib/build.ts"
 import { ROOT } from "./lib/children.ts"
 import { machineFacts } from "./lib/machine.ts"
 import { startBenchPostgres, type BenchPostgres } from "./lib/postgres.ts"
@@ -62,6 +63,8 @@ const runBench = async (cfg: BenchConfig, argv: ReadonlyArray<string>): Promise<
   const scenarioDurationsS: Record<string, number> = {}
   let historyData: HistoryData | undefined
   try {
+    // Every measured server and client runs compiled (dist/ and bench/.build/).
+    await ensureBuilt(log)
     if (needsPostgres(cfg)) {
       log(`starting PostgreSQL (${cfg.pgDurable ? "durable" : "fsync off"})`)
       pg = await startBenchPostgres({ durable: cfg.pgDurable })

@@ -5,12 +5,13 @@
  * request/reply over IPC with a bound on every wait.
  */
 import { fork, type ChildProcess } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import type { ConnSpec, FromWorker, Ready, Sent, Stats, ToWorker } from "../client/messages.ts"
+import { compiled } from "./build.ts"
 import { ROOT, stopChild, track } from "./children.ts"
 import type { Protocol } from "./servers.ts"
 
-const WORKER = fileURLToPath(new URL("../client/worker.ts", import.meta.url))
+/** The client processes run compiled too (./build.ts): the TS loader would cost them CPU and start time. */
+const WORKER = compiled("bench/client/worker.ts")
 
 type Pending = { resolve: (m: FromWorker) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
 
@@ -22,7 +23,7 @@ interface Worker {
 type DistributiveOmit<T, K extends keyof any> = T extends unknown ? Omit<T, K> : never
 
 const startWorker = (): Worker => {
-  const child = track(fork(WORKER, [], { cwd: ROOT, execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] }))
+  const child = track(fork(WORKER, [], { cwd: ROOT, execArgv: [], stdio: ["ignore", "inherit", "inherit", "ipc"] }))
   const pending = new Map<number, Pending>()
   let rid = 0
   child.on("message", (raw) => {

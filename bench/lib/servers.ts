@@ -1,14 +1,15 @@
 /**
  * The servers under test, each a child process of its own so that RSS and CPU are read
- * per server process: this project's node (`node --import tsx src/main.node.ts`, what
- * `npm start` runs minus the tsx CLI wrapper process) and the peers under bench/peers/. The
- * peers also run under `--import tsx`, so the loader's fixed memory cost is on both sides.
+ * per server process: this project's node (`node dist/src/main.node.js`, what `npm start`
+ * runs) and the peers under bench/peers/, bundled to bench/.build/ (./build.ts). Every
+ * server runs as compiled JavaScript: no TS loader in any measured process.
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { setTimeout as delay } from "node:timers/promises"
+import { compiled, OURS_ENTRY } from "./build.ts"
 import { freePort, ROOT, stopChild, tail, track } from "./children.ts"
 import { treeCpuTicks } from "./procstat.ts"
 
@@ -127,7 +128,7 @@ export interface OursOptions {
   readonly gcOnSignal?: boolean
 }
 
-const GC_ON_SIGNAL = ["--expose-gc", "--import", "./bench/lib/gcOnSignal.ts"]
+const gcOnSignalArgs = () => ["--expose-gc", "--import", compiled("bench/lib/gcOnSignal.ts")]
 
 /**
  * `--cpu-prof` for our node when a profile directory is given (`--profile`), or when
@@ -148,7 +149,7 @@ export const spawnOurs = (options: OursOptions, port: number) => {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "chat-bench-data-"))
   const out = tail()
   const child = track(
-    spawn(process.execPath, [...profileArgs(options.profileDir), ...oursNodeFlags(), "--import", "tsx", ...(options.gcOnSignal === true ? GC_ON_SIGNAL : []), "src/main.node.ts"], {
+    spawn(process.execPath, [...profileArgs(options.profileDir), ...oursNodeFlags(), ...(options.gcOnSignal === true ? gcOnSignalArgs() : []), OURS_ENTRY], {
       cwd: ROOT,
       env: childEnv({
         CHAT_PORT: String(port),
@@ -225,7 +226,7 @@ export const startPeer = async (
 ): Promise<RunningServer> => {
   const out = tail()
   const child = track(
-    spawn(process.execPath, ["--import", "tsx", ...(options.gcOnSignal === true ? GC_ON_SIGNAL : []), PEER_FILES[name]], {
+    spawn(process.execPath, [...(options.gcOnSignal === true ? gcOnSignalArgs() : []), compiled(PEER_FILES[name])], {
       cwd: ROOT,
       env: childEnv({ PORT: "0", ...(options.postgresUrl !== undefined ? { PEER_POSTGRES_URL: options.postgresUrl } : {}) }),
       stdio: ["ignore", "pipe", "pipe"]
