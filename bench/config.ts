@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util"
 import { isServerName, type ServerName } from "./lib/servers.ts"
 
-export const SCENARIOS = ["fanout", "persist", "idle", "history", "coldstart"] as const
+export const SCENARIOS = ["fanout", "persist", "fixed", "zipf", "killcheck", "idle", "history", "coldstart"] as const
 export type ScenarioName = (typeof SCENARIOS)[number]
 
 export interface BenchConfig {
@@ -21,6 +21,13 @@ export interface BenchConfig {
   readonly pgDurable: boolean
   /** Fan-out and persisted: run our node under the V8 CPU profiler and report where its time went. */
   readonly profile: boolean
+  /** Runs of each server in the stepped scenarios, interleaved (A, B, C, A, B, C, ...). */
+  readonly repeats: number
+  /** Bisection steps after the first failed coarse step, and their length. */
+  readonly bisect: number
+  readonly fineStepMs: number
+  /** Trust thresholds: client-limited above lateP99Ms / clientCpuPct; invalid above outsidePct / stealPct. */
+  readonly trust: { readonly lateP99Ms: number; readonly clientCpuPct: number; readonly outsidePct: number; readonly stealPct: number }
   readonly fanout: {
     readonly conns: number
     readonly roomSize: number
@@ -34,6 +41,27 @@ export interface BenchConfig {
     readonly rooms: number
     readonly rates: ReadonlyArray<number>
     readonly p99LimitMs: number
+    readonly servers: ReadonlyArray<ServerName>
+  }
+  /** Every server at the same moderate rates, rooms of 2, all rates run: CPU per message and latency. */
+  readonly fixed: {
+    readonly rooms: number
+    readonly rates: ReadonlyArray<number>
+    readonly stepMs: number
+    readonly servers: ReadonlyArray<ServerName>
+  }
+  /** Many rooms of 2, activity Zipf-distributed over the rooms (exponent s). */
+  readonly zipf: {
+    readonly rooms: number
+    readonly exponent: number
+    readonly rates: ReadonlyArray<number>
+    readonly p99LimitMs: number
+    readonly servers: ReadonlyArray<ServerName>
+  }
+  /** kill -9 after a burst of acked sends, restart, every acked message must be there. */
+  readonly killcheck: {
+    readonly rooms: number
+    readonly messages: number
     readonly servers: ReadonlyArray<ServerName>
   }
   readonly idle: {
@@ -60,6 +88,10 @@ const quick: BenchConfig = {
   bodyBytes: 100,
   pgDurable: true,
   profile: false,
+  repeats: 1,
+  bisect: 1,
+  fineStepMs: 2000,
+  trust: { lateP99Ms: 10, clientCpuPct: 85, outsidePct: 15, stealPct: 5 },
   fanout: {
     conns: 200,
     roomSize: 100,
@@ -75,6 +107,9 @@ const quick: BenchConfig = {
     p99LimitMs: 50,
     servers: ["ours-pglite", "ours-postgres", "socketio-pg"]
   },
+  fixed: { rooms: 100, rates: [100, 250], stepMs: 2000, servers: ["ours-pglite", "ours-postgres", "socketio-pg"] },
+  zipf: { rooms: 500, exponent: 1, rates: [100, 300, 1000], p99LimitMs: 50, servers: ["ours-postgres", "socketio-pg"] },
+  killcheck: { rooms: 20, messages: 400, servers: ["ours-pglite", "ours-postgres", "socketio-pg"] },
   idle: { conns: [1000], roomSize: 100, servers: ["ours-postgres", "rawws"] },
   history: { messages: 10_000, queries: 200, batch: 2000, stores: ["postgres", "pglite"] },
   // Quick: the two cases of the issue (empty data dir, the history data dir); full adds PostgreSQL.
@@ -89,6 +124,9 @@ const full: BenchConfig = {
   stepMs: 10_000,
   drainMs: 5000,
   warmupMs: 3000,
+  repeats: 3,
+  bisect: 3,
+  fineStepMs: 30_000,
   fanout: {
     ...quick.fanout,
     conns: 2000,
@@ -102,6 +140,9 @@ const full: BenchConfig = {
     // ScyllaDB and dual-write need the CQL server (Apache Cassandra, started by the bench).
     servers: ["ours-pglite", "ours-postgres", "ours-scylla", "ours-dual", "socketio-pg"]
   },
+  fixed: { rooms: 100, rates: [250, 500, 1000], stepMs: 15_000, servers: ["ours-pglite", "ours-postgres", "socketio-pg"] },
+  zipf: { rooms: 2000, exponent: 1, rates: [250, 500, 1000, 2000, 4000], p99LimitMs: 50, servers: ["ours-postgres", "socketio-pg"] },
+  killcheck: { rooms: 100, messages: 5000, servers: ["ours-pglite", "ours-postgres", "ours-scylla", "socketio-pg"] },
   idle: { ...quick.idle, conns: [10_000, 100_000] },
   history: { ...quick.history, messages: 1_000_000, queries: 1000, batch: 2000 },
   coldstart: { repeats: 3, stores: ["pglite", "postgres"] }
@@ -117,7 +158,23 @@ const FLAGS = {
   "warmup-ms": { type: "string", doc: "unrecorded first step (0: none)" },
   "body-bytes": { type: "string", doc: "message body size" },
   "pg-fast": { type: "boolean", doc: "PostgreSQL with fsync/synchronous_commit off (as in the tests)" },
-  profile: { type: "boolean", doc: "fan-out and persisted: our node under the V8 CPU profiler; the report shows where its time went" },
+  profile: { type: "boolean", doc: "fan-out and persisted: our node under the V8 CPU profiler; the report shows where its time went (a separate run: never for headline figures)" },
+  repeats: { type: "string", doc: "runs of each server in fanout/persist/zipf, interleaved (quick 1, full 3); the report gives median and range" },
+  bisect: { type: "string", doc: "bisection steps after the first failed coarse step (quick 1, full 3)" },
+  "fine-step-ms": { type: "string", doc: "length of a bisection step (quick 2000, full 30000)" },
+  "late-p99-ms": { type: "string", doc: "a step is client-limited when p99 send lateness exceeds this (default 10)" },
+  "client-cpu-pct": { type: "string", doc: "... or a client process used more than this % of one core (default 85)" },
+  "outside-pct": { type: "string", doc: "a step is invalid when processes outside the run used more than this % of all CPUs (default 15)" },
+  "steal-pct": { type: "string", doc: "... or steal exceeded this % of all CPUs (default 5)" },
+  "fixed-rates": { type: "string", doc: "fixed-rate table: rates, msg/s, comma-separated" },
+  "fixed-step-ms": { type: "string", doc: "fixed-rate table: time per rate" },
+  "fixed-servers": { type: "string", doc: "fixed-rate table: servers" },
+  "zipf-rooms": { type: "string", doc: "Zipf scenario: rooms of 2" },
+  "zipf-exponent": { type: "string", doc: "Zipf scenario: exponent s (room of rank r gets 1/r^s of the activity)" },
+  "zipf-rates": { type: "string", doc: "Zipf scenario: steps, total msg/s" },
+  "zipf-servers": { type: "string", doc: "Zipf scenario: servers" },
+  "killcheck-messages": { type: "string", doc: "kill -9 check: acked sends before the kill" },
+  "killcheck-servers": { type: "string", doc: "kill -9 check: persisted servers" },
   "fanout-conns": { type: "string", doc: "fan-out connections" },
   "fanout-room-size": { type: "string", doc: "fan-out room size" },
   "fanout-senders": { type: "string", doc: "fan-out sending connections" },
@@ -192,6 +249,33 @@ export const parseConfig = (argv: ReadonlyArray<string>): BenchConfig | "help" =
     bodyBytes: Math.max(32, int("body-bytes", v["body-bytes"], base.bodyBytes)),
     pgDurable: v["pg-fast"] ? false : base.pgDurable,
     profile: v.profile === true,
+    repeats: Math.max(1, int("repeats", v.repeats, base.repeats)),
+    bisect: int("bisect", v.bisect, base.bisect),
+    fineStepMs: int("fine-step-ms", v["fine-step-ms"], base.fineStepMs),
+    trust: {
+      lateP99Ms: int("late-p99-ms", v["late-p99-ms"], base.trust.lateP99Ms),
+      clientCpuPct: int("client-cpu-pct", v["client-cpu-pct"], base.trust.clientCpuPct),
+      outsidePct: int("outside-pct", v["outside-pct"], base.trust.outsidePct),
+      stealPct: int("steal-pct", v["steal-pct"], base.trust.stealPct)
+    },
+    fixed: {
+      ...base.fixed,
+      rates: ints("fixed-rates", v["fixed-rates"], base.fixed.rates),
+      stepMs: int("fixed-step-ms", v["fixed-step-ms"], base.fixed.stepMs),
+      servers: servers("fixed-servers", v["fixed-servers"], base.fixed.servers)
+    },
+    zipf: {
+      ...base.zipf,
+      rooms: Math.max(2, int("zipf-rooms", v["zipf-rooms"], base.zipf.rooms)),
+      exponent: v["zipf-exponent"] === undefined ? base.zipf.exponent : Number(v["zipf-exponent"]),
+      rates: ints("zipf-rates", v["zipf-rates"], base.zipf.rates),
+      servers: servers("zipf-servers", v["zipf-servers"], base.zipf.servers)
+    },
+    killcheck: {
+      ...base.killcheck,
+      messages: Math.max(1, int("killcheck-messages", v["killcheck-messages"], base.killcheck.messages)),
+      servers: servers("killcheck-servers", v["killcheck-servers"], base.killcheck.servers)
+    },
     fanout: {
       conns: int("fanout-conns", v["fanout-conns"], base.fanout.conns),
       roomSize: Math.max(1, int("fanout-room-size", v["fanout-room-size"], base.fanout.roomSize)),

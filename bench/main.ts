@@ -21,7 +21,8 @@ import { computeTargets } from "./report/targets.ts"
 import { runColdStart } from "./scenarios/coldstart.ts"
 import { runHistory, type HistoryData } from "./scenarios/history.ts"
 import { runIdle } from "./scenarios/idle.ts"
-import { runFanout, runPersist } from "./scenarios/load.ts"
+import { runKillCheck } from "./scenarios/killcheck.ts"
+import { runFanout, runFixed, runPersist, runZipf } from "./scenarios/load.ts"
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
@@ -38,13 +39,19 @@ const cassandraVersionOf = async (c: RunningCassandra) =>
 
 const needsCqlServer = (cfg: BenchConfig) =>
   (cfg.scenarios.includes("fanout") && cfg.fanout.servers.some(needsCql)) ||
-  (cfg.scenarios.includes("persist") && cfg.persist.servers.some(needsCql))
+  (cfg.scenarios.includes("persist") && cfg.persist.servers.some(needsCql)) ||
+  (cfg.scenarios.includes("fixed") && cfg.fixed.servers.some(needsCql)) ||
+  (cfg.scenarios.includes("zipf") && cfg.zipf.servers.some(needsCql)) ||
+  (cfg.scenarios.includes("killcheck") && cfg.killcheck.servers.some(needsCql))
 
 const needsPostgres = (cfg: BenchConfig) =>
   cfg.scenarios.some(
     (s) =>
       (s === "fanout" && cfg.fanout.servers.some(usesPg)) ||
       (s === "persist" && cfg.persist.servers.some(usesPg)) ||
+      (s === "fixed" && cfg.fixed.servers.some(usesPg)) ||
+      (s === "zipf" && cfg.zipf.servers.some(usesPg)) ||
+      (s === "killcheck" && cfg.killcheck.servers.some(usesPg)) ||
       (s === "idle" && cfg.idle.servers.includes("ours-postgres")) ||
       (s === "history" && cfg.history.stores.includes("postgres")) ||
       (s === "coldstart" && cfg.coldstart.stores.includes("postgres"))
@@ -86,6 +93,15 @@ const runBench = async (cfg: BenchConfig, argv: ReadonlyArray<string>): Promise<
             break
           case "persist":
             scenarios.persist = await runPersist(cfg, pg, log)
+            break
+          case "fixed":
+            scenarios.fixed = await runFixed(cfg, pg, log)
+            break
+          case "zipf":
+            scenarios.zipf = await runZipf(cfg, pg, log)
+            break
+          case "killcheck":
+            scenarios.killcheck = await runKillCheck(cfg, pg, log)
             break
           case "idle":
             scenarios.idle = await runIdle(cfg, pg, log)

@@ -21,8 +21,8 @@ export interface Conn {
 
 export type Connect = (url: string, spec: ConnSpec, hooks: Hooks) => Promise<Conn>
 
-/** Long enough for `<step>:<16-digit us>:`. */
-const HEAD = 40
+/** Long enough for `<step>:<16-digit us>:<sender>.<n>:`. */
+const HEAD = 48
 const CONNECT_TIMEOUT_MS = 30_000
 
 const withTimeout = <A>(p: Promise<A>, what: string, cleanup: () => void): Promise<A> =>

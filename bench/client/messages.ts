@@ -16,6 +16,10 @@ export interface ConnSpec {
    * senders are split over client processes.
    */
   readonly phase?: number
+  /** A sender's number, unique in the run: written in each body for the order and duplicate checks. */
+  readonly senderId?: number
+  /** This sender's share of the step rate relative to the others (default 1; the Zipf scenario). */
+  readonly weight?: number
   /** Source address (127.0.0.x) to spread many connections over several ephemeral port ranges. */
   readonly localAddress?: string
 }
@@ -67,8 +71,14 @@ export interface Stats {
   readonly acks: number
   /** Sends answered with an error, by error code. */
   readonly errors: Readonly<Record<string, number>>
+  /** Deliveries of a message this connection already had (same sender, same n). */
+  readonly duplicates: number
+  /** Deliveries that arrived after a later message of the same sender on the same connection. */
+  readonly reordered: number
   readonly e2e: HistogramData
   readonly ack: HistogramData
+  /** How late sends ran behind their schedule (µs). */
+  readonly lateness: HistogramData
   /** Event-loop utilisation of this client process since the step started (0..1). */
   readonly elu: number
   /** Connections closed by the server since the step started. */

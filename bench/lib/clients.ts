@@ -59,6 +59,8 @@ const startWorker = (): Worker => {
 
 export interface ClientPool {
   readonly size: number
+  /** The client processes' pids: their CPU is read from /proc per step. */
+  readonly pids: ReadonlyArray<number>
   readonly ready: ReadonlyArray<Ready>
   readonly step: (step: number, ratePerSender: number, durationMs: number, maxPerSender: number) => Promise<ReadonlyArray<Sent>>
   readonly collect: (step: number, final: boolean) => Promise<ReadonlyArray<Stats>>
@@ -108,6 +110,7 @@ export const startClients = async (options: PoolOptions): Promise<ClientPool> =>
     )) as Array<Ready>
     return {
       size: n,
+      pids: workers.map((w) => w.child.pid!),
       ready,
       step: async (step, ratePerSender, durationMs, maxPerSender) =>
         (await Promise.all(

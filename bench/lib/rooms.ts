@@ -17,6 +17,8 @@ export interface RoomLayout {
   readonly prefix: string
   /** Source address for connection i (idle scenario: beyond one ephemeral port range). */
   readonly localAddressOf?: (i: number) => string | undefined
+  /** Each sender's share of the rate, by room (the Zipf scenario); 1 when absent. */
+  readonly weightOfRoom?: (room: number) => number
 }
 
 export interface RoomPlan {
@@ -76,7 +78,8 @@ export const planRooms = async (server: RunningServer, layout: RoomLayout): Prom
         user: `${layout.prefix}${r}.${i}`,
         room: names[r],
         sender: k < layout.senders,
-        ...(k < layout.senders ? { phase: k / layout.senders } : {}),
+        ...(k < layout.senders ? { phase: k / layout.senders, senderId: k } : {}),
+        ...(k < layout.senders && layout.weightOfRoom !== undefined ? { weight: layout.weightOfRoom(r) } : {}),
         ...(local !== undefined ? { localAddress: local } : {})
       })
     }

@@ -52,6 +52,8 @@ export interface RunningServer {
   readonly connectUrl: string
   /** CPU ticks of the database server behind it, when there is one (PostgreSQL). */
   readonly dbCpuTicks?: () => number
+  /** SIGKILL, no grace (the kill -9 check); stop() afterwards only waits for the exit. */
+  readonly kill: () => void
   readonly stop: () => Promise<void>
 }
 
@@ -206,6 +208,7 @@ export const startOurs = async (options: OursOptions, pg?: DatabaseHost): Promis
       : options.store === "scylla" && cqlHost !== undefined
         ? { dbCpuTicks: () => treeCpuTicks(cqlHost!.pid) }
         : {}),
+    kill: () => child.kill("SIGKILL"),
     stop: async () => {
       await stopChild(child)
       if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true })
@@ -265,6 +268,7 @@ export const startPeer = async (
     httpUrl,
     connectUrl: name === "rawws" ? `ws://127.0.0.1:${port}/` : httpUrl,
     ...(name === "socketio-pg" ? dbCpu(options.pg) : {}),
+    kill: () => child.kill("SIGKILL"),
     stop: () => stopChild(child)
   }
 }
