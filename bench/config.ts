@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util"
 import { isServerName, type ServerName } from "./lib/servers.ts"
 
-export const SCENARIOS = ["fanout", "persist", "fixed", "zipf", "killcheck", "idle", "history", "coldstart"] as const
+export const SCENARIOS = ["fanout", "persist", "fixed", "zipf", "storm", "mixed", "cluster", "killcheck", "idle", "history", "coldstart"] as const
 export type ScenarioName = (typeof SCENARIOS)[number]
 
 export interface BenchConfig {
@@ -56,6 +56,29 @@ export interface BenchConfig {
     readonly exponent: number
     readonly rates: ReadonlyArray<number>
     readonly p99LimitMs: number
+    readonly servers: ReadonlyArray<ServerName>
+  }
+  /** Reconnect storm: rooms of 1 sender + perRoom listeners; in step 2 every listener drops and resumes with `since`. */
+  readonly storm: {
+    readonly rooms: number
+    readonly perRoom: number
+    readonly rate: number
+    readonly dropMs: number
+    readonly stepMs: number
+    readonly servers: ReadonlyArray<ServerName>
+  }
+  /** History reads while writes run: rooms of 2 at `rate`; step 1 writes only, step 2 writes and reads. */
+  readonly mixed: {
+    readonly rooms: number
+    readonly rate: number
+    readonly readsPerS: number
+    readonly stepMs: number
+    readonly servers: ReadonlyArray<ServerName>
+  }
+  /** Two of our nodes on one host behind NATS (ours-cluster2) beside one node, persisted load, rooms of 2. */
+  readonly cluster: {
+    readonly rooms: number
+    readonly rates: ReadonlyArray<number>
     readonly servers: ReadonlyArray<ServerName>
   }
   /** kill -9 after a burst of acked sends, restart, every acked message must be there. */
@@ -109,6 +132,9 @@ const quick: BenchConfig = {
   },
   fixed: { rooms: 100, rates: [100, 250], stepMs: 2000, servers: ["ours-pglite", "ours-postgres", "socketio-pg"] },
   zipf: { rooms: 500, exponent: 1, rates: [100, 300, 1000], p99LimitMs: 50, servers: ["ours-postgres", "socketio-pg"] },
+  storm: { rooms: 50, perRoom: 4, rate: 200, dropMs: 500, stepMs: 3000, servers: ["ours-postgres"] },
+  mixed: { rooms: 100, rate: 200, readsPerS: 50, stepMs: 2000, servers: ["ours-postgres"] },
+  cluster: { rooms: 100, rates: [100, 200, 400, 800], servers: ["ours-cluster2", "ours-postgres"] },
   killcheck: { rooms: 20, messages: 400, servers: ["ours-pglite", "ours-postgres", "socketio-pg"] },
   idle: { conns: [1000], roomSize: 100, servers: ["ours-postgres", "rawws"] },
   history: { messages: 10_000, queries: 200, batch: 2000, stores: ["postgres", "pglite"] },
@@ -142,6 +168,9 @@ const full: BenchConfig = {
   },
   fixed: { rooms: 100, rates: [250, 500, 1000], stepMs: 15_000, servers: ["ours-pglite", "ours-postgres", "socketio-pg"] },
   zipf: { rooms: 2000, exponent: 1, rates: [250, 500, 1000, 2000, 4000], p99LimitMs: 50, servers: ["ours-postgres", "socketio-pg"] },
+  storm: { rooms: 200, perRoom: 10, rate: 500, dropMs: 2000, stepMs: 15_000, servers: ["ours-postgres", "ours-pglite"] },
+  mixed: { rooms: 100, rate: 500, readsPerS: 200, stepMs: 15_000, servers: ["ours-postgres", "ours-pglite"] },
+  cluster: { rooms: 100, rates: [250, 500, 1000, 1500, 2000, 3000], servers: ["ours-cluster2", "ours-postgres"] },
   killcheck: { rooms: 100, messages: 5000, servers: ["ours-pglite", "ours-postgres", "ours-scylla", "socketio-pg"] },
   idle: { ...quick.idle, conns: [10_000, 100_000] },
   history: { ...quick.history, messages: 1_000_000, queries: 1000, batch: 2000 },
@@ -173,6 +202,16 @@ const FLAGS = {
   "zipf-exponent": { type: "string", doc: "Zipf scenario: exponent s (room of rank r gets 1/r^s of the activity)" },
   "zipf-rates": { type: "string", doc: "Zipf scenario: steps, total msg/s" },
   "zipf-servers": { type: "string", doc: "Zipf scenario: servers" },
+  "storm-rooms": { type: "string", doc: "reconnect storm: rooms (one sender each)" },
+  "storm-per-room": { type: "string", doc: "reconnect storm: listeners per room that drop and resume (rooms x this = the storm's size)" },
+  "storm-rate": { type: "string", doc: "reconnect storm: msg/s sent throughout" },
+  "storm-drop-ms": { type: "string", doc: "reconnect storm: how long the listeners stay away" },
+  "storm-servers": { type: "string", doc: "reconnect storm: servers (ours-* only: resume is our protocol's)" },
+  "mixed-rate": { type: "string", doc: "history while writing: msg/s" },
+  "mixed-reads": { type: "string", doc: "history while writing: REST history pages per second" },
+  "mixed-servers": { type: "string", doc: "history while writing: servers (ours-* only)" },
+  "cluster-rates": { type: "string", doc: "two nodes behind NATS: steps, msg/s" },
+  "cluster-servers": { type: "string", doc: "two nodes behind NATS: servers (default ours-cluster2,ours-postgres)" },
   "killcheck-messages": { type: "string", doc: "kill -9 check: acked sends before the kill" },
   "killcheck-servers": { type: "string", doc: "kill -9 check: persisted servers" },
   "fanout-conns": { type: "string", doc: "fan-out connections" },
@@ -270,6 +309,25 @@ export const parseConfig = (argv: ReadonlyArray<string>): BenchConfig | "help" =
       exponent: v["zipf-exponent"] === undefined ? base.zipf.exponent : Number(v["zipf-exponent"]),
       rates: ints("zipf-rates", v["zipf-rates"], base.zipf.rates),
       servers: servers("zipf-servers", v["zipf-servers"], base.zipf.servers)
+    },
+    storm: {
+      ...base.storm,
+      rooms: Math.max(1, int("storm-rooms", v["storm-rooms"], base.storm.rooms)),
+      perRoom: Math.max(1, int("storm-per-room", v["storm-per-room"], base.storm.perRoom)),
+      rate: Math.max(1, int("storm-rate", v["storm-rate"], base.storm.rate)),
+      dropMs: int("storm-drop-ms", v["storm-drop-ms"], base.storm.dropMs),
+      servers: servers("storm-servers", v["storm-servers"], base.storm.servers)
+    },
+    mixed: {
+      ...base.mixed,
+      rate: Math.max(1, int("mixed-rate", v["mixed-rate"], base.mixed.rate)),
+      readsPerS: int("mixed-reads", v["mixed-reads"], base.mixed.readsPerS),
+      servers: servers("mixed-servers", v["mixed-servers"], base.mixed.servers)
+    },
+    cluster: {
+      ...base.cluster,
+      rates: ints("cluster-rates", v["cluster-rates"], base.cluster.rates),
+      servers: servers("cluster-servers", v["cluster-servers"], base.cluster.servers)
     },
     killcheck: {
       ...base.killcheck,

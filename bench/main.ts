@@ -22,7 +22,7 @@ import { runColdStart } from "./scenarios/coldstart.ts"
 import { runHistory, type HistoryData } from "./scenarios/history.ts"
 import { runIdle } from "./scenarios/idle.ts"
 import { runKillCheck } from "./scenarios/killcheck.ts"
-import { runFanout, runFixed, runPersist, runZipf } from "./scenarios/load.ts"
+import { runCluster, runFanout, runFixed, runMixed, runPersist, runStorm, runZipf } from "./scenarios/load.ts"
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
@@ -31,7 +31,7 @@ const commandLine = (argv: ReadonlyArray<string>) =>
     ? `npm run bench${argv.length > 0 ? ` -- ${argv.join(" ")}` : ""}`
     : `node --import tsx bench/main.ts ${argv.join(" ")}`.trim()
 
-const usesPg = (n: string) => n === "ours-postgres" || n === "ours-dual" || n === "socketio-pg"
+const usesPg = (n: string) => n === "ours-postgres" || n === "ours-dual" || n === "ours-cluster2" || n === "socketio-pg"
 
 /** What the report says of the CQL server: Cassandra's version, one node, same machine. */
 const cassandraVersionOf = async (c: RunningCassandra) =>
@@ -42,7 +42,10 @@ const needsCqlServer = (cfg: BenchConfig) =>
   (cfg.scenarios.includes("persist") && cfg.persist.servers.some(needsCql)) ||
   (cfg.scenarios.includes("fixed") && cfg.fixed.servers.some(needsCql)) ||
   (cfg.scenarios.includes("zipf") && cfg.zipf.servers.some(needsCql)) ||
-  (cfg.scenarios.includes("killcheck") && cfg.killcheck.servers.some(needsCql))
+  (cfg.scenarios.includes("killcheck") && cfg.killcheck.servers.some(needsCql)) ||
+  (cfg.scenarios.includes("storm") && cfg.storm.servers.some(needsCql)) ||
+  (cfg.scenarios.includes("mixed") && cfg.mixed.servers.some(needsCql)) ||
+  (cfg.scenarios.includes("cluster") && cfg.cluster.servers.some(needsCql))
 
 const needsPostgres = (cfg: BenchConfig) =>
   cfg.scenarios.some(
@@ -52,6 +55,9 @@ const needsPostgres = (cfg: BenchConfig) =>
       (s === "fixed" && cfg.fixed.servers.some(usesPg)) ||
       (s === "zipf" && cfg.zipf.servers.some(usesPg)) ||
       (s === "killcheck" && cfg.killcheck.servers.some(usesPg)) ||
+      (s === "storm" && cfg.storm.servers.some(usesPg)) ||
+      (s === "mixed" && cfg.mixed.servers.some(usesPg)) ||
+      (s === "cluster" && cfg.cluster.servers.some(usesPg)) ||
       (s === "idle" && cfg.idle.servers.includes("ours-postgres")) ||
       (s === "history" && cfg.history.stores.includes("postgres")) ||
       (s === "coldstart" && cfg.coldstart.stores.includes("postgres"))
@@ -99,6 +105,15 @@ const runBench = async (cfg: BenchConfig, argv: ReadonlyArray<string>): Promise<
             break
           case "zipf":
             scenarios.zipf = await runZipf(cfg, pg, log)
+            break
+          case "storm":
+            scenarios.storm = await runStorm(cfg, pg, log)
+            break
+          case "mixed":
+            scenarios.mixed = await runMixed(cfg, pg, log)
+            break
+          case "cluster":
+            scenarios.cluster = await runCluster(cfg, pg, log)
             break
           case "killcheck":
             scenarios.killcheck = await runKillCheck(cfg, pg, log)

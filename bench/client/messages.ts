@@ -20,6 +20,10 @@ export interface ConnSpec {
   readonly senderId?: number
   /** This sender's share of the step rate relative to the others (default 1; the Zipf scenario). */
   readonly weight?: number
+  /** Dropped and resumed with `since` in the reconnect storm. */
+  readonly stormer?: boolean
+  /** The node this connection goes to, when not the pool's URL (two nodes behind NATS). */
+  readonly url?: string
   /** Source address (127.0.0.x) to spread many connections over several ephemeral port ranges. */
   readonly localAddress?: string
 }
@@ -45,6 +49,8 @@ export type ToWorker =
       readonly maxPerSender: number
     }
   | { readonly rid: number; readonly type: "collect"; readonly step: number; readonly final: boolean }
+  /** Drop every stormer connection at once, wait dropMs, reconnect them all and resume. */
+  | { readonly rid: number; readonly type: "storm"; readonly dropMs: number }
   | { readonly rid: number; readonly type: "shutdown" }
 
 export interface Ready {
@@ -87,6 +93,17 @@ export interface Stats {
   readonly late: number
 }
 
-export type FromWorker = (Ready | Sent | Stats | { readonly type: "bye" } | { readonly type: "error"; readonly message: string }) & {
+export interface Stormed {
+  readonly type: "stormed"
+  readonly stormers: number
+  readonly failed: number
+  readonly firstError?: string
+  /** Connect to subscribed of each resumed connection, µs. */
+  readonly reconnect: HistogramData
+  /** From the drop to the last connection subscribed again, ms. */
+  readonly wallMs: number
+}
+
+export type FromWorker = (Ready | Sent | Stats | Stormed | { readonly type: "bye" } | { readonly type: "error"; readonly message: string }) & {
   readonly rid: number
 }

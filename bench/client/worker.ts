@@ -120,7 +120,7 @@ const init = async (msg: Extract<ToWorker, { type: "init" }>) => {
       const index = next++
       const spec = msg.conns[index]
       try {
-        opened.push({ spec, conn: await connect(msg.url, spec, { ...hooks, onDelivery: (head: string) => onDelivery(index, head) }) })
+        opened.push({ spec, conn: await connect(spec.url ?? msg.url, spec, { ...hooks, onDelivery: (head: string) => onDelivery(index, head) }) })
       } catch (e) {
         failed++
         firstError ??= String(e instanceof Error ? e.message : e).slice(0, 300)
@@ -218,6 +218,33 @@ const collect = (msg: Extract<ToWorker, { type: "collect" }>): FromWorker => {
   }
 }
 
+const storm = async (msg: Extract<ToWorker, { type: "storm" }>): Promise<FromWorker> => {
+  const stormers = conns.filter((c) => c.spec.stormer === true && c.conn.reconnect !== undefined)
+  const h = new Histogram()
+  let failed = 0
+  let firstError: string | undefined
+  const t0 = performance.now()
+  await Promise.all(
+    stormers.map(async ({ conn }) => {
+      try {
+        h.record((await conn.reconnect!(msg.dropMs)) * 1000)
+      } catch (e) {
+        failed++
+        firstError ??= String(e instanceof Error ? e.message : e).slice(0, 300)
+      }
+    })
+  )
+  return {
+    rid: msg.rid,
+    type: "stormed",
+    stormers: stormers.length,
+    failed,
+    ...(firstError !== undefined ? { firstError } : {}),
+    reconnect: h.toData(),
+    wallMs: Math.round(performance.now() - t0)
+  }
+}
+
 process.on("message", (raw) => {
   const msg = raw as ToWorker
   const fail = (e: unknown) => reply({ rid: msg.rid, type: "error", message: String(e instanceof Error ? e.stack : e) })
@@ -230,6 +257,9 @@ process.on("message", (raw) => {
       break
     case "collect":
       reply(collect(msg))
+      break
+    case "storm":
+      storm(msg).then(reply, fail)
       break
     case "shutdown":
       closing = true

@@ -5,7 +5,7 @@
  * request/reply over IPC with a bound on every wait.
  */
 import { fork, type ChildProcess } from "node:child_process"
-import type { ConnSpec, FromWorker, Ready, Sent, Stats, ToWorker } from "../client/messages.ts"
+import type { ConnSpec, FromWorker, Ready, Sent, Stats, Stormed, ToWorker } from "../client/messages.ts"
 import { compiled } from "./build.ts"
 import { ROOT, stopChild, track } from "./children.ts"
 import type { Protocol } from "./servers.ts"
@@ -64,6 +64,8 @@ export interface ClientPool {
   readonly ready: ReadonlyArray<Ready>
   readonly step: (step: number, ratePerSender: number, durationMs: number, maxPerSender: number) => Promise<ReadonlyArray<Sent>>
   readonly collect: (step: number, final: boolean) => Promise<ReadonlyArray<Stats>>
+  /** The reconnect storm: every process drops and resumes its stormer connections at once. */
+  readonly storm: (dropMs: number) => Promise<ReadonlyArray<Stormed>>
   readonly close: () => Promise<void>
 }
 
@@ -116,6 +118,7 @@ export const startClients = async (options: PoolOptions): Promise<ClientPool> =>
         (await Promise.all(
           workers.map((w) => w.call({ type: "step", step, ratePerSender, durationMs, maxPerSender }, durationMs + 60_000))
         )) as Array<Sent>,
+      storm: async (dropMs) => (await Promise.all(workers.map((w) => w.call({ type: "storm", dropMs }, dropMs + 180_000)))) as Array<Stormed>,
       collect: async (step, final) =>
         (await Promise.all(workers.map((w) => w.call({ type: "collect", step, final }, 30_000)))) as Array<Stats>,
       close

@@ -17,6 +17,8 @@ export interface RoomLayout {
   readonly prefix: string
   /** Source address for connection i (idle scenario: beyond one ephemeral port range). */
   readonly localAddressOf?: (i: number) => string | undefined
+  /** Members that do not send are dropped and resumed in the reconnect storm. */
+  readonly stormers?: boolean
   /** Each sender's share of the rate, by room (the Zipf scenario); 1 when absent. */
   readonly weightOfRoom?: (room: number) => number
 }
@@ -80,6 +82,9 @@ export const planRooms = async (server: RunningServer, layout: RoomLayout): Prom
         sender: k < layout.senders,
         ...(k < layout.senders ? { phase: k / layout.senders, senderId: k } : {}),
         ...(k < layout.senders && layout.weightOfRoom !== undefined ? { weight: layout.weightOfRoom(r) } : {}),
+        ...(k >= layout.senders && layout.stormers === true ? { stormer: true } : {}),
+        // Several nodes (behind NATS): a room's members are spread over them.
+        ...(server.connectUrls !== undefined ? { url: server.connectUrls[i % server.connectUrls.length] } : {}),
         ...(local !== undefined ? { localAddress: local } : {})
       })
     }

@@ -13,6 +13,7 @@ const LABELS: Record<string, string> = {
   "ours-pglite": "this project (PGlite)",
   "ours-scylla": "this project (ScyllaDB)",
   "ours-dual": "this project (dual-write)",
+  "ours-cluster2": "this project, 2 nodes + NATS (PostgreSQL)",
   rawws: "raw ws",
   socketio: "Socket.IO",
   "socketio-pg": "Socket.IO + INSERT"
@@ -240,6 +241,90 @@ const zipfSum = (rooms: number, s: number) => {
   return h
 }
 
+const stormSection = (r: BenchResults) => {
+  const f = r.scenarios.storm!
+  const p = f.params
+  const z = r.config.storm
+  return [
+    "## Reconnect storm",
+    "",
+    `${n(p.rooms)} rooms, each with one sender and ${z.perRoom} listeners (${n(p.rooms * z.perRoom)} listeners in all); the senders send ${n(z.rate)} msg/s in all ` +
+      `throughout two steps of ${n(p.stepMs / 1000, 1)} s. In step 2, ${n((p.storm?.atMs ?? 0) / 1000, 1)} s in, every listener drops its connection at once ` +
+      `(abruptly, no close handshake), stays away ${n(z.dropMs)} ms, then they all reconnect at once and resume with \`subscribe {since: last seq seen}\`. ` +
+      "Lost, duplicate and reordered count what the listeners got against what was sent (replays included): a gapless resume shows 0 / 0 / 0. " +
+      "Ack latency is the senders', during the storm (step 2) against the calm step 1.",
+    "",
+    table(
+      ["server", "step", "listeners resumed (failed)", "reconnect p50 / p99 / max ms", "all resumed after ms", "lost / dup / reordered", "e2e p99 ms", "ack p99 ms", "server CPU %", "valid"],
+      f.runs.flatMap((run) =>
+        run.steps.map((s) => [
+          label(run.server),
+          s.storm === undefined ? "1 (calm)" : "2 (storm)",
+          s.storm === undefined ? "-" : `${n(s.storm.stormers - s.storm.failed)} (${n(s.storm.failed)})${s.storm.firstError !== undefined ? `: ${s.storm.firstError.slice(0, 80)}` : ""}`,
+          s.storm === undefined ? "-" : `${ms(s.storm.reconnect.p50)} / ${ms(s.storm.reconnect.p99)} / ${ms(s.storm.reconnect.max)}`,
+          s.storm === undefined ? "-" : n(s.storm.wallMs),
+          `${n(s.lost)} / ${n(s.duplicates)} / ${n(s.reordered)}`,
+          ms(s.e2e.p99),
+          ms(s.ack?.p99),
+          n(s.server.cpuPct),
+          s.clientLimited ? "client-limited" : s.machineBusy ? "busy machine" : "yes"
+        ])
+      )
+    ),
+    "",
+    ...f.runs.filter((run) => run.error !== undefined).map((run) => `- ${label(run.server)}: error: ${run.error!.split("\n")[0].slice(0, 200)}`),
+    ""
+  ]
+}
+
+const mixedSection = (r: BenchResults) => {
+  const f = r.scenarios.mixed!
+  const p = f.params
+  return [
+    "## History reads while writes run",
+    "",
+    `${n(p.rooms)} rooms of 2, ${n(r.config.mixed.rate)} persisted msg/s in two steps of ${n(p.stepMs / 1000, 1)} s; in step 2, REST history pages of 50 ` +
+      `(\`GET /v1/rooms/:room/messages?limit=50\`, a random room, as a member) at ${n(r.config.mixed.readsPerS)} per second beside the writes ` +
+      "(open loop from the orchestrator, at most 16 in flight; a read that would exceed that counts as shed). Read latency from each read's scheduled time.",
+    "",
+    table(
+      ["server", "step", "acked msg/s", "ack p50 / p99 / p99.9 ms", "history reads (shed or failed)", "history p50 / p99 / max ms", "server CPU % (db)", "valid"],
+      f.runs.flatMap((run) =>
+        run.steps.map((s) => [
+          label(run.server),
+          s.history === undefined ? "1 (writes)" : "2 (writes + reads)",
+          n(s.ackedPerS),
+          s.ack === null ? "-" : `${ms(s.ack.p50)} / ${ms(s.ack.p99)} / ${ms(s.ack.p999)}`,
+          s.history === undefined ? "-" : `${n(s.history.reads)} (${n(s.history.errors)})`,
+          s.history === undefined ? "-" : `${ms(s.history.latency.p50)} / ${ms(s.history.latency.p99)} / ${ms(s.history.latency.max)}`,
+          n(s.server.cpuPct) + (s.db === null ? "" : ` (db ${n(s.db.cpuPct)})`),
+          s.clientLimited ? "client-limited" : s.machineBusy ? "busy machine" : "yes"
+        ])
+      )
+    ),
+    "",
+    ...f.runs.filter((run) => run.error !== undefined).map((run) => `- ${label(run.server)}: error: ${run.error!.split("\n")[0].slice(0, 200)}`),
+    ""
+  ]
+}
+
+const clusterSection = (r: BenchResults) => {
+  const f = r.scenarios.cluster!
+  const p = f.params
+  return [
+    "## Two nodes on one host behind NATS",
+    "",
+    `Our server in clustered mode: two nodes (\`CHAT_NATS_URL\`, distinct \`CHAT_NODE_ID\`), one NATS server with JetStream, one PostgreSQL database, all on this host; ` +
+      `each room's two members connect to different nodes, so half of the sends are routed to the room's owner on the other node and every delivery to the other member crosses NATS. ` +
+      `Beside it, one node alone under the same load. ${n(p.rooms)} rooms of 2; ${stepsLine(p)}; a step holds while p99 send-to-ack stays <= ${p.limitMs} ms. ` +
+      `Server CPU: both nodes; db: PostgreSQL and the NATS server.${repeatsLine(f)}`,
+    "",
+    headline(f, "acked", ["ours-postgres"]),
+    "",
+    ...everyStep(f, "persist")
+  ]
+}
+
 const killSection = (r: BenchResults) => {
   const k = r.scenarios.killcheck!
   return [
@@ -268,7 +353,7 @@ const killSection = (r: BenchResults) => {
 
 /** Per server, what it guaranteed over every stepped step of the run, beside the kill -9 result. */
 const guaranteesSection = (r: BenchResults) => {
-  const loads = [r.scenarios.fanout, r.scenarios.persist, r.scenarios.fixed, r.scenarios.zipf].filter((l): l is LoadResult => l !== undefined)
+  const loads = [r.scenarios.fanout, r.scenarios.persist, r.scenarios.fixed, r.scenarios.zipf, r.scenarios.storm, r.scenarios.mixed, r.scenarios.cluster].filter((l): l is LoadResult => l !== undefined)
   const names = [...new Set(loads.flatMap(servers))]
   if (names.length === 0) return []
   const steps = (srv: string) => loads.flatMap((l) => l.runs.filter((run) => run.server === srv).flatMap((run) => run.steps))
@@ -467,6 +552,9 @@ export const renderMarkdown = (
   if (r.scenarios.persist !== undefined) lines.push(...persistSection(r, files.charts.persist))
   if (r.scenarios.fixed !== undefined) lines.push(...fixedSection(r))
   if (r.scenarios.zipf !== undefined) lines.push(...zipfSection(r))
+  if (r.scenarios.storm !== undefined) lines.push(...stormSection(r))
+  if (r.scenarios.mixed !== undefined) lines.push(...mixedSection(r))
+  if (r.scenarios.cluster !== undefined) lines.push(...clusterSection(r))
   if (r.scenarios.killcheck !== undefined) lines.push(...killSection(r))
   lines.push(...guaranteesSection(r))
   if (r.scenarios.idle !== undefined) lines.push(...idleSection(r))

@@ -28,6 +28,9 @@ export interface BenchResults {
     readonly persist?: LoadResult
     readonly fixed?: LoadResult
     readonly zipf?: LoadResult
+    readonly storm?: LoadResult
+    readonly mixed?: LoadResult
+    readonly cluster?: LoadResult
     readonly killcheck?: { readonly runs: ReadonlyArray<KillCheckRun> }
     readonly idle?: IdleResult
     readonly history?: { readonly runs: ReadonlyArray<HistoryRun> }

@@ -87,6 +87,49 @@ export const zipfParams = (cfg: BenchConfig): LoadParams => {
   }
 }
 
+/** Step 1 calm, step 2 the same rate with every listener dropping at a third of the step and resuming with `since`. */
+export const stormParams = (cfg: BenchConfig): LoadParams => ({
+  ...common(cfg),
+  stepMs: cfg.storm.stepMs,
+  // The replays after the storm must have time to arrive before the step is counted.
+  drainMs: Math.max(cfg.drainMs, cfg.storm.dropMs + 10_000),
+  rooms: cfg.storm.rooms,
+  roomSize: 1 + cfg.storm.perRoom,
+  senders: cfg.storm.rooms,
+  rates: [cfg.storm.rate, cfg.storm.rate],
+  limitOn: "ack",
+  limitMs: cfg.persist.p99LimitMs,
+  search: false,
+  bisect: 0,
+  storm: { step: 2, atMs: Math.round(cfg.storm.stepMs / 3), dropMs: cfg.storm.dropMs }
+})
+
+/** Step 1 writes only, step 2 the same writes with REST history reads beside them. */
+export const mixedParams = (cfg: BenchConfig): LoadParams => ({
+  ...common(cfg),
+  stepMs: cfg.mixed.stepMs,
+  rooms: cfg.mixed.rooms,
+  roomSize: 2,
+  senders: cfg.mixed.rooms * 2,
+  rates: [cfg.mixed.rate, cfg.mixed.rate],
+  limitOn: "ack",
+  limitMs: cfg.persist.p99LimitMs,
+  search: false,
+  bisect: 0,
+  historyReadsPerS: cfg.mixed.readsPerS,
+  historyReadsFromStep: 2
+})
+
+export const clusterParams = (cfg: BenchConfig): LoadParams => ({
+  ...common(cfg),
+  rooms: cfg.cluster.rooms,
+  roomSize: 2,
+  senders: cfg.cluster.rooms * 2,
+  rates: cfg.cluster.rates,
+  limitOn: "ack",
+  limitMs: cfg.persist.p99LimitMs
+})
+
 const runAll = async (
   label: string,
   params: LoadParams,
@@ -119,3 +162,12 @@ export const runFixed = (cfg: BenchConfig, pg: BenchPostgres | undefined, log: L
 
 export const runZipf = (cfg: BenchConfig, pg: BenchPostgres | undefined, log: Log): Promise<LoadResult> =>
   runAll("zipf", zipfParams(cfg), cfg.zipf.servers, cfg.repeats, pg, log)
+
+export const runStorm = (cfg: BenchConfig, pg: BenchPostgres | undefined, log: Log): Promise<LoadResult> =>
+  runAll("storm", stormParams(cfg), cfg.storm.servers, 1, pg, log)
+
+export const runMixed = (cfg: BenchConfig, pg: BenchPostgres | undefined, log: Log): Promise<LoadResult> =>
+  runAll("mixed", mixedParams(cfg), cfg.mixed.servers, 1, pg, log)
+
+export const runCluster = (cfg: BenchConfig, pg: BenchPostgres | undefined, log: Log): Promise<LoadResult> =>
+  runAll("cluster", clusterParams(cfg), cfg.cluster.servers, cfg.repeats, pg, log)

@@ -59,6 +59,12 @@ export interface LoadParams {
   readonly stealPct?: number
   /** Per-sender rate weights by room (the Zipf scenario). */
   readonly weightOfRoom?: (room: number) => number
+  /** The reconnect storm: in step `step` (1-based), `atMs` after it starts, every non-sender drops and resumes after `dropMs`. */
+  readonly storm?: { readonly step: number; readonly atMs: number; readonly dropMs: number }
+  /** History reads while the writes run: REST pages of 50 from random rooms, this many per second (our servers). */
+  readonly historyReadsPerS?: number
+  /** First step (1-based) with history reads; 1 when absent. */
+  readonly historyReadsFromStep?: number
 }
 
 /** Defaults of the trust thresholds (bench/README.md explains them). */
@@ -112,6 +118,18 @@ export interface StepReport {
   readonly machine?: MachineLoad
   /** Something outside the run used the machine: the step's figures are not to be trusted. */
   readonly machineBusy?: boolean
+  /** The reconnect storm of this step. */
+  readonly storm?: {
+    readonly stormers: number
+    readonly failed: number
+    readonly firstError?: string
+    /** Connect to subscribed per resumed connection. */
+    readonly reconnect: LatencySummary
+    /** Drop to the last connection subscribed again, ms (longest over the client processes). */
+    readonly wallMs: number
+  }
+  /** History pages read during the step (REST). */
+  readonly history?: { readonly reads: number; readonly errors: number; readonly latency: LatencySummary }
   readonly held: boolean
   readonly failedBecause: ReadonlyArray<string>
 }
@@ -147,6 +165,52 @@ export interface ServerRun {
 
 const sum = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0)
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits
+
+/**
+ * REST history reads at a fixed rate for the length of a step (open loop, at most 16 in
+ * flight): a page of 50 from a random room, as the room's member. Latency from each read's
+ * scheduled time.
+ */
+const readHistory = async (
+  httpUrl: string,
+  members: ReadonlyArray<{ readonly room: string; readonly token?: string }>,
+  perSecond: number,
+  durationMs: number
+): Promise<{ reads: number; errors: number; latency: LatencySummary }> => {
+  const h = new Histogram()
+  let errors = 0
+  let inFlight = 0
+  const total = Math.floor((perSecond * durationMs) / 1000)
+  const t0 = performance.now()
+  const reads: Array<Promise<void>> = []
+  for (let k = 0; k < total; k++) {
+    const at = (k * 1000) / perSecond
+    const wait = at - (performance.now() - t0)
+    if (wait > 0) await delay(wait)
+    if (inFlight >= 16) {
+      errors++
+      continue
+    }
+    const m = members[Math.floor(Math.random() * members.length)]
+    inFlight++
+    reads.push(
+      fetch(`${httpUrl}/v1/rooms/${m.room}/messages?limit=50`, { headers: { authorization: `Bearer ${m.token}` }, signal: AbortSignal.timeout(30_000) })
+        .then(async (res) => {
+          await res.arrayBuffer()
+          if (res.status !== 200) errors++
+          else h.record((performance.now() - t0 - at) * 1000)
+        })
+        .catch(() => {
+          errors++
+        })
+        .finally(() => {
+          inFlight--
+        })
+    )
+  }
+  await Promise.all(reads)
+  return { reads: h.count, errors, latency: h.summary() }
+}
 
 /** The trust thresholds a caller set (undefined ones keep their defaults). */
 const definedOnly = (p: LoadParams) =>
@@ -203,7 +267,8 @@ const runSteps = async (
       roomSize: params.roomSize,
       senders: params.senders,
       prefix: `${label}`,
-      ...(params.weightOfRoom !== undefined ? { weightOfRoom: params.weightOfRoom } : {})
+      ...(params.weightOfRoom !== undefined ? { weightOfRoom: params.weightOfRoom } : {}),
+      ...(params.storm !== undefined ? { stormers: true } : {})
     })
     const pool = await startClients({
       processes: params.clientProcesses,
@@ -228,19 +293,30 @@ const runSteps = async (
 
       const trust = { ...TRUST_DEFAULTS, ...definedOnly(params) }
       const clientTicks = () => sum(pool.pids.map(cpuTicks))
-      const runTicks = () =>
-        cpuTicks(running.pid) + (running.dbCpuTicks?.() ?? 0) + clientTicks() + cpuTicks(process.pid)
+      const serverTicks = () => cpuTicks(running.pid) + sum((running.extraPids ?? []).map(cpuTicks))
+      const runTicks = () => serverTicks() + (running.dbCpuTicks?.() ?? 0) + clientTicks() + cpuTicks(process.pid)
+      const ourRooms = plan.conns.filter((c) => c.token !== undefined)
       const runStep = async (step: number, rate: number, durationMs: number, drainMs: number): Promise<StepReport> => {
         const perSender = rate / params.senders
         const machine = machineLoadWindow()
         const run0 = runTicks()
-        const server0 = cpuTicks(running.pid)
+        const server0 = serverTicks()
         const db0 = running.dbCpuTicks?.() ?? 0
         const clients = pool.pids.map((pid) => cpuMeter(() => cpuTicks(pid)))
-        const cpu = cpuMeter(() => cpuTicks(running.pid))
+        const cpu = cpuMeter(serverTicks)
         const db = running.dbCpuTicks !== undefined ? cpuMeter(running.dbCpuTicks) : undefined
         const rss = rssPeakSampler(running.pid)
+        const stormRun =
+          params.storm !== undefined && params.storm.step === step
+            ? delay(params.storm.atMs).then(() => pool.storm(params.storm!.dropMs))
+            : undefined
+        const reads =
+          params.historyReadsPerS !== undefined && params.historyReadsPerS > 0 && ourRooms.length > 0 && step >= (params.historyReadsFromStep ?? 1)
+            ? readHistory(running.httpUrl, ourRooms, params.historyReadsPerS, durationMs)
+            : undefined
         const sent = await pool.step(step, perSender, durationMs, Math.ceil((perSender * durationMs) / 1000) + 1)
+        const stormed = await stormRun
+        const historyStats = await reads
         const totalSent = sum(sent.map((s) => s.sent))
         let expected = 0
         for (const s of sent) for (const [room, n] of Object.entries(s.sentByRoom)) expected += n * (plan.subscribers.get(room) ?? 0)
@@ -257,7 +333,7 @@ const runSteps = async (
         const cpuPct = cpu.stop()
         const dbPct = db?.stop()
         const clientCpu = clients.map((c) => c.stop())
-        const serverUs = ((cpuTicks(running.pid) - server0) / CLK_TCK) * 1e6
+        const serverUs = ((serverTicks() - server0) / CLK_TCK) * 1e6
         const dbUs = running.dbCpuTicks !== undefined ? ((running.dbCpuTicks() - db0) / CLK_TCK) * 1e6 : undefined
         const load = machine.end(runTicks() - run0)
         const rssPeak = rss.stop()
@@ -316,6 +392,18 @@ const runSteps = async (
           clientLimited,
           machine: load,
           machineBusy,
+          ...(stormed !== undefined
+            ? {
+                storm: {
+                  stormers: sum(stormed.map((x) => x.stormers)),
+                  failed: sum(stormed.map((x) => x.failed)),
+                  ...(stormed.find((x) => x.firstError !== undefined) !== undefined ? { firstError: stormed.find((x) => x.firstError !== undefined)!.firstError! } : {}),
+                  reconnect: Histogram.from(stormed.map((x) => x.reconnect)).summary(),
+                  wallMs: Math.max(...stormed.map((x) => x.wallMs))
+                }
+              }
+            : {}),
+          ...(historyStats !== undefined ? { history: historyStats } : {}),
           held: failedBecause.length === 0,
           failedBecause
         }
@@ -334,6 +422,10 @@ const runSteps = async (
             `loss ${report.lost}, cpu ${report.server.cpuPct}%${report.db ? ` db ${report.db.cpuPct}%` : ""} (${report.server.usPerMsg ?? "-"} µs/msg), ` +
             `client cpu ${report.clients.cpuPct?.join("/")}% late p99 ${report.clients.lateness?.p99} ms, ` +
             `machine busy ${report.machine?.busyPct}% outside ${report.machine?.outsidePct}% psi ${report.machine?.pressurePct}%` +
+            (report.storm !== undefined
+              ? `, storm: ${report.storm.stormers - report.storm.failed}/${report.storm.stormers} resumed, reconnect p99 ${report.storm.reconnect.p99} ms, all in ${report.storm.wallMs} ms, dup ${report.duplicates} reordered ${report.reordered}`
+              : "") +
+            (report.history !== undefined ? `, history ${report.history.reads} reads p99 ${report.history.latency.p99} ms (${report.history.errors} shed/failed)` : "") +
             `${report.machineBusy ? " [BUSY]" : ""}${report.held ? "" : ` -> ${params.search === false ? "failed" : "stop"}: ${report.failedBecause.join("; ")}`}`
         )
       }
