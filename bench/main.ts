@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { basename, dirname, join, relative, resolve } from "node:path"
 import { parseConfig, usage, type BenchConfig } from "./config.ts"
+import { describeEstimate, estimate } from "./estimate.ts"
 import { ensureBuilt } from "./lib/build.ts"
 import { ROOT } from "./lib/children.ts"
 import { machineFacts } from "./lib/machine.ts"
@@ -68,6 +69,7 @@ const runBench = async (cfg: BenchConfig, argv: ReadonlyArray<string>): Promise<
   const t0 = performance.now()
   const machine = machineFacts()
   log(`bench ${cfg.mode}: ${cfg.scenarios.join(", ")} on ${machine.nproc} CPUs (${machine.cpuModel}), load ${machine.loadAverageAtStart.join(" ")}`)
+  log(describeEstimate(estimate(cfg)))
   let pg: BenchPostgres | undefined
   let cql: RunningCassandra | undefined
   let cqlInfo: string | undefined
@@ -215,6 +217,10 @@ const main = async () => {
   const cfg = parseConfig(argv)
   if (cfg === "help") {
     process.stdout.write(`${usage()}\n`)
+    return
+  }
+  if (cfg.estimateOnly === true) {
+    process.stdout.write(`${describeEstimate(estimate(cfg))}\n`)
     return
   }
   if (cfg.render !== undefined) {

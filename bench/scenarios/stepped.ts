@@ -63,6 +63,8 @@ export interface LoadParams {
   readonly storm?: { readonly step: number; readonly atMs: number; readonly dropMs: number }
   /** History reads while the writes run: REST pages of 50 from random rooms, this many per second (our servers). */
   readonly historyReadsPerS?: number
+  /** Skip coarse rates below this (a repeat of a server whose first run held up to a higher rate). */
+  readonly startAt?: number
   /** First step (1-based) with history reads; 1 when absent. */
   readonly historyReadsFromStep?: number
 }
@@ -431,7 +433,10 @@ const runSteps = async (
       }
       let stoppedBecause = "all steps held"
       let stopStep: StepReport | undefined
-      for (const [i, rate] of params.rates.entries()) {
+      // A repeat starts its coarse search one step below where the first run of the server held
+      // last (`startAt`), so repeats spend their time near the limit, not on the low steps.
+      const coarse = params.rates.filter((r, i, all) => params.startAt === undefined || r >= params.startAt || all[i + 1] === undefined)
+      for (const [i, rate] of coarse.entries()) {
         const report = await runStep(i + 1, rate, params.stepMs, params.drainMs)
         steps.push(report)
         describe(report)
