@@ -3,9 +3,9 @@ import { describe, expect, it } from "vitest"
 import { machineLoadWindow, parsePressureSomeTotal, parseProcStat } from "../../bench/lib/machineLoad.ts"
 
 describe("bench machine load", () => {
-  it("bench machine load - /proc/stat: total leaves guest time out, idle includes iowait", () => {
+  it("bench machine load - /proc/stat: total leaves guest time out, idle includes iowait, irq is irq + softirq", () => {
     const text = "cpu  100 5 50 800 20 3 2 10 40 0\ncpu0 50 2 25 400 10 1 1 5 20 0\nintr 1 2\n"
-    expect(parseProcStat(text)).toEqual({ total: 990, idle: 820, steal: 10 })
+    expect(parseProcStat(text)).toEqual({ total: 990, idle: 820, steal: 10, irq: 5 })
   })
 
   it("bench machine load - /proc/pressure/cpu: the some line's total, none without PSI", () => {
