@@ -41,6 +41,12 @@ export const parsePressureSomeTotal = (text: string): number | undefined => {
   return m ? Number(m[1]) : undefined
 }
 
+/** The `avg10=` of the `some` line of /proc/pressure/cpu (percent); undefined without PSI. */
+export const parsePressureSomeAvg10 = (text: string): number | undefined => {
+  const m = /^some .*\bavg10=([\d.]+)/m.exec(text)
+  return m ? Number(m[1]) : undefined
+}
+
 const read = (path: string): string | undefined => {
   try {
     return readFileSync(path, "utf8")
@@ -57,6 +63,8 @@ export interface MachineLoad {
   readonly irqPct?: number
   /** Percent of wall time some task waited for a CPU; undefined without PSI. */
   readonly pressurePct: number | undefined
+  /** The kernel's own 10 s average of the same, read at the end of the window. */
+  readonly pressureAvg10?: number
   /** Percent of all CPUs' time used by processes outside the run; undefined when not given. */
   readonly outsidePct: number | undefined
 }
@@ -73,7 +81,9 @@ export const machineLoadWindow = () => {
     end: (runTicks?: number): MachineLoad => {
       const wallUs = (performance.now() - t0) * 1000
       const cpu1 = parseProcStat(read("/proc/stat") ?? "")
-      const psi1 = parsePressureSomeTotal(read("/proc/pressure/cpu") ?? "")
+      const psiText = read("/proc/pressure/cpu") ?? ""
+      const psi1 = parsePressureSomeTotal(psiText)
+      const avg10 = parsePressureSomeAvg10(psiText)
       const total = Math.max(1, cpu1.total - cpu0.total)
       const busy = total - (cpu1.idle - cpu0.idle)
       const pct = (x: number) => Math.round((x / total) * 1000) / 10
@@ -85,6 +95,7 @@ export const machineLoadWindow = () => {
           psi0 === undefined || psi1 === undefined || wallUs <= 0
             ? undefined
             : Math.round(((psi1 - psi0) / wallUs) * 1000) / 10,
+        ...(avg10 !== undefined ? { pressureAvg10: avg10 } : {}),
         outsidePct: runTicks === undefined ? undefined : pct(Math.max(0, busy - (cpu1.irq - cpu0.irq) - (cpu1.steal - cpu0.steal) - runTicks))
       }
     }

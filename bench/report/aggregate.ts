@@ -76,7 +76,7 @@ export interface FixedCell {
 export const fixedCells = (load: LoadResult): Array<FixedCell> =>
   servers(load).flatMap((server) =>
     load.params.rates.map((rate) => {
-      const steps = load.runs.filter((r) => r.server === server).flatMap((r) => r.steps.filter((s) => s.targetRate === rate && s.fine !== true))
+      const steps = load.runs.filter((r) => r.server === server).flatMap((r) => r.steps.filter((s) => s.targetRate === rate && s.fine !== true && s.retried !== true))
       const med = (f: (s: StepReport) => number | null | undefined) => median(steps.map(f).filter((v): v is number => typeof v === "number"))
       return {
         server,

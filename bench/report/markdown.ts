@@ -46,7 +46,7 @@ const stepRows = (runs: ReadonlyArray<ServerRun>, kind: "fanout" | "persist") =>
       `${ms(s.clients.lateness?.p99)} / ${(s.clients.cpuPct ?? []).map((c) => n(c)).join(", ")}`,
       s.machine === undefined ? "-" : `${n(s.machine.busyPct)} / ${n(s.machine.outsidePct)} / ${n(s.machine.stealPct)} / ${n(s.machine.pressurePct)}`,
       s.clientLimited ? "client-limited" : s.machineBusy ? "busy machine" : "yes",
-      s.held ? "yes" : `no: ${s.failedBecause.join("; ")}`
+      (s.held ? "yes" : `no: ${s.failedBecause.join("; ")}`) + (s.retried === true ? " (run again)" : "")
     ])
   )
 
@@ -547,6 +547,12 @@ export const renderMarkdown = (
     )
   }
   if (files.analysis !== undefined) lines.push(files.analysis.trim(), "")
+  if (r.config.profile) {
+    lines.push(
+      "> **Profiled run** (`--profile`): our node ran under the V8 CPU profiler, which slows it; the throughput and latency figures below are not headline figures. Run again without `--profile` for those.",
+      ""
+    )
+  }
   if (r.config.trust !== undefined) lines.push(...trustNotes(r))
   if (r.scenarios.fanout !== undefined) lines.push(...fanoutSection(r, files.charts.fanout))
   if (r.scenarios.persist !== undefined) lines.push(...persistSection(r, files.charts.persist))

@@ -99,6 +99,8 @@ export interface StepReport {
   readonly reordered?: number
   /** A bisection step (after the coarse steps), with its length. */
   readonly fine?: boolean
+  /** Failed client-limited or on a busy machine, and was run once more (the next step at this rate counts). */
+  readonly retried?: boolean
   readonly server: {
     readonly cpuPct: number
     readonly rssPeakMB: number
@@ -436,10 +438,25 @@ const runSteps = async (
       // A repeat starts its coarse search one step below where the first run of the server held
       // last (`startAt`), so repeats spend their time near the limit, not on the low steps.
       const coarse = params.rates.filter((r, i, all) => params.startAt === undefined || r >= params.startAt || all[i + 1] === undefined)
-      for (const [i, rate] of coarse.entries()) {
-        const report = await runStep(i + 1, rate, params.stepMs, params.drainMs)
+      // One step per run that fails while client-limited or on a busy machine is run again at
+      // the same rate (a transient, e.g. another engineer's build, should not end the search);
+      // the first attempt stays in the report, marked `retried`.
+      let retriesLeft = params.search === false ? 0 : 1
+      const measure = async (id: number, rate: number, ms: number): Promise<StepReport> => {
+        let report = await runStep(id, rate, ms, params.drainMs)
+        if (!report.held && (report.clientLimited || report.machineBusy === true) && retriesLeft > 0) {
+          retriesLeft--
+          steps.push({ ...report, retried: true })
+          describe(report)
+          log(`  ${name} ${rate} msg/s: run once more (client-limited or busy machine)`)
+          report = await runStep(id + 1000, rate, ms, params.drainMs)
+        }
         steps.push(report)
         describe(report)
+        return report
+      }
+      for (const [i, rate] of coarse.entries()) {
+        const report = await measure(i + 1, rate, params.stepMs)
         if (!report.held && params.search !== false) {
           stoppedBecause = report.failedBecause.join("; ")
           stopStep = report
@@ -452,9 +469,7 @@ const runSteps = async (
         let hi = stopStep.targetRate
         for (let k = 0; k < params.bisect! && lo > 0 && (hi - lo) / hi > 0.05; k++) {
           const mid = Math.round((lo + hi) / 2)
-          const report = await runStep(steps.length + 1, mid, params.fineStepMs ?? params.stepMs, params.drainMs)
-          steps.push(report)
-          describe(report)
+          const report = await measure(steps.length + 1, mid, params.fineStepMs ?? params.stepMs)
           if (report.held) lo = mid
           else {
             hi = mid
