@@ -76,6 +76,13 @@ export const UserId = Schema.String.pipe(
 )
 export type UserId = typeof UserId.Type
 
+/**
+ * The reserved sender of messages a service sends "as the system" (server API,
+ * `asSystem`). It is never a user: a token whose `sub` is this id is refused, it cannot be
+ * made a member of any room, and only a Send op flagged `system` may use it (core/plan.ts).
+ */
+export const SYSTEM_SENDER = "system" as UserId
+
 /** A room's position in its total order; 0 means "nothing yet". */
 export const Seq = Schema.Int.pipe(Schema.nonNegative())
 export type Seq = number
@@ -170,6 +177,14 @@ export interface Ack {
   readonly seq: number
   readonly messageId?: string
   readonly ts: string
+}
+
+/**
+ * A read's ack: `seq` is the read position now stored; `marked` counts the messages this
+ * read moved over that others sent and that are not deleted (0 when it did not move).
+ */
+export interface ReadAck extends Ack {
+  readonly marked: number
 }
 
 export const Platform = Schema.Literal("fcm", "apns", "webpush")

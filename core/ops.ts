@@ -14,6 +14,11 @@ export type WriteOp =
       readonly clientMsgId: string
       readonly body: string
       readonly replyTo?: number
+      /**
+       * Sent by a service as the system: `actor` is SYSTEM_SENDER (core/model.ts), which is
+       * no member, and the room's membership is not required. Only the server API sets it.
+       */
+      readonly system?: boolean
     }
   | { readonly _tag: "Edit"; readonly actor: UserId; readonly seq: number; readonly body: string }
   | { readonly _tag: "Delete"; readonly actor: UserId; readonly seq: number }

@@ -5,7 +5,7 @@
  * they never decide, so PostgreSQL, PGlite, ScyllaDB and memory behave the same.
  */
 import type { Ack, ChatEvent, EventKind, Message, Role, RoomId, RoomKind, UserId } from "./model.ts"
-import { isAdminRole } from "./model.ts"
+import { isAdminRole, SYSTEM_SENDER } from "./model.ts"
 import { BadRequest, Conflict, Forbidden, NotFound } from "./errors.ts"
 import type { OpResult, WriteOp } from "./ops.ts"
 
@@ -146,7 +146,9 @@ export const plan = (input: PlanInput): Plan => {
 
   for (const op of input.ops) {
     const role = members.get(op.actor)
-    if (role === undefined) {
+    // A send as the system (server API) goes to any room; the reserved sender is no member.
+    const asSystem = op._tag === "Send" && op.system === true && op.actor === SYSTEM_SENDER
+    if (role === undefined && !asSystem) {
       results.push({ _tag: "Rejected", error: notFound() })
       continue
     }

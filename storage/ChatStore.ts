@@ -61,6 +61,20 @@ export interface NewGroupRoom {
   readonly members: ReadonlyArray<UserId>
 }
 
+/**
+ * The outcome of a markRead. `marked` counts the messages with previous < seq <= `seq` (the
+ * position before and after this call) that the reader did not send and that are not
+ * deleted: exactly the messages that stopped counting as `unread`. 0 when the position did
+ * not move, and for non-members (whose `seq` is 0). ScyllaDB caps it like unread counts
+ * (10 000), and two concurrent marks by one user in one room may both count the messages
+ * they both passed; PostgreSQL and PGlite lock the member's row, so each message is counted
+ * by one call only.
+ */
+export interface ReadMark {
+  readonly seq: number
+  readonly marked: number
+}
+
 export interface ChatStore {
   /** Store name for metrics and /readyz ("pglite", "postgres", "memory", ...). */
   readonly name: string
@@ -111,8 +125,11 @@ export interface ChatStore {
   /** The caller's rooms, pinned first, then by last activity; keyset cursor. */
   readonly listRooms: (user: UserId, cursor: string | undefined, limit: number) => Effect.Effect<RoomPage, StoreError>
 
-  /** Moves the read position forward only; answers the position now stored. */
-  readonly markRead: (room: RoomId, user: UserId, seq: number) => Effect.Effect<number, StoreError>
+  /**
+   * Moves the read position forward only (and never past the room's last seq); answers the
+   * position now stored and how many messages this call marked as read (ReadMark).
+   */
+  readonly markRead: (room: RoomId, user: UserId, seq: number) => Effect.Effect<ReadMark, StoreError>
   readonly setPinned: (room: RoomId, user: UserId, pinned: boolean) => Effect.Effect<void, StoreError>
 
   readonly registerDevice: (user: UserId, token: string, platform: Platform) => Effect.Effect<void, StoreError>

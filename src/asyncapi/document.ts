@@ -44,7 +44,18 @@ export const serverFrames = (definitions: Record<string, unknown>): Record<strin
       },
       ["type", "room", "seq", "ts", "kind", "actor", "data"]
     ),
-    ack: obj({ type: t("ack"), id: str, room: str, seq: int, messageId: str, ts: str }, ["type", "room", "seq", "ts"]),
+    ack: obj(
+      {
+        type: t("ack"),
+        id: str,
+        room: str,
+        seq: int,
+        messageId: str,
+        ts: str,
+        marked: { ...int, description: "acks of `read` only: messages the read moved over that others sent and that are not deleted" }
+      },
+      ["type", "room", "seq", "ts"]
+    ),
     error: obj({ type: t("error"), id: str, code: str, message: str, retryAfterMs: { type: "number" } }, ["type", "code", "message"]),
     subscribed: obj({ type: t("subscribed"), id: str, room: str, seq: int, truncated: { type: "boolean" } }, ["type", "room", "seq"]),
     unsubscribed: obj({ type: t("unsubscribed"), id: str, room: str, reason: str }, ["type", "room"]),

@@ -8,7 +8,7 @@ import { Data, Effect, Option, Redacted, Schema } from "effect"
 import { createRemoteJWKSet, importSPKI, jwtVerify, type JWTVerifyGetKey } from "jose"
 import { ASYMMETRIC_ALGORITHMS, type AsymmetricAlgorithm } from "../config/ChatConfig.ts"
 import { Unauthorized } from "../../core/errors.ts"
-import { isWellFormed, UserId } from "../../core/model.ts"
+import { isWellFormed, SYSTEM_SENDER, UserId } from "../../core/model.ts"
 import { utf8 } from "../../core/util/base64.ts"
 import { KEYS_UNAVAILABLE, rejectionReason } from "./rejection.ts"
 import { type TokenCacheOptions, type Verified, withTokenCache } from "./tokenCache.ts"
@@ -83,7 +83,11 @@ export const makeVerifier = (
                     : "token sub must be a string of 1..128 characters"
               ),
             // jose has checked exp: present (a required claim) and a number.
-            onSome: (user) => Effect.succeed({ user, exp: payload.exp! })
+            onSome: (user) =>
+              // The system's messages are sent by the server API; no token may speak as it.
+              user === SYSTEM_SENDER
+                ? Effect.fail(`token sub "${SYSTEM_SENDER}" is reserved`)
+                : Effect.succeed({ user, exp: payload.exp! })
           })
         ),
         Effect.catchAll(reject)

@@ -22,7 +22,7 @@ import {
   type ChatError,
   type StoreError
 } from "../../core/errors.ts"
-import type { Ack, ChatEvent, Device, Platform, Room, RoomId, UserId } from "../../core/model.ts"
+import { SYSTEM_SENDER, type Ack, type ChatEvent, type Device, type Platform, type ReadAck, type Room, type RoomId, type UserId } from "../../core/model.ts"
 import { utf8 } from "../../core/util/base64.ts"
 import { uuidv7 } from "../util/uuid.ts"
 import { MembershipCacheTag, type MembershipCache } from "./MembershipCache.ts"
@@ -45,10 +45,18 @@ export interface Chat {
     room: RoomId,
     input: { clientMsgId: string; body: string; replyTo?: number | undefined }
   ) => Pending<Ack>
+  /**
+   * A send by a service as the system (SYSTEM_SENDER) to any room, member or not; the
+   * server API's only. Idempotent per (system, clientMsgId) in the room; rate-limited per room.
+   */
+  readonly sendAsSystem: (
+    room: RoomId,
+    input: { clientMsgId: string; body: string; replyTo?: number | undefined }
+  ) => Pending<Ack>
   readonly edit: (user: UserId, room: RoomId, seq: number, body: string) => Pending<Ack>
   readonly remove: (user: UserId, room: RoomId, seq: number) => Pending<Ack>
   readonly react: (user: UserId, room: RoomId, seq: number, emoji: string, remove: boolean) => Pending<Ack>
-  readonly markRead: (user: UserId, room: RoomId, seq: number, origin?: string) => Effect.Effect<Ack, ChatError>
+  readonly markRead: (user: UserId, room: RoomId, seq: number, origin?: string) => Effect.Effect<ReadAck, ChatError>
   readonly typing: (user: UserId, room: RoomId, origin?: string) => Effect.Effect<void, ChatError>
   /** The room as its actor sees it, if `user` is a member. */
   readonly access: (user: UserId, room: RoomId) => Effect.Effect<RoomSnapshot, ChatError>
@@ -131,6 +139,9 @@ const roomOf = (s: RoomSnapshot): Room => ({
   lastSeq: s.lastSeq
 })
 
+/** SYSTEM_SENDER names the system's messages, never a member. */
+const reserved = () => new BadRequest({ message: `"${SYSTEM_SENDER}" is reserved for messages sent as the system and cannot be a member` })
+
 const ackOf = (r: OpResult): Effect.Effect<Ack, ChatError> =>
   r._tag === "Rejected" ? Effect.fail(r.error) : Effect.succeed(r.ack)
 
@@ -153,9 +164,9 @@ export const make = (
       ? Effect.void
       : Effect.fail(new TooLarge({ message: `body exceeds ${limits.maxBodyBytes} bytes` }))
 
-  const write = (user: UserId, room: RoomId, op: WriteOp): Pending<Ack> =>
+  const write = (user: UserId, room: RoomId, op: WriteOp, limitKey: string = user): Pending<Ack> =>
     Effect.zipRight(
-      limiter.take(user),
+      limiter.take(limitKey),
       Effect.map(registry.write(room, op), (awaitResult) => Effect.flatMap(awaitResult, ackOf))
     )
 
@@ -200,6 +211,25 @@ export const make = (
           ...(input.replyTo !== undefined ? { replyTo: input.replyTo } : {})
         })
       ),
+    sendAsSystem: (room, input) =>
+      Effect.zipRight(
+        checkBody(input.body),
+        write(
+          SYSTEM_SENDER,
+          room,
+          {
+            _tag: "Send",
+            actor: SYSTEM_SENDER,
+            system: true,
+            messageId: uuidv7(),
+            clientMsgId: input.clientMsgId,
+            body: input.body,
+            ...(input.replyTo !== undefined ? { replyTo: input.replyTo } : {})
+          },
+          // One bucket per room: a service announcing to many rooms is not throttled as one user.
+          `${SYSTEM_SENDER}\u0000${room}`
+        )
+      ),
     edit: (user, room, seq, body) =>
       Effect.zipRight(checkBody(body), write(user, room, { _tag: "Edit", actor: user, seq, body })),
     remove: (user, room, seq) => write(user, room, { _tag: "Delete", actor: user, seq }),
@@ -208,9 +238,9 @@ export const make = (
       Effect.gen(function* () {
         yield* authorize(user, room)
         // The store caps the position at the room's last seq.
-        const stored = yield* fromStore(store.markRead(room, user, seq))
+        const { seq: stored, marked } = yield* fromStore(store.markRead(room, user, seq))
         yield* bus.publish(room, { _tag: "Read", room, user, seq: stored, ...(origin ? { origin } : {}) })
-        return { room, seq: stored, ts: now() }
+        return { room, seq: stored, ts: now(), marked }
       }),
     typing: (user, room, origin) =>
       Effect.flatMap(authorize(user, room), () =>
@@ -227,8 +257,11 @@ export const make = (
     createDirect: (user, other) =>
       user === other
         ? Effect.fail(new BadRequest({ message: "a direct room needs another user" }))
-        : fromStore(store.findOrCreateDirectRoom(user, other, uuidv7() as RoomId)),
+        : other === SYSTEM_SENDER
+          ? Effect.fail(reserved())
+          : fromStore(store.findOrCreateDirectRoom(user, other, uuidv7() as RoomId)),
     createGroup: (user, name, members) => {
+      if (user === SYSTEM_SENDER || members.includes(SYSTEM_SENDER)) return Effect.fail(reserved())
       const others = [...new Set(members)].filter((m) => m !== user)
       if (others.length + 1 > limits.maxGroupMembers)
         return Effect.fail(new BadRequest({ message: `a group has at most ${limits.maxGroupMembers} members` }))
@@ -243,6 +276,7 @@ export const make = (
       Effect.zipRight(awaitWrite(write(user, room, { _tag: "Rename", actor: user, name })), Effect.map(access(user, room), roomOf)),
     addMembers: (user, room, users) =>
       Effect.gen(function* () {
+        if (users.includes(SYSTEM_SENDER)) return yield* Effect.fail(reserved())
         const s = yield* access(user, room)
         if (new Set([...s.members.keys(), ...users]).size > limits.maxGroupMembers)
           return yield* Effect.fail(new BadRequest({ message: `a group has at most ${limits.maxGroupMembers} members` }))

@@ -197,7 +197,7 @@ export const registerServices = (router: ConnectRouter, deps: ConnectDeps): Conn
           const room = yield* roomOf(req.room)
           const { seq } = yield* decode(Rest.PostRead, { seq: req.seq <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(req.seq) : -1 })
           const ack = yield* deps.chat.markRead(user, room, seq)
-          return { seq: BigInt(ack.seq), ts: ack.ts }
+          return { seq: BigInt(ack.seq), ts: ack.ts, marked: BigInt(ack.marked) }
         })
       ),
     setPinned: (req, ctx) =>

@@ -6,7 +6,7 @@
 import { Effect, Option, Schema } from "effect"
 import { FileSystem, Path } from "@effect/platform"
 import type { Hono } from "hono"
-import { UserId } from "../../core/model.ts"
+import { SYSTEM_SENDER, UserId } from "../../core/model.ts"
 
 export interface WebAsset {
   readonly body: Uint8Array
@@ -83,6 +83,11 @@ export const mountWeb = (
       const decoded = Schema.decodeUnknownOption(DevTokenRequest, { onExcessProperty: "ignore" })(json)
       if (Option.isNone(decoded)) {
         return c.json({ error: { code: "bad_request", message: "user: 1..128 characters without NUL" } }, 400)
+      }
+      // The server API's sender: every surface refuses a token for it, so minting one would
+      // only hand the page a token that fails on first use.
+      if (decoded.value.user === SYSTEM_SENDER) {
+        return c.json({ error: { code: "bad_request", message: `user: "${SYSTEM_SENDER}" is reserved` } }, 400)
       }
       return c.json({ token: await mint(decoded.value.user) })
     })

@@ -9,6 +9,7 @@ import { JSONSchema, Schema } from "effect"
 import * as Rest from "../protocol/rest.ts"
 import * as R from "./responses.ts"
 import { ServiceAddMembers, ServiceCreateGroup, ServiceRemoveQuery, ServiceSend } from "../serverApi/serverApi.ts"
+import { DevTokenRequest } from "../http/web.ts"
 
 type AnySchema = Schema.Schema<any, any, never>
 
@@ -21,8 +22,8 @@ export interface RouteDoc {
   readonly auth?: "none" | "user" | "service"
   readonly body?: AnySchema
   readonly query?: AnySchema
-  /** Status -> answer schema (null: no body). */
-  readonly responses: Readonly<Record<number, AnySchema | null | "text">>
+  /** Status -> answer schema (null: no body; "text": text/plain; "html": text/html). */
+  readonly responses: Readonly<Record<number, AnySchema | null | "text" | "html">>
 }
 
 const room = { name: "room", in: "path", required: true, description: "room id (UUID)", schema: { type: "string", format: "uuid" } }
@@ -34,7 +35,24 @@ export const routes: ReadonlyArray<RouteDoc> = [
   { method: "get", path: "/metrics", summary: "Prometheus metrics", auth: "none", responses: { 200: "text" } },
   { method: "get", path: "/openapi.json", summary: "This document", auth: "none", responses: { 200: Schema.Object } },
   { method: "get", path: "/asyncapi.json", summary: "AsyncAPI 3 document of the WebSocket protocol and the NATS subjects", auth: "none", responses: { 200: Schema.Object } },
-  { method: "get", path: "/docs", summary: "Interactive reference of this document", auth: "none", responses: { 200: "text" } },
+  { method: "get", path: "/docs", summary: "Interactive reference of this document", auth: "none", responses: { 200: "html" } },
+  // The web chat (clients/web): its page here; the files it loads (/app.js, ...) are not API and not listed.
+  { method: "get", path: "/", summary: "The web chat page (a page saying how to build it when clients/web is not built)", auth: "none", responses: { 200: "html" } },
+  {
+    method: "get",
+    path: "/v1/dev",
+    summary: "Whether development sign-in is offered: only in embedded mode with the generated development secret (404 otherwise)",
+    auth: "none",
+    responses: { 200: Schema.Struct({ devTokens: Schema.Literal(true) }), 404: R.Error }
+  },
+  {
+    method: "post",
+    path: "/v1/dev/token",
+    summary: "Development sign-in: a user token for the typed name; only in embedded mode with the generated development secret (404 otherwise)",
+    auth: "none",
+    body: DevTokenRequest,
+    responses: { 200: Schema.Struct({ token: Schema.String }), 400: R.Error, 404: R.Error }
+  },
   {
     method: "get",
     path: "/v1/ws",
@@ -52,7 +70,7 @@ export const routes: ReadonlyArray<RouteDoc> = [
   { method: "delete", path: "/v1/rooms/{room}/pin", summary: "Unpin the room", responses: { 204: null } },
   { method: "get", path: "/v1/rooms/{room}/messages", summary: "History, newest first", query: Rest.HistoryQuery, responses: { 200: R.HistoryPage } },
   { method: "post", path: "/v1/rooms/{room}/messages", summary: "Send (idempotent per clientMsgId)", body: Rest.PostMessage, responses: { 201: R.Ack } },
-  { method: "post", path: "/v1/rooms/{room}/read", summary: "Move the caller's read position", body: Rest.PostRead, responses: { 200: R.Ack } },
+  { method: "post", path: "/v1/rooms/{room}/read", summary: "Move the caller's read position", body: Rest.PostRead, responses: { 200: R.ReadAck } },
   { method: "post", path: "/v1/devices", summary: "Register a push device token", body: Rest.PostDevice, responses: { 204: null } },
   { method: "get", path: "/v1/devices", summary: "The caller's device tokens", responses: { 200: R.Devices } },
   { method: "delete", path: "/v1/devices/{token}", summary: "Unregister a device token", responses: { 204: null } },
@@ -89,10 +107,12 @@ export const makeDocument = (info: { readonly version: string }) => {
       // Handlers ignore properties they do not know.
       additionalPropertiesStrategy: "allow"
     })
-  const content = (schema: AnySchema | "text") =>
+  const content = (schema: AnySchema | "text" | "html") =>
     schema === "text"
       ? { "text/plain": { schema: { type: "string" } } }
-      : { "application/json": { schema: jsonSchema(schema) } }
+      : schema === "html"
+        ? { "text/html": { schema: { type: "string" } } }
+        : { "application/json": { schema: jsonSchema(schema) } }
   const errorResponse = { description: "error", content: content(R.Error) }
 
   const paths: Record<string, Record<string, unknown>> = {}

@@ -58,6 +58,15 @@ export const Ack = Schema.Struct({ room: Schema.String, seq: Seq, messageId: Sch
   identifier: "Ack"
 })
 
+export const ReadAck = Schema.Struct({
+  room: Schema.String,
+  seq: Seq.annotations({ description: "the read position now stored (capped at the room's last seq)" }),
+  ts: Ts,
+  marked: Seq.annotations({
+    description: "messages this read moved over that others sent and that are not deleted; 0 when the position did not move"
+  })
+}).annotations({ identifier: "ReadAck" })
+
 export const Presence = Schema.Struct({ online: Schema.Array(Schema.String) }).annotations({ identifier: "Presence" })
 
 export const Device = Schema.Struct({ user: Schema.String, token: Schema.String, platform: Platform, createdAt: Ts })

@@ -1,5 +1,5 @@
 /**
- * The server API for backends: send as a named member, create group rooms, add and
+ * The server API for backends: send as a named member or as the system, create group rooms, add and
  * remove members, over REST (`/v1/server/*`) and Connect (`chat.v1.ServerService`).
  *
  * Credentials: API keys (CHAT_SERVICE_KEYS) sent as `authorization: Bearer <key>`, distinct
@@ -13,7 +13,7 @@ import type { Context, Hono } from "hono"
 import type { Chat } from "../chat/Chat.ts"
 import { SendRequest } from "../cluster/Ingress.ts"
 import { BadRequest, Internal, NotFound, Unauthorized, type ChatError } from "../../core/errors.ts"
-import { RoomId as RoomIdSchema, UserId, type RoomId } from "../../core/model.ts"
+import { RoomId as RoomIdSchema, SYSTEM_SENDER, UserId, type RoomId } from "../../core/model.ts"
 import { ServerService } from "../gen/chat/v1/server_pb.ts"
 import { connectErrorOf, errorPayload, statusOf } from "../protocol/errorMap.ts"
 import { formatIssue } from "../protocol/frames.ts"
@@ -21,7 +21,17 @@ import * as Rest from "../protocol/rest.ts"
 import * as Convert from "../connect/convert.ts"
 
 /** Request schemas: the user-facing ones plus the user the service acts as. */
-export const ServiceSend = SendRequest
+export const ServiceSend = Schema.Struct({
+  ...SendRequest.fields,
+  sender: Schema.optional(
+    SendRequest.fields.sender.annotations({ description: "the member to send as; omit it when `asSystem` is true" })
+  ),
+  asSystem: Schema.optional(
+    Schema.Boolean.annotations({
+      description: `send as the system (sender "${SYSTEM_SENDER}") to any room, member or not; then \`sender\` must be absent`
+    })
+  )
+})
 export const ServiceCreateGroup = Schema.Struct({
   owner: UserId,
   name: Rest.PatchRoom.fields.name,
@@ -68,7 +78,12 @@ const operations = (chat: Chat) => ({
   send: (room: string, input: unknown) =>
     Effect.gen(function* () {
       const r = yield* roomOf(room)
-      const { sender, ...rest } = yield* decode(ServiceSend, input)
+      const { sender, asSystem, ...rest } = yield* decode(ServiceSend, input)
+      if (asSystem === true) {
+        if (sender !== undefined) return yield* new BadRequest({ message: "give either sender or asSystem, not both" })
+        return yield* Effect.flatten(chat.sendAsSystem(r, rest))
+      }
+      if (sender === undefined) return yield* new BadRequest({ message: "sender is required (or asSystem: true)" })
       return yield* Effect.flatten(chat.send(sender, r, rest))
     }),
   createGroup: (input: unknown) =>
@@ -132,7 +147,9 @@ export const registerServerService = (router: ConnectRouter, deps: ServerApiDeps
         ctx,
         Effect.map(
           ops.send(req.room, {
-            sender: req.sender,
+            // proto3: an empty sender is an absent one.
+            ...(req.sender !== "" ? { sender: req.sender } : {}),
+            ...(req.asSystem ? { asSystem: true } : {}),
             clientMsgId: req.clientMsgId,
             body: req.body,
             ...(req.replyTo !== undefined ? { replyTo: Number(req.replyTo) } : {})

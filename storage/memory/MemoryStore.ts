@@ -319,9 +319,14 @@ export const makeMemoryStore = (): ChatStore => {
       Effect.sync(() => {
         const r = rooms.get(room)
         const m = r?.members.get(user)
-        if (r === undefined || m === undefined) return 0
-        m.readSeq = Math.max(m.readSeq, Math.min(seq, r.lastSeq))
-        return m.readSeq
+        if (r === undefined || m === undefined) return { seq: 0, marked: 0 }
+        const previous = m.readSeq
+        m.readSeq = Math.max(previous, Math.min(seq, r.lastSeq))
+        let marked = 0
+        for (const msg of r.messages.values()) {
+          if (msg.seq > previous && msg.seq <= m.readSeq && msg.sender !== user && !msg.deleted) marked++
+        }
+        return { seq: m.readSeq, marked }
       }),
 
     setPinned: (room, user, pinned) =>

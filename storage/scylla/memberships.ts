@@ -5,9 +5,10 @@
 import { Effect, Option } from "effect"
 import type { StoreError } from "../../core/errors.ts"
 import type { Role, RoomId, UserId } from "../../core/model.ts"
-import type { Membership } from "../ChatStore.ts"
+import type { Membership, ReadMark } from "../ChatStore.ts"
 import type { CqlClient } from "./CqlClient.ts"
 import { loadHeadSummary } from "./head.ts"
+import { unreadCount } from "./roomList.ts"
 import { num, str } from "./rows.ts"
 import * as S from "./statements.ts"
 
@@ -30,8 +31,12 @@ export const getMembership = (
       isMember(row) ? Option.some({ role: str(row.role) as Role, readSeq, pinned: row.pinned === true }) : Option.none()
   )
 
-/** Forward only and never past the room's last seq; answers the position now stored (0 for non-members). */
-export const markRead = (cql: CqlClient, room: RoomId, user: UserId, seq: number): Effect.Effect<number, StoreError> =>
+/**
+ * Forward only and never past the room's last seq; answers the position now stored (0 for
+ * non-members) and the messages this call moved over (ReadMark: counted from the position
+ * it read, so two concurrent marks may both count the same messages).
+ */
+export const markRead = (cql: CqlClient, room: RoomId, user: UserId, seq: number): Effect.Effect<ReadMark, StoreError> =>
   Effect.gen(function* () {
     const [[membership], head, current] = yield* Effect.all(
       [
@@ -41,12 +46,16 @@ export const markRead = (cql: CqlClient, room: RoomId, user: UserId, seq: number
       ],
       { concurrency: 3 }
     )
-    if (!isMember(membership) || head === undefined) return 0
+    if (!isMember(membership) || head === undefined) return { seq: 0, marked: 0 }
     const target = Math.min(seq, head.lastSeq)
-    if (target <= current) return current
+    if (target <= current) return { seq: current, marked: 0 }
     yield* cql.write("markRead", [{ query: S.ADVANCE_READ, params: [target, target, user, room] }])
     // Read back: a concurrent markRead may have stored a higher position.
-    return yield* readPosition(cql, "markRead", room, user)
+    const [stored, marked] = yield* Effect.all(
+      [readPosition(cql, "markRead", room, user), unreadCount(cql, "markRead", room, user, current, target)],
+      { concurrency: 2 }
+    )
+    return { seq: stored, marked }
   })
 
 export const setPinned = (cql: CqlClient, room: RoomId, user: UserId, pinned: boolean): Effect.Effect<void, StoreError> =>

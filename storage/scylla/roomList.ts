@@ -46,12 +46,12 @@ const listOrder = (a: RoomCursor, b: RoomCursor): number =>
           ? 1
           : 0
 
-/** Messages after the read position, not sent by the reader, not deleted; at most UNREAD_CAP. */
-const unreadCount = (cql: CqlClient, room: RoomId, user: UserId, readSeq: number, lastSeq: number) =>
+/** Messages with readSeq < seq <= lastSeq, not sent by `user`, not deleted; at most UNREAD_CAP. */
+export const unreadCount = (cql: CqlClient, operation: string, room: RoomId, user: UserId, readSeq: number, lastSeq: number) =>
   Effect.gen(function* () {
     let count = 0
     for (let bucket = bucketOf(readSeq + 1); bucket <= bucketOf(lastSeq) && readSeq < lastSeq && count < UNREAD_CAP; bucket++) {
-      const rows = yield* cql.allRows("listRooms", S.MESSAGE_SENDERS, [room, bucket, readSeq, lastSeq])
+      const rows = yield* cql.allRows(operation, S.MESSAGE_SENDERS, [room, bucket, readSeq, lastSeq])
       for (const row of rows) if (row.deleted !== true && str(row.sender) !== user) count++
     }
     return Math.min(count, UNREAD_CAP)
@@ -98,7 +98,7 @@ const summary = (cql: CqlClient, user: UserId, key: RoomCursor, head: HeadSummar
   Effect.map(
     Effect.all(
       [
-        unreadCount(cql, key.id as RoomId, user, readSeq, head.lastSeq),
+        unreadCount(cql, "listRooms", key.id as RoomId, user, readSeq, head.lastSeq),
         messagesBefore(cql, "listRooms", key.id as RoomId, head.lastSeq + 1, 1, (m) => !m.deleted, 20)
       ],
       { concurrency: 2 }

@@ -200,7 +200,7 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
     markRead: (room, user, seq) =>
       run("markRead", async () => {
         const [row] = await db.query(Q.MARK_READ, [room, user, seq])
-        return row === undefined ? 0 : R.num(row.read_seq)
+        return row === undefined ? { seq: 0, marked: 0 } : { seq: R.num(row.read_seq), marked: R.num(row.marked) }
       }),
     setPinned: (room, user, pinned) => Effect.asVoid(run("setPinned", () => db.query(Q.SET_PINNED, [room, user, pinned]))),
     registerDevice: (user, token, platform) =>

@@ -53,11 +53,25 @@ export const LOAD_MEMBERSHIP =
   "SELECT role, read_seq, pinned FROM members WHERE room_id = $1::uuid AND user_id = $2::text"
 
 /** Moves forward only, and never past the room's last seq. */
+// The member's row is locked first, so a concurrent mark waits and then sees this one's
+// position: the messages between the old and the new position are counted by one call only.
 export const MARK_READ = `
-UPDATE members m SET read_seq = GREATEST(m.read_seq, LEAST($3::bigint, r.last_seq))
-FROM rooms r
-WHERE r.id = m.room_id AND m.room_id = $1::uuid AND m.user_id = $2::text
-RETURNING m.read_seq`
+WITH before AS (
+  SELECT m.read_seq AS previous, GREATEST(m.read_seq, LEAST($3::bigint, r.last_seq)) AS target
+  FROM members m JOIN rooms r ON r.id = m.room_id
+  WHERE m.room_id = $1::uuid AND m.user_id = $2::text
+  FOR UPDATE OF m
+), moved AS (
+  UPDATE members m SET read_seq = b.target
+  FROM before b
+  WHERE m.room_id = $1::uuid AND m.user_id = $2::text AND b.target > b.previous
+  RETURNING m.read_seq
+)
+SELECT b.target AS read_seq,
+  (SELECT count(*) FROM messages x
+   WHERE x.room_id = $1::uuid AND x.seq > b.previous AND x.seq <= b.target
+     AND x.sender <> $2::text AND NOT x.deleted) AS marked
+FROM before b`
 
 export const SET_PINNED = "UPDATE members SET pinned = $3::boolean WHERE room_id = $1::uuid AND user_id = $2::text"
 

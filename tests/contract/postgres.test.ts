@@ -1,6 +1,8 @@
 /** The contract on PostgreSQL: a fresh database per test on the run's server (globalSetup). */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
+import type { RoomId, UserId } from "../../core/model.ts"
+import type { WriteOp } from "../../core/ops.ts"
 import { ChatStoreTag } from "../../storage/ChatStore.ts"
 import { layer, makePostgresDatabase } from "../../storage/postgres/PostgresStore.ts"
 import { migrate } from "../../storage/sql/migrate.ts"
@@ -41,6 +43,37 @@ describe("postgres store", () => {
       const store = Context.get(context, ChatStoreTag)
       expect(store.name).toBe("postgres")
       yield* store.ping
+    }))
+
+  it.scoped("markRead - concurrent reads of one member count each message once (the member's row is locked)", () =>
+    Effect.gen(function* () {
+      const url = yield* scopedDatabase
+      const db = yield* makePostgresDatabase({ url, poolSize: 8 })
+      yield* migrate(db, loadMigrations())
+      const store = makeSqlStore(db, "postgres")
+      const [ann, bob] = ["ann", "bob"] as Array<UserId>
+      const room = yield* store.createGroupRoom({ id: crypto.randomUUID() as RoomId, name: "r", owner: ann, members: [bob] })
+      const head = Option.getOrThrow(yield* store.loadRoom(room.id))
+      const ops: Array<WriteOp> = Array.from({ length: 200 }, (_, i) => ({
+        _tag: "Send",
+        actor: ann,
+        messageId: crypto.randomUUID(),
+        clientMsgId: `m${i}`,
+        body: "x"
+      }))
+      yield* store.commit(room.id, head.epoch, head.members, ops)
+      // Rounds of 24 reads at once, to positions spread over the messages in any order.
+      let total = 0
+      for (let round = 0; round < 8; round++) {
+        const marks = yield* Effect.all(
+          Array.from({ length: 24 }, (_, i) => store.markRead(room.id, bob, round * 25 + ((i * 7) % 24) + 1)),
+          { concurrency: "unbounded" }
+        )
+        total += marks.reduce((n, m) => n + m.marked, 0)
+      }
+      const readSeq = Option.getOrThrow(yield* store.getMembership(room.id, bob)).readSeq
+      expect(readSeq).toBe(7 * 25 + 24)
+      expect(total).toBe(readSeq)
     }))
 
   it.scoped("connect - an unreachable server fails at start with a StoreError", () =>

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Exit, Option, type Scope, TestClock } from "effect"
-import type { Role, RoomId, UserId } from "../../core/model.ts"
+import { SYSTEM_SENDER, type Role, type RoomId, type UserId } from "../../core/model.ts"
 import type { ChatStore } from "../../storage/ChatStore.ts"
 import type { OpResult, WriteOp } from "../../core/ops.ts"
 import type { PushIntent } from "../../storage/PushQueue.ts"
@@ -579,9 +579,9 @@ export const storeContract = (name: string, factory: StoreFactory) =>
         expect(yield* unread(ann)).toBe(1)
         yield* commit(store, room.id, [del(ann, 3)])
         expect(yield* unread(bob)).toBe(2)
-        expect(yield* store.markRead(room.id, bob, 3)).toBe(3)
+        expect(yield* store.markRead(room.id, bob, 3)).toEqual({ seq: 3, marked: 1 })
         expect(yield* unread(bob)).toBe(1)
-        expect(yield* store.markRead(room.id, bob, 6)).toBe(6)
+        expect(yield* store.markRead(room.id, bob, 6)).toEqual({ seq: 6, marked: 1 })
         expect(yield* unread(bob)).toBe(0)
       }))
 
@@ -591,12 +591,74 @@ export const storeContract = (name: string, factory: StoreFactory) =>
         const [ann, bob, eve] = users("ann", "bob", "eve")
         const room = yield* group(store, ann, [bob])
         yield* commit(store, room.id, [send(ann, "1"), send(ann, "2"), send(ann, "3"), send(ann, "4")])
-        expect(yield* store.markRead(room.id, bob, 3)).toBe(3)
-        expect(yield* store.markRead(room.id, bob, 2)).toBe(3)
-        expect(yield* store.markRead(room.id, bob, 100)).toBe(4)
+        expect((yield* store.markRead(room.id, bob, 3)).seq).toBe(3)
+        expect((yield* store.markRead(room.id, bob, 2)).seq).toBe(3)
+        expect((yield* store.markRead(room.id, bob, 100)).seq).toBe(4)
         expect(Option.getOrThrow(yield* store.getMembership(room.id, bob)).readSeq).toBe(4)
-        expect(yield* store.markRead(room.id, eve, 2)).toBe(0)
+        expect(yield* store.markRead(room.id, eve, 2)).toEqual({ seq: 0, marked: 0 })
         expect(Option.isNone(yield* store.getMembership(room.id, eve))).toBe(true)
+      }))
+
+    it.scoped("markRead - marked counts the messages moved over that others sent and that are not deleted; 0 when the position does not move", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob] = users("ann", "bob")
+        const room = yield* group(store, ann, [bob])
+        // 1 ann, 2 bob (own), 3 ann (deleted below, seq 7), 4 ann, 5 reaction, 6 ann
+        yield* commit(store, room.id, [send(ann, "1"), send(bob, "2"), send(ann, "3"), send(ann, "4"), react(bob, 1, "👍"), send(ann, "6")])
+        yield* commit(store, room.id, [del(ann, 3)])
+        expect(yield* store.markRead(room.id, bob, 2)).toEqual({ seq: 2, marked: 1 })
+        // Moving back or standing still marks nothing.
+        expect(yield* store.markRead(room.id, bob, 1)).toEqual({ seq: 2, marked: 0 })
+        expect(yield* store.markRead(room.id, bob, 2)).toEqual({ seq: 2, marked: 0 })
+        // 3 is deleted and 5 and 7 are no messages: only 4 and 6 count; capped at the head (7).
+        expect(yield* store.markRead(room.id, bob, 100)).toEqual({ seq: 7, marked: 2 })
+        expect(yield* store.markRead(room.id, bob, 100)).toEqual({ seq: 7, marked: 0 })
+        // The sender's own messages never count.
+        expect(yield* store.markRead(room.id, ann, 7)).toEqual({ seq: 7, marked: 1 })
+      }))
+
+    it.scoped("send as the system - reaches a room it is no member of, as sender \"system\", idempotently; only a flagged op may use that sender", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob, eve] = users("ann", "bob", "eve")
+        const room = yield* group(store, ann, [bob])
+        const flagged = (actor: UserId, body: string, clientMsgId: string): WriteOp => ({
+          _tag: "Send",
+          actor,
+          system: true,
+          messageId: crypto.randomUUID(),
+          clientMsgId,
+          body
+        })
+        const system = (body: string, clientMsgId: string) => flagged(SYSTEM_SENDER, body, clientMsgId)
+        const [first, again, unflagged, impostor] = yield* commit(store, room.id, [
+          system("maintenance at 22:00", "notice-1"),
+          system("maintenance at 22:00", "notice-1"),
+          send(SYSTEM_SENDER, "not flagged", "notice-2"),
+          // The flag does not make another sender's send legal.
+          flagged(eve, "eve", "notice-3")
+        ])
+        expect(first._tag).toBe("Committed")
+        expect(ackSeq(first)).toBe(1)
+        expect(again).toEqual({ _tag: "Duplicate", ack: first._tag === "Committed" ? first.ack : undefined })
+        expect(rejection(unflagged)).toBe("NotFound")
+        expect(rejection(impostor)).toBe("NotFound")
+        // A member replies to it and reacts to it; an admin may delete it.
+        const [reply, reaction] = yield* commit(store, room.id, [send(bob, "ok", undefined, 1), react(bob, 1, "👍")])
+        expect([rejection(reply), rejection(reaction)]).toEqual(["Committed", "Committed"])
+        const events = yield* allEvents(store, room.id)
+        expect(events[0]).toMatchObject({ seq: 1, kind: "message.created", actor: SYSTEM_SENDER, data: { sender: SYSTEM_SENDER, body: "maintenance at 22:00" } })
+        const page = yield* store.history(room.id, undefined, 10)
+        expect(page.messages.map((m) => [m.seq, m.sender])).toEqual([[2, bob], [1, SYSTEM_SENDER]])
+        // The system is no member, and its messages are unread for every member.
+        const head = Option.getOrThrow(yield* store.loadRoom(room.id))
+        expect(head.members.has(SYSTEM_SENDER)).toBe(false)
+        const list = yield* store.listRooms(ann, undefined, 10)
+        expect(list.rooms.find((r) => r.id === room.id)).toMatchObject({ unread: 2, lastMessage: { seq: 2, sender: bob } })
+        expect(yield* store.markRead(room.id, ann, 3)).toEqual({ seq: 3, marked: 2 })
+        const [removed] = yield* commit(store, room.id, [del(ann, 1)])
+        expect(rejection(removed)).toBe("Committed")
       }))
 
     it.scoped("room list - pinned first, then latest activity; the last message is the newest one not deleted", () =>

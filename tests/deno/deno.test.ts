@@ -43,7 +43,7 @@ const runSmoke = () =>
   })
 
 it(
-  "deno - the smoke run passes: REST, WebSocket delivery, history and shutdown with 1001",
+  "deno - the smoke run passes: REST, WebSocket delivery, history, Connect, the OpenAPI document and shutdown with 1001",
   async () => {
     const { code, signal, output } = await runSmoke()
     const summary = /^smoke: (\d+) passed, (\d+) failed$/m.exec(output)

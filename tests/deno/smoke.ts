@@ -207,6 +207,31 @@ const run = async (node: ChildNode) => {
     check(history.messages[0].body === "hello from deno" && history.messages[0].sender === "alice", "wrong message in history")
   })
 
+  await step("Connect (JSON over HTTP/1.1) on the main port: bob reads history and marks it read", async () => {
+    const rpc = async (method: string, request: object) => {
+      const res = await fetch(`${base}/chat.v1.ChatService/${method}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${bob}`, "content-type": "application/json", "connect-protocol-version": "1" },
+        body: JSON.stringify(request)
+      })
+      return { status: res.status, json: await res.json() }
+    }
+    const history = await rpc("GetMessagesFromRoom", { room })
+    check(history.status === 200 && history.json.messages?.length === 1, `GetMessagesFromRoom answered ${history.status} with ${history.json.messages?.length} messages`)
+    // int64 fields are strings in the protobuf JSON mapping.
+    const read = await rpc("MarkMessagesAsRead", { room, seq: "1" })
+    check(read.status === 200 && read.json.seq === "1" && read.json.marked === "1", `MarkMessagesAsRead answered ${read.status}: ${JSON.stringify(read.json)}`)
+  })
+
+  await step("GET /openapi.json is the OpenAPI 3.1 document and /docs its reference page", async () => {
+    const doc = await fetch(`${base}/openapi.json`)
+    const json = await doc.json()
+    check(doc.status === 200 && json.openapi === "3.1.0", `openapi.json answered ${doc.status}`)
+    const page = await fetch(`${base}/docs`)
+    const html = await page.text()
+    check(page.status === 200 && html.includes("/openapi.json"), `docs answered ${page.status}`)
+  })
+
   await step("SIGTERM closes both sockets with 1001 and the node exits 0", async () => {
     node.process.kill("SIGTERM")
     const codes = await within("both sockets to close", Promise.all([a.closed, b.closed]).then((es) => es.map((e) => e.code)))

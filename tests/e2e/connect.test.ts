@@ -102,6 +102,9 @@ describe.each<TransportKind>(["connect", "grpc-web", "grpc"])("connect API over 
 
     const read = await b.chat.markMessagesAsRead({ room, seq: 1000n })
     expect(read.seq).toBe(5n) // capped at the room's last seq
+    // Marked: alice's messages 1 and 4, but 4 is deleted; the reaction (3) is bob's and no message.
+    expect(read.marked).toBe(1n)
+    expect((await b.chat.markMessagesAsRead({ room, seq: 5n })).marked).toBe(0n)
     await b.chat.setPinned({ room, pinned: true })
     const list = await b.chat.getRoomList({})
     const summary = list.rooms.find((r) => r.id === room)!
@@ -288,6 +291,56 @@ describe("server API for backends", () => {
     expect((await rest(SERVICE_KEY, "GET", "/v1/rooms")).status).toBe(401)
     expect((await rest("wrong-key", "POST", "/v1/server/rooms", { owner, name: "x" })).json.error.code).toBe("unauthorized")
     ws.close()
+  })
+
+  it("server API - REST: a send as the system reaches a room the system is no member of, as sender \"system\"; nobody can be or speak as \"system\"", async () => {
+    const owner = user("owner")
+    const room = await api.group(owner, [])
+    const ws = await api.client(owner)
+    await ws.request({ type: "subscribe", room })
+    const path = `/v1/server/rooms/${room}/messages`
+    const sent = await rest(SERVICE_KEY, "POST", path, { asSystem: true, clientMsgId: "n1", body: "maintenance tonight" })
+    expect([sent.status, sent.json.seq]).toEqual([201, 1])
+    expect((await ws.events(room, 1))[0]).toMatchObject({ seq: 1, kind: "message.created", actor: "system", data: { sender: "system", body: "maintenance tonight" } })
+    // Idempotent per (system, clientMsgId) in the room.
+    expect((await rest(SERVICE_KEY, "POST", path, { asSystem: true, clientMsgId: "n1", body: "x" })).json).toEqual(sent.json)
+    // Exactly one of sender and asSystem.
+    const both = await rest(SERVICE_KEY, "POST", path, { sender: owner, asSystem: true, clientMsgId: "n2", body: "x" })
+    const neither = await rest(SERVICE_KEY, "POST", path, { clientMsgId: "n3", body: "x" })
+    expect([both.status, neither.status]).toEqual([400, 400])
+    // It is the system's message for every member: unread, in history, and marked by a read.
+    expect((await api.rest(owner, "GET", "/v1/rooms")).json.rooms.find((r: any) => r.id === room)).toMatchObject({ unread: 1 })
+    expect((await api.rest(owner, "GET", `/v1/rooms/${room}/messages`)).json.messages.map((m: any) => m.sender)).toEqual(["system"])
+    expect((await api.rest(owner, "POST", `/v1/rooms/${room}/read`, { seq: 1 })).json).toMatchObject({ seq: 1, marked: 1 })
+    // "system" is reserved: no token speaks as it, no room has it as a member, the named-sender path cannot use it.
+    expect((await api.rest("system", "GET", "/v1/rooms")).status).toBe(401)
+    expect((await api.rest(owner, "POST", "/v1/rooms", { kind: "group", name: "g", members: ["system"] })).status).toBe(400)
+    expect((await api.rest(owner, "POST", `/v1/rooms/${room}/members`, { users: ["system"] })).status).toBe(400)
+    expect((await rest(SERVICE_KEY, "POST", "/v1/server/rooms", { owner: "system", name: "x" })).status).toBe(400)
+    expect((await rest(SERVICE_KEY, "POST", path, { sender: "system", clientMsgId: "n4", body: "x" })).status).toBe(404)
+    ws.close()
+  })
+
+  it.each<TransportKind>(["connect", "grpc"])("server API - %s: SendMessageAs with as_system reaches a stream client as sender \"system\"", async (kind) => {
+    const server = createClient(ServerService, transportFor(kind, endpoints, SERVICE_KEY))
+    const owner = user("owner")
+    const { room } = await server.createGroupRoom({ owner, name: "announcements", members: [] })
+    const o = await clients(kind, owner)
+    const stream = readStream(o.chat, room!.id)
+    await stream.waitFor((items) => items[0]?.item.case === "subscribed")
+    const ack = await server.sendMessageAs({ room: room!.id, asSystem: true, clientMsgId: "a1", body: "welcome" })
+    expect(ack.ack!.seq).toBe(1n)
+    expect((await server.sendMessageAs({ room: room!.id, asSystem: true, clientMsgId: "a1", body: "welcome" })).ack).toEqual(ack.ack)
+    await stream.waitFor(() => stream.seqs().length >= 1)
+    const event = stream.items.find((i) => i.item.case === "event")!.item.value as any
+    expect([event.actor, event.data.value.sender, event.data.value.body]).toEqual(["system", "system", "welcome"])
+    expect(await codeOf(server.sendMessageAs({ room: room!.id, sender: owner, asSystem: true, clientMsgId: "a2", body: "x" }))).toBe(Code.InvalidArgument)
+    expect(await codeOf(server.sendMessageAs({ room: room!.id, clientMsgId: "a3", body: "x" }))).toBe(Code.InvalidArgument)
+    // A user token whose sub is "system" is refused.
+    const impostor = await clients(kind, "system")
+    expect(await codeOf(impostor.chat.getRoomList({}))).toBe(Code.Unauthenticated)
+    expect((await o.chat.markMessagesAsRead({ room: room!.id, seq: 1n })).marked).toBe(1n)
+    stream.stop()
   })
 
   it.each<TransportKind>(["connect", "grpc"])("server API - %s: ServerService with a service key; a user token is unauthenticated", async (kind) => {

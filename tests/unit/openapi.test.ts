@@ -1,23 +1,47 @@
 /**
- * /openapi.json describes exactly the REST routes of the app: a route without an entry, or
- * an entry without a route, fails here. Connect/gRPC routes are described by proto/.
+ * /openapi.json describes exactly the routes of the app, built with every optional part
+ * (CORS, metrics, the web chat with its development sign-in, Connect, the server API, the
+ * docs): a route without an entry, or an entry without a route, fails here. The only routes
+ * not in the document, each by an explicit rule below (`excluded`):
+ * - Connect/gRPC RPCs (`/<package>.<Service>/<Method>`): described by proto/, and checked
+ *   against it by the second test;
+ * - middleware (`app.use`, method ALL) on exactly the paths listed in MIDDLEWARE: anything
+ *   else registered for every method (say `app.all`) is a route and must be documented;
+ * - the web chat's own files (`GET /<file>` for each file of its build other than
+ *   index.html, which is `/`): static assets of the page, not API.
  * Request schemas are the handlers' own (src/protocol/rest.ts), so they cannot drift.
  */
-import { Runtime } from "effect"
+import { Option, Runtime } from "effect"
 import { describe, expect, it } from "vitest"
 import { makeRouter, mountOnApp } from "../../src/connect/serve.ts"
 import { registerServices, type ConnectDeps } from "../../src/connect/services.ts"
 import { mountServerRest, registerServerService, type ServerApiDeps } from "../../src/serverApi/serverApi.ts"
 import { makeApp, type GatewayDeps } from "../../src/http/app.ts"
+import type { WebAssets } from "../../src/http/web.ts"
 import { makeDocument } from "../../src/openapi/document.ts"
 import { mountDocs } from "../../src/openapi/serve.ts"
+
+const asset = (type: string) => ({ body: new Uint8Array(), type })
+/** A web build as clients/web/dist holds it: the page and the files it loads. */
+const webAssets: WebAssets = new Map([
+  ["index.html", asset("text/html")],
+  ["app.js", asset("text/javascript")],
+  ["app.css", asset("text/css")],
+  ["favicon.svg", asset("image/svg+xml")]
+])
+
+/** Paths with middleware (src/http/app.ts: CORS and metrics on `*`, which Hono keeps as `/*`; authentication; body limits). */
+const MIDDLEWARE = new Set(["/*", "/v1/rooms/*", "/v1/rooms", "/v1/devices/*", "/v1/devices", "/v1/*"])
 
 // Routes are registered when the app is built; none of these is called.
 const appWithAllRoutes = () => {
   const app = makeApp({
     runtime: Runtime.defaultRuntime,
     limits: { maxRestBodyBytes: 1024 },
-    upgradeWebSocket: () => async (_c: unknown, next: () => Promise<void>) => next()
+    upgradeWebSocket: () => async (_c: unknown, next: () => Promise<void>) => next(),
+    corsOrigins: ["*"],
+    onHttpRequest: () => undefined,
+    web: { assets: webAssets, devToken: Option.some(async () => "token") }
   } as unknown as GatewayDeps)
   const deps = { runtime: Runtime.defaultRuntime, keys: [] } as unknown as ConnectDeps & ServerApiDeps
   mountOnApp(
@@ -34,13 +58,24 @@ const appWithAllRoutes = () => {
 
 const connectPath = /^\/(chat|tokens)\.v1\.\w+Service\/\w+$/
 
+/** The rules of the header comment: true for a route the document need not describe. */
+const excluded = (r: { method: string; path: string }): boolean =>
+  connectPath.test(r.path) ||
+  (r.method === "ALL" && MIDDLEWARE.has(r.path)) ||
+  (r.method === "GET" && r.path !== "/" && webAssets.has(r.path.slice(1)) && r.path.slice(1) !== "index.html")
+
 describe("openapi", () => {
-  it("openapi - every REST route is in the document and every documented operation is a route", () => {
+  it("openapi - every route is in the document or excluded by a rule above, and every documented operation is a route", () => {
     const app = appWithAllRoutes()
     const served = new Set(
       app.routes
-        .filter((r) => r.method !== "ALL" && !connectPath.test(r.path))
+        .filter((r) => !excluded(r))
         .map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, "{$1}")}`)
+    )
+    // The web routes are among them, and the rules exclude what they say and no more.
+    for (const route of ["get /", "get /v1/dev", "post /v1/dev/token", "get /healthz"]) expect(served).toContain(route)
+    expect(app.routes.filter(excluded).filter((r) => r.method === "GET" && !connectPath.test(r.path)).map((r) => r.path).sort()).toEqual(
+      ["/app.css", "/app.js", "/favicon.svg"]
     )
     const doc = makeDocument({ version: "test" })
     const documented = new Set(

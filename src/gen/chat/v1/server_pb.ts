@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file chat/v1/server.proto.
  */
 export const file_chat_v1_server: GenFile = /*@__PURE__*/
-  fileDesc("ChRjaGF0L3YxL3NlcnZlci5wcm90bxIHY2hhdC52MSJ9ChRTZW5kTWVzc2FnZUFzUmVxdWVzdBIMCgRyb29tGAEgASgJEg4KBnNlbmRlchgCIAEoCRIVCg1jbGllbnRfbXNnX2lkGAMgASgJEgwKBGJvZHkYBCABKAkSFQoIcmVwbHlfdG8YBSABKANIAIgBAUILCglfcmVwbHlfdG8iMgoVU2VuZE1lc3NhZ2VBc1Jlc3BvbnNlEhkKA2FjaxgBIAEoCzIMLmNoYXQudjEuQWNrIkYKFkNyZWF0ZUdyb3VwUm9vbVJlcXVlc3QSDQoFb3duZXIYASABKAkSDAoEbmFtZRgCIAEoCRIPCgdtZW1iZXJzGAMgAygJIjYKF0NyZWF0ZUdyb3VwUm9vbVJlc3BvbnNlEhsKBHJvb20YASABKAsyDS5jaGF0LnYxLlJvb20iQwoVQWRkUm9vbU1lbWJlcnNSZXF1ZXN0EgwKBHJvb20YASABKAkSDQoFYWN0b3IYAiABKAkSDQoFdXNlcnMYAyADKAkiNQoWQWRkUm9vbU1lbWJlcnNSZXNwb25zZRIbCgRyb29tGAEgASgLMg0uY2hhdC52MS5Sb29tIkQKF1JlbW92ZVJvb21NZW1iZXJSZXF1ZXN0EgwKBHJvb20YASABKAkSDQoFYWN0b3IYAiABKAkSDAoEdXNlchgDIAEoCSI1ChhSZW1vdmVSb29tTWVtYmVyUmVzcG9uc2USGQoDYWNrGAEgASgLMgwuY2hhdC52MS5BY2sy4QIKDVNlcnZlclNlcnZpY2USTgoNU2VuZE1lc3NhZ2VBcxIdLmNoYXQudjEuU2VuZE1lc3NhZ2VBc1JlcXVlc3QaHi5jaGF0LnYxLlNlbmRNZXNzYWdlQXNSZXNwb25zZRJUCg9DcmVhdGVHcm91cFJvb20SHy5jaGF0LnYxLkNyZWF0ZUdyb3VwUm9vbVJlcXVlc3QaIC5jaGF0LnYxLkNyZWF0ZUdyb3VwUm9vbVJlc3BvbnNlElEKDkFkZFJvb21NZW1iZXJzEh4uY2hhdC52MS5BZGRSb29tTWVtYmVyc1JlcXVlc3QaHy5jaGF0LnYxLkFkZFJvb21NZW1iZXJzUmVzcG9uc2USVwoQUmVtb3ZlUm9vbU1lbWJlchIgLmNoYXQudjEuUmVtb3ZlUm9vbU1lbWJlclJlcXVlc3QaIS5jaGF0LnYxLlJlbW92ZVJvb21NZW1iZXJSZXNwb25zZWIGcHJvdG8z", [file_chat_v1_chat]);
+  fileDesc("ChRjaGF0L3YxL3NlcnZlci5wcm90bxIHY2hhdC52MSKQAQoUU2VuZE1lc3NhZ2VBc1JlcXVlc3QSDAoEcm9vbRgBIAEoCRIOCgZzZW5kZXIYAiABKAkSFQoNY2xpZW50X21zZ19pZBgDIAEoCRIMCgRib2R5GAQgASgJEhUKCHJlcGx5X3RvGAUgASgDSACIAQESEQoJYXNfc3lzdGVtGAYgASgIQgsKCV9yZXBseV90byIyChVTZW5kTWVzc2FnZUFzUmVzcG9uc2USGQoDYWNrGAEgASgLMgwuY2hhdC52MS5BY2siRgoWQ3JlYXRlR3JvdXBSb29tUmVxdWVzdBINCgVvd25lchgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB21lbWJlcnMYAyADKAkiNgoXQ3JlYXRlR3JvdXBSb29tUmVzcG9uc2USGwoEcm9vbRgBIAEoCzINLmNoYXQudjEuUm9vbSJDChVBZGRSb29tTWVtYmVyc1JlcXVlc3QSDAoEcm9vbRgBIAEoCRINCgVhY3RvchgCIAEoCRINCgV1c2VycxgDIAMoCSI1ChZBZGRSb29tTWVtYmVyc1Jlc3BvbnNlEhsKBHJvb20YASABKAsyDS5jaGF0LnYxLlJvb20iRAoXUmVtb3ZlUm9vbU1lbWJlclJlcXVlc3QSDAoEcm9vbRgBIAEoCRINCgVhY3RvchgCIAEoCRIMCgR1c2VyGAMgASgJIjUKGFJlbW92ZVJvb21NZW1iZXJSZXNwb25zZRIZCgNhY2sYASABKAsyDC5jaGF0LnYxLkFjazLhAgoNU2VydmVyU2VydmljZRJOCg1TZW5kTWVzc2FnZUFzEh0uY2hhdC52MS5TZW5kTWVzc2FnZUFzUmVxdWVzdBoeLmNoYXQudjEuU2VuZE1lc3NhZ2VBc1Jlc3BvbnNlElQKD0NyZWF0ZUdyb3VwUm9vbRIfLmNoYXQudjEuQ3JlYXRlR3JvdXBSb29tUmVxdWVzdBogLmNoYXQudjEuQ3JlYXRlR3JvdXBSb29tUmVzcG9uc2USUQoOQWRkUm9vbU1lbWJlcnMSHi5jaGF0LnYxLkFkZFJvb21NZW1iZXJzUmVxdWVzdBofLmNoYXQudjEuQWRkUm9vbU1lbWJlcnNSZXNwb25zZRJXChBSZW1vdmVSb29tTWVtYmVyEiAuY2hhdC52MS5SZW1vdmVSb29tTWVtYmVyUmVxdWVzdBohLmNoYXQudjEuUmVtb3ZlUm9vbU1lbWJlclJlc3BvbnNlYgZwcm90bzM", [file_chat_v1_chat]);
 
 /**
  * @generated from message chat.v1.SendMessageAsRequest
@@ -42,6 +42,14 @@ export type SendMessageAsRequest = Message<"chat.v1.SendMessageAsRequest"> & {
    * @generated from field: optional int64 reply_to = 5;
    */
   replyTo?: bigint | undefined;
+
+  /**
+   * Send as the system: the message's sender is "system" and the room's membership is
+   * not required. `sender` must then be empty.
+   *
+   * @generated from field: bool as_system = 6;
+   */
+  asSystem: boolean;
 };
 
 /**
@@ -209,13 +217,16 @@ export const RemoveRoomMemberResponseSchema: GenMessage<RemoveRoomMemberResponse
  * <service key>`, one of CHAT_SERVICE_KEYS; user JWTs are refused here, and service keys
  * are refused by ChatService. The service acts as the user it names, under that user's
  * rights in the room (the same rules as every other surface): a sender must be a member,
- * adding or removing members needs an owner or admin as `actor`.
+ * adding or removing members needs an owner or admin as `actor`. The one exception is a
+ * send as the system (`as_system`): it goes to any room, and its messages carry the
+ * reserved sender id "system", which no user token can use and no room can have as a member.
  *
  * @generated from service chat.v1.ServerService
  */
 export const ServerService: GenService<{
   /**
-   * Send as `sender` (a member of the room). Idempotent per (sender, client_msg_id).
+   * Send as `sender` (a member of the room), or as the system (`as_system`, `sender`
+   * empty) to any room. Idempotent per (sender, client_msg_id) in the room.
    *
    * @generated from rpc chat.v1.ServerService.SendMessageAs
    */
