@@ -13,7 +13,7 @@
  *   and the supervisor starts a new incarnation after a backoff.
  */
 import { Cause, Chunk, Clock, Context, Deferred, Effect, Option, Queue } from "effect"
-import { NotFound, notOwner, Unavailable, type ChatError } from "../core/errors.ts"
+import { NotFound, notOwner, Timeout, Unavailable, type ChatError } from "../core/errors.ts"
 import type { ChatEvent, Role, RoomId, RoomKind, UserId } from "../core/model.ts"
 import type { ChatStore } from "../storage/ChatStore.ts"
 import type { WriteOp } from "../core/ops.ts"
@@ -103,6 +103,15 @@ const failEnvelope = (env: Envelope, error: ChatError) =>
   env._tag === "Write" ? Deferred.fail(env.reply, error) : env._tag === "Snapshot" ? Deferred.fail(env.reply, error) : Effect.void
 
 const unavailable = new Unavailable({ message: "room is restarting; retry (same clientMsgId is safe)" })
+const commitUnknown = new Timeout({
+  message: "the database did not answer the commit in time; it may or may not be stored; retry with the same clientMsgId"
+})
+
+/** A commit that failed on its deadline (the store says `outcomeUnknown`): it may still land. */
+const outcomeUnknown = (cause: Cause.Cause<unknown>) =>
+  Cause.failureOption(cause).pipe(
+    Option.exists((e) => (e as { cause?: { outcomeUnknown?: unknown } })?.cause?.outcomeUnknown === true)
+  )
 
 /** Answer everything still queued (used when the room is gone or the node shuts down). */
 export const failQueued = (cell: ActorCell, error: NotFound | Unavailable) =>
@@ -214,7 +223,8 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
           return yield* lostOwnership(batch)
         }
         if (exit._tag === "Failure") {
-          yield* Effect.forEach(batch, (env) => failEnvelope(env, unavailable), { discard: true })
+          const answer = outcomeUnknown(exit.cause) ? commitUnknown : unavailable
+          yield* Effect.forEach(batch, (env) => failEnvelope(env, env._tag === "Write" ? answer : unavailable), { discard: true })
           const refused = deps.admit?.()
           if (refused !== undefined) {
             yield* failQueued(cell, refused as Unavailable)

@@ -18,7 +18,7 @@
  *     -> chat service -> push -> gateway          src/chat/Chat.ts, src/push/node.ts, src/http/Gateway.ts
  */
 import type { FileSystem, Path } from "@effect/platform"
-import { Effect, Layer, Option, type Redacted, type Scope } from "effect"
+import { Context, Effect, Layer, Option, type Redacted, type Scope } from "effect"
 import * as AfterCommit from "../actors/AfterCommit.ts"
 import * as RoomRegistry from "../actors/RoomRegistry.ts"
 import type { StoreError } from "../core/errors.ts"
@@ -40,7 +40,7 @@ import * as ShardManager from "./cluster/ShardManager.ts"
 import { ChatConfigTag, type ChatConfig } from "./config/ChatConfig.ts"
 import { Secrets, type ResolvedSecrets } from "./config/secrets.ts"
 import type { InvalidMasterKey } from "./crypto/errors.ts"
-import { eventFrame } from "./http/ws/serverFrames.ts"
+import { eventFrame } from "./protocol/serverFrames.ts"
 import * as Gateway from "./http/Gateway.ts"
 import type { Session } from "./http/ws/Session.ts"
 import * as M from "./metrics/metrics.ts"
@@ -92,10 +92,17 @@ const sharedState = (config: ChatConfig) =>
       Layer.merge(Presence.layerLocal, RateLimiter.layerLocal({ ratePerSec: config.sendRate, burst: config.sendBurst }))
   })
 
+/**
+ * The Redis client behind its breaker: while Redis fails, presence, limits and the cache
+ * answer from this node at once instead of each command waiting for its timeout.
+ */
 const redisClient = (url: Redacted.Redacted<string>, nodeId: string) =>
-  Layer.scoped(
-    RedisClient.RedisClientTag,
-    RedisClient.make(url, { name: nodeId }).pipe(step("Redis (CHAT_REDIS_URL)", addressOf(url)))
+  Layer.scopedContext(
+    Effect.gen(function* () {
+      const raw = yield* RedisClient.make(url, { name: nodeId }).pipe(step("Redis (CHAT_REDIS_URL)", addressOf(url)))
+      const breaker = yield* Breaker.make({ dependency: "redis", title: "Redis", probe: raw.ping, probeEveryMs: 500 })
+      return Context.make(RedisClient.RedisClientTag, RedisClient.guarded(raw, breaker)).pipe(Context.add(Breaker.RedisBreaker, breaker))
+    })
   )
 
 /**

@@ -2,13 +2,14 @@
  * The AsyncAPI 3 document of the WebSocket protocol and the public NATS subjects. Client
  * frames are generated from the Schemas the server decodes them with (src/protocol/frames.ts),
  * the NATS ingress request from its Schema (src/cluster/Ingress.ts); the frames the server
- * writes (src/http/ws/serverFrames.ts, Hub.ts) and push intents (src/cluster/PushIntents.ts)
+ * writes from theirs (src/protocol/serverFrames.ts); push intents (src/cluster/PushIntents.ts)
  * are described here. tests/unit/asyncapi.test.ts validates it with @asyncapi/parser and
  * checks it against those modules. Served at /asyncapi.json.
  */
 import { JSONSchema, Schema } from "effect"
 import { SendRequest } from "../cluster/Ingress.ts"
 import { ClientFrame } from "../protocol/frames.ts"
+import { ServerFrames } from "../protocol/serverFrames.ts"
 import * as R from "../openapi/responses.ts"
 
 const jsonSchema = (schema: Schema.Schema<any, any, never>, definitions: Record<string, unknown>) =>
@@ -27,45 +28,9 @@ const obj = (properties: Record<string, unknown>, required: ReadonlyArray<string
 const str = { type: "string" }
 const int = { type: "integer", minimum: 0 }
 
-/** The frames the server writes, by `type`. */
-export const serverFrames = (definitions: Record<string, unknown>): Record<string, unknown> => {
-  const ref = (s: Schema.Schema<any, any, never>) => jsonSchema(s, definitions)
-  const t = (type: string) => ({ type: "string", const: type })
-  return {
-    event: obj(
-      {
-        type: t("event"),
-        room: str,
-        seq: int,
-        ts: str,
-        kind: { type: "string", enum: ["message.created", "message.edited", "message.deleted", "reaction.added", "reaction.removed", "member.joined", "member.left", "room.updated"] },
-        actor: str,
-        data: { description: "message.*: the Message; reaction.*: {messageSeq, emoji, user}; member.*: {user, role}; room.updated: {name}" }
-      },
-      ["type", "room", "seq", "ts", "kind", "actor", "data"]
-    ),
-    ack: obj(
-      {
-        type: t("ack"),
-        id: str,
-        room: str,
-        seq: int,
-        messageId: str,
-        ts: str,
-        marked: { ...int, description: "acks of `read` only: messages the read moved over that others sent and that are not deleted" }
-      },
-      ["type", "room", "seq", "ts"]
-    ),
-    error: obj({ type: t("error"), id: str, code: str, message: str, retryAfterMs: { type: "number" } }, ["type", "code", "message"]),
-    subscribed: obj({ type: t("subscribed"), id: str, room: str, seq: int, truncated: { type: "boolean" } }, ["type", "room", "seq"]),
-    unsubscribed: obj({ type: t("unsubscribed"), id: str, room: str, reason: str }, ["type", "room"]),
-    history: obj({ type: t("history"), id: str, room: str, messages: { type: "array", items: ref(R.Message) }, hasMore: { type: "boolean" } }, ["type", "room", "messages", "hasMore"]),
-    pong: obj({ type: t("pong"), id: str }, ["type"]),
-    read: obj({ type: t("read"), room: str, user: str, seq: int }, ["type", "room", "user", "seq"]),
-    typing: obj({ type: t("typing"), room: str, user: str }, ["type", "room", "user"]),
-    presence: obj({ type: t("presence"), room: str, user: str, online: { type: "boolean" } }, ["type", "room", "user", "online"])
-  }
-}
+/** The frames the server writes, by `type`: generated from their Schemas (src/protocol/serverFrames.ts). */
+export const serverFrames = (definitions: Record<string, unknown>): Record<string, unknown> =>
+  Object.fromEntries(ServerFrames.map((frame) => [frame.fields.type.literals[0], jsonSchema(frame, definitions)]))
 
 export const makeAsyncApi = (info: { readonly version: string }) => {
   const definitions: Record<string, unknown> = {}

@@ -92,9 +92,14 @@ export const connectNats = (o: NatsOptions): Effect.Effect<NatsHandle, ClusterEr
         }
       })
     )
-    const js = nc.jetstream()
+    // JetStream calls (heartbeats, leases, push intents) that get no answer fail within a third
+    // of the lease (at most 5 s, the client's default): after a NATS restart a node's loops are
+    // not stuck behind calls sent into the outage, so nodes reappear and take their shards
+    // back together.
+    const jsTimeout = Math.min(5_000, Math.max(500, Math.floor(o.leaseMs / 3)))
+    const js = nc.jetstream({ timeout: jsTimeout })
     // Entries not refreshed within the TTL vanish: a dead node's heartbeat and leases expire.
-    const kvOptions = { history: 1, ttl: o.leaseMs, replicas: o.replicas }
+    const kvOptions = { history: 1, ttl: o.leaseMs, replicas: o.replicas, timeout: jsTimeout }
     const nodes = yield* attempt("kv nodes", () => js.views.kv(o.subjects.nodesBucket, kvOptions))
     const leases = yield* attempt("kv leases", () => js.views.kv(o.subjects.leasesBucket, kvOptions))
     const jsm = yield* attempt("jetstream manager", () => nc.jetstreamManager())

@@ -7,38 +7,52 @@
  * socket session sees the seq jump at the next event and fills the gap from storage,
  * and a reconnecting client resumes with `since`.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
 import type { NatsConnection } from "nats"
 import { RoomBusTag, type BusMessage, type RoomBus } from "../bus/RoomBus.ts"
-import type { ChatEvent, RoomId } from "../../core/model.ts"
-import { eventFrame } from "../http/ws/serverFrames.ts"
+import type { ChatEvent, RoomId, UserId } from "../../core/model.ts"
+import { readSignal, Signal, typingSignal } from "../protocol/cluster.ts"
+import { EventFrame, eventFrame, presenceFrame } from "../protocol/serverFrames.ts"
 import { attempt, Nats } from "./Nats.ts"
 import * as Subjects from "./subjects.ts"
 import type { Subjects as Names } from "./subjects.ts"
 
-const decodeEvent = (text: string): ChatEvent | undefined => {
+const decodeEventFrame = Schema.decodeUnknownOption(EventFrame)
+const decodeSignalFrame = Schema.decodeUnknownOption(Signal)
+
+const parse = (text: string): unknown => {
   try {
-    const v = JSON.parse(text)
-    return v?.type === "event" && typeof v.seq === "number" && typeof v.room === "string"
-      ? { room: v.room, seq: v.seq, ts: v.ts, kind: v.kind, actor: v.actor, data: v.data }
-      : undefined
+    return JSON.parse(text)
   } catch {
     return undefined
   }
 }
 
-const decodeSignal = (text: string): BusMessage | undefined => {
-  try {
-    const v = JSON.parse(text)
-    if (v?.type === "typing" && typeof v.user === "string") return { _tag: "Typing", room: v.room, user: v.user, origin: v.origin }
-    if (v?.type === "presence" && typeof v.user === "string" && typeof v.online === "boolean")
-      return { _tag: "Presence", room: v.room, user: v.user, online: v.online }
-    if (v?.type === "read" && typeof v.seq === "number") return { _tag: "Read", room: v.room, user: v.user, seq: v.seq, origin: v.origin }
-  } catch {
-    // fall through: a malformed signal is dropped
-  }
-  return undefined
-}
+/** A committed event from the public events subject, or None when it does not decode (dropped). */
+const decodeEvent = (text: string): Option.Option<ChatEvent> =>
+  Option.map(decodeEventFrame(parse(text)), (v) => ({
+    room: v.room as RoomId,
+    seq: v.seq,
+    ts: v.ts,
+    kind: v.kind,
+    actor: v.actor as UserId,
+    data: v.data
+  }))
+
+/** A typing, presence or read signal, or None when it does not decode (dropped: signals are ephemeral). */
+const decodeSignal = (text: string): Option.Option<BusMessage> =>
+  Option.map(decodeSignalFrame(parse(text)), (v): BusMessage => {
+    const room = v.room as RoomId
+    const user = v.user as UserId
+    switch (v.type) {
+      case "typing":
+        return { _tag: "Typing", room, user, ...(v.origin !== undefined ? { origin: v.origin } : {}) }
+      case "presence":
+        return { _tag: "Presence", room, user, online: v.online }
+      case "read":
+        return { _tag: "Read", room, user, seq: v.seq, ...(v.origin !== undefined ? { origin: v.origin } : {}) }
+    }
+  })
 
 export const makeNatsBus = (nc: NatsConnection, subjects: Names = Subjects.defaults): RoomBus => ({
   publish: (room, message) =>
@@ -47,16 +61,16 @@ export const makeNatsBus = (nc: NatsConnection, subjects: Names = Subjects.defau
         case "Event":
           return nc.publish(subjects.roomEvents(room), message.frame ?? eventFrame(message.event))
         case "Typing":
-          return nc.publish(subjects.roomSignals(room), JSON.stringify({ type: "typing", room, user: message.user, origin: message.origin }))
+          return nc.publish(subjects.roomSignals(room), typingSignal(room, message.user, message.origin))
         case "Presence":
           return nc.publish(
             subjects.roomSignals(room),
-            JSON.stringify({ type: "presence", room, user: message.user, online: message.online })
+            presenceFrame(room, message.user, message.online)
           )
         case "Read":
           return nc.publish(
             subjects.roomSignals(room),
-            JSON.stringify({ type: "read", room, user: message.user, seq: message.seq, origin: message.origin })
+            readSignal(room, message.user, message.seq, message.origin)
           )
       }
     }),
@@ -68,14 +82,14 @@ export const makeNatsBus = (nc: NatsConnection, subjects: Names = Subjects.defau
             if (err !== null) return
             const frame = msg.string()
             const event = decodeEvent(frame)
-            if (event !== undefined) listener({ _tag: "Event", event, frame })
+            if (Option.isSome(event)) listener({ _tag: "Event", event: event.value, frame })
           }
         })
         const signals = nc.subscribe(subjects.roomSignals(room), {
           callback: (err, msg) => {
             if (err !== null) return
             const signal = decodeSignal(msg.string())
-            if (signal !== undefined) listener(signal)
+            if (Option.isSome(signal)) listener(signal.value)
           }
         })
         // The server has the subscriptions before the caller reads the room's head.

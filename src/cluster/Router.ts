@@ -6,15 +6,22 @@
  * During a hand-over nobody may answer (no responders), or the old owner answers
  * not_owner: the router retries with backoff until the command deadline. Writes carry
  * their clientMsgId, so a retry of a write that did commit returns the first ack.
+ *
+ * A request that got no reply (NATS request timeout, or the connection dropped while it was
+ * out) may have reached the owner and committed: its outcome is unknown. It is retried like
+ * the others while the deadline allows (the clientMsgId makes that safe), and if no attempt
+ * is answered in the end, a write is answered `timeout` (retry with the same clientMsgId),
+ * not `unavailable`, which promises "not stored". Only "no responders" says the request
+ * surely reached nobody.
  */
 import { Context, Deferred, Effect, Either, Layer, Metric, Runtime, Schedule, type Scope } from "effect"
 import * as M from "../metrics/metrics.ts"
-import { type NatsConnection, type Msg } from "nats"
+import { ErrorCode, type NatsConnection, type Msg } from "nats"
 import type { RoomSnapshot } from "../../core/snapshot.ts"
 import { RoomRegistryTag, type RoomRegistry } from "../../actors/RoomRegistry.ts"
 import { ShardLeasesTag, type ShardLeases } from "./ShardLeases.ts"
 import type { OpResult, WriteOp } from "../../core/ops.ts"
-import { Internal, notOwner, Unavailable, type ChatError } from "../../core/errors.ts"
+import { notOwner, Timeout, Unavailable, type ChatError } from "../../core/errors.ts"
 import type { RoomId } from "../../core/model.ts"
 import { attempt, Nats, type ClusterError } from "./Nats.ts"
 import { shardOf } from "./ShardMap.ts"
@@ -33,7 +40,17 @@ export interface RouterOptions {
 const forwardOk = Metric.tagged(M.forwardedCommands, "outcome", "ok")
 const forwardError = Metric.tagged(M.forwardedCommands, "outcome", "error")
 
-const isRetryable = (e: ChatError) => e._tag === "Unavailable" && e.notOwner === true
+const isRetryable = (e: ChatError | Unanswered) => e._tag === "Unanswered" || (e._tag === "Unavailable" && e.notOwner === true)
+
+/** A forwarded command that got no reply: it may have been delivered (and a write committed). */
+class Unanswered {
+  readonly _tag = "Unanswered"
+}
+const unanswered = new Unanswered()
+
+const ownerDidNotReply = new Timeout({
+  message: "the node that owns the room did not reply in time; the write may or may not be stored; retry with the same clientMsgId"
+})
 
 export interface Router extends RoomRegistry {
   /** The owner's side: answer one shard's commands while the scope lives. */
@@ -58,9 +75,12 @@ export const makeRouter = (
           })
         )
       ),
-      (reply): Effect.Effect<OpResult | RoomSnapshot, ChatError> => {
-        // No responders (hand-over gap) and timeouts are retried like not_owner.
-        if (Either.isLeft(reply)) return Effect.fail(notOwner(room))
+      (reply): Effect.Effect<OpResult | RoomSnapshot, ChatError | Unanswered> => {
+        // No responders (hand-over gap): delivered to nobody, retried like not_owner. Any other
+        // failure (the request timed out, the connection dropped) leaves the outcome unknown.
+        if (Either.isLeft(reply)) {
+          return Effect.fail((reply.left.cause as { code?: unknown })?.code === ErrorCode.NoResponders ? notOwner(room) : unanswered)
+        }
         return Either.match(Wire.decodeReply(reply.right.string()), { onLeft: Effect.fail, onRight: Effect.succeed })
       }
     )
@@ -72,21 +92,26 @@ export const makeRouter = (
     command: Wire.Command,
     deadline: number
   ): Effect.Effect<A, ChatError> =>
-    Effect.suspend(() =>
-      shards.owns(shardOf(room, o.shardCount))
-        ? viaLocal
-        : (remoteOnce(room, command, deadline - Date.now()) as Effect.Effect<A, ChatError>)
-    ).pipe(
-      Effect.retry({
-        schedule: Schedule.exponential("25 millis").pipe(Schedule.union(Schedule.spaced("500 millis")), Schedule.jittered),
-        while: (e) => isRetryable(e) && Date.now() < deadline && o.natsDown?.() === undefined
-      }),
-      Effect.mapError((e) =>
-        isRetryable(e)
-          ? (o.natsDown?.() ?? new Unavailable({ message: "room is moving between nodes; retry (same clientMsgId is safe)" }))
-          : e
+    Effect.suspend(() => {
+      // Whether some attempt went out and got no reply: then a write's outcome is unknown.
+      let unsure = false
+      return Effect.suspend(() =>
+        shards.owns(shardOf(room, o.shardCount))
+          ? (viaLocal as Effect.Effect<A, ChatError | Unanswered>)
+          : (remoteOnce(room, command, deadline - Date.now()) as Effect.Effect<A, ChatError | Unanswered>)
+      ).pipe(
+        Effect.tapError((e) => Effect.sync(() => void (e._tag === "Unanswered" && (unsure = true)))),
+        Effect.retry({
+          schedule: Schedule.exponential("25 millis").pipe(Schedule.union(Schedule.spaced("500 millis")), Schedule.jittered),
+          while: (e) => isRetryable(e) && Date.now() < deadline && o.natsDown?.() === undefined
+        }),
+        Effect.mapError((e): ChatError => {
+          if (!isRetryable(e)) return e as ChatError
+          if (unsure && command.k === "w") return ownerDidNotReply
+          return o.natsDown?.() ?? new Unavailable({ message: "room is moving between nodes; retry (same clientMsgId is safe)" })
+        })
       )
-    )
+    })
 
   const write: RoomRegistry["write"] = (room, op: WriteOp) =>
     Effect.gen(function* () {
@@ -133,8 +158,9 @@ export const makeRouter = (
       const runtime = yield* Effect.runtime<never>()
       const handle = (msg: Msg) =>
         Effect.gen(function* () {
-          const command = Wire.decodeCommand(msg.string())
-          if (command === undefined) return msg.respond(Wire.encodeFailure(new Internal({ message: "malformed command" })))
+          const decoded = Wire.decodeCommand(msg.string())
+          if (Either.isLeft(decoded)) return msg.respond(Wire.encodeFailure(decoded.left))
+          const command = decoded.right
           if (!shards.owns(shard)) return msg.respond(Wire.encodeFailure(notOwner(command.room)))
           if (command.k === "s") {
             const s = yield* Effect.either(local.snapshot(command.room))

@@ -1,66 +1,51 @@
 /**
- * The node-to-node command format on a shard's command subject (JSON). Internal to the
- * cluster: nodes of one version talk to each other; errors travel as their tag and fields
- * and are rebuilt into the same tagged errors on the other side.
+ * The node-to-node command format on a shard's command subject (JSON): encoding and
+ * decoding of the Schemas in src/protocol/cluster.ts. Internal to the cluster: nodes of one
+ * version talk to each other; errors travel as their tag and fields and are rebuilt into
+ * the same tagged errors on the other side. Whatever does not decode is refused with a
+ * worded Internal error, never cast.
  */
-import { Either, Schema } from "effect"
+import { Either, ParseResult, Schema } from "effect"
 import type { RoomSnapshot } from "../../core/snapshot.ts"
-import { ChatErrorSchema, Internal, type ChatError } from "../../core/errors.ts"
-import type { Role, RoomId, UserId } from "../../core/model.ts"
-import type { OpResult, WriteOp } from "../../core/ops.ts"
+import { Internal, type ChatError } from "../../core/errors.ts"
+import type { OpResult } from "../../core/ops.ts"
+import { Command, Reply } from "../protocol/cluster.ts"
 
-export type Command = { readonly k: "w"; readonly room: RoomId; readonly op: WriteOp } | { readonly k: "s"; readonly room: RoomId }
+export type { Command }
 
-export type Reply =
-  | { readonly ok: true; readonly r: OpResult }
-  | { readonly ok: true; readonly s: SnapshotJson }
-  | { readonly ok: false; readonly e: unknown }
-
-interface SnapshotJson extends Omit<RoomSnapshot, "members"> {
-  readonly members: ReadonlyArray<[UserId, Role]>
+const parse = (text: string): Either.Either<unknown, string> => {
+  try {
+    return Either.right(JSON.parse(text))
+  } catch {
+    return Either.left("not JSON")
+  }
 }
 
-const encodeError = Schema.encodeSync(ChatErrorSchema)
-const decodeError = Schema.decodeUnknownEither(ChatErrorSchema)
+const encodeCommandJson = Schema.encodeSync(Command)
+const decodeCommandJson = Schema.decodeUnknownEither(Command)
+const encodeReplyJson = Schema.encodeSync(Reply)
+const decodeReplyJson = Schema.decodeUnknownEither(Reply)
 
-export const errorToJson = (e: ChatError): unknown => encodeError(e)
-export const errorFromJson = (u: unknown): ChatError =>
-  Either.getOrElse(decodeError(u), () => new Internal({ message: "malformed error from another node" }))
+const issue = (e: ParseResult.ParseError) => ParseResult.TreeFormatter.formatErrorSync(e).split("\n")[0]
 
-export const encodeCommand = (c: Command): string => JSON.stringify(c)
+export const encodeCommand = (c: Command): string => JSON.stringify(encodeCommandJson(c))
 
-export const encodeResult = (r: OpResult): string =>
-  JSON.stringify({ ok: true, r: r._tag === "Rejected" ? { _tag: "Rejected", error: errorToJson(r.error) } : r })
+/** The command, or why it is refused (answered to the sender as an Internal error). */
+export const decodeCommand = (text: string): Either.Either<Command, Internal> =>
+  Either.flatMap(parse(text), (json) => Either.mapLeft(decodeCommandJson(json), issue)).pipe(
+    Either.mapLeft((why) => new Internal({ message: `malformed command from another node: ${why}` }))
+  )
 
-export const encodeSnapshot = (s: RoomSnapshot): string =>
-  JSON.stringify({ ok: true, s: { ...s, members: [...s.members] } })
+export const encodeResult = (r: OpResult): string => JSON.stringify(encodeReplyJson({ ok: true, r }))
 
-export const encodeFailure = (e: ChatError): string => JSON.stringify({ ok: false, e: errorToJson(e) })
+export const encodeSnapshot = (s: RoomSnapshot): string => JSON.stringify(encodeReplyJson({ ok: true, s }))
+
+export const encodeFailure = (e: ChatError): string => JSON.stringify(encodeReplyJson({ ok: false, e }))
 
 export const decodeReply = (text: string): Either.Either<OpResult | RoomSnapshot, ChatError> => {
-  let v: any
-  try {
-    v = JSON.parse(text)
-  } catch {
-    return Either.left(new Internal({ message: "malformed reply from another node" }))
-  }
-  if (v?.ok === false) return Either.left(errorFromJson(v.e))
-  if (v?.r !== undefined) {
-    const r = v.r
-    return Either.right(r._tag === "Rejected" ? { _tag: "Rejected", error: errorFromJson(r.error) } : r)
-  }
-  if (v?.s !== undefined) return Either.right({ ...v.s, members: new Map(v.s.members) })
-  return Either.left(new Internal({ message: "malformed reply from another node" }))
-}
-
-export const decodeCommand = (text: string): Command | undefined => {
-  try {
-    const v = JSON.parse(text)
-    if ((v?.k === "w" && typeof v.op?._tag === "string") || v?.k === "s") {
-      return typeof v.room === "string" ? (v as Command) : undefined
-    }
-  } catch {
-    // fall through
-  }
-  return undefined
+  const reply = Either.flatMap(parse(text), (json) => Either.mapLeft(decodeReplyJson(json), issue))
+  if (Either.isLeft(reply)) return Either.left(new Internal({ message: `malformed reply from another node: ${reply.left}` }))
+  const v = reply.right
+  if (v.ok === false) return Either.left(v.e)
+  return Either.right("r" in v ? v.r : v.s)
 }

@@ -62,6 +62,7 @@ export interface ChatConfig {
   readonly maxBatch: number
   readonly actorIdleMs: number
   readonly commandTimeoutMs: number
+  readonly storeTimeoutMs: number
   readonly shutdownGraceMs: number
   readonly shards: number
   readonly leaseMs: number
@@ -173,7 +174,8 @@ export const settings: { readonly [K in keyof ChatConfig]: S.Setting<ChatConfig[
   mailboxCapacity: S.integer("CHAT_MAILBOX_CAPACITY", "room actor mailbox size; a full mailbox fails fast instead of queueing", 1024, positiveInt),
   maxBatch: S.integer("CHAT_MAX_BATCH", "most operations per group commit", 256, positiveInt),
   actorIdleMs: S.integer("CHAT_ACTOR_IDLE_MS", "idle time in ms before a room actor is passivated", 60_000, positiveInt),
-  commandTimeoutMs: S.integer("CHAT_COMMAND_TIMEOUT_MS", "time in ms a room command may take before `unavailable`", 10_000, positiveInt),
+  commandTimeoutMs: S.integer("CHAT_COMMAND_TIMEOUT_MS", "time in ms a room command may take before it is answered `unavailable` (the room had not taken it: not stored) or `timeout` (its commit had not answered: outcome unknown)", 10_000, positiveInt),
+  storeTimeoutMs: S.integer("CHAT_STORE_TIMEOUT_MS", "time in ms one database call may take; a call that hangs longer fails (a commit with `timeout`: its outcome is unknown) and counts toward opening the database's circuit; keep it below `CHAT_COMMAND_TIMEOUT_MS`", 3_000, positiveInt),
   shutdownGraceMs: S.integer("CHAT_SHUTDOWN_GRACE_MS", "time in ms to drain sockets and actors on shutdown", 10_000, positiveInt),
   shards: S.integer("CHAT_SHARDS", "clustered mode: virtual shards rooms are spread over; a cluster-wide constant (every node the same)", 256, { min: 1, max: 65536 }),
   leaseMs: S.integer("CHAT_LEASE_MS", "clustered mode: shard lease and node heartbeat lifetime in ms; a dead node's rooms move after this", 10_000, { min: 1000 }),

@@ -12,8 +12,8 @@ import { Nats } from "../cluster/Nats.ts"
 import { ShardLeasesTag } from "../cluster/ShardLeases.ts"
 import { ChatConfigTag } from "../config/ChatConfig.ts"
 import { RedisClientTag } from "../redis/RedisClient.ts"
-import { type Breaker, describeCause, NatsBreaker, StoreBreaker } from "../resilience/Breaker.ts"
-import { ConfiguredStore } from "../store/select.ts"
+import { type Breaker, describeCause, NatsBreaker, RedisBreaker, StoreBreaker } from "../resilience/Breaker.ts"
+import { ConfiguredStore, copyBreakerOf } from "../store/select.ts"
 import { withDualCheck } from "./dualReadiness.ts"
 
 export interface Readiness {
@@ -28,7 +28,7 @@ const PROBE_TIMEOUT = "2 seconds"
 const REDIS_PROBE_TIMEOUT = "1 second"
 
 // Reasons in words: the dependency, and the driver's error or the open circuit's cause.
-const check = (name: string, probe: Effect.Effect<unknown, unknown>, breaker: Option.Option<Breaker>) =>
+const check = (name: string, title: string, probe: Effect.Effect<unknown, unknown>, breaker: Option.Option<Breaker>) =>
   probe.pipe(
     Effect.timeout(PROBE_TIMEOUT),
     Effect.match({
@@ -37,11 +37,24 @@ const check = (name: string, probe: Effect.Effect<unknown, unknown>, breaker: Op
           name,
           Option.isSome(breaker) && breaker.value.state() !== "closed"
             ? `failing: ${breaker.value.title} circuit ${breaker.value.state()} (${breaker.value.cause() ?? describeCause(e)})`
-            : `failing: ${(e as { _tag?: string })._tag === "TimeoutException" ? "no answer within 2 s" : describeCause(e)}`
+            : `failing: ${(e as { _tag?: string })._tag === "TimeoutException" ? `${title} did not answer within 2 s` : `${title}: ${describeCause(e)}`}`
         ] as const,
       onSuccess: () => [name, "ok"] as const
     })
   )
+
+const TITLES: Record<string, string> = { postgres: "PostgreSQL", scylla: "ScyllaDB", pglite: "PGlite", dual: "PostgreSQL", memory: "the memory store" }
+const storeTitle = (name: string) => TITLES[name] ?? name
+
+/** Why Redis is not used, in words: its open circuit and the cause, or the PING's failure. */
+const redisReason = (e: unknown, breaker: Option.Option<Breaker>): string => {
+  if (Option.isSome(breaker) && breaker.value.state() !== "closed") {
+    return `Redis circuit ${breaker.value.state()} (${breaker.value.cause() ?? "failing"})`
+  }
+  if ((e as { _tag?: string })._tag === "TimeoutException") return "Redis did not answer PING within 1 s"
+  const cause = (e as { cause?: unknown }).cause
+  return `Redis unreachable (${cause instanceof Error ? `${(cause as { code?: string }).code ?? cause.name}: ${cause.message}` : String(cause ?? e)})`.slice(0, 200)
+}
 
 /** The probe, from the services in context: built once when the gateway starts. */
 export const makeReadiness = Effect.gen(function* () {
@@ -55,12 +68,13 @@ export const makeReadiness = Effect.gen(function* () {
   const configured = yield* Effect.serviceOption(ConfiguredStore)
   const storeBreaker = yield* Effect.serviceOption(StoreBreaker)
   const natsBreaker = yield* Effect.serviceOption(NatsBreaker)
+  const redisBreaker = yield* Effect.serviceOption(RedisBreaker)
 
   const base = Effect.map(
     Effect.all(
       [
-        check(`store:${store.name}`, store.ping, storeBreaker),
-        ...(Option.isSome(nats) ? [check("nats", Effect.tryPromise(() => nats.value.nc.rtt()), natsBreaker)] : [])
+        check(`store:${store.name}`, storeTitle(store.name), store.ping, storeBreaker),
+        ...(Option.isSome(nats) ? [check("nats", "NATS", Effect.tryPromise(() => nats.value.nc.rtt()), natsBreaker)] : [])
       ],
       { concurrency: "unbounded" }
     ),
@@ -78,10 +92,10 @@ export const makeReadiness = Effect.gen(function* () {
               ...r.checks,
               redis:
                 ping._tag === "Left"
-                  ? "degraded: unreachable; local rate limits, presence stale"
+                  ? `degraded: ${redisReason(ping.left, redisBreaker)}; rate limits per node, presence from this node only`
                   : seen === "ok"
                     ? "ok"
-                    : "degraded: presence resyncing"
+                    : "degraded: Redis answers again; presence resyncing"
             }
           })
         )
@@ -103,6 +117,6 @@ export const makeReadiness = Effect.gen(function* () {
       : Effect.succeed(r)
   // Dual mode: the second store is its own check (src/http/dualReadiness.ts).
   const withDual = (r: Readiness): Effect.Effect<Readiness> =>
-    Option.isSome(configured) ? withDualCheck(r, configured.value, config.dualRead) : Effect.succeed(r)
+    Option.isSome(configured) ? withDualCheck(r, configured.value, config.dualRead, copyBreakerOf(configured.value)) : Effect.succeed(r)
   return base.pipe(Effect.flatMap(withRedis), Effect.flatMap(withDual), Effect.flatMap(withCluster))
 })

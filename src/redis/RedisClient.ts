@@ -187,3 +187,40 @@ export const make = (
 
 export const layer = (url: Redacted.Redacted<string>, options?: RedisClientOptions): Layer.Layer<RedisClientTag, RedisError> =>
   Layer.scoped(RedisClientTag, make(url, options))
+
+/**
+ * The client behind a circuit breaker (src/resilience/Breaker.ts): while it is open, every
+ * command fails at once with RedisError (the presence, limiter and cache built on the client
+ * then answer from this node, as they do when Redis is down), instead of each waiting for its
+ * command timeout; every failure counts toward opening it. The breaker's probe (a PING on the
+ * raw client) closes it, and the heartbeat's resync then brings Redis up to date. A command
+ * that timed out makes the breaker check Redis at once: a hung server opens it within about
+ * two seconds instead of three rounds of timeouts.
+ */
+export const guarded = (
+  client: RedisClient,
+  breaker: {
+    readonly reject: () => { readonly message: string } | undefined
+    readonly success: () => void
+    readonly failure: (cause: string) => void
+    readonly hung: (cause: string) => void
+  }
+): RedisClient => {
+  const guard = (operation: string, run: () => Effect.Effect<unknown, RedisError>): Effect.Effect<unknown, RedisError> =>
+    Effect.suspend(() => {
+      const refused = breaker.reject()
+      if (refused !== undefined) return Effect.fail(new RedisError({ operation, cause: "circuit open" }))
+      return run().pipe(
+        Effect.tapBoth({
+          // A command timeout is a hang (a stopped server, a black hole): the breaker checks at once.
+          onFailure: (e) => Effect.sync(() => (/timed out/i.test(e.message) ? breaker.hung(e.message) : breaker.failure(e.message))),
+          onSuccess: () => Effect.sync(() => breaker.success())
+        })
+      )
+    })
+  return {
+    ...client,
+    call: (command, args) => guard(command, () => client.call(command, args)),
+    evalScript: (script, keys, args) => guard(script.name, () => client.evalScript(script, keys, args))
+  }
+}

@@ -44,6 +44,13 @@ export interface Breaker {
   /** Counts a call's outcome. */
   readonly success: () => void
   readonly failure: (cause: string) => void
+  /**
+   * A call that did not answer in time: counts as a failure, and (closed, with a probe) one
+   * health probe runs at once; if it does not answer within the probe timeout either, the
+   * dependency hangs (stopped process, black-holed network) and the circuit opens now,
+   * without waiting for `threshold` more calls to hang.
+   */
+  readonly hung: (cause: string) => void
   /** Opens/closes from an outside signal (NATS connection status). */
   readonly open: (cause: string) => void
   readonly close: () => void
@@ -75,13 +82,34 @@ export const make = (o: BreakerOptions): Effect.Effect<Breaker, never, Scope.Sco
       gauge.unsafeUpdate(stateValue[next], [])
     }
 
+    let checking = false
+    const probeTimeout = `${o.probeTimeoutMs ?? 1000} millis` as const
+    const checkNow = (probe: Effect.Effect<unknown, unknown>, why: string) => {
+      if (checking) return
+      checking = true
+      Runtime.runFork(runtime)(
+        Effect.forkIn(
+          Effect.either(Effect.timeout(probe, probeTimeout)).pipe(
+            Effect.flatMap((outcome) =>
+              Effect.sync(() => {
+                checking = false
+                if (outcome._tag === "Left") breaker.open(`${why}; a health check did not answer within ${o.probeTimeoutMs ?? 1000} ms either`)
+              })
+            ),
+            Effect.onInterrupt(() => Effect.sync(() => void (checking = false)))
+          ),
+          scope
+        )
+      )
+    }
+
     const probeLoop = (probe: Effect.Effect<unknown, unknown>) =>
       Effect.gen(function* () {
         yield* Effect.sleep(`${everyMs} millis`)
         setState("half-open")
         // A few tries per round: after a restart, each stale pooled connection fails once.
         const outcome = yield* Effect.either(
-          Effect.timeout(Effect.retry(probe, { times: 4 }), `${o.probeTimeoutMs ?? 1000} millis`)
+          Effect.timeout(Effect.retry(probe, { times: 4 }), probeTimeout)
         )
         if (outcome._tag === "Right") return true
         setState("open")
@@ -111,6 +139,10 @@ export const make = (o: BreakerOptions): Effect.Effect<Breaker, never, Scope.Sco
         failures++
         if (state !== "closed" || failures < threshold) return
         breaker.open(why)
+      },
+      hung: (why) => {
+        breaker.failure(why)
+        if (state === "closed" && o.probe) checkNow(o.probe, why)
       },
       open: (why) => {
         if (state !== "closed") return
@@ -149,3 +181,6 @@ export class StoreBreaker extends Context.Tag("chat/StoreBreaker")<StoreBreaker,
 
 /** The breaker of the NATS connection, in clustered mode (src/server.ts builds it). */
 export class NatsBreaker extends Context.Tag("chat/NatsBreaker")<NatsBreaker, Breaker>() {}
+
+/** The breaker of Redis, with CHAT_REDIS_URL (src/server.ts builds it): open means degraded, never unready. */
+export class RedisBreaker extends Context.Tag("chat/RedisBreaker")<RedisBreaker, Breaker>() {}

@@ -3,8 +3,16 @@
  * with StoreError (cause: the breaker's words), without touching the database; every other
  * call's StoreError counts toward opening it. Fenced and decryption errors are answers, not
  * failures of the dependency, and do not count.
+ *
+ * Every call has a deadline (`timeoutMs`, CHAT_STORE_TIMEOUT_MS): a database that stops
+ * answering (a stopped process, a network black hole) holds no caller longer than that. The
+ * call fails with StoreError whose cause is StoreCallTimedOut (`outcomeUnknown`: a commit
+ * that timed out may still land, so the room actor answers its batch `timeout`, not
+ * `unavailable`), and the breaker is told the dependency hangs (Breaker.hung), which opens
+ * the circuit as soon as a health check does not answer either. The driver's query is left
+ * to finish or fail on its own; only the caller stops waiting.
  */
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { StoreError } from "../../core/errors.ts"
 import type { ChatStore } from "../../storage/ChatStore.ts"
 import { type Breaker, describeCause } from "./Breaker.ts"
@@ -13,16 +21,34 @@ export class CircuitOpen extends Error {
   override readonly name = "CircuitOpen"
 }
 
-export const withBreaker = (store: ChatStore, breaker: Breaker): ChatStore => {
+/** A store call that did not answer within its deadline: whether it took effect is unknown. */
+export class StoreCallTimedOut extends Error {
+  override readonly name = "StoreCallTimedOut"
+  /** Read by the room actor (actors/RoomActor.ts) without importing this module. */
+  readonly outcomeUnknown = true
+}
+
+export const withBreaker = (store: ChatStore, breaker: Breaker, timeoutMs?: number): ChatStore => {
+  const deadline = timeoutMs === undefined ? undefined : Duration.millis(timeoutMs)
   const guard = <A, E>(operation: string, call: () => Effect.Effect<A, E>): Effect.Effect<A, E | StoreError> =>
     Effect.suspend((): Effect.Effect<A, E | StoreError> => {
       const refused = breaker.reject()
       if (refused !== undefined) return Effect.fail(new StoreError({ operation, cause: new CircuitOpen(refused.message) }))
-      return call().pipe(
+      const bounded: Effect.Effect<A, E | StoreError> =
+        deadline === undefined
+          ? call()
+          : Effect.timeoutFail(call(), {
+              duration: deadline,
+              onTimeout: () =>
+                new StoreError({ operation, cause: new StoreCallTimedOut(`${breaker.title} did not answer within ${timeoutMs} ms`) })
+            })
+      return bounded.pipe(
         Effect.tapBoth({
           onFailure: (e) =>
             Effect.sync(() => {
-              if ((e as { _tag?: string })._tag === "StoreError") breaker.failure(describeCause(e))
+              if ((e as { _tag?: string })._tag !== "StoreError") return
+              if ((e as StoreError).cause instanceof StoreCallTimedOut) breaker.hung(describeCause(e))
+              else breaker.failure(describeCause(e))
             }),
           onSuccess: () => Effect.sync(() => breaker.success())
         })

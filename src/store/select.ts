@@ -25,6 +25,10 @@ const load = <A>(what: string, f: () => Promise<A>): Effect.Effect<A, StoreError
 
 const noPostgresUrl = () => Effect.fail(new StoreError({ operation: "open", cause: "CHAT_POSTGRES_URL is not set" }))
 
+/** Dual mode: the breaker of the ScyllaDB copies, by store (for /readyz). */
+const copyBreakers = new WeakMap<ChatStore, Breaker.Breaker>()
+export const copyBreakerOf = (store: ChatStore): Breaker.Breaker | undefined => copyBreakers.get(store)
+
 /**
  * Each implementation is imported when it is chosen, not before: the embedded default then
  * never loads cassandra-driver or postgres (~25 MB of RSS and a few hundred ms of start-up
@@ -87,15 +91,21 @@ export const makeConfiguredStore = (config: ChatConfig): Effect.Effect<ChatStore
                 consistency: config.scyllaConsistency
               })
               yield* applySchema(cql, config.scyllaKeyspace, loadSchemaCql())
-              return yield* makeDualStore({
+              const secondary = withMetrics(makeScyllaStoreOn(cql))
+              // ScyllaDB's own breaker: while open, copies wait in the outbox untried.
+              const circuit = yield* Breaker.make({ dependency: "scylla", title: "ScyllaDB", probe: secondary.ping })
+              const dual = yield* makeDualStore({
+                circuit,
                 db,
                 // Each side is timed on its own: chat_query_duration_seconds names the
                 // database that ran the call (postgres or scylla), never dual.
                 primary: withMetrics(makeSqlStore(db, "postgres")),
-                secondary: withMetrics(makeScyllaStoreOn(cql)),
+                secondary,
                 cql,
                 read: config.dualRead
               })
+              copyBreakers.set(dual, circuit)
+              return dual
             })
         })
     }
@@ -147,11 +157,12 @@ const breaker: Layer.Layer<Breaker.StoreBreaker, never, WrappedStore> = Layer.sc
 )
 
 /** The configured store, wrapped (tests), timed (dual mode times each side inside), guarded. */
-const guarded: Layer.Layer<ChatStoreTag, never, WrappedStore | Breaker.StoreBreaker> = Layer.effect(
+const guarded: Layer.Layer<ChatStoreTag, never, WrappedStore | Breaker.StoreBreaker | ChatConfigTag> = Layer.effect(
   ChatStoreTag,
   Effect.gen(function* () {
     const store = yield* WrappedStore
-    return withBreaker(store.name === "dual" ? store : withMetrics(store), yield* Breaker.StoreBreaker)
+    const config = yield* ChatConfigTag
+    return withBreaker(store.name === "dual" ? store : withMetrics(store), yield* Breaker.StoreBreaker, config.storeTimeoutMs)
   })
 )
 

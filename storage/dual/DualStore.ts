@@ -61,6 +61,20 @@ export interface DualOptions {
   readonly retryBaseMs?: number
   readonly retryMaxMs?: number
   readonly pollMs?: number
+  /**
+   * ScyllaDB's circuit breaker (the node passes src/resilience/Breaker.ts's): while it is open
+   * no copy is tried (sync copies go straight to the outbox, the replay fiber waits), each
+   * copy's outcome is counted, and a copy that does not answer within `copyTimeoutMs` is
+   * reported as hung. Absent: copies are tried whenever they are due.
+   */
+  readonly circuit?: CopyCircuit
+}
+
+export interface CopyCircuit {
+  readonly state: () => "closed" | "half-open" | "open"
+  readonly success: () => void
+  readonly failure: (cause: string) => void
+  readonly hung: (cause: string) => void
 }
 
 export interface DualStore extends ChatStore {
@@ -78,6 +92,11 @@ export interface DualStore extends ChatStore {
     /** Wakes the replay fiber (it also wakes on its own, see `pollMs`). */
     readonly wake: Effect.Effect<void>
   }
+}
+
+/** A copy that did not answer in time (ScyllaDB hangs): reported to the circuit as hung. */
+class CopyTimedOut extends Error {
+  override readonly name = "CopyTimedOut"
 }
 
 /** Sentinel `after` for copies that carry no events (a takeover, a member's read position). */
@@ -117,6 +136,25 @@ export const makeDualStore = (options: DualOptions): Effect.Effect<DualStore, ne
       }
     }
 
+    const circuit = options.circuit
+    const circuitOpen = () => circuit !== undefined && circuit.state() !== "closed"
+    /** One copy, bounded by `copyTimeoutMs` and counted by the circuit. */
+    const copyOnce = (op: OutboxOp): Effect.Effect<void, StoreError> =>
+      Effect.suspend(() => {
+        if (circuitOpen()) return Effect.fail(new StoreError({ operation: "copy", cause: new Error("ScyllaDB circuit open; the copy waits in the outbox") }))
+        return apply(op).pipe(
+          Effect.timeoutFail({
+            duration: copyTimeout,
+            onTimeout: () => new StoreError({ operation: "copy", cause: new CopyTimedOut(`copy to ScyllaDB did not answer within ${Duration.toMillis(copyTimeout)} ms`) })
+          }),
+          Effect.tapBoth({
+            onFailure: (e) =>
+              Effect.sync(() => (e.cause instanceof CopyTimedOut ? circuit?.hung(describeFailure(e)) : circuit?.failure(describeFailure(e)))),
+            onSuccess: () => Effect.sync(() => circuit?.success())
+          })
+        )
+      })
+
     const refreshPending = Effect.flatMap(outbox.count, (n) => SubscriptionRef.set(pending, n))
 
     const enqueue = (op: OutboxOp, failure: StoreError | undefined) =>
@@ -137,14 +175,8 @@ export const makeDualStore = (options: DualOptions): Effect.Effect<DualStore, ne
 
     const copyNow = (op: OutboxOp): Effect.Effect<void, StoreError> =>
       Effect.gen(function* () {
-        if (yield* outbox.hasPending(streamOf(op))) return yield* enqueue(op, undefined)
-        const outcome = yield* apply(op).pipe(
-          Effect.timeoutFail({
-            duration: copyTimeout,
-            onTimeout: () => new StoreError({ operation: "copy", cause: new Error("copy to ScyllaDB timed out") })
-          }),
-          Effect.either
-        )
+        if (circuitOpen() || (yield* outbox.hasPending(streamOf(op)))) return yield* enqueue(op, undefined)
+        const outcome = yield* Effect.either(copyOnce(op))
         if (outcome._tag === "Right") return
         yield* Effect.logWarning("dual-write: copy to ScyllaDB failed, queued in the outbox").pipe(
           Effect.annotateLogs({ stream: streamOf(op), error: describeFailure(outcome.left) })
@@ -158,7 +190,14 @@ export const makeDualStore = (options: DualOptions): Effect.Effect<DualStore, ne
       const poll = Duration.millis(options.pollMs ?? 5000)
       let failures = 0
       while (true) {
-        const round = yield* Effect.either(outbox.replayRound(apply))
+        // While ScyllaDB's circuit is open the copies wait; its probe closes it.
+        if (circuitOpen()) {
+          // Back: the probe answered, so the next round starts without the backoff grown so far.
+          failures = 0
+          yield* Effect.sleep(Duration.millis(250))
+          continue
+        }
+        const round = yield* Effect.either(outbox.replayRound(copyOnce))
         yield* Effect.ignore(refreshPending)
         if (round._tag === "Left" || round.right.failed > 0) {
           failures += 1
@@ -198,7 +237,9 @@ export const makeDualStore = (options: DualOptions): Effect.Effect<DualStore, ne
 
     const store: DualStore = {
       name: "dual",
-      ping: Effect.zipRight(primary.ping, Effect.ignore(secondary.ping)),
+      // PostgreSQL's alone: writes commit there, and a hung ScyllaDB must not make the
+      // commit database look down (its circuit would refuse every send); ScyllaDB has its own.
+      ping: primary.ping,
       pingSecondary: secondary.ping,
       createGroupRoom: (input) => Effect.tap(primary.createGroupRoom(input), (room) => copy(roomCopy(room.id, 0, "all"))),
       findOrCreateDirectRoom: (a, b, newId) =>

@@ -122,6 +122,40 @@ export const startNats = async (): Promise<RunningNats> => {
 }
 
 /**
+ * One server with JetStream on a fixed port and directory, which a test can kill (SIGKILL:
+ * a crash) and start again where its clients look for it, with its JetStream data.
+ */
+export const startRestartableNats = async (): Promise<
+  RunningNats & { readonly kill: () => Promise<void>; readonly restart: () => Promise<void> }
+> => {
+  const dir = tempDirFor("chat-test-nats-")
+  const port = await freePort()
+  const args = ["-p", String(port), "-js", "-sd", dir.path]
+  let server: ServerProcess | undefined
+  try {
+    server = (await launch(args, "nats-server")).server
+  } catch (e) {
+    dir.remove()
+    throw e
+  }
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    kill: async () => {
+      await server?.kill("SIGKILL")
+    },
+    restart: async () => {
+      await server?.kill("SIGKILL")
+      server = (await launch(args, "nats-server")).server
+    },
+    stop: async () => {
+      await server?.kill("SIGKILL")
+      dir.remove()
+    }
+  }
+}
+
+/**
  * `size` servers routed to each other as one cluster, JetStream clustered across them
  * (distinct server names and store directories). With 3, streams and KV buckets with 3
  * replicas keep working while any one member is down.

@@ -22,6 +22,12 @@ export interface RunningPostgres {
   readonly halt?: () => void
   /** Starts the halted server again on the same port. */
   readonly resume?: () => void
+  /**
+   * A hang, not a crash: SIGSTOP to the postmaster and every backend. Connections stay open
+   * and nothing answers (like a paused VM or a network black hole); `thaw` sends SIGCONT.
+   */
+  readonly freeze?: () => void
+  readonly thaw?: () => void
 }
 
 const PG_ROOT = "/usr/lib/postgresql"
@@ -73,6 +79,29 @@ export interface PostgresServer {
   readonly halt: () => void
   /** Starts the halted server again on the same port. */
   readonly resume: () => void
+  /** SIGSTOP to the postmaster and its backends; `thaw` sends SIGCONT to the same processes. */
+  readonly freeze: () => void
+  readonly thaw: () => void
+}
+
+/** A process and its descendants, from /proc (Linux). */
+const processTree = (root: number): Array<number> => {
+  const parents = new Map<number, Array<number>>()
+  for (const entry of readdirSync("/proc")) {
+    const pid = Number(entry)
+    if (!Number.isInteger(pid)) continue
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+      // "pid (comm) state ppid ...": comm may hold spaces, so read after the last ")".
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+      parents.set(ppid, [...(parents.get(ppid) ?? []), pid])
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const out = [root]
+  for (let i = 0; i < out.length; i++) out.push(...(parents.get(out[i]) ?? []))
+  return out
 }
 
 /**
@@ -114,10 +143,25 @@ export const startPostgresServer = async (options: {
   const pid = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0])
   let stopped = false
   let forget = () => {}
+  let frozen: Array<number> = []
+  const signal = (pids: ReadonlyArray<number>, sig: NodeJS.Signals) => {
+    for (const p of pids) {
+      try {
+        process.kill(p, sig)
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+  const thaw = () => {
+    signal(frozen, "SIGCONT")
+    frozen = []
+  }
   const stop = () => {
     if (stopped) return
     stopped = true
     forget()
+    thaw()
     try {
       run(bin, "pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"], log)
     } finally {
@@ -132,6 +176,12 @@ export const startPostgresServer = async (options: {
     settings,
     stop,
     halt: () => run(bin, "pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"], log),
+    freeze: () => {
+      const postmaster = Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0])
+      frozen = processTree(postmaster)
+      signal(frozen, "SIGSTOP")
+    },
+    thaw,
     resume: () => run(bin, "pg_ctl", ["-D", data, "-l", log, "-o", settings.map((s) => `-c ${s}`).join(" "), "-w", "-t", "60", "start"], log)
   }
 }
@@ -152,5 +202,5 @@ export const startPostgres = async (options: { readonly durable?: boolean } = {}
       return () => process.off("exit", stop)
     }
   })
-  return { url: server.url, stop: async () => server.stop(), halt: server.halt, resume: server.resume }
+  return { url: server.url, stop: async () => server.stop(), halt: server.halt, resume: server.resume, freeze: server.freeze, thaw: server.thaw }
 }

@@ -15,6 +15,8 @@ export interface RunningRedis {
   readonly url: string
   readonly port: number
   readonly running: () => boolean
+  /** The server's process id now (it changes on restart): for SIGSTOP/SIGCONT. */
+  readonly pid: () => number
   /** Stops the server (idempotent); clients see their connection drop. */
   readonly stop: () => Promise<void>
   /** Starts it again on the same port (stopping it first if it is running). */
@@ -64,6 +66,7 @@ export const startRedis = async (): Promise<RunningRedis> => {
     url: `redis://127.0.0.1:${port}`,
     port,
     running: () => server.running(),
+    pid: () => server.pid,
     stop,
     restart: async () => {
       await stop()

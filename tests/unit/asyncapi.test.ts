@@ -7,7 +7,7 @@ import { Parser } from "@asyncapi/parser"
 import { describe, expect, it } from "vitest"
 import { clientFrameTypes, makeAsyncApi } from "../../src/asyncapi/document.ts"
 import { decodeFrame } from "../../src/protocol/frames.ts"
-import { ackFrame, errorFrame, eventFrame } from "../../src/http/ws/serverFrames.ts"
+import { ackFrame, errorFrame, eventFrame } from "../../src/protocol/serverFrames.ts"
 import { NotFound } from "../../core/errors.ts"
 import * as Subjects from "../../src/cluster/subjects.ts"
 

@@ -5,7 +5,7 @@
 import { Deferred, Effect, Exit, Scope } from "effect"
 import type { RoomBus, BusMessage } from "../../bus/RoomBus.ts"
 import type { ChatEvent, RoomId } from "../../../core/model.ts"
-import { eventFrame } from "./serverFrames.ts"
+import { eventFrame, presenceFrame, readFrame, typingFrame } from "../../protocol/serverFrames.ts"
 
 /**
  * What the hub needs from a socket session. The hub calls these as methods (`m.deliverEvent`),
@@ -44,18 +44,18 @@ export const makeHub = (bus: RoomBus): Hub => {
         return
       }
       case "Read": {
-        const frame = JSON.stringify({ type: "read", room: message.room, user: message.user, seq: message.seq })
+        const frame = readFrame(message.room, message.user, message.seq)
         for (const m of fanout.members) if (m.id !== message.origin) m.deliverEphemeral(message.room, frame)
         return
       }
       case "Presence": {
-        const frame = JSON.stringify({ type: "presence", room: message.room, user: message.user, online: message.online })
+        const frame = presenceFrame(message.room, message.user, message.online)
         for (const m of fanout.members) if (m.user !== message.user) m.deliverEphemeral(message.room, frame)
         return
       }
       case "Typing": {
         // Not echoed to any socket of the typist: their other devices know they are typing.
-        const frame = JSON.stringify({ type: "typing", room: message.room, user: message.user })
+        const frame = typingFrame(message.room, message.user)
         for (const m of fanout.members) if (m.user !== message.user) m.deliverEphemeral(message.room, frame)
         return
       }

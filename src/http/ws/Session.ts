@@ -23,7 +23,7 @@ import { CloseCode } from "../../protocol/errorMap.ts"
 import { decodeFrame, type ClientFrame } from "../../protocol/frames.ts"
 import type { Hub, HubMember } from "./Hub.ts"
 import { arrive, startCatchUp, type OrderedSink, type RoomSub } from "../../chat/orderedDelivery.ts"
-import { ackFrame, errorFrame, eventFrame, replyFrame } from "./serverFrames.ts"
+import { ackFrame, errorFrame, eventFrame, replyFrame } from "../../protocol/serverFrames.ts"
 
 /**
  * What the runtime adapter gives a session: the socket, as little of it as needed. Called
