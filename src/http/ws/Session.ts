@@ -45,12 +45,20 @@ export interface SessionLimits {
   readonly inboxCapacity: number
 }
 
+/** Starts a fiber that lives in a scope (FiberSet.runtime): answers the fiber at once. */
+export type Fork = <A, E>(effect: Effect.Effect<A, E>, options?: Runtime.RunForkOptions) => Fiber.RuntimeFiber<A, E>
+
 /** Shared by every session of a node: build it once, not per socket. */
 export interface SessionDeps {
   readonly chat: Chat
   readonly hub: Hub
   readonly limits: SessionLimits
-  readonly runtime: Runtime.Runtime<never>
+  /**
+   * Starts a fiber in the gateway's FiberSet: every fiber of every session lives in the
+   * gateway's scope, so none outlives the node's shutdown (a closing socket also interrupts
+   * its own, see `release`).
+   */
+  readonly fork: Fork
   readonly onSlowConsumer: () => void
   readonly onError: (e: ChatError) => void
 }
@@ -141,7 +149,7 @@ class WsSession implements Session, HubMember, OrderedSink {
   }
 
   private fork<A, E>(effect: Effect.Effect<A, E>): Fiber.RuntimeFiber<A, E> {
-    return Runtime.runFork(this.deps.runtime, effect)
+    return this.deps.fork(effect)
   }
 
   private sendRaw(text: string): void {
@@ -264,14 +272,15 @@ class WsSession implements Session, HubMember, OrderedSink {
     pending: Effect.Effect<Effect.Effect<Ack, ChatError>, ChatError>
   ): Effect.Effect<void, ChatError> {
     return Effect.flatMap(pending, (awaitAck) =>
-      Effect.flatMap(
-        Effect.forkDaemon(
-          Effect.match(awaitAck, {
-            onFailure: (e) => this.sendError(frameId, e),
-            onSuccess: (ack) => this.sendRaw(ackFrame(frameId, ack))
-          })
-        ),
-        (fiber) => Effect.sync(() => this.trackAck(fiber))
+      Effect.sync(() =>
+        this.trackAck(
+          this.fork(
+            Effect.match(awaitAck, {
+              onFailure: (e) => this.sendError(frameId, e),
+              onSuccess: (ack) => this.sendRaw(ackFrame(frameId, ack))
+            })
+          )
+        )
       )
     )
   }
@@ -397,8 +406,7 @@ class WsSession implements Session, HubMember, OrderedSink {
     // consumer found by a send), before `startWorker` has recorded it as `current`. On the
     // next tick `current` and `acks` are known, and they end before the hub and presence are
     // released, so an interrupted subscribe cannot re-add what was just removed.
-    Runtime.runFork(
-      this.deps.runtime,
+    this.deps.fork(
       Effect.gen(function* () {
         if (self.current !== null) yield* Fiber.interrupt(self.current)
         if (self.acks !== null) yield* Fiber.interruptAll([...self.acks])
