@@ -63,7 +63,7 @@ export const make = (deps: ActorDeps, options: RegistryOptions): Effect.Effect<R
       )
 
     const offer = (room: RoomId, envelope: Envelope): Effect.Effect<void, ChatError> =>
-      Effect.suspend(() => {
+      Effect.suspend((): Effect.Effect<void, ChatError> => {
         if (draining) return Effect.fail(new Unavailable({ message: "node is shutting down; reconnect and retry" }))
         const cell = cells.get(room)
         if (cell !== undefined && !cell.closed) {
@@ -178,10 +178,7 @@ export const make = (deps: ActorDeps, options: RegistryOptions): Effect.Effect<R
     return registry
   })
 
-const full = (room: RoomId) => {
-  const e = new MailboxFull({ room })
-  return new Unavailable({ message: `room is overloaded (${e._tag}); retry later` })
-}
+const full = (room: RoomId) => new MailboxFull({ message: "room is overloaded (MailboxFull); retry later", room })
 
 /**
  * Admission before a write is queued: the error to answer at once (the store's circuit is

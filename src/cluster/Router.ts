@@ -44,7 +44,7 @@ export interface RouterOptions {
 const forwardOk = Metric.tagged(M.forwardedCommands, "outcome", "ok")
 const forwardError = Metric.tagged(M.forwardedCommands, "outcome", "error")
 
-const isRetryable = (e: ChatError | Unanswered) => e._tag === "Unanswered" || (e._tag === "Unavailable" && e.notOwner === true)
+const isRetryable = (e: ChatError | Unanswered) => e._tag === "Unanswered" || e._tag === "NotOwner"
 
 /** A forwarded command that got no reply: it may have been delivered (and a write committed). */
 class Unanswered {
