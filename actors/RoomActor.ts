@@ -13,7 +13,7 @@
  *   and the supervisor starts a new incarnation after a backoff.
  */
 import { Cause, Clock, Context, Effect, Option } from "effect"
-import { NotFound, notOwner, Timeout, Unavailable, type ChatError } from "../core/errors.ts"
+import { NotFound, notOwner, Timeout, Unavailable, type ChatError, type NotOwner } from "../core/errors.ts"
 import type { Ack, ChatEvent, Role, RoomId, RoomKind, UserId } from "../core/model.ts"
 import type { ChatStore } from "../storage/ChatStore.ts"
 import type { OpResult, WriteOp } from "../core/ops.ts"
@@ -32,7 +32,7 @@ export interface Fence {
  */
 export class RoomFence extends Context.Tag("chat/RoomFence")<
   RoomFence,
-  (room: RoomId) => Effect.Effect<Fence, Unavailable>
+  (room: RoomId) => Effect.Effect<Fence, NotOwner>
 >() {}
 
 export interface ActorDeps {
@@ -41,7 +41,7 @@ export interface ActorDeps {
    * Clustered mode: this node's current right to commit to `room` (its shard lease epoch),
    * or notOwner. Absent in embedded mode, where the single node always owns every room.
    */
-  readonly fence?: (room: RoomId) => Effect.Effect<Fence, Unavailable>
+  readonly fence?: (room: RoomId) => Effect.Effect<Fence, NotOwner>
   /** Called once per committed batch, in seq order, before the batch's callers are answered (./AfterCommit.ts). */
   readonly onCommitted: OnCommitted
   readonly maxBatch: number
@@ -124,7 +124,7 @@ const outcomeUnknown = (cause: Cause.Cause<unknown>) =>
   )
 
 /** Answer everything still queued (used when the room is gone or the node shuts down). */
-export const failQueued = (cell: ActorCell, error: NotFound | Unavailable) =>
+export const failQueued = (cell: ActorCell, error: ChatError) =>
   Effect.sync(() => {
     cell.closed = true
     for (const env of cell.mailbox.takeAll()) failEnvelope(env, error)
@@ -153,7 +153,7 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
         if (Cause.failureOption(claimed.cause).pipe(Option.exists((e) => e._tag === "Fenced"))) return yield* lostOwnership([])
         const refused = deps.admit?.()
         if (refused !== undefined) {
-          yield* failQueued(cell, refused as Unavailable)
+          yield* failQueued(cell, refused)
           return "passivated" as const
         }
         return yield* Effect.fail(new ActorCrashed(room, claimed.cause))
@@ -167,7 +167,7 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
     const outage = Effect.gen(function* () {
       const refused = deps.admit?.()
       if (refused === undefined) return false
-      yield* failQueued(cell, refused as Unavailable)
+      yield* failQueued(cell, refused)
       return true
     })
     const loaded = yield* deps.store.loadRoom(room).pipe(
@@ -256,7 +256,7 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
             for (const env of batch) failEnvelope(env, env._tag === "Write" ? answer : unavailable)
             const refused = deps.admit?.()
             if (refused !== undefined) {
-              yield* failQueued(cell, refused as Unavailable)
+              yield* failQueued(cell, refused)
               return "passivated" as const
             }
             return yield* Effect.fail(new ActorCrashed(room, exit.cause))

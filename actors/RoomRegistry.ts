@@ -213,10 +213,7 @@ export const make = (deps: ActorDeps, options: RegistryOptions): Effect.Effect<R
     return registry
   })
 
-const full = (room: RoomId) => {
-  const e = new MailboxFull({ room })
-  return new Unavailable({ message: `room is overloaded (${e._tag}); retry later` })
-}
+const full = (room: RoomId) => new MailboxFull({ message: "room is overloaded (MailboxFull); retry later", room })
 
 /**
  * Admission before a write is queued: the error to answer at once (the store's circuit is

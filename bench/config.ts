@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util"
 import { isServerName, type ServerName } from "./lib/servers.ts"
 
-export const SCENARIOS = ["fanout", "persist", "idle", "history", "coldstart"] as const
+export const SCENARIOS = ["fanout", "persist", "fixed", "zipf", "storm", "mixed", "cluster", "killcheck", "idle", "history", "coldstart"] as const
 export type ScenarioName = (typeof SCENARIOS)[number]
 
 export interface BenchConfig {
@@ -21,6 +21,13 @@ export interface BenchConfig {
   readonly pgDurable: boolean
   /** Fan-out and persisted: run our node under the V8 CPU profiler and report where its time went. */
   readonly profile: boolean
+  /** Runs of each server in the stepped scenarios, interleaved (A, B, C, A, B, C, ...). */
+  readonly repeats: number
+  /** Bisection steps after the first failed coarse step, and their length. */
+  readonly bisect: number
+  readonly fineStepMs: number
+  /** Trust thresholds: client-limited above lateP99Ms / clientCpuPct; invalid above outsidePct / stealPct. */
+  readonly trust: { readonly lateP99Ms: number; readonly clientCpuPct: number; readonly outsidePct: number; readonly stealPct: number }
   readonly fanout: {
     readonly conns: number
     readonly roomSize: number
@@ -36,6 +43,54 @@ export interface BenchConfig {
     readonly p99LimitMs: number
     readonly servers: ReadonlyArray<ServerName>
   }
+  /** Every server at the same moderate rates, rooms of 2, all rates run: CPU per message and latency. */
+  readonly fixed: {
+    readonly rooms: number
+    readonly rates: ReadonlyArray<number>
+    readonly stepMs: number
+    readonly servers: ReadonlyArray<ServerName>
+    /** Runs of each server (interleaved). */
+    readonly repeats: number
+  }
+  /** Many rooms of 2, activity Zipf-distributed over the rooms (exponent s). */
+  readonly zipf: {
+    readonly rooms: number
+    readonly exponent: number
+    readonly rates: ReadonlyArray<number>
+    readonly p99LimitMs: number
+    readonly servers: ReadonlyArray<ServerName>
+    readonly repeats: number
+  }
+  /** Reconnect storm: rooms of 1 sender + perRoom listeners; in step 2 every listener drops and resumes with `since`. */
+  readonly storm: {
+    readonly rooms: number
+    readonly perRoom: number
+    readonly rate: number
+    readonly dropMs: number
+    readonly stepMs: number
+    readonly servers: ReadonlyArray<ServerName>
+  }
+  /** History reads while writes run: rooms of 2 at `rate`; step 1 writes only, step 2 writes and reads. */
+  readonly mixed: {
+    readonly rooms: number
+    readonly rate: number
+    readonly readsPerS: number
+    readonly stepMs: number
+    readonly servers: ReadonlyArray<ServerName>
+  }
+  /** Two of our nodes on one host behind NATS (ours-cluster2) beside one node, persisted load, rooms of 2. */
+  readonly cluster: {
+    readonly rooms: number
+    readonly rates: ReadonlyArray<number>
+    readonly servers: ReadonlyArray<ServerName>
+    readonly repeats: number
+  }
+  /** kill -9 after a burst of acked sends, restart, every acked message must be there. */
+  readonly killcheck: {
+    readonly rooms: number
+    readonly messages: number
+    readonly servers: ReadonlyArray<ServerName>
+  }
   readonly idle: {
     readonly conns: ReadonlyArray<number>
     readonly roomSize: number
@@ -48,6 +103,8 @@ export interface BenchConfig {
   readonly markdown: string
   /** A results file to regenerate the report from, instead of running anything. */
   readonly render?: string
+  /** Print the estimated wall time and exit. */
+  readonly estimateOnly?: boolean
 }
 
 const quick: BenchConfig = {
@@ -60,6 +117,10 @@ const quick: BenchConfig = {
   bodyBytes: 100,
   pgDurable: true,
   profile: false,
+  repeats: 1,
+  bisect: 1,
+  fineStepMs: 2000,
+  trust: { lateP99Ms: 10, clientCpuPct: 85, outsidePct: 15, stealPct: 5 },
   fanout: {
     conns: 200,
     roomSize: 100,
@@ -75,6 +136,12 @@ const quick: BenchConfig = {
     p99LimitMs: 50,
     servers: ["ours-pglite", "ours-postgres", "socketio-pg"]
   },
+  fixed: { rooms: 100, rates: [100, 250], stepMs: 2000, servers: ["ours-pglite", "ours-postgres", "socketio-pg"], repeats: 1 },
+  zipf: { rooms: 500, exponent: 1, rates: [100, 300, 1000], p99LimitMs: 50, servers: ["ours-postgres", "socketio-pg"], repeats: 1 },
+  storm: { rooms: 50, perRoom: 4, rate: 200, dropMs: 500, stepMs: 3000, servers: ["ours-postgres"] },
+  mixed: { rooms: 100, rate: 200, readsPerS: 50, stepMs: 2000, servers: ["ours-postgres"] },
+  cluster: { rooms: 100, rates: [100, 200, 400, 800], servers: ["ours-cluster2", "ours-postgres"], repeats: 1 },
+  killcheck: { rooms: 20, messages: 400, servers: ["ours-pglite", "ours-postgres", "socketio-pg"] },
   idle: { conns: [1000], roomSize: 100, servers: ["ours-postgres", "rawws"] },
   history: { messages: 10_000, queries: 200, batch: 2000, stores: ["postgres", "pglite"] },
   // Quick: the two cases of the issue (empty data dir, the history data dir); full adds PostgreSQL.
@@ -83,25 +150,42 @@ const quick: BenchConfig = {
   markdown: "BENCHMARKS.md"
 }
 
+/**
+ * The full run, bounded to about 45 minutes on the 2-core machine (bench/estimate.ts prints
+ * the estimate at the start): short coarse steps (5 s, rates doubling) find the region of the
+ * limit, then bisection steps of 30 s settle it; fan-out and persisted run each server 3 times
+ * interleaved, later repeats starting one coarse step below the first run's limit. ScyllaDB
+ * and dual-write are left out of the default to stay in that time (`--persist-servers
+ * ...,ours-scylla,ours-dual` and `--killcheck-servers ...,ours-scylla` add them, and the CQL
+ * server with them).
+ */
 const full: BenchConfig = {
   ...quick,
   mode: "full",
-  stepMs: 10_000,
+  stepMs: 5000,
   drainMs: 5000,
   warmupMs: 3000,
+  repeats: 3,
+  bisect: 2,
+  fineStepMs: 30_000,
   fanout: {
     ...quick.fanout,
     conns: 2000,
     senders: 100,
-    rates: [50, 100, 200, 300, 400, 500, 600, 800, 1000, 1500, 2000, 3000, 4000, 6000, 8000]
+    rates: [100, 200, 400, 800, 1600, 3200, 6400, 12_800],
+    servers: ["ours-postgres", "rawws", "socketio"]
   },
   persist: {
     ...quick.persist,
-    // From 100: a server that misses the bound at the first step shows nothing at all.
-    rates: [100, 250, 500, 1000, 1500, 2000, 3000, 5000, 7500, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000],
-    // ScyllaDB and dual-write need the CQL server (Apache Cassandra, started by the bench).
-    servers: ["ours-pglite", "ours-postgres", "ours-scylla", "ours-dual", "socketio-pg"]
+    rates: [100, 250, 500, 1000, 2000, 4000, 8000, 16_000, 32_000],
+    servers: ["ours-pglite", "ours-postgres", "socketio-pg"]
   },
+  fixed: { rooms: 100, rates: [250, 500, 1000], stepMs: 8000, servers: ["ours-pglite", "ours-postgres", "socketio-pg"], repeats: 3 },
+  zipf: { rooms: 1000, exponent: 1, rates: [250, 500, 1000, 2000, 4000, 8000], p99LimitMs: 50, servers: ["ours-postgres", "socketio-pg"], repeats: 1 },
+  storm: { rooms: 200, perRoom: 10, rate: 500, dropMs: 2000, stepMs: 10_000, servers: ["ours-postgres", "ours-pglite"] },
+  mixed: { rooms: 100, rate: 500, readsPerS: 200, stepMs: 10_000, servers: ["ours-postgres", "ours-pglite"] },
+  cluster: { rooms: 100, rates: [250, 500, 1000, 2000, 4000], servers: ["ours-cluster2", "ours-postgres"], repeats: 1 },
+  killcheck: { rooms: 100, messages: 5000, servers: ["ours-pglite", "ours-postgres", "socketio-pg"] },
   idle: { ...quick.idle, conns: [10_000, 100_000] },
   history: { ...quick.history, messages: 1_000_000, queries: 1000, batch: 2000 },
   coldstart: { repeats: 3, stores: ["pglite", "postgres"] }
@@ -117,7 +201,37 @@ const FLAGS = {
   "warmup-ms": { type: "string", doc: "unrecorded first step (0: none)" },
   "body-bytes": { type: "string", doc: "message body size" },
   "pg-fast": { type: "boolean", doc: "PostgreSQL with fsync/synchronous_commit off (as in the tests)" },
-  profile: { type: "boolean", doc: "fan-out and persisted: our node under the V8 CPU profiler; the report shows where its time went" },
+  profile: { type: "boolean", doc: "fan-out and persisted: our node under the V8 CPU profiler; the report shows where its time went (a separate run: never for headline figures)" },
+  repeats: { type: "string", doc: "runs of each server in fanout and persist, interleaved (quick 1, full 3); the report gives median and range" },
+  "fixed-repeats": { type: "string", doc: "fixed-rate table: runs of each server (quick 1, full 3)" },
+  "zipf-repeats": { type: "string", doc: "Zipf scenario: runs of each server (quick 1, full 1)" },
+  "cluster-repeats": { type: "string", doc: "two nodes behind NATS: runs of each server (quick 1, full 1)" },
+  estimate: { type: "boolean", doc: "print the estimated wall time of the run and exit" },
+  bisect: { type: "string", doc: "bisection steps after the first failed coarse step (quick 1, full 3)" },
+  "fine-step-ms": { type: "string", doc: "length of a bisection step (quick 2000, full 30000)" },
+  "late-p99-ms": { type: "string", doc: "a step is client-limited when p99 send lateness exceeds this (default 10)" },
+  "client-cpu-pct": { type: "string", doc: "... or a client process used more than this % of one core (default 85)" },
+  "outside-pct": { type: "string", doc: "a step is invalid when processes outside the run used more than this % of all CPUs (default 15)" },
+  "steal-pct": { type: "string", doc: "... or steal exceeded this % of all CPUs (default 5)" },
+  "fixed-rates": { type: "string", doc: "fixed-rate table: rates, msg/s, comma-separated" },
+  "fixed-step-ms": { type: "string", doc: "fixed-rate table: time per rate" },
+  "fixed-servers": { type: "string", doc: "fixed-rate table: servers" },
+  "zipf-rooms": { type: "string", doc: "Zipf scenario: rooms of 2" },
+  "zipf-exponent": { type: "string", doc: "Zipf scenario: exponent s (room of rank r gets 1/r^s of the activity)" },
+  "zipf-rates": { type: "string", doc: "Zipf scenario: steps, total msg/s" },
+  "zipf-servers": { type: "string", doc: "Zipf scenario: servers" },
+  "storm-rooms": { type: "string", doc: "reconnect storm: rooms (one sender each)" },
+  "storm-per-room": { type: "string", doc: "reconnect storm: listeners per room that drop and resume (rooms x this = the storm's size)" },
+  "storm-rate": { type: "string", doc: "reconnect storm: msg/s sent throughout" },
+  "storm-drop-ms": { type: "string", doc: "reconnect storm: how long the listeners stay away" },
+  "storm-servers": { type: "string", doc: "reconnect storm: servers (ours-* only: resume is our protocol's)" },
+  "mixed-rate": { type: "string", doc: "history while writing: msg/s" },
+  "mixed-reads": { type: "string", doc: "history while writing: REST history pages per second" },
+  "mixed-servers": { type: "string", doc: "history while writing: servers (ours-* only)" },
+  "cluster-rates": { type: "string", doc: "two nodes behind NATS: steps, msg/s" },
+  "cluster-servers": { type: "string", doc: "two nodes behind NATS: servers (default ours-cluster2,ours-postgres)" },
+  "killcheck-messages": { type: "string", doc: "kill -9 check: acked sends before the kill" },
+  "killcheck-servers": { type: "string", doc: "kill -9 check: persisted servers" },
   "fanout-conns": { type: "string", doc: "fan-out connections" },
   "fanout-room-size": { type: "string", doc: "fan-out room size" },
   "fanout-senders": { type: "string", doc: "fan-out sending connections" },
@@ -148,7 +262,7 @@ export const usage = () =>
     ...Object.entries(FLAGS).map(([k, v]) => `  --${k.padEnd(20)} ${v.doc}`),
     "",
     `quick defaults: ${JSON.stringify(quick)}`,
-    `full overrides: ${JSON.stringify({ fanout: full.fanout, persist: full.persist, idle: full.idle, history: full.history, stepMs: full.stepMs })}`
+    `full overrides: ${JSON.stringify({ ...full, scenarios: undefined, mode: undefined, outDir: undefined, markdown: undefined })}`
   ].join("\n")
 
 const int = (flag: string, s: string | undefined, fallback: number): number => {
@@ -192,6 +306,55 @@ export const parseConfig = (argv: ReadonlyArray<string>): BenchConfig | "help" =
     bodyBytes: Math.max(32, int("body-bytes", v["body-bytes"], base.bodyBytes)),
     pgDurable: v["pg-fast"] ? false : base.pgDurable,
     profile: v.profile === true,
+    repeats: Math.max(1, int("repeats", v.repeats, base.repeats)),
+    bisect: int("bisect", v.bisect, base.bisect),
+    fineStepMs: int("fine-step-ms", v["fine-step-ms"], base.fineStepMs),
+    trust: {
+      lateP99Ms: int("late-p99-ms", v["late-p99-ms"], base.trust.lateP99Ms),
+      clientCpuPct: int("client-cpu-pct", v["client-cpu-pct"], base.trust.clientCpuPct),
+      outsidePct: int("outside-pct", v["outside-pct"], base.trust.outsidePct),
+      stealPct: int("steal-pct", v["steal-pct"], base.trust.stealPct)
+    },
+    fixed: {
+      ...base.fixed,
+      rates: ints("fixed-rates", v["fixed-rates"], base.fixed.rates),
+      stepMs: int("fixed-step-ms", v["fixed-step-ms"], base.fixed.stepMs),
+      servers: servers("fixed-servers", v["fixed-servers"], base.fixed.servers),
+      repeats: Math.max(1, int("fixed-repeats", v["fixed-repeats"], base.fixed.repeats))
+    },
+    zipf: {
+      ...base.zipf,
+      rooms: Math.max(2, int("zipf-rooms", v["zipf-rooms"], base.zipf.rooms)),
+      exponent: v["zipf-exponent"] === undefined ? base.zipf.exponent : Number(v["zipf-exponent"]),
+      rates: ints("zipf-rates", v["zipf-rates"], base.zipf.rates),
+      servers: servers("zipf-servers", v["zipf-servers"], base.zipf.servers),
+      repeats: Math.max(1, int("zipf-repeats", v["zipf-repeats"], base.zipf.repeats))
+    },
+    storm: {
+      ...base.storm,
+      rooms: Math.max(1, int("storm-rooms", v["storm-rooms"], base.storm.rooms)),
+      perRoom: Math.max(1, int("storm-per-room", v["storm-per-room"], base.storm.perRoom)),
+      rate: Math.max(1, int("storm-rate", v["storm-rate"], base.storm.rate)),
+      dropMs: int("storm-drop-ms", v["storm-drop-ms"], base.storm.dropMs),
+      servers: servers("storm-servers", v["storm-servers"], base.storm.servers)
+    },
+    mixed: {
+      ...base.mixed,
+      rate: Math.max(1, int("mixed-rate", v["mixed-rate"], base.mixed.rate)),
+      readsPerS: int("mixed-reads", v["mixed-reads"], base.mixed.readsPerS),
+      servers: servers("mixed-servers", v["mixed-servers"], base.mixed.servers)
+    },
+    cluster: {
+      ...base.cluster,
+      rates: ints("cluster-rates", v["cluster-rates"], base.cluster.rates),
+      servers: servers("cluster-servers", v["cluster-servers"], base.cluster.servers),
+      repeats: Math.max(1, int("cluster-repeats", v["cluster-repeats"], base.cluster.repeats))
+    },
+    killcheck: {
+      ...base.killcheck,
+      messages: Math.max(1, int("killcheck-messages", v["killcheck-messages"], base.killcheck.messages)),
+      servers: servers("killcheck-servers", v["killcheck-servers"], base.killcheck.servers)
+    },
     fanout: {
       conns: int("fanout-conns", v["fanout-conns"], base.fanout.conns),
       roomSize: Math.max(1, int("fanout-room-size", v["fanout-room-size"], base.fanout.roomSize)),
@@ -224,6 +387,7 @@ export const parseConfig = (argv: ReadonlyArray<string>): BenchConfig | "help" =
     },
     outDir: v.out ?? base.outDir,
     markdown: v.markdown ?? base.markdown,
-    ...(v.render !== undefined ? { render: v.render } : {})
+    ...(v.render !== undefined ? { render: v.render } : {}),
+    ...(v.estimate === true ? { estimateOnly: true } : {})
   }
 }

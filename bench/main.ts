@@ -8,6 +8,8 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { basename, dirname, join, relative, resolve } from "node:path"
 import { parseConfig, usage, type BenchConfig } from "./config.ts"
+import { describeEstimate, estimate } from "./estimate.ts"
+import { ensureBuilt } from "./lib/build.ts"
 import { ROOT } from "./lib/children.ts"
 import { machineFacts } from "./lib/machine.ts"
 import { startBenchPostgres, type BenchPostgres } from "./lib/postgres.ts"
@@ -20,7 +22,8 @@ import { computeTargets } from "./report/targets.ts"
 import { runColdStart } from "./scenarios/coldstart.ts"
 import { runHistory, type HistoryData } from "./scenarios/history.ts"
 import { runIdle } from "./scenarios/idle.ts"
-import { runFanout, runPersist } from "./scenarios/load.ts"
+import { runKillCheck } from "./scenarios/killcheck.ts"
+import { runCluster, runFanout, runFixed, runMixed, runPersist, runStorm, runZipf } from "./scenarios/load.ts"
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
@@ -29,7 +32,7 @@ const commandLine = (argv: ReadonlyArray<string>) =>
     ? `npm run bench${argv.length > 0 ? ` -- ${argv.join(" ")}` : ""}`
     : `node --import tsx bench/main.ts ${argv.join(" ")}`.trim()
 
-const usesPg = (n: string) => n === "ours-postgres" || n === "ours-dual" || n === "socketio-pg"
+const usesPg = (n: string) => n === "ours-postgres" || n === "ours-dual" || n === "ours-cluster2" || n === "socketio-pg"
 
 /** What the report says of the CQL server: Cassandra's version, one node, same machine. */
 const cassandraVersionOf = async (c: RunningCassandra) =>
@@ -37,13 +40,25 @@ const cassandraVersionOf = async (c: RunningCassandra) =>
 
 const needsCqlServer = (cfg: BenchConfig) =>
   (cfg.scenarios.includes("fanout") && cfg.fanout.servers.some(needsCql)) ||
-  (cfg.scenarios.includes("persist") && cfg.persist.servers.some(needsCql))
+  (cfg.scenarios.includes("persist") && cfg.persist.servers.some(needsCql)) ||
+  (cfg.scenarios.includes("fixed") && cfg.fixed.servers.some(needsCql)) ||
+  (cfg.scenarios.includes("zipf") && cfg.zipf.servers.some(needsCql)) ||
+  (cfg.scenarios.includes("killcheck") && cfg.killcheck.servers.some(needsCql)) ||
+  (cfg.scenarios.includes("storm") && cfg.storm.servers.some(needsCql)) ||
+  (cfg.scenarios.includes("mixed") && cfg.mixed.servers.some(needsCql)) ||
+  (cfg.scenarios.includes("cluster") && cfg.cluster.servers.some(needsCql))
 
 const needsPostgres = (cfg: BenchConfig) =>
   cfg.scenarios.some(
     (s) =>
       (s === "fanout" && cfg.fanout.servers.some(usesPg)) ||
       (s === "persist" && cfg.persist.servers.some(usesPg)) ||
+      (s === "fixed" && cfg.fixed.servers.some(usesPg)) ||
+      (s === "zipf" && cfg.zipf.servers.some(usesPg)) ||
+      (s === "killcheck" && cfg.killcheck.servers.some(usesPg)) ||
+      (s === "storm" && cfg.storm.servers.some(usesPg)) ||
+      (s === "mixed" && cfg.mixed.servers.some(usesPg)) ||
+      (s === "cluster" && cfg.cluster.servers.some(usesPg)) ||
       (s === "idle" && cfg.idle.servers.includes("ours-postgres")) ||
       (s === "history" && cfg.history.stores.includes("postgres")) ||
       (s === "coldstart" && cfg.coldstart.stores.includes("postgres"))
@@ -54,6 +69,7 @@ const runBench = async (cfg: BenchConfig, argv: ReadonlyArray<string>): Promise<
   const t0 = performance.now()
   const machine = machineFacts()
   log(`bench ${cfg.mode}: ${cfg.scenarios.join(", ")} on ${machine.nproc} CPUs (${machine.cpuModel}), load ${machine.loadAverageAtStart.join(" ")}`)
+  log(describeEstimate(estimate(cfg)))
   let pg: BenchPostgres | undefined
   let cql: RunningCassandra | undefined
   let cqlInfo: string | undefined
@@ -62,6 +78,8 @@ const runBench = async (cfg: BenchConfig, argv: ReadonlyArray<string>): Promise<
   const scenarioDurationsS: Record<string, number> = {}
   let historyData: HistoryData | undefined
   try {
+    // Every measured server and client runs compiled (dist/ and bench/.build/).
+    await ensureBuilt(log)
     if (needsPostgres(cfg)) {
       log(`starting PostgreSQL (${cfg.pgDurable ? "durable" : "fsync off"})`)
       pg = await startBenchPostgres({ durable: cfg.pgDurable })
@@ -83,6 +101,24 @@ const runBench = async (cfg: BenchConfig, argv: ReadonlyArray<string>): Promise<
             break
           case "persist":
             scenarios.persist = await runPersist(cfg, pg, log)
+            break
+          case "fixed":
+            scenarios.fixed = await runFixed(cfg, pg, log)
+            break
+          case "zipf":
+            scenarios.zipf = await runZipf(cfg, pg, log)
+            break
+          case "storm":
+            scenarios.storm = await runStorm(cfg, pg, log)
+            break
+          case "mixed":
+            scenarios.mixed = await runMixed(cfg, pg, log)
+            break
+          case "cluster":
+            scenarios.cluster = await runCluster(cfg, pg, log)
+            break
+          case "killcheck":
+            scenarios.killcheck = await runKillCheck(cfg, pg, log)
             break
           case "idle":
             scenarios.idle = await runIdle(cfg, pg, log)
@@ -183,9 +219,15 @@ const main = async () => {
     process.stdout.write(`${usage()}\n`)
     return
   }
+  if (cfg.estimateOnly === true) {
+    process.stdout.write(`${describeEstimate(estimate(cfg))}\n`)
+    return
+  }
   if (cfg.render !== undefined) {
     const jsonPath = resolve(ROOT, cfg.render)
-    writeReport(JSON.parse(readFileSync(jsonPath, "utf8")) as BenchResults, jsonPath, cfg.markdown)
+    const results = JSON.parse(readFileSync(jsonPath, "utf8")) as BenchResults
+    // Targets are judged again with the current rules (trusted runs only, medians).
+    writeReport({ ...results, targets: computeTargets(results.scenarios) }, jsonPath, cfg.markdown)
     return
   }
   const results = await runBench(cfg, argv)

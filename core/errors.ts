@@ -35,14 +35,28 @@ export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", {
   message: Schema.String
 }) {}
 
-/**
- * A dependency is down or a room is restarting; a retry with the same clientMsgId is safe.
- * `notOwner` marks a command that reached a node which does not own the room (any more):
- * routers retry those on the current owner instead of answering the client.
- */
+/** A dependency is down or a room is restarting; a retry with the same clientMsgId is safe. */
 export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", {
+  message: Schema.String
+}) {}
+
+/**
+ * Clustered mode: the command reached a node that does not own the room (any more); nothing
+ * was stored. Routers retry it on the current owner; should it reach a client, it reads as
+ * `unavailable` (src/protocol/errorMap.ts).
+ */
+export class NotOwner extends Schema.TaggedError<NotOwner>()("NotOwner", {
   message: Schema.String,
-  notOwner: Schema.optional(Schema.Boolean)
+  room: Schema.String
+}) {}
+
+/**
+ * A room's mailbox is full: the command is refused at once rather than queued without bound;
+ * nothing was stored. Reads as `unavailable` on the wire (src/protocol/errorMap.ts).
+ */
+export class MailboxFull extends Schema.TaggedError<MailboxFull>()("MailboxFull", {
+  message: Schema.String,
+  room: Schema.String
 }) {}
 
 /**
@@ -53,8 +67,7 @@ export class Timeout extends Schema.TaggedError<Timeout>()("Timeout", {
   message: Schema.String
 }) {}
 
-export const notOwner = (room: string) =>
-  new Unavailable({ message: `this node does not own room ${room}; retry`, notOwner: true })
+export const notOwner = (room: string) => new NotOwner({ message: `this node does not own room ${room}; retry`, room })
 
 export class Internal extends Schema.TaggedError<Internal>()("Internal", {
   message: Schema.String
@@ -70,6 +83,8 @@ export type ChatError =
   | RateLimited
   | Conflict
   | Unavailable
+  | NotOwner
+  | MailboxFull
   | Timeout
   | Internal
 
@@ -82,6 +97,8 @@ export const ChatErrorSchema = Schema.Union(
   RateLimited,
   Conflict,
   Unavailable,
+  NotOwner,
+  MailboxFull,
   Timeout,
   Internal
 )
@@ -103,5 +120,4 @@ export class Fenced extends Data.TaggedError("Fenced")<{
   readonly currentEpoch: number
 }> {}
 
-/** A room actor's mailbox is full: fail fast rather than queue without bound. */
-export class MailboxFull extends Data.TaggedError("MailboxFull")<{ readonly room: string }> {}
+

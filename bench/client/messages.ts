@@ -16,6 +16,14 @@ export interface ConnSpec {
    * senders are split over client processes.
    */
   readonly phase?: number
+  /** A sender's number, unique in the run: written in each body for the order and duplicate checks. */
+  readonly senderId?: number
+  /** This sender's share of the step rate relative to the others (default 1; the Zipf scenario). */
+  readonly weight?: number
+  /** Dropped and resumed with `since` in the reconnect storm. */
+  readonly stormer?: boolean
+  /** The node this connection goes to, when not the pool's URL (two nodes behind NATS). */
+  readonly url?: string
   /** Source address (127.0.0.x) to spread many connections over several ephemeral port ranges. */
   readonly localAddress?: string
 }
@@ -41,6 +49,8 @@ export type ToWorker =
       readonly maxPerSender: number
     }
   | { readonly rid: number; readonly type: "collect"; readonly step: number; readonly final: boolean }
+  /** Drop every stormer connection at once, wait dropMs, reconnect them all and resume. */
+  | { readonly rid: number; readonly type: "storm"; readonly dropMs: number }
   | { readonly rid: number; readonly type: "shutdown" }
 
 export interface Ready {
@@ -67,8 +77,14 @@ export interface Stats {
   readonly acks: number
   /** Sends answered with an error, by error code. */
   readonly errors: Readonly<Record<string, number>>
+  /** Deliveries of a message this connection already had (same sender, same n). */
+  readonly duplicates: number
+  /** Deliveries that arrived after a later message of the same sender on the same connection. */
+  readonly reordered: number
   readonly e2e: HistogramData
   readonly ack: HistogramData
+  /** How late sends ran behind their schedule (µs). */
+  readonly lateness: HistogramData
   /** Event-loop utilisation of this client process since the step started (0..1). */
   readonly elu: number
   /** Connections closed by the server since the step started. */
@@ -77,6 +93,17 @@ export interface Stats {
   readonly late: number
 }
 
-export type FromWorker = (Ready | Sent | Stats | { readonly type: "bye" } | { readonly type: "error"; readonly message: string }) & {
+export interface Stormed {
+  readonly type: "stormed"
+  readonly stormers: number
+  readonly failed: number
+  readonly firstError?: string
+  /** Connect to subscribed of each resumed connection, µs. */
+  readonly reconnect: HistogramData
+  /** From the drop to the last connection subscribed again, ms. */
+  readonly wallMs: number
+}
+
+export type FromWorker = (Ready | Sent | Stats | Stormed | { readonly type: "bye" } | { readonly type: "error"; readonly message: string }) & {
   readonly rid: number
 }

@@ -5,6 +5,16 @@
  * a clock shared by all processes of the machine, performance.timeOrigin + performance.now()
  * (wall clock at process start plus a monotonic offset; sub-millisecond across processes),
  * because a message sent by one client process is delivered to others.
+ *
+ * No coordinated omission: every message has a scheduled send time on a fixed-rate
+ * schedule, and that time (not the moment the loop got round to sending it) is written into
+ * the body and is where ack and delivery latencies start. How late each send ran behind its
+ * schedule is recorded apart (`lateness`): a late client shows there, and the orchestrator
+ * marks such a step client-limited.
+ *
+ * Each body starts `<step>:<scheduled us>:<sender id>.<n>:` (n counts from 1 per sender and
+ * step), so every receiving connection checks, per sender, for duplicates and for messages
+ * arriving after a later one of the same sender (reordered).
  */
 import { performance } from "node:perf_hooks"
 import { Histogram } from "../lib/histogram.ts"
@@ -18,8 +28,14 @@ interface StepStats {
   received: number
   acks: number
   errors: Record<string, number>
+  duplicates: number
+  reordered: number
   readonly e2e: Histogram
   readonly ack: Histogram
+  /** Actual send time minus scheduled send time. */
+  readonly lateness: Histogram
+  /** Per (receiving connection, sender): the highest n seen and a bitmap of every n seen. */
+  readonly seen: Map<number, { max: number; bits: Uint8Array }>
   readonly elu: ReturnType<typeof performance.eventLoopUtilization>
   readonly disconnectsAtStart: number
 }
@@ -33,7 +49,10 @@ let closing = false
 
 const reply = (msg: FromWorker) => process.send!(msg)
 
-const onDelivery = (head: string) => {
+/** Senders per receiving connection are keyed together: receiver * SENDER_SPACE + sender. */
+const SENDER_SPACE = 1 << 20
+
+const onDelivery = (receiver: number, head: string) => {
   const received = nowUs()
   const a = head.indexOf(":")
   const b = head.indexOf(":", a + 1)
@@ -42,12 +61,36 @@ const onDelivery = (head: string) => {
     late++
     return
   }
+  const c = head.indexOf(".", b + 1)
+  const d = head.indexOf(":", c + 1)
+  if (c > b && d > c) {
+    const key = receiver * SENDER_SPACE + Number(head.slice(b + 1, c))
+    const n = Number(head.slice(c + 1, d))
+    let pair = stats.seen.get(key)
+    if (pair === undefined) {
+      pair = { max: 0, bits: new Uint8Array(64) }
+      stats.seen.set(key, pair)
+    }
+    if (n >> 3 >= pair.bits.length) {
+      const grown = new Uint8Array(Math.max(pair.bits.length * 2, (n >> 3) + 1))
+      grown.set(pair.bits)
+      pair.bits = grown
+    }
+    const bit = 1 << (n & 7)
+    if ((pair.bits[n >> 3] & bit) !== 0) {
+      stats.duplicates++
+      return
+    }
+    pair.bits[n >> 3] |= bit
+    if (n < pair.max) stats.reordered++
+    else pair.max = n
+  }
   stats.received++
   stats.e2e.record(received - Number(head.slice(a + 1, b)))
 }
 
 const hooks = {
-  onDelivery,
+  onDelivery: (head: string) => onDelivery(0, head),
   onAck: (step: number, sentUs: number) => {
     const stats = steps.get(step)
     if (stats === undefined) return
@@ -66,17 +109,18 @@ const hooks = {
 const init = async (msg: Extract<ToWorker, { type: "init" }>) => {
   const t0 = performance.now()
   const connect = await adapters[msg.protocol]()
-  // The body is `<step>:<us>:` then padding up to bodyBytes.
-  bodyPad = "x".repeat(Math.max(1, msg.bodyBytes - 24))
+  // The body is `<step>:<us>:<sender>.<n>:` (about 32 characters) then padding up to bodyBytes.
+  bodyPad = "x".repeat(Math.max(1, msg.bodyBytes - 32))
   let failed = 0
   let firstError: string | undefined
   const opened: Array<{ spec: ConnSpec; conn: Conn }> = []
   let next = 0
   const lane = async () => {
     while (next < msg.conns.length) {
-      const spec = msg.conns[next++]
+      const index = next++
+      const spec = msg.conns[index]
       try {
-        opened.push({ spec, conn: await connect(msg.url, spec, hooks) })
+        opened.push({ spec, conn: await connect(spec.url ?? msg.url, spec, { ...hooks, onDelivery: (head: string) => onDelivery(index, head) }) })
       } catch (e) {
         failed++
         firstError ??= String(e instanceof Error ? e.message : e).slice(0, 300)
@@ -101,29 +145,40 @@ const runStep = (msg: Extract<ToWorker, { type: "step" }>) =>
       received: 0,
       acks: 0,
       errors: {},
+      duplicates: 0,
+      reordered: 0,
       e2e: new Histogram(),
       ack: new Histogram(),
+      lateness: new Histogram(),
+      seen: new Map(),
       elu: performance.eventLoopUtilization(),
       disconnectsAtStart: disconnects
     }
     steps.set(msg.step, stats)
     const senders = conns.filter((c) => c.spec.sender)
-    const perMs = msg.ratePerSender / 1000
+    // Messages per ms of each sender: the step's rate per sender times the sender's weight
+    // (1 but in the Zipf scenario, where the weights average 1).
+    const perMs = senders.map((c) => (msg.ratePerSender * (c.spec.weight ?? 1)) / 1000)
+    const caps = senders.map((c) => Math.ceil(msg.maxPerSender * (c.spec.weight ?? 1)) + 1)
     const counts = new Array<number>(senders.length).fill(0)
     const sentByRoom: Record<string, number> = {}
     const t0 = performance.now()
-    // Open loop: each tick sends whatever is due by now, so a late tick does not lower the
-    // rate; each sender's phase spreads the senders' messages over one interval.
+    const t0Us = (performance.timeOrigin + t0) * 1000
+    // Open loop on a fixed schedule: message k of a sender is due at (k - phase) / rate after
+    // the start; each tick sends whatever is due by now, stamped with its scheduled time, so a
+    // late tick neither lowers the rate nor hides the wait from the latencies.
     const tick = () => {
       const elapsed = Math.min(performance.now() - t0, msg.durationMs)
       for (let i = 0; i < senders.length; i++) {
         const { spec, conn } = senders[i]
-        const due = Math.min(msg.maxPerSender, Math.floor(elapsed * perMs + (spec.phase ?? 0)))
+        const phase = spec.phase ?? 0
+        const due = Math.min(caps[i], Math.floor(elapsed * perMs[i] + phase))
         while (counts[i] < due) {
-          counts[i]++
-          const us = nowUs()
+          const k = ++counts[i]
+          const scheduledUs = Math.round(t0Us + ((k - phase) / perMs[i]) * 1000)
+          stats.lateness.record(nowUs() - scheduledUs)
           try {
-            conn.send(msg.step, `${msg.step}:${us}:${bodyPad}`, us)
+            conn.send(msg.step, `${msg.step}:${scheduledUs}:${spec.senderId ?? i}.${k}:${bodyPad}`, scheduledUs)
           } catch {
             hooks.onError(msg.step, "send_failed")
           }
@@ -152,11 +207,41 @@ const collect = (msg: Extract<ToWorker, { type: "collect" }>): FromWorker => {
     received: stats?.received ?? 0,
     acks: stats?.acks ?? 0,
     errors: stats?.errors ?? {},
+    duplicates: stats?.duplicates ?? 0,
+    reordered: stats?.reordered ?? 0,
     e2e: stats?.e2e.toData() ?? empty,
     ack: stats?.ack.toData() ?? empty,
+    lateness: stats?.lateness.toData() ?? empty,
     elu: stats === undefined ? 0 : Math.round(performance.eventLoopUtilization(stats.elu).utilization * 1000) / 1000,
     disconnects: disconnects - (stats?.disconnectsAtStart ?? disconnects),
     late
+  }
+}
+
+const storm = async (msg: Extract<ToWorker, { type: "storm" }>): Promise<FromWorker> => {
+  const stormers = conns.filter((c) => c.spec.stormer === true && c.conn.reconnect !== undefined)
+  const h = new Histogram()
+  let failed = 0
+  let firstError: string | undefined
+  const t0 = performance.now()
+  await Promise.all(
+    stormers.map(async ({ conn }) => {
+      try {
+        h.record((await conn.reconnect!(msg.dropMs)) * 1000)
+      } catch (e) {
+        failed++
+        firstError ??= String(e instanceof Error ? e.message : e).slice(0, 300)
+      }
+    })
+  )
+  return {
+    rid: msg.rid,
+    type: "stormed",
+    stormers: stormers.length,
+    failed,
+    ...(firstError !== undefined ? { firstError } : {}),
+    reconnect: h.toData(),
+    wallMs: Math.round(performance.now() - t0)
   }
 }
 
@@ -172,6 +257,9 @@ process.on("message", (raw) => {
       break
     case "collect":
       reply(collect(msg))
+      break
+    case "storm":
+      storm(msg).then(reply, fail)
       break
     case "shutdown":
       closing = true

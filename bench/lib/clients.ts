@@ -5,12 +5,13 @@
  * request/reply over IPC with a bound on every wait.
  */
 import { fork, type ChildProcess } from "node:child_process"
-import { fileURLToPath } from "node:url"
-import type { ConnSpec, FromWorker, Ready, Sent, Stats, ToWorker } from "../client/messages.ts"
+import type { ConnSpec, FromWorker, Ready, Sent, Stats, Stormed, ToWorker } from "../client/messages.ts"
+import { compiled } from "./build.ts"
 import { ROOT, stopChild, track } from "./children.ts"
 import type { Protocol } from "./servers.ts"
 
-const WORKER = fileURLToPath(new URL("../client/worker.ts", import.meta.url))
+/** The client processes run compiled too (./build.ts): the TS loader would cost them CPU and start time. */
+const WORKER = compiled("bench/client/worker.ts")
 
 type Pending = { resolve: (m: FromWorker) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
 
@@ -22,7 +23,7 @@ interface Worker {
 type DistributiveOmit<T, K extends keyof any> = T extends unknown ? Omit<T, K> : never
 
 const startWorker = (): Worker => {
-  const child = track(fork(WORKER, [], { cwd: ROOT, execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] }))
+  const child = track(fork(WORKER, [], { cwd: ROOT, execArgv: [], stdio: ["ignore", "inherit", "inherit", "ipc"] }))
   const pending = new Map<number, Pending>()
   let rid = 0
   child.on("message", (raw) => {
@@ -58,9 +59,13 @@ const startWorker = (): Worker => {
 
 export interface ClientPool {
   readonly size: number
+  /** The client processes' pids: their CPU is read from /proc per step. */
+  readonly pids: ReadonlyArray<number>
   readonly ready: ReadonlyArray<Ready>
   readonly step: (step: number, ratePerSender: number, durationMs: number, maxPerSender: number) => Promise<ReadonlyArray<Sent>>
   readonly collect: (step: number, final: boolean) => Promise<ReadonlyArray<Stats>>
+  /** The reconnect storm: every process drops and resumes its stormer connections at once. */
+  readonly storm: (dropMs: number) => Promise<ReadonlyArray<Stormed>>
   readonly close: () => Promise<void>
 }
 
@@ -107,11 +112,13 @@ export const startClients = async (options: PoolOptions): Promise<ClientPool> =>
     )) as Array<Ready>
     return {
       size: n,
+      pids: workers.map((w) => w.child.pid!),
       ready,
       step: async (step, ratePerSender, durationMs, maxPerSender) =>
         (await Promise.all(
           workers.map((w) => w.call({ type: "step", step, ratePerSender, durationMs, maxPerSender }, durationMs + 60_000))
         )) as Array<Sent>,
+      storm: async (dropMs) => (await Promise.all(workers.map((w) => w.call({ type: "storm", dropMs }, dropMs + 180_000)))) as Array<Stormed>,
       collect: async (step, final) =>
         (await Promise.all(workers.map((w) => w.call({ type: "collect", step, final }, 30_000)))) as Array<Stats>,
       close

@@ -41,6 +41,8 @@ export interface LatencySummary {
   readonly p50: number
   readonly p90: number
   readonly p99: number
+  /** 99.9th percentile (optional: results written before it existed lack it). */
+  readonly p999?: number
   readonly max: number
   readonly mean: number
 }
@@ -102,6 +104,7 @@ export class Histogram {
       p50: ms(this.percentile(50)),
       p90: ms(this.percentile(90)),
       p99: ms(this.percentile(99)),
+      p999: ms(this.percentile(99.9)),
       max: ms(this.count === 0 ? 0 : this.max),
       mean: ms(this.count === 0 ? 0 : this.sum / this.count)
     }
@@ -128,6 +131,7 @@ export const summarise = (valuesMs: ReadonlyArray<number>): LatencySummary => {
     p50: r(at(50)),
     p90: r(at(90)),
     p99: r(at(99)),
+    p999: r(at(99.9)),
     max: r(n === 0 ? 0 : sorted[n - 1]),
     mean: r(n === 0 ? 0 : sorted.reduce((a, b) => a + b, 0) / n)
   }

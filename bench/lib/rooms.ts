@@ -17,6 +17,10 @@ export interface RoomLayout {
   readonly prefix: string
   /** Source address for connection i (idle scenario: beyond one ephemeral port range). */
   readonly localAddressOf?: (i: number) => string | undefined
+  /** Members that do not send are dropped and resumed in the reconnect storm. */
+  readonly stormers?: boolean
+  /** Each sender's share of the rate, by room (the Zipf scenario); 1 when absent. */
+  readonly weightOfRoom?: (room: number) => number
 }
 
 export interface RoomPlan {
@@ -76,7 +80,16 @@ export const planRooms = async (server: RunningServer, layout: RoomLayout): Prom
         user: `${layout.prefix}${r}.${i}`,
         room: names[r],
         sender: k < layout.senders,
-        ...(k < layout.senders ? { phase: k / layout.senders } : {}),
+        // Evenly spread phases; with weights (Zipf) a golden-ratio sequence instead, so that a
+        // sender's phase does not follow its room's rank and the quiet senders' few messages
+        // add up to their share over a step.
+        ...(k < layout.senders
+          ? { phase: layout.weightOfRoom === undefined ? k / layout.senders : (k * 0.6180339887498949) % 1, senderId: k }
+          : {}),
+        ...(k < layout.senders && layout.weightOfRoom !== undefined ? { weight: layout.weightOfRoom(r) } : {}),
+        ...(k >= layout.senders && layout.stormers === true ? { stormer: true } : {}),
+        // Several nodes (behind NATS): a room's members are spread over them.
+        ...(server.connectUrls !== undefined ? { url: server.connectUrls[i % server.connectUrls.length] } : {}),
         ...(local !== undefined ? { localAddress: local } : {})
       })
     }

@@ -1,18 +1,19 @@
 /**
  * The servers under test, each a child process of its own so that RSS and CPU are read
- * per server process: this project's node (`node --import tsx src/main.node.ts`, what
- * `npm start` runs minus the tsx CLI wrapper process) and the peers under bench/peers/. The
- * peers also run under `--import tsx`, so the loader's fixed memory cost is on both sides.
+ * per server process: this project's node (`node dist/src/main.node.js`, what `npm start`
+ * runs) and the peers under bench/peers/, bundled to bench/.build/ (./build.ts). Every
+ * server runs as compiled JavaScript: no TS loader in any measured process.
  */
 import { spawn, type ChildProcess } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { setTimeout as delay } from "node:timers/promises"
+import { compiled, OURS_ENTRY } from "./build.ts"
 import { freePort, ROOT, stopChild, tail, track } from "./children.ts"
-import { treeCpuTicks } from "./procstat.ts"
+import { cpuTicks, treeCpuTicks } from "./procstat.ts"
 
-export const SERVER_NAMES = ["ours-pglite", "ours-postgres", "ours-scylla", "ours-dual", "rawws", "socketio", "socketio-pg"] as const
+export const SERVER_NAMES = ["ours-pglite", "ours-postgres", "ours-scylla", "ours-dual", "ours-cluster2", "rawws", "socketio", "socketio-pg"] as const
 export type ServerName = (typeof SERVER_NAMES)[number]
 /** The wire protocol a client adapter speaks (bench/client/adapters.ts). */
 export type Protocol = "ours" | "rawws" | "socketio"
@@ -49,8 +50,14 @@ export interface RunningServer {
   readonly httpUrl: string
   /** What the client adapter connects to. */
   readonly connectUrl: string
+  /** Several nodes (ours-cluster2): where each room's members connect, in turn. */
+  readonly connectUrls?: ReadonlyArray<string>
+  /** Further server processes whose CPU and RSS count as the server's (the second node). */
+  readonly extraPids?: ReadonlyArray<number>
   /** CPU ticks of the database server behind it, when there is one (PostgreSQL). */
   readonly dbCpuTicks?: () => number
+  /** SIGKILL, no grace (the kill -9 check); stop() afterwards only waits for the exit. */
+  readonly kill: () => void
   readonly stop: () => Promise<void>
 }
 
@@ -127,7 +134,7 @@ export interface OursOptions {
   readonly gcOnSignal?: boolean
 }
 
-const GC_ON_SIGNAL = ["--expose-gc", "--import", "./bench/lib/gcOnSignal.ts"]
+const gcOnSignalArgs = () => ["--expose-gc", "--import", compiled("bench/lib/gcOnSignal.ts")]
 
 /**
  * `--cpu-prof` for our node when a profile directory is given (`--profile`), or when
@@ -148,7 +155,7 @@ export const spawnOurs = (options: OursOptions, port: number) => {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "chat-bench-data-"))
   const out = tail()
   const child = track(
-    spawn(process.execPath, [...profileArgs(options.profileDir), ...oursNodeFlags(), "--import", "tsx", ...(options.gcOnSignal === true ? GC_ON_SIGNAL : []), "src/main.node.ts"], {
+    spawn(process.execPath, [...profileArgs(options.profileDir), ...oursNodeFlags(), ...(options.gcOnSignal === true ? gcOnSignalArgs() : []), OURS_ENTRY], {
       cwd: ROOT,
       env: childEnv({
         CHAT_PORT: String(port),
@@ -205,6 +212,7 @@ export const startOurs = async (options: OursOptions, pg?: DatabaseHost): Promis
       : options.store === "scylla" && cqlHost !== undefined
         ? { dbCpuTicks: () => treeCpuTicks(cqlHost!.pid) }
         : {}),
+    kill: () => child.kill("SIGKILL"),
     stop: async () => {
       await stopChild(child)
       if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true })
@@ -225,7 +233,7 @@ export const startPeer = async (
 ): Promise<RunningServer> => {
   const out = tail()
   const child = track(
-    spawn(process.execPath, ["--import", "tsx", ...(options.gcOnSignal === true ? GC_ON_SIGNAL : []), PEER_FILES[name]], {
+    spawn(process.execPath, [...(options.gcOnSignal === true ? gcOnSignalArgs() : []), compiled(PEER_FILES[name])], {
       cwd: ROOT,
       env: childEnv({ PORT: "0", ...(options.postgresUrl !== undefined ? { PEER_POSTGRES_URL: options.postgresUrl } : {}) }),
       stdio: ["ignore", "pipe", "pipe"]
@@ -264,6 +272,7 @@ export const startPeer = async (
     httpUrl,
     connectUrl: name === "rawws" ? `ws://127.0.0.1:${port}/` : httpUrl,
     ...(name === "socketio-pg" ? dbCpu(options.pg) : {}),
+    kill: () => child.kill("SIGKILL"),
     stop: () => stopChild(child)
   }
 }
@@ -279,7 +288,7 @@ export const startServer = async (
     ...(extras.profileDir !== undefined ? { profileDir: extras.profileDir } : {}),
     ...(extras.gcOnSignal === true ? { gcOnSignal: true } : {})
   }
-  const needsPg = name === "ours-postgres" || name === "ours-dual" || name === "socketio-pg"
+  const needsPg = name === "ours-postgres" || name === "ours-dual" || name === "ours-cluster2" || name === "socketio-pg"
   if (needsCql(name) && cqlHost === undefined) throw new Error(`${name} needs the CQL server`)
   if (needsPg && pg === undefined) throw new Error(`${name} needs PostgreSQL`)
   const url = needsPg ? await pg!.createDatabase(`bench_${label}_${name.replace("-", "_")}`) : undefined
@@ -317,9 +326,71 @@ const startNamed = (
       return startOurs({ store: "dual", postgresUrl: url!, ...profile }, pg)
     case "ours-scylla":
       return startOurs({ store: "scylla", ...profile })
+    case "ours-cluster2":
+      return startCluster2(url!, pg!, profile)
     case "socketio-pg":
       return startPeer(name, { postgresUrl: url!, pg: pg!, ...profile })
     default:
       return startPeer(name, profile)
+  }
+}
+
+/** The nats-server processes this process started (children named nats-server), from /proc. */
+const natsChildren = (): Array<number> =>
+  readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+        return stat.includes("(nats-server)") && Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === process.pid
+      } catch {
+        return false
+      }
+    })
+
+/**
+ * `ours-cluster2`: two of our nodes on this host in clustered mode, one PostgreSQL database
+ * and one NATS server (JetStream) between them, as docs/cluster.md describes. Clients are
+ * spread over both nodes (a room's members on different nodes), so sends reach the room's
+ * owner and deliveries the other node through NATS. CPU and RSS: both nodes (RSS: the first);
+ * the NATS server's CPU counts with the database's.
+ */
+const startCluster2 = async (
+  postgresUrl: string,
+  pg: DatabaseHost,
+  profile: { readonly profileDir?: string }
+): Promise<RunningServer> => {
+  const before = new Set(natsChildren())
+  const { startNats } = await import("../../tests/support/nats.ts")
+  const nats = await startNats()
+  const natsPid = natsChildren().find((p) => !before.has(p))
+  const nodes: Array<RunningServer> = []
+  try {
+    for (const id of ["bench-a", "bench-b"]) {
+      nodes.push(await startOurs({ store: "postgres", postgresUrl, env: { CHAT_NATS_URL: nats.url, CHAT_NODE_ID: id }, ...profile }, pg))
+    }
+  } catch (e) {
+    for (const n of nodes) await n.stop()
+    await nats.stop()
+    throw e
+  }
+  const [a, b] = nodes
+  return {
+    ...a,
+    name: "ours-cluster2",
+    connectUrls: [a.connectUrl, b.connectUrl],
+    extraPids: [b.pid],
+    ...(a.dbCpuTicks !== undefined || natsPid !== undefined
+      ? { dbCpuTicks: () => (a.dbCpuTicks?.() ?? 0) + (natsPid !== undefined ? cpuTicks(natsPid) : 0) }
+      : {}),
+    kill: () => {
+      a.kill()
+      b.kill()
+    },
+    stop: async () => {
+      await Promise.all([a.stop(), b.stop()])
+      await nats.stop()
+    }
   }
 }

@@ -33,10 +33,12 @@ export interface ChartOptions {
 export const renderChart = (load: LoadResult, o: ChartOptions): string => {
   const series = load.runs
     .map((run) => ({
-      name: run.server,
+      name: run.repeat !== undefined && run.repeat > 1 ? `${run.server} #${run.repeat}` : run.server,
       points: run.steps
         .map((s) => ({ x: (s[o.x] as number | null) ?? 0, y: s[o.y]?.p99 ?? 0, held: s.held }))
         .filter((p) => p.y > 0)
+        // Bisection steps come after the failed coarse step: draw the curve in rate order.
+        .sort((a, b) => a.x - b.x)
     }))
     .filter((s) => s.points.length > 0)
   const xs = series.flatMap((s) => s.points.map((p) => p.x))

@@ -5,6 +5,7 @@
  */
 import type { ServerRun, StepReport } from "../scenarios/stepped.ts"
 import type { LoadResult } from "../scenarios/load.ts"
+import { acked, aggregate, deliveries, fixedCells, ratioOfMedians, servers, type ServerAggregate } from "./aggregate.ts"
 import type { BenchResults } from "./results.ts"
 
 const LABELS: Record<string, string> = {
@@ -12,6 +13,7 @@ const LABELS: Record<string, string> = {
   "ours-pglite": "this project (PGlite)",
   "ours-scylla": "this project (ScyllaDB)",
   "ours-dual": "this project (dual-write)",
+  "ours-cluster2": "this project, 2 nodes + NATS (PostgreSQL)",
   rawws: "raw ws",
   socketio: "Socket.IO",
   "socketio-pg": "Socket.IO + INSERT"
@@ -22,52 +24,90 @@ const n = (v: number | null | undefined, digits = 0): string =>
   v === null || v === undefined || !Number.isFinite(v) ? "-" : v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? "-" : n(v, 2))
 const x = (v: number | null) => (v === null ? "-" : `${n(v, 2)}x`)
-const pct = (v: number) => `${n(v * 100, v > 0 && v < 0.001 ? 4 : 2)} %`
+const ratioTo = (value: number, other: number | null) => (other === null || other === 0 ? null : value / other)
 
 const table = (head: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>) =>
   [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n")
 
-const bestOf = (load: LoadResult, server: string, metric: "deliveriesPerS" | "ackedPerS") => {
-  const run = load.runs.find((r) => r.server === server)
-  return run === undefined ? null : run.best === null ? 0 : (run.best[metric] ?? 0)
-}
-
-const ratioTo = (value: number, other: number | null) => (other === null || other === 0 ? null : value / other)
-
 const stepRows = (runs: ReadonlyArray<ServerRun>, kind: "fanout" | "persist") =>
   runs.flatMap((run) =>
     run.steps.map((s: StepReport) => [
-      label(run.server),
-      n(s.targetRate),
+      `${label(run.server)}${run.repeat !== undefined ? ` #${run.repeat}` : ""}`,
+      `${n(s.targetRate)}${s.fine ? ` (fine, ${n(s.windowS)} s)` : ""}`,
       n(s.sentRate),
       kind === "fanout" ? n(s.deliveriesPerS) : n(s.ackedPerS),
       ms(s.e2e.p50),
       ms(s.e2e.p99),
-      ms(s.e2e.max),
-      s.ack === null ? "-" : `${ms(s.ack.p50)} / ${ms(s.ack.p99)}`,
-      `${n(s.lost)} (${pct(s.loss)})`,
+      s.ack === null ? "-" : `${ms(s.ack.p50)} / ${ms(s.ack.p99)} / ${ms(s.ack.p999)}`,
+      `${n(s.lost)} / ${n(s.duplicates)} / ${n(s.reordered)}`,
       n(s.server.cpuPct) + (s.db === null ? "" : ` (db ${n(s.db.cpuPct)})`),
+      s.server.usPerMsg === undefined || s.server.usPerMsg === null ? "-" : n(s.server.usPerMsg) + (s.db?.usPerMsg != null ? ` (db ${n(s.db.usPerMsg)})` : ""),
       n(s.server.rssPeakMB, 1),
-      s.clients.elu.map((e) => n(e, 2)).join(" / "),
-      s.held ? "yes" : `no: ${s.failedBecause.join("; ")}`
+      `${ms(s.clients.lateness?.p99)} / ${(s.clients.cpuPct ?? []).map((c) => n(c)).join(", ")}`,
+      s.machine === undefined ? "-" : `${n(s.machine.busyPct)} / ${n(s.machine.outsidePct)} / ${n(s.machine.stealPct)} / ${n(s.machine.pressurePct)}`,
+      s.clientLimited ? "client-limited" : s.machineBusy ? "busy machine" : "yes",
+      (s.held ? "yes" : `no: ${s.failedBecause.join("; ")}`) + (s.retried === true ? " (run again)" : "")
     ])
   )
 
 const STEP_HEAD = [
-  "server",
+  "server (run)",
   "target msg/s",
   "sent msg/s",
   "",
   "e2e p50 ms",
   "e2e p99 ms",
-  "e2e max ms",
-  "ack p50 / p99 ms",
-  "lost",
+  "ack p50 / p99 / p99.9 ms",
+  "lost / dup / reordered",
   "server CPU % (db)",
+  "CPU µs per msg (db)",
   "RSS peak MB",
-  "client ELU",
+  "send lateness p99 ms / client CPU %",
+  "machine busy / outside / steal / PSI %",
+  "valid",
   "held"
 ]
+
+const range = (a: ServerAggregate, digits = 0) =>
+  a.median === null ? "-" : a.values.length === 1 ? n(a.median, digits) : `${n(a.median, digits)} (${n(a.min, digits)}–${n(a.max, digits)})`
+
+const runsCell = (a: ServerAggregate) =>
+  `${a.trusted} of ${a.runs}${a.untrustedBecause.length > 0 ? ` (left out: ${a.untrustedBecause.join("; ")})` : ""}`
+
+/** The headline of a stepped scenario: per server, median and range over trusted runs, ratios of medians. */
+const headline = (load: LoadResult, metric: "deliveries" | "acked", refs: ReadonlyArray<string>) => {
+  const pick = metric === "deliveries" ? deliveries : acked
+  const aggs = servers(load).map((srv) => aggregate(load, srv, pick))
+  const ref = (r: string) => aggs.find((a) => a.server === r)
+  const bestRate = (srv: string) => aggregate(load, srv, (s) => s.targetRate)
+  const p99 = (srv: string) => aggregate(load, srv, (s) => (metric === "acked" ? (s.ack?.p99 ?? null) : s.e2e.p99))
+  const cpuUs = (srv: string) => aggregate(load, srv, (s) => s.server.usPerMsg ?? null)
+  return table(
+    [
+      "server",
+      "trusted runs",
+      "highest rate held, msg/s: median (range)",
+      `${metric === "deliveries" ? "deliveries/s" : "acked msg/s"}: median (range)`,
+      `${metric === "deliveries" ? "e2e" : "ack"} p99 ms at that step`,
+      "CPU µs per msg",
+      ...refs.map((r) => `vs ${label(r)}`),
+      "stopped because (each run)"
+    ],
+    aggs.map((a) => [
+      label(a.server),
+      runsCell(a),
+      range(bestRate(a.server)),
+      range(a),
+      range(p99(a.server), 2),
+      range(cpuUs(a.server)),
+      ...refs.map((r) => (r === a.server ? "1.00x" : x(ratioOfMedians(a, ref(r))))),
+      load.runs
+        .filter((r) => r.server === a.server)
+        .map((r) => (r.error !== undefined ? `error: ${r.error.split("\n")[0].slice(0, 120)}` : r.stoppedBecause))
+        .join(" · ")
+    ])
+  )
+}
 
 /** `--profile`: where our node's CPU time went, per profiled run. */
 const profileBlock = (runs: ReadonlyArray<ServerRun>) =>
@@ -84,7 +124,8 @@ const profileBlock = (runs: ReadonlyArray<ServerRun>) =>
       `<details><summary>where ${label(run.server)} spent its time (V8 CPU profile, ${p.seconds} s: the whole run, start-up and every step including the one that failed)</summary>`,
       "",
       "Self time as a share of wall time on the node's main thread. `(idle)`: waiting for I/O; `(garbage collector)`: V8 GC; " +
-        "`writev`/`writeBuffer`: socket write system calls (WebSocket frames, PostgreSQL protocol); `effect`: the Effect runtime (fibers, scheduler).",
+        "`writev`/`writeBuffer`: socket write system calls (WebSocket frames, PostgreSQL protocol); `effect`: the Effect runtime (fibers, scheduler). " +
+        "A profiled run is slower than an unprofiled one: its throughput figures are not headline figures.",
       "",
       table(["area", "self", "function", "self"], rows),
       "",
@@ -93,89 +134,271 @@ const profileBlock = (runs: ReadonlyArray<ServerRun>) =>
     ]
   })
 
+const everyStep = (load: LoadResult, kind: "fanout" | "persist") => [
+  "<details><summary>every step</summary>",
+  "",
+  table(STEP_HEAD.map((h) => (h === "" ? (kind === "fanout" ? "deliveries/s" : "acked/s") : h)), stepRows(load.runs, kind)),
+  "",
+  "</details>",
+  ""
+]
+
+const stepsLine = (p: LoadResult["params"]) =>
+  `steps of ${n(p.stepMs / 1000, 1)} s at ${p.rates.map((r) => n(r)).join(", ")} msg/s` +
+  ((p.bisect ?? 0) > 0 ? `, then up to ${p.bisect} bisection steps of ${n((p.fineStepMs ?? p.stepMs) / 1000, 1)} s between the last step that held and the first that failed` : "")
+
+const repeatsLine = (load: LoadResult) => {
+  const k = Math.max(...load.runs.map((r) => r.repeat ?? 1))
+  return k > 1 ? ` Each server ran ${k} times, interleaved (A, B, C, A, B, C, ...); figures are the median (range) over its trusted runs.` : " One run per server (`--repeats` for more)."
+}
+
 const fanoutSection = (r: BenchResults, chart: string | undefined) => {
   const f = r.scenarios.fanout!
-  const raw = bestOf(f, "rawws", "deliveriesPerS")
-  const sio = bestOf(f, "socketio", "deliveriesPerS")
   const p = f.params
   return [
     "## 1. Fan-out",
     "",
     `${p.rooms} rooms of ${p.roomSize} connections (${n(p.rooms * p.roomSize)} in all), ${p.senders} senders, ${p.bodyBytes}-byte bodies, ` +
-      `${p.clientProcesses} client processes; steps of ${p.stepMs} ms at ${p.rates.join(", ")} msg/s. A step holds while p99 send-to-delivery ` +
-      `stays <= ${p.limitMs} ms with no loss. Deliveries count every subscriber, the sender included.`,
+      `${p.clientProcesses} client processes; ${stepsLine(p)}. A step holds while p99 send-to-delivery ` +
+      `stays <= ${p.limitMs} ms with no loss. Deliveries count every subscriber, the sender included.${repeatsLine(f)}`,
     "",
-    table(
-      ["server", "highest step held (msg/s)", "deliveries/s", "e2e p50 ms", "e2e p99 ms", "e2e max ms", "server CPU %", "RSS idle / under load MB", "vs raw ws", "vs Socket.IO", "stopped because"],
-      f.runs.map((run) => {
-        const b = run.best
-        const d = b?.deliveriesPerS ?? 0
-        return [
-          label(run.server),
-          b === null ? "none" : n(b.targetRate),
-          n(d),
-          ms(b?.e2e.p50),
-          ms(b?.e2e.p99),
-          ms(b?.e2e.max),
-          n(b?.server.cpuPct),
-          `${n(run.rssIdleMB, 1)} / ${n(b?.server.rssPeakMB, 1)}`,
-          run.server === "rawws" ? "1.00x" : x(ratioTo(d, raw)),
-          run.server === "socketio" ? "1.00x" : x(ratioTo(d, sio)),
-          run.error !== undefined ? `error: ${run.error.split("\n")[0].slice(0, 160)}` : run.stoppedBecause
-        ]
-      })
-    ),
+    headline(f, "deliveries", ["rawws", "socketio"]),
     "",
     ...(chart !== undefined ? [`![fan-out: deliveries/s against p99 latency](${chart})`, ""] : []),
-    "<details><summary>every step</summary>",
-    "",
-    table(STEP_HEAD.map((h) => (h === "" ? "deliveries/s" : h)), stepRows(f.runs, "fanout")),
-    "",
-    "</details>",
-    "",
+    ...everyStep(f, "fanout"),
     ...profileBlock(f.runs)
   ]
 }
 
 const persistSection = (r: BenchResults, chart: string | undefined) => {
   const f = r.scenarios.persist!
-  const sioPg = bestOf(f, "socketio-pg", "ackedPerS")
   const p = f.params
   return [
     "## 2. Persisted throughput",
     "",
-    `${p.senders} senders over ${p.rooms} rooms (rooms of ${p.roomSize}), every message acked once committed; steps of ${p.stepMs} ms at ` +
-      `${p.rates.join(", ")} msg/s. A step holds while p99 send-to-ack stays <= ${p.limitMs} ms with nothing lost or unacked.`,
+    `${p.senders} senders over ${p.rooms} rooms (rooms of ${p.roomSize}), every message acked once committed; ${stepsLine(p)}. ` +
+      `A step holds while p99 send-to-ack stays <= ${p.limitMs} ms with nothing lost or unacked.${repeatsLine(f)}`,
+    "",
+    headline(f, "acked", ["socketio-pg"]),
+    "",
+    ...(chart !== undefined ? [`![persisted: acked msg/s against p99 ack latency](${chart})`, ""] : []),
+    ...everyStep(f, "persist"),
+    ...profileBlock(f.runs)
+  ]
+}
+
+const fixedSection = (r: BenchResults) => {
+  const f = r.scenarios.fixed!
+  const p = f.params
+  return [
+    "## Fixed rates: cost per message where every server holds",
+    "",
+    `${p.rooms} rooms of 2, every member sends, every message acked once committed (persisted servers); every server at ` +
+      `${p.rates.map((v) => n(v)).join(", ")} msg/s for ${n(p.stepMs / 1000, 1)} s each, every rate run whatever the latency. ` +
+      "CPU µs per message: the server process's utime+stime over the step divided by the acked messages (db: the database's processes, likewise). " +
+      "Medians over the runs.",
     "",
     table(
-      ["server", "highest step held (msg/s)", "acked msg/s", "ack p50 ms", "ack p99 ms", "e2e p99 ms", "server CPU %", "db CPU %", "RSS idle / under load MB", "vs Socket.IO + INSERT", "stopped because"],
-      f.runs.map((run) => {
-        const b = run.best
-        const a = b?.ackedPerS ?? 0
-        return [
+      ["server", "msg/s", "acked msg/s", "server CPU µs/msg", "db CPU µs/msg", "ack p50 ms", "ack p99 ms", "ack p99.9 ms", "lost / dup / reordered", "runs (untrusted)"],
+      fixedCells(f).map((c) => [
+        label(c.server),
+        n(c.rate),
+        n(c.ackedPerS),
+        n(c.usPerMsg),
+        n(c.dbUsPerMsg),
+        ms(c.ackP50),
+        ms(c.ackP99),
+        ms(c.ackP999),
+        `${n(c.lost)} / ${n(c.duplicates)} / ${n(c.reordered)}`,
+        `${c.runs}${c.untrusted > 0 ? ` (${c.untrusted} client-limited or on a busy machine)` : ""}`
+      ])
+    ),
+    "",
+    ...everyStep(f, "persist")
+  ]
+}
+
+const zipfSection = (r: BenchResults) => {
+  const f = r.scenarios.zipf!
+  const p = f.params
+  const z = r.config.zipf
+  return [
+    "## Many rooms of 2, Zipf activity",
+    "",
+    `${n(p.rooms)} rooms of 2 (${n(p.rooms * 2)} connections, every member sends); the room of rank k gets a share of the rate proportional to 1/k^${z.exponent} ` +
+      `(the busiest room ${n(p.rooms > 0 ? (1 / zipfSum(p.rooms, z.exponent)) * 100 : 0, 1)} % of all messages); ${stepsLine(p)}. A step holds while p99 send-to-ack stays <= ${p.limitMs} ms ` +
+      `with nothing lost.${repeatsLine(f)}`,
+    "",
+    headline(f, "acked", ["socketio-pg"]),
+    "",
+    ...everyStep(f, "persist")
+  ]
+}
+
+const zipfSum = (rooms: number, s: number) => {
+  let h = 0
+  for (let k = 1; k <= rooms; k++) h += 1 / k ** s
+  return h
+}
+
+const stormSection = (r: BenchResults) => {
+  const f = r.scenarios.storm!
+  const p = f.params
+  const z = r.config.storm
+  return [
+    "## Reconnect storm",
+    "",
+    `${n(p.rooms)} rooms, each with one sender and ${z.perRoom} listeners (${n(p.rooms * z.perRoom)} listeners in all); the senders send ${n(z.rate)} msg/s in all ` +
+      `throughout two steps of ${n(p.stepMs / 1000, 1)} s. In step 2, ${n((p.storm?.atMs ?? 0) / 1000, 1)} s in, every listener drops its connection at once ` +
+      `(abruptly, no close handshake), stays away ${n(z.dropMs)} ms, then they all reconnect at once and resume with \`subscribe {since: last seq seen}\`. ` +
+      "Lost, duplicate and reordered count what the listeners got against what was sent (replays included): a gapless resume shows 0 / 0 / 0. " +
+      "Ack latency is the senders', during the storm (step 2) against the calm step 1.",
+    "",
+    table(
+      ["server", "step", "listeners resumed (failed)", "reconnect p50 / p99 / max ms", "all resumed after ms", "lost / dup / reordered", "e2e p99 ms", "ack p99 ms", "server CPU %", "valid"],
+      f.runs.flatMap((run) =>
+        run.steps.map((s) => [
           label(run.server),
-          b === null ? "none" : n(b.targetRate),
-          n(a),
-          ms(b?.ack?.p50),
-          ms(b?.ack?.p99),
-          ms(b?.e2e.p99),
-          n(b?.server.cpuPct),
-          b?.db === null || b === null ? "-" : n(b.db.cpuPct),
-          `${n(run.rssIdleMB, 1)} / ${n(b?.server.rssPeakMB, 1)}`,
-          run.server === "socketio-pg" ? "1.00x" : x(ratioTo(a, sioPg)),
-          run.error !== undefined ? `error: ${run.error.split("\n")[0].slice(0, 160)}` : run.stoppedBecause
+          s.storm === undefined ? "1 (calm)" : "2 (storm)",
+          s.storm === undefined ? "-" : `${n(s.storm.stormers - s.storm.failed)} (${n(s.storm.failed)})${s.storm.firstError !== undefined ? `: ${s.storm.firstError.slice(0, 80)}` : ""}`,
+          s.storm === undefined ? "-" : `${ms(s.storm.reconnect.p50)} / ${ms(s.storm.reconnect.p99)} / ${ms(s.storm.reconnect.max)}`,
+          s.storm === undefined ? "-" : n(s.storm.wallMs),
+          `${n(s.lost)} / ${n(s.duplicates)} / ${n(s.reordered)}`,
+          ms(s.e2e.p99),
+          ms(s.ack?.p99),
+          n(s.server.cpuPct),
+          s.clientLimited ? "client-limited" : s.machineBusy ? "busy machine" : "yes"
+        ])
+      )
+    ),
+    "",
+    ...f.runs.filter((run) => run.error !== undefined).map((run) => `- ${label(run.server)}: error: ${run.error!.split("\n")[0].slice(0, 200)}`),
+    ""
+  ]
+}
+
+const mixedSection = (r: BenchResults) => {
+  const f = r.scenarios.mixed!
+  const p = f.params
+  return [
+    "## History reads while writes run",
+    "",
+    `${n(p.rooms)} rooms of 2, ${n(r.config.mixed.rate)} persisted msg/s in two steps of ${n(p.stepMs / 1000, 1)} s; in step 2, REST history pages of 50 ` +
+      `(\`GET /v1/rooms/:room/messages?limit=50\`, a random room, as a member) at ${n(r.config.mixed.readsPerS)} per second beside the writes ` +
+      "(open loop from the orchestrator, at most 16 in flight; a read that would exceed that counts as shed). Read latency from each read's scheduled time.",
+    "",
+    table(
+      ["server", "step", "acked msg/s", "ack p50 / p99 / p99.9 ms", "history reads (shed or failed)", "history p50 / p99 / max ms", "server CPU % (db)", "valid"],
+      f.runs.flatMap((run) =>
+        run.steps.map((s) => [
+          label(run.server),
+          s.history === undefined ? "1 (writes)" : "2 (writes + reads)",
+          n(s.ackedPerS),
+          s.ack === null ? "-" : `${ms(s.ack.p50)} / ${ms(s.ack.p99)} / ${ms(s.ack.p999)}`,
+          s.history === undefined ? "-" : `${n(s.history.reads)} (${n(s.history.errors)})`,
+          s.history === undefined ? "-" : `${ms(s.history.latency.p50)} / ${ms(s.history.latency.p99)} / ${ms(s.history.latency.max)}`,
+          n(s.server.cpuPct) + (s.db === null ? "" : ` (db ${n(s.db.cpuPct)})`),
+          s.clientLimited ? "client-limited" : s.machineBusy ? "busy machine" : "yes"
+        ])
+      )
+    ),
+    "",
+    ...f.runs.filter((run) => run.error !== undefined).map((run) => `- ${label(run.server)}: error: ${run.error!.split("\n")[0].slice(0, 200)}`),
+    ""
+  ]
+}
+
+const clusterSection = (r: BenchResults) => {
+  const f = r.scenarios.cluster!
+  const p = f.params
+  return [
+    "## Two nodes on one host behind NATS",
+    "",
+    `Our server in clustered mode: two nodes (\`CHAT_NATS_URL\`, distinct \`CHAT_NODE_ID\`), one NATS server with JetStream, one PostgreSQL database, all on this host; ` +
+      `each room's two members connect to different nodes, so half of the sends are routed to the room's owner on the other node and every delivery to the other member crosses NATS. ` +
+      `Beside it, one node alone under the same load. ${n(p.rooms)} rooms of 2; ${stepsLine(p)}; a step holds while p99 send-to-ack stays <= ${p.limitMs} ms. ` +
+      `Server CPU: both nodes; db: PostgreSQL and the NATS server.${repeatsLine(f)}`,
+    "",
+    headline(f, "acked", ["ours-postgres"]),
+    "",
+    ...everyStep(f, "persist")
+  ]
+}
+
+const killSection = (r: BenchResults) => {
+  const k = r.scenarios.killcheck!
+  return [
+    "## kill -9: is every acked message there?",
+    "",
+    `Per persisted server: ${n(r.config.killcheck.messages)} sends over ${r.config.killcheck.rooms} rooms all at once, SIGKILL as soon as half are acked ` +
+      "(the rest in flight), restart on the same data, read every room back (our servers through REST history; Socket.IO + INSERT from its table). " +
+      "Passes when every message acked before the kill is present exactly once; unacked messages may or may not be there.",
+    "",
+    table(
+      ["server", "sent", "acked before kill", "acked and missing", "unacked but present", "stored twice", "restart ms", "result"],
+      k.runs.map((run) => [
+        label(run.server),
+        n(run.sent),
+        n(run.acked),
+        n(run.missing),
+        n(run.unackedPresent),
+        n(run.duplicates),
+        n(run.restartMs),
+        run.error !== undefined ? `error: ${run.error.split("\n")[0].slice(0, 160)}` : run.passed ? "pass" : "**FAIL**"
+      ])
+    ),
+    ""
+  ]
+}
+
+/** Per server, what it guaranteed over every stepped step of the run, beside the kill -9 result. */
+const guaranteesSection = (r: BenchResults) => {
+  const loads = [r.scenarios.fanout, r.scenarios.persist, r.scenarios.fixed, r.scenarios.zipf, r.scenarios.storm, r.scenarios.mixed, r.scenarios.cluster].filter((l): l is LoadResult => l !== undefined)
+  const names = [...new Set(loads.flatMap(servers))]
+  if (names.length === 0) return []
+  const steps = (srv: string) => loads.flatMap((l) => l.runs.filter((run) => run.server === srv).flatMap((run) => run.steps))
+  const held = (srv: string) => steps(srv).filter((s) => s.held)
+  const kill = (srv: string) => r.scenarios.killcheck?.runs.find((k) => k.server === srv)
+  return [
+    "## What each server guaranteed",
+    "",
+    "Counted by the client processes over every step of the stepped scenarios: lost (expected deliveries that never came, within the drain " +
+      "time), duplicates (a connection got the same message of a sender twice) and reordered (a message arrived after a later one of the same " +
+      "sender on the same connection). Totals over the steps that held (overloaded steps lose by design), then over every step.",
+    "",
+    table(
+      ["server", "steps held", "lost / dup / reordered (held steps)", "lost / dup / reordered (all steps)", "kill -9 check"],
+      names.map((srv) => {
+        const tot = (xs: ReadonlyArray<StepReport>) =>
+          `${n(xs.reduce((a, s) => a + s.lost, 0))} / ${n(xs.reduce((a, s) => a + (s.duplicates ?? 0), 0))} / ${n(xs.reduce((a, s) => a + (s.reordered ?? 0), 0))}`
+        const k = kill(srv)
+        return [
+          label(srv),
+          `${held(srv).length} of ${steps(srv).length}`,
+          tot(held(srv)),
+          tot(steps(srv)),
+          k === undefined ? (srv === "rawws" || srv === "socketio" ? "not persisted" : "not run") : k.error !== undefined ? "error" : k.passed ? `pass (${n(k.acked)} acked, 0 missing)` : `FAIL (${n(k.missing)} of ${n(k.acked)} missing, ${n(k.duplicates)} stored twice)`
         ]
       })
     ),
+    ""
+  ]
+}
+
+const trustNotes = (r: BenchResults) => {
+  const t = r.config.trust
+  return [
+    "### How far the figures can be trusted",
     "",
-    ...(chart !== undefined ? [`![persisted: acked msg/s against p99 ack latency](${chart})`, ""] : []),
-    "<details><summary>every step</summary>",
-    "",
-    table(STEP_HEAD.map((h) => (h === "" ? "acked/s" : h)), stepRows(f.runs, "persist")),
-    "",
-    "</details>",
-    "",
-    ...profileBlock(f.runs)
+    "Every server runs as compiled JavaScript (our node from `dist/`, the peers and client processes bundled into `bench/.build/`), " +
+      "never under the profiler in these figures. Latency starts at each message's **scheduled** send time on a fixed-rate schedule, so a " +
+      "client that falls behind does not hide the wait (no coordinated omission). A step is **client-limited** when the p99 of how late sends " +
+      `ran behind schedule exceeds ${t.lateP99Ms} ms or a client process used more than ${t.clientCpuPct} % of a core (utime+stime from /proc); ` +
+      `it is **invalid** (busy machine) when processes outside the run used more than ${t.outsidePct} % of all CPUs' time over the step ` +
+      `(whole-machine busy time from /proc/stat minus the run's processes: servers, database, clients, orchestrator) or steal exceeded ${t.stealPct} %. ` +
+      "PSI (`/proc/pressure/cpu`, some, share of wall time a task waited for a CPU) is reported but does not invalidate a step: the run's own " +
+      "load raises it. A run that stopped on a client-limited or invalid step, or whose best step was invalid, is left out of medians and ratios.",
+    ""
   ]
 }
 
@@ -251,7 +474,7 @@ const coldSection = (r: BenchResults) => {
   return [
     "## 5. Cold start",
     "",
-    "Spawn of `node --import tsx src/main.node.ts` (what `npm start` runs) to the first 200 from `/healthz`.",
+    "Spawn of `node dist/src/main.node.js` (what `npm start` runs) to the first 200 from `/healthz`.",
     "",
     table(
       ["case", "starts", "p50 ms", "max ms", "each ms", "notes"],
@@ -302,14 +525,13 @@ export const renderMarkdown = (
     ),
     "",
     "Every server runs alone in its own process while measured; RSS is VmRSS of that process, CPU its utime+stime over the step " +
-      "(100 % = one core; db = the database server's processes: PostgreSQL, or Cassandra for ScyllaDB). Client ELU is each client process's event-loop utilisation over the " +
-      "step: near 1.00 the load generator, not the server, was the limit. Latency percentiles come from log-linear histograms " +
+      "(100 % = one core; db = the database server's processes: PostgreSQL, or Cassandra for ScyllaDB). Latency percentiles come from log-linear histograms " +
       "(0.8 % buckets) merged across client processes.",
     ""
   ]
   if (r.targets.length > 0) {
     lines.push(
-      "## Targets (issue #5)",
+      "## Targets",
       "",
       table(
         ["target", "measured", "ratio / value", "threshold", "met"],
@@ -325,8 +547,22 @@ export const renderMarkdown = (
     )
   }
   if (files.analysis !== undefined) lines.push(files.analysis.trim(), "")
+  if (r.config.profile) {
+    lines.push(
+      "> **Profiled run** (`--profile`): our node ran under the V8 CPU profiler, which slows it; the throughput and latency figures below are not headline figures. Run again without `--profile` for those.",
+      ""
+    )
+  }
+  if (r.config.trust !== undefined) lines.push(...trustNotes(r))
   if (r.scenarios.fanout !== undefined) lines.push(...fanoutSection(r, files.charts.fanout))
   if (r.scenarios.persist !== undefined) lines.push(...persistSection(r, files.charts.persist))
+  if (r.scenarios.fixed !== undefined) lines.push(...fixedSection(r))
+  if (r.scenarios.zipf !== undefined) lines.push(...zipfSection(r))
+  if (r.scenarios.storm !== undefined) lines.push(...stormSection(r))
+  if (r.scenarios.mixed !== undefined) lines.push(...mixedSection(r))
+  if (r.scenarios.cluster !== undefined) lines.push(...clusterSection(r))
+  if (r.scenarios.killcheck !== undefined) lines.push(...killSection(r))
+  lines.push(...guaranteesSection(r))
   if (r.scenarios.idle !== undefined) lines.push(...idleSection(r))
   if (r.scenarios.history !== undefined) lines.push(...historySection(r))
   if (r.scenarios.coldstart !== undefined) lines.push(...coldSection(r))

@@ -4,6 +4,7 @@ import type { MachineFacts } from "../lib/machine.ts"
 import type { ColdStartResult } from "../scenarios/coldstart.ts"
 import type { HistoryRun } from "../scenarios/history.ts"
 import type { IdleResult } from "../scenarios/idle.ts"
+import type { KillCheckRun } from "../scenarios/killcheck.ts"
 import type { LoadResult } from "../scenarios/load.ts"
 import type { Target } from "./targets.ts"
 
@@ -25,6 +26,12 @@ export interface BenchResults {
   readonly scenarios: {
     readonly fanout?: LoadResult
     readonly persist?: LoadResult
+    readonly fixed?: LoadResult
+    readonly zipf?: LoadResult
+    readonly storm?: LoadResult
+    readonly mixed?: LoadResult
+    readonly cluster?: LoadResult
+    readonly killcheck?: { readonly runs: ReadonlyArray<KillCheckRun> }
     readonly idle?: IdleResult
     readonly history?: { readonly runs: ReadonlyArray<HistoryRun> }
     readonly coldstart?: ColdStartResult

@@ -6,6 +6,7 @@ import type { IdleResult } from "../scenarios/idle.ts"
 import type { HistoryRun } from "../scenarios/history.ts"
 import type { LoadResult } from "../scenarios/load.ts"
 import type { ServerName } from "../lib/servers.ts"
+import { aggregate, fixedCells } from "./aggregate.ts"
 
 export interface Target {
   readonly id: string
@@ -21,11 +22,13 @@ export interface Target {
 
 const r2 = (x: number) => Math.round(x * 100) / 100
 
-const best = (load: LoadResult | undefined, server: ServerName, metric: "deliveriesPerS" | "ackedPerS"): number | null => {
-  const run = load?.runs.find((r) => r.server === server)
-  if (run === undefined) return null
-  return run.best === null ? 0 : (run.best[metric] ?? 0)
-}
+/**
+ * The median over the server's trusted runs (report/aggregate.ts) of the metric at its best
+ * step; null when the server did not run or no run of it was trusted (client-limited, busy
+ * machine), so no ratio is computed from such a run.
+ */
+const best = (load: LoadResult | undefined, server: ServerName, metric: "deliveriesPerS" | "ackedPerS"): number | null =>
+  load === undefined || !load.runs.some((r) => r.server === server) ? null : aggregate(load, server, (s) => s[metric]).median
 
 const judge = (id: string, description: string, measured: string, value: number | null, threshold: number, kind: "min" | "max"): Target => ({
   id,
@@ -42,6 +45,7 @@ const ratio = (a: number | null, b: number | null) => (a === null || b === null 
 export const computeTargets = (s: {
   fanout?: LoadResult
   persist?: LoadResult
+  fixed?: LoadResult
   idle?: IdleResult
   history?: { runs: ReadonlyArray<HistoryRun> }
 }): Array<Target> => {
@@ -58,6 +62,23 @@ export const computeTargets = (s: {
     const sioPg = best(s.persist, "socketio-pg", "ackedPerS")
     out.push(judge("persist-absolute", "persisted throughput on PostgreSQL >= 20,000 acked msg/s (p99 ack <= 50 ms)", `${ours} acked msg/s`, ours, 20_000, "min"))
     out.push(judge("persist-vs-socketio-pg", "persisted throughput on PostgreSQL >= 3x Socket.IO + INSERT", `${ours} vs ${sioPg} acked msg/s`, ratio(ours, sioPg), 3, "min"))
+  }
+  if (s.fixed !== undefined) {
+    // At 1,000 msg/s when the table has it, else at its highest rate.
+    const cells = fixedCells(s.fixed).filter((c) => c.server === "ours-postgres")
+    const cell = cells.find((c) => c.rate === 1000) ?? cells.at(-1)
+    out.push(
+      judge(
+        "cpu-per-message",
+        "node CPU per persisted message (fixed rate, rooms of 2, PostgreSQL, encrypted, acked, delivered) <= 150 µs",
+        cell === undefined
+          ? "not measured"
+          : `${cell.usPerMsg} µs at ${cell.rate} msg/s (median of ${cell.runs}${cell.untrusted > 0 ? `; ${cell.untrusted} of them client-limited or on a busy machine` : ""})`,
+        cell?.usPerMsg ?? null,
+        150,
+        "max"
+      )
+    )
   }
   if (s.idle !== undefined) {
     // The largest connection count measured for both.

@@ -1,14 +1,15 @@
 /**
  * The AsyncAPI 3 document of the WebSocket protocol and the public NATS subjects. Client
  * frames are generated from the Schemas the server decodes them with (src/protocol/frames.ts),
- * the NATS ingress request from its Schema (src/cluster/Ingress.ts); the frames the server
- * writes from theirs (src/protocol/serverFrames.ts); push intents (src/cluster/PushIntents.ts)
- * are described here. tests/unit/asyncapi.test.ts validates it with @asyncapi/parser and
- * checks it against those modules. Served at /asyncapi.json.
+ * the NATS ingress request from its Schema (src/cluster/Ingress.ts), the frames the server
+ * writes and the push intents from theirs (src/protocol/serverFrames.ts, src/protocol/cluster.ts).
+ * tests/unit/asyncapi.test.ts validates it with @asyncapi/parser and checks it against those
+ * modules. Served at /asyncapi.json.
  */
 import { JSONSchema, Schema } from "effect"
 import { SendRequest } from "../cluster/Ingress.ts"
 import { ClientFrame } from "../protocol/frames.ts"
+import { PushIntent } from "../protocol/cluster.ts"
 import { ServerFrames } from "../protocol/serverFrames.ts"
 import * as R from "../openapi/responses.ts"
 
@@ -26,7 +27,6 @@ export const clientFrameTypes = (): ReadonlyArray<string> =>
 
 const obj = (properties: Record<string, unknown>, required: ReadonlyArray<string>) => ({ type: "object", properties, required })
 const str = { type: "string" }
-const int = { type: "integer", minimum: 0 }
 
 /** The frames the server writes, by `type`: generated from their Schemas (src/protocol/serverFrames.ts). */
 export const serverFrames = (definitions: Record<string, unknown>): Record<string, unknown> =>
@@ -93,7 +93,7 @@ export const makeAsyncApi = (info: { readonly version: string }) => {
         messages: {
           intent: add(
             "nats.pushIntent",
-            obj({ user: str, room: str, seq: int, messageId: str, sender: str, ts: str, kind: str }, ["user", "room", "seq", "messageId", "sender", "ts", "kind"]),
+            jsonSchema(PushIntent, definitions),
             "a message for a member with no live socket (JetStream stream CHAT_PUSH); no body"
           )
         }

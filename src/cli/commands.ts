@@ -27,6 +27,12 @@ import { loadMigrations } from "../../storage/sql/migrations.node.ts"
 import { makeSqlStore } from "../../storage/sql/SqlStore.ts"
 import { pushWorkerCommand, vapidPublicKeyCommand } from "../push/cli.ts"
 import type { Http2Client } from "../push/Http2.ts"
+import type { StoreError } from "../../core/errors.ts"
+import type { CryptoError, InvalidMasterKey } from "../crypto/errors.ts"
+import type { PushConfigError } from "../push/configure.ts"
+import type { RedisError } from "../redis/RedisClient.ts"
+import type { DataDirLocked, DataDirLockError } from "../startup/DataDirLock.ts"
+import type { DataDirError } from "../startup/dataDir.ts"
 
 export const usage = `usage: chat <command>
 
@@ -44,6 +50,19 @@ commands:
                                 stopped (docs/push.md)
   vapid-public-key              print the Web Push public key the web app subscribes with
   help                          this text`
+
+/** Every error a CLI command can end with, each tagged; src/cli/main.*.ts word them. */
+export type CliError =
+  | UsageError
+  | VerifyFailed
+  | StoreError
+  | CryptoError
+  | InvalidMasterKey
+  | PushConfigError
+  | RedisError
+  | DataDirLocked
+  | DataDirLockError
+  | DataDirError
 
 export class UsageError {
   readonly _tag = "UsageError"
@@ -180,18 +199,21 @@ const verifyCommand = (args: ReadonlyArray<string>) =>
 export const runCommand = (
   argv: ReadonlyArray<string>,
   platform?: { readonly makeHttp2Client: () => Http2Client }
-): Effect.Effect<void, unknown, ChatConfigTag | Secrets | FileSystem.FileSystem | Path.Path | DataDirLocker> => {
+): Effect.Effect<void, CliError, ChatConfigTag | Secrets | FileSystem.FileSystem | Path.Path | DataDirLocker> => {
   const [command, ...args] = argv
   switch (command) {
     case "push-worker":
-      return Effect.flatMap(ChatConfigTag, (config): Effect.Effect<void, unknown, ChatConfigTag | Secrets | FileSystem.FileSystem | Path.Path> =>
+      return Effect.gen(function* () {
+        const config = yield* ChatConfigTag
         // PGlite belongs to the one node process holding the data dir: its worker runs in it.
-        config.store === "pglite"
-          ? Effect.fail(new UsageError("push-worker needs a shared store (CHAT_STORE=postgres|scylla|dual); with pglite the node runs the worker itself (CHAT_PUSH_WORKER=node)"))
-          : platform === undefined
-            ? Effect.fail(new UsageError("push-worker needs an HTTP/2 client"))
-            : pushWorkerCommand(platform.makeHttp2Client)
-      )
+        if (config.store === "pglite") {
+          return yield* Effect.fail(new UsageError(
+            "push-worker needs a shared store (CHAT_STORE=postgres|scylla|dual); with pglite the node runs the worker itself (CHAT_PUSH_WORKER=node)"
+          ))
+        }
+        if (platform === undefined) return yield* Effect.fail(new UsageError("push-worker needs an HTTP/2 client"))
+        return yield* pushWorkerCommand(platform.makeHttp2Client)
+      })
     case "vapid-public-key":
       return vapidPublicKeyCommand
     case "token":

@@ -12,7 +12,7 @@
  * and a node that really died during the outage is dropped one lease time later, as a
  * crash always is.
  */
-import { Context, Effect, Layer, Runtime, Schedule, type Scope } from "effect"
+import { Context, Effect, Layer, Schedule, type Scope } from "effect"
 import { attempt, Nats, type ClusterError, type NatsHandle } from "./Nats.ts"
 
 export interface Membership {
@@ -48,11 +48,12 @@ export const makeMembership = (
       const kept = beforeOutage !== undefined && Date.now() < graceUntil ? beforeOutage : []
       view = [...new Set([...keys, ...kept, ...(leaving ? [] : [nodeId])])].sort()
     })
-    const outage = Effect.sync(() => {
+    const markOutage = () => {
       if (inOutage) return
       inOutage = true
       beforeOutage = view
-    })
+    }
+    const outage = Effect.sync(markOutage)
     const backAfterOutage = Effect.sync(() => {
       if (!inOutage) return
       inOutage = false
@@ -74,11 +75,10 @@ export const makeMembership = (
     )
     // A dropped connection is an outage even if it ends before a heartbeat fails: the
     // heartbeats may still have expired meanwhile.
-    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const statuses = nats.nc.status()
     yield* Effect.forkScoped(
       Effect.promise(async () => {
-        for await (const status of statuses) if (status.type === "disconnect") runFork(outage)
+        for await (const status of statuses) if (status.type === "disconnect") markOutage()
       })
     )
     // Joins and clean leaves arrive through the watch; expiries only through refresh.

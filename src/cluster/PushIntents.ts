@@ -5,7 +5,7 @@
  * so message text never leaves the store through this path. Published off the commit
  * path: a slow or failing JetStream delays no ack.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, FiberSet, Layer } from "effect"
 import type { JetStreamClient } from "nats"
 import { PresenceTag, type Presence } from "../chat/Presence.ts"
 import type { ChatEvent, Message, Role, RoomId, RoomKind, UserId } from "../../core/model.ts"
@@ -13,6 +13,7 @@ import { bytesToBase64, toBase64Url, utf8 } from "../../core/util/base64.ts"
 import { describe, Nats } from "./Nats.ts"
 import type { Subjects } from "./subjects.ts"
 import * as M from "../metrics/metrics.ts"
+import { pushIntentPayload } from "../protocol/cluster.ts"
 
 export const userToken = (user: string) => toBase64Url(bytesToBase64(utf8.encode(user)))
 
@@ -26,10 +27,15 @@ export type PushIntents = (
 /** Clustered mode only: present in the context when intents have a JetStream to go to. */
 export class PushIntentsTag extends Context.Tag("chat/PushIntents")<PushIntentsTag, PushIntents>() {}
 
+/**
+ * `fork` starts the publishing fiber in the layer's FiberSet: off the commit path, and
+ * interrupted when the node stops (an intent not yet published then is lost, as one whose
+ * publish failed: the store's push queue, src/push/, is the durable path).
+ */
 export const makePushIntents =
-  (js: JetStreamClient, presence: Presence, subjects: Subjects): PushIntents =>
+  (js: JetStreamClient, presence: Presence, subjects: Subjects, fork: (effect: Effect.Effect<void>) => unknown): PushIntents =>
   (room, _kind, events, members) =>
-    Effect.asVoid(Effect.forkDaemon(Effect.gen(function* () {
+    Effect.sync(() => void fork(Effect.gen(function* () {
       const created = events.filter((e) => e.kind === "message.created")
       if (created.length === 0) return
       const online = yield* presence.onlineUsers([...members.keys()])
@@ -44,7 +50,7 @@ export const makePushIntents =
       yield* Effect.forEach(
         intents,
         (intent) =>
-          Effect.tryPromise(() => js.publish(subjects.push(userToken(intent.user)), JSON.stringify(intent))).pipe(
+          Effect.tryPromise(() => js.publish(subjects.push(userToken(intent.user)), pushIntentPayload(intent))).pipe(
             Effect.zipRight(Effect.sync(() => M.pushPublished.unsafeUpdate(1, []))),
             Effect.catchAll((e) =>
               Effect.zipRight(
@@ -57,10 +63,11 @@ export const makePushIntents =
       )
     })))
 
-export const layer: Layer.Layer<PushIntentsTag, never, Nats | PresenceTag> = Layer.effect(
+export const layer: Layer.Layer<PushIntentsTag, never, Nats | PresenceTag> = Layer.scoped(
   PushIntentsTag,
   Effect.gen(function* () {
     const nats = yield* Nats
-    return makePushIntents(nats.js, yield* PresenceTag, nats.subjects)
+    const fork = yield* FiberSet.makeRuntime<never>()
+    return makePushIntents(nats.js, yield* PresenceTag, nats.subjects, fork)
   })
 )

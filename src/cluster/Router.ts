@@ -13,8 +13,12 @@
  * is answered in the end, a write is answered `timeout` (retry with the same clientMsgId),
  * not `unavailable`, which promises "not stored". Only "no responders" says the request
  * surely reached nobody.
+ *
+ * Every fiber the router starts (a forwarded request awaited later, the owner's handler of
+ * one incoming command) lives in a FiberSet of a scope: none outlives the router's layer or
+ * the shard's subscription.
  */
-import { Context, Deferred, Effect, Either, Layer, Metric, Runtime, Schedule, type Scope } from "effect"
+import { Context, Deferred, Effect, Either, FiberSet, Layer, Metric, Schedule, type Scope } from "effect"
 import * as M from "../metrics/metrics.ts"
 import { ErrorCode, type NatsConnection, type Msg } from "nats"
 import type { RoomSnapshot } from "../../core/snapshot.ts"
@@ -40,7 +44,7 @@ export interface RouterOptions {
 const forwardOk = Metric.tagged(M.forwardedCommands, "outcome", "ok")
 const forwardError = Metric.tagged(M.forwardedCommands, "outcome", "error")
 
-const isRetryable = (e: ChatError | Unanswered) => e._tag === "Unanswered" || (e._tag === "Unavailable" && e.notOwner === true)
+const isRetryable = (e: ChatError | Unanswered) => e._tag === "Unanswered" || e._tag === "NotOwner"
 
 /** A forwarded command that got no reply: it may have been delivered (and a write committed). */
 class Unanswered {
@@ -59,11 +63,17 @@ export interface Router extends RoomRegistry {
 
 export class RouterTag extends Context.Tag("chat/Router")<RouterTag, Router>() {}
 
+/** Starts a forwarded request's fiber in the router's FiberSet (interrupted when the router's scope closes). */
+export type RunRequest = (effect: Effect.Effect<void>) => unknown
+
+const shuttingDown = new Unavailable({ message: "this node is shutting down; retry (same clientMsgId is safe)" })
+
 export const makeRouter = (
   nc: NatsConnection,
   local: RoomRegistry,
   shards: Pick<ShardLeases, "owns">,
-  o: RouterOptions
+  o: RouterOptions,
+  runRequest: RunRequest
 ): Router => {
   /** One request to whoever serves the shard now; not_owner and "nobody" are retryable. */
   const remoteOnce = (room: RoomId, command: Wire.Command, timeoutMs: number) =>
@@ -132,7 +142,7 @@ export const makeRouter = (
       // Remote: the request starts now (in the caller's order) and is awaited later.
       const reply = yield* Deferred.make<OpResult, ChatError>()
       const started = Date.now()
-      yield* Effect.forkDaemon(
+      runRequest(
         Deferred.complete(
           reply,
           route(room, Effect.flatten(local.write(room, op)), { k: "w", room, op }, deadline).pipe(
@@ -144,6 +154,10 @@ export const makeRouter = (
               })
             )
           )
+        ).pipe(
+          // The router is closing (node shutdown): its caller is answered, never left waiting.
+          Effect.onInterrupt(() => Deferred.fail(reply, shuttingDown)),
+          Effect.asVoid
         )
       )
       return Deferred.await(reply)
@@ -155,7 +169,10 @@ export const makeRouter = (
   /** The owner's side: answer commands for one shard while the subscription's scope lives. */
   const serveShard = (shard: number) =>
     Effect.gen(function* () {
-      const runtime = yield* Effect.runtime<never>()
+      // The handlers of commands in flight: awaited (within the command timeout) when the shard
+      // is released, so a write the actor took is answered; interrupted after that.
+      const handlers = yield* FiberSet.make<void>()
+      const run = yield* FiberSet.runtime(handlers)<never>()
       const handle = (msg: Msg) =>
         Effect.gen(function* () {
           const decoded = Wire.decodeCommand(msg.string())
@@ -171,12 +188,16 @@ export const makeRouter = (
         })
       const sub = nc.subscribe(o.subjects.shardCommands(shard), {
         callback: (err, msg) => {
-          if (err === null) Runtime.runFork(runtime)(handle(msg))
+          if (err === null) run(Effect.asVoid(handle(msg)))
         }
       })
       // The subscription is live at the server before the shard counts as served.
       yield* attempt("flush", () => nc.flush())
-      yield* Effect.addFinalizer(() => Effect.promise(() => sub.drain().catch(() => undefined)))
+      yield* Effect.addFinalizer(() =>
+        Effect.promise(() => sub.drain().catch(() => undefined)).pipe(
+          Effect.zipRight(FiberSet.awaitEmpty(handlers).pipe(Effect.timeout(o.commandTimeoutMs), Effect.ignore))
+        )
+      )
     })
 
   return {
@@ -191,10 +212,12 @@ export const makeRouter = (
 
 
 export const layer = (o: Omit<RouterOptions, "subjects">): Layer.Layer<RouterTag, never, Nats | RoomRegistryTag | ShardLeasesTag> =>
-  Layer.effect(
+  Layer.scoped(
     RouterTag,
     Effect.gen(function* () {
       const nats = yield* Nats
-      return makeRouter(nats.nc, yield* RoomRegistryTag, yield* ShardLeasesTag, { ...o, subjects: nats.subjects })
+      const requests = yield* FiberSet.make<void>()
+      const run = yield* FiberSet.runtime(requests)<never>()
+      return makeRouter(nats.nc, yield* RoomRegistryTag, yield* ShardLeasesTag, { ...o, subjects: nats.subjects }, run)
     })
   )

@@ -7,7 +7,7 @@
  */
 import { Context, Effect, Layer, type Scope } from "effect"
 import { RoomFence, type Fence } from "../../actors/RoomActor.ts"
-import { notOwner, type Unavailable } from "../../core/errors.ts"
+import { notOwner, type NotOwner } from "../../core/errors.ts"
 import type { RoomId } from "../../core/model.ts"
 import { shardOf } from "./ShardMap.ts"
 
@@ -29,7 +29,7 @@ export interface ShardLeases {
   /** True while this node may serve and commit for the shard. */
   readonly owns: (shard: number) => boolean
   /** For the room actor: the current fence of the room's shard, or notOwner. */
-  readonly fence: (room: RoomId) => Effect.Effect<Fence, Unavailable>
+  readonly fence: (room: RoomId) => Effect.Effect<Fence, NotOwner>
   readonly heldCount: () => number
   readonly record: (handover: Handover) => void
   /** Last hand-over durations in ms (release or acquire), for /readyz and tests. */

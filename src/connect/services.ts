@@ -26,6 +26,8 @@ export interface ConnectDeps {
   readonly hub: Hub
   readonly verify: (token: string) => Effect.Effect<UserId, Unauthorized>
   readonly runtime: Runtime.Runtime<never>
+  /** Starts background fibers in the gateway's FiberSet, so none outlives the node. */
+  readonly fork: (effect: Effect.Effect<void>) => unknown
   readonly limits: {
     readonly replayCap: number
     /** Items a stream holds for a client that does not read; beyond: resource_exhausted. */
@@ -44,7 +46,7 @@ const bearer = (ctx: HandlerContext): string | undefined => {
 
 export const registerServices = (router: ConnectRouter, deps: ConnectDeps): ConnectRouter => {
   const run = Runtime.runPromiseExit(deps.runtime)
-  const fork = (e: Effect.Effect<void>) => void Runtime.runFork(deps.runtime, e)
+  const fork = (e: Effect.Effect<void>) => void deps.fork(e)
 
   /** Run a chat effect; a ChatError becomes its Connect error, a defect `internal`. */
   const perform = async <A>(effect: Effect.Effect<A, ChatError>): Promise<A> => {

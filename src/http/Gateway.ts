@@ -5,7 +5,7 @@
  * let the room actors finish what they hold, close sockets with 1001, stop accepting.
  */
 import type { FileSystem, Path } from "@effect/platform"
-import { Context, Effect, Layer, Metric, Option, Runtime, Schedule } from "effect"
+import { Context, Effect, FiberSet, Layer, Metric, Option, Runtime, Schedule } from "effect"
 import { RoomRegistryTag } from "../../actors/RoomRegistry.ts"
 import type { ConnectRouter } from "@connectrpc/connect"
 import { Unavailable, type ChatError } from "../../core/errors.ts"
@@ -87,6 +87,9 @@ export const layer: Layer.Layer<
     let draining = false
     const runtime = yield* Effect.runtime<never>()
     const runSync = Runtime.runSync(runtime)
+    // Every fiber the sessions and streams start lives here: interrupted when the gateway's
+    // scope closes, so none outlives the node.
+    const fork = yield* FiberSet.makeRuntime<never>()
     const push = yield* PushTag
     const secrets = yield* Secrets
     const leases = yield* Effect.serviceOption(ShardLeasesTag)
@@ -186,6 +189,7 @@ export const layer: Layer.Layer<
       hub,
       verify: auth.verify,
       runtime,
+      fork,
       limits: {
         replayCap: config.replayCap,
         maxSubscriptions: config.maxSubscriptions,
@@ -224,6 +228,7 @@ export const layer: Layer.Layer<
       hub,
       verify: auth.verify,
       runtime,
+      fork,
       limits: { replayCap: config.replayCap, maxStreamQueue: config.replayCap + 10_000 },
       onError,
       isDraining: () => draining,

@@ -22,7 +22,7 @@ import * as Rest from "../protocol/rest.ts"
 import type { Readiness } from "./readiness.ts"
 import type { Hub } from "./ws/Hub.ts"
 import { mountWeb, type WebAssets } from "./web.ts"
-import { makeSession, type Session, type SessionDeps, type SessionLimits, type SocketLink } from "./ws/Session.ts"
+import { makeSession, type Fork, type Session, type SessionDeps, type SessionLimits, type SocketLink } from "./ws/Session.ts"
 
 
 export interface GatewayDeps {
@@ -30,6 +30,8 @@ export interface GatewayDeps {
   readonly hub: Hub
   readonly verify: (token: string) => Effect.Effect<UserId, Unauthorized>
   readonly runtime: Runtime.Runtime<never>
+  /** Starts the sessions' fibers in the gateway's FiberSet (see SessionDeps.fork). */
+  readonly fork: Fork
   readonly limits: SessionLimits & {
     readonly maxRestBodyBytes: number
     /** Most open sockets per user: refused with 429 before the upgrade (see `socketCap`). */
@@ -362,7 +364,7 @@ export const makeApp = (deps: GatewayDeps) => {
     chat: deps.chat,
     hub: deps.hub,
     limits: deps.limits,
-    runtime: deps.runtime,
+    fork: deps.fork,
     onSlowConsumer: deps.onSlowConsumer,
     onError: deps.onError
   }

@@ -96,3 +96,21 @@ export const typingSignal = (room: RoomId, user: UserId, origin: string | undefi
 
 export const readSignal = (room: RoomId, user: UserId, seq: number, origin: string | undefined): string =>
   JSON.stringify({ type: "read", room, user, seq, origin })
+
+/**
+ * A push intent on `chat.push.<user>` (JetStream stream CHAT_PUSH): a message for a member
+ * with no live socket. It names the message and carries no body.
+ */
+export const PushIntent = Schema.Struct({
+  user: Schema.String,
+  room: Schema.String,
+  seq: Seq,
+  messageId: Schema.String,
+  sender: Schema.String,
+  ts: Schema.String,
+  kind: Schema.String
+})
+export type PushIntent = typeof PushIntent.Type
+
+export const pushIntentPayload = (i: PushIntent): string =>
+  JSON.stringify({ user: i.user, room: i.room, seq: i.seq, messageId: i.messageId, sender: i.sender, ts: i.ts, kind: i.kind })

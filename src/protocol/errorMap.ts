@@ -37,6 +37,10 @@ export const errorTable: Record<
   RateLimited: { code: "rate_limited", status: 429, connect: Code.ResourceExhausted },
   Internal: { code: "internal", status: 500, connect: Code.Internal },
   Unavailable: { code: "unavailable", status: 503, connect: Code.Unavailable },
+  // Both say "not stored, retry": the room's owner moved (routers retry it themselves), or
+  // the room's mailbox is full.
+  NotOwner: { code: "unavailable", status: 503, connect: Code.Unavailable },
+  MailboxFull: { code: "unavailable", status: 503, connect: Code.Unavailable },
   Timeout: { code: "timeout", status: 504, connect: Code.DeadlineExceeded }
 }
 

@@ -79,7 +79,7 @@ const setup = (
     chat: { ...chat, replay },
     hub,
     limits: sessionLimits,
-    runtime: extra.runtime ?? Runtime.defaultRuntime,
+    fork: (effect, options) => Runtime.runFork(extra.runtime ?? Runtime.defaultRuntime, effect, options),
     onSlowConsumer: () => {},
     onError: extra.onError ?? (() => {})
   })

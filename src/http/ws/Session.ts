@@ -46,12 +46,20 @@ export interface SessionLimits {
   readonly inboxCapacity: number
 }
 
+/** Starts a fiber that lives in a scope (FiberSet.runtime): answers the fiber at once. */
+export type Fork = <A, E>(effect: Effect.Effect<A, E>, options?: Runtime.RunForkOptions) => Fiber.RuntimeFiber<A, E>
+
 /** Shared by every session of a node: build it once, not per socket. */
 export interface SessionDeps {
   readonly chat: Chat
   readonly hub: Hub
   readonly limits: SessionLimits
-  readonly runtime: Runtime.Runtime<never>
+  /**
+   * Starts a fiber in the gateway's FiberSet: every fiber of every session lives in the
+   * gateway's scope, so none outlives the node's shutdown (a closing socket also interrupts
+   * its own, see `release`).
+   */
+  readonly fork: Fork
   readonly onSlowConsumer: () => void
   readonly onError: (e: ChatError) => void
 }
@@ -142,7 +150,7 @@ class WsSession implements Session, HubMember, OrderedSink {
   }
 
   private fork<A, E>(effect: Effect.Effect<A, E>): Fiber.RuntimeFiber<A, E> {
-    return Runtime.runFork(this.deps.runtime, effect)
+    return this.deps.fork(effect)
   }
 
   private sendRaw(text: string): void {
@@ -265,14 +273,15 @@ class WsSession implements Session, HubMember, OrderedSink {
     pending: Effect.Effect<Effect.Effect<Ack, ChatError>, ChatError>
   ): Effect.Effect<void, ChatError> {
     return Effect.flatMap(pending, (awaitAck) =>
-      Effect.flatMap(
-        Effect.forkDaemon(
-          Effect.match(awaitAck, {
-            onFailure: (e) => this.sendError(frameId, e),
-            onSuccess: (ack) => this.sendRaw(ackFrame(frameId, ack))
-          })
-        ),
-        (fiber) => Effect.sync(() => this.trackAck(fiber))
+      Effect.sync(() =>
+        this.trackAck(
+          this.fork(
+            Effect.match(awaitAck, {
+              onFailure: (e) => this.sendError(frameId, e),
+              onSuccess: (ack) => this.sendRaw(ackFrame(frameId, ack))
+            })
+          )
+        )
       )
     )
   }
@@ -416,8 +425,7 @@ class WsSession implements Session, HubMember, OrderedSink {
     // consumer found by a send), before `startWorker` has recorded it as `current`. On the
     // next tick `current` and `acks` are known, and they end before the hub and presence are
     // released, so an interrupted subscribe cannot re-add what was just removed.
-    Runtime.runFork(
-      this.deps.runtime,
+    this.deps.fork(
       Effect.gen(function* () {
         if (self.current !== null) yield* Fiber.interrupt(self.current)
         if (self.acks !== null) yield* Fiber.interruptAll([...self.acks])
@@ -460,7 +468,7 @@ class WsSession implements Session, HubMember, OrderedSink {
           if (this.submitSend(send)) return
         } catch (defect) {
           // As a worker's defect: the socket is closed (1011), never left half alive.
-          Runtime.runFork(this.deps.runtime, this.died("frame handler died", defect))
+          this.fork(this.died("frame handler died", defect))
           return
         }
       }
