@@ -4,7 +4,8 @@
  * as a child process, two client processes, one low-rate step. Not timed and not asserting
  * performance: it checks that every field of the report is there and that nothing is lost.
  */
-import { describe, expect, it } from "vitest"
+import { beforeAll, describe, expect, it } from "vitest"
+import { ensureBuilt } from "../../bench/lib/build.ts"
 import { renderChart } from "../../bench/report/chart.ts"
 import { renderMarkdown } from "../../bench/report/markdown.ts"
 import type { BenchResults } from "../../bench/report/results.ts"
@@ -74,6 +75,9 @@ const expectComplete = (run: ServerRun, acks: boolean) => {
 }
 
 describe("bench harness", () => {
+  // The bench measures compiled JS (dist/ and bench/.build/): build them once, as bench/main.ts does.
+  beforeAll(() => ensureBuilt(), 600_000)
+
   it("runs a tiny fan-out end to end against our server and the raw ws peer and reports every field", async () => {
     const noLog = () => {}
     const databases: Array<string> = []
@@ -113,10 +117,16 @@ describe("bench harness", () => {
     // Both delivered every message at the same rate, so the ratio is about 1; exactly the two
     // runs' deliveries/s divided (each is counted over its own measured window, so under load
     // they may differ in the last digit).
+    // A ratio comes only from trusted runs (not client-limited, machine not busy with other
+    // work): a test machine may be busy, so which of the two holds depends on the moment.
     const ratio = results.targets.find((t) => t.id === "fanout-vs-rawws")?.value
-    expect(ratio).toBe(Math.round((ours.best!.deliveriesPerS / raw.best!.deliveriesPerS) * 100) / 100)
-    expect(ratio).toBeGreaterThan(0.9)
-    expect(ratio).toBeLessThan(1.1)
+    if (ours.trusted === false || raw.trusted === false) {
+      expect(ratio).toBeNull()
+    } else {
+      expect(ratio).toBe(Math.round((ours.best!.deliveriesPerS / raw.best!.deliveriesPerS) * 100) / 100)
+      expect(ratio).toBeGreaterThan(0.9)
+      expect(ratio).toBeLessThan(1.1)
+    }
     const md = renderMarkdown(results, { json: "bench/results/test.json", charts: { fanout: "bench/results/test.svg" } })
     expect(md).toContain("this project (PostgreSQL)")
     expect(md).toContain("raw ws")
