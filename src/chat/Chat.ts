@@ -153,6 +153,19 @@ const roomOf = (s: RoomSnapshot): Room => ({
 /** SYSTEM_SENDER names the system's messages, never a member. */
 const reserved = () => new BadRequest({ message: `"${SYSTEM_SENDER}" is reserved for messages sent as the system and cannot be a member` })
 
+/** The Send op of a send: a fresh message id, the client's fields. */
+const sendOp = (
+  actor: UserId,
+  input: { readonly clientMsgId: string; readonly body: string; readonly replyTo?: number | undefined }
+): Extract<WriteOp, { _tag: "Send" }> => ({
+  _tag: "Send",
+  actor,
+  messageId: uuidv7(),
+  clientMsgId: input.clientMsgId,
+  body: input.body,
+  ...(input.replyTo !== undefined ? { replyTo: input.replyTo } : {})
+})
+
 const ackOf = (r: OpResult): Effect.Effect<Ack, ChatError> =>
   r._tag === "Rejected" ? Effect.fail(r.error) : Effect.succeed(r.ack)
 
@@ -225,14 +238,7 @@ export const make = (
               tryTake(user) ??
               submit(
                 room,
-                {
-                  _tag: "Send",
-                  actor: user,
-                  messageId: uuidv7(),
-                  clientMsgId: input.clientMsgId,
-                  body: input.body,
-                  ...(input.replyTo !== undefined ? { replyTo: input.replyTo } : {})
-                },
+                sendOp(user, input),
                 (error, result) => {
                   if (error !== undefined) reply(error)
                   else if (result!._tag === "Rejected") reply(result!.error)
@@ -247,14 +253,7 @@ export const make = (
     send: (user, room, input) =>
       Effect.zipRight(
         checkBody(input.body),
-        write(user, room, {
-          _tag: "Send",
-          actor: user,
-          messageId: uuidv7(),
-          clientMsgId: input.clientMsgId,
-          body: input.body,
-          ...(input.replyTo !== undefined ? { replyTo: input.replyTo } : {})
-        })
+        write(user, room, sendOp(user, input))
       ),
     sendAsSystem: (room, input) =>
       Effect.zipRight(
@@ -262,15 +261,7 @@ export const make = (
         write(
           SYSTEM_SENDER,
           room,
-          {
-            _tag: "Send",
-            actor: SYSTEM_SENDER,
-            system: true,
-            messageId: uuidv7(),
-            clientMsgId: input.clientMsgId,
-            body: input.body,
-            ...(input.replyTo !== undefined ? { replyTo: input.replyTo } : {})
-          },
+          { ...sendOp(SYSTEM_SENDER, input), system: true },
           // One bucket per room: a service announcing to many rooms is not throttled as one user.
           `${SYSTEM_SENDER}\u0000${room}`
         )
