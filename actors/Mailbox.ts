@@ -2,7 +2,7 @@
  * What a room actor's mailbox holds, and the mailbox itself: a bounded plain array that the
  * registry offers to synchronously and the actor drains a batch at a time. Per message there
  * is no fiber, Deferred or Queue: an envelope carries a plain callback, called once with the
- * outcome; the actor waits (one Effect.async) only when the mailbox is empty.
+ * outcome; the actor waits (a plain callback, `wait`) only when the mailbox is empty.
  */
 import { Effect } from "effect"
 import type { ChatError } from "../core/errors.ts"
@@ -97,15 +97,26 @@ export class Mailbox<A> {
     }
   }
 
+  /**
+   * Plain form of `ready` for a caller that found the mailbox empty and open: `wake` is called
+   * once, with true at the next offer or false at shutdown. One waiter at a time (the actor).
+   */
+  wait(wake: (open: boolean) => void): void {
+    this.waiter = wake
+  }
+
+  /** Forget the waiter (its actor stopped). */
+  cancelWait(): void {
+    this.waiter = null
+  }
+
   /** Succeeds with true once an item is held, or false once the mailbox is shut and empty. */
   readonly ready: Effect.Effect<boolean> = Effect.suspend(() => {
     if (this.size > 0) return Effect.succeed(true)
     if (this.shut) return Effect.succeed(false)
     return Effect.async<boolean>((resume) => {
-      this.waiter = (open) => resume(Effect.succeed(open))
-      return Effect.sync(() => {
-        this.waiter = null
-      })
+      this.wait((open) => resume(Effect.succeed(open)))
+      return Effect.sync(() => this.cancelWait())
     })
   })
 }

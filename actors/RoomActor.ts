@@ -12,10 +12,10 @@
  *   (a retry with the same clientMsgId is safe), queued commands stay in the mailbox,
  *   and the supervisor starts a new incarnation after a backoff.
  */
-import { Cause, Clock, Context, Effect, Option } from "effect"
+import { Cause, type Clock, Context, Effect, Option, Runtime } from "effect"
 import { NotFound, notOwner, Timeout, Unavailable, type ChatError, type NotOwner } from "../core/errors.ts"
 import type { Ack, ChatEvent, Role, RoomId, RoomKind, UserId } from "../core/model.ts"
-import type { ChatStore } from "../storage/ChatStore.ts"
+import { CommitDefect, commitNowOf, type ChatStore } from "../storage/ChatStore.ts"
 import type { OpResult, WriteOp } from "../core/ops.ts"
 import type { OnCommitted } from "./AfterCommit.ts"
 import type { Envelope, Mailbox, RoomSnapshot } from "./Mailbox.ts"
@@ -30,10 +30,7 @@ export interface Fence {
  * Clustered mode: this node's current fence for a room, or notOwner. Absent from the
  * context in embedded mode, where the single node owns every room.
  */
-export class RoomFence extends Context.Tag("chat/RoomFence")<
-  RoomFence,
-  (room: RoomId) => Effect.Effect<Fence, NotOwner>
->() {}
+export class RoomFence extends Context.Tag("chat/RoomFence")<RoomFence, (room: RoomId) => Fence | NotOwner>() {}
 
 export interface ActorDeps {
   readonly store: ChatStore
@@ -41,7 +38,7 @@ export interface ActorDeps {
    * Clustered mode: this node's current right to commit to `room` (its shard lease epoch),
    * or notOwner. Absent in embedded mode, where the single node always owns every room.
    */
-  readonly fence?: (room: RoomId) => Effect.Effect<Fence, NotOwner>
+  readonly fence?: (room: RoomId) => Fence | NotOwner
   /** Called once per committed batch, in seq order, before the batch's callers are answered (./AfterCommit.ts). */
   readonly onCommitted: OnCommitted
   readonly maxBatch: number
@@ -118,66 +115,59 @@ const commitUnknown = new Timeout({
 })
 
 /** A commit that failed on its deadline (the store says `outcomeUnknown`): it may still land. */
-const outcomeUnknown = (cause: Cause.Cause<unknown>) =>
-  Cause.failureOption(cause).pipe(
-    Option.exists((e) => (e as { cause?: { outcomeUnknown?: unknown } })?.cause?.outcomeUnknown === true)
-  )
+const outcomeUnknown = (error: unknown) => (error as { cause?: { outcomeUnknown?: unknown } })?.cause?.outcomeUnknown === true
 
 /** Answer everything still queued (used when the room is gone or the node shuts down). */
-export const failQueued = (cell: ActorCell, error: ChatError) =>
-  Effect.sync(() => {
-    cell.closed = true
-    for (const env of cell.mailbox.takeAll()) failEnvelope(env, error)
-  })
+const failQueuedNow = (cell: ActorCell, error: ChatError): void => {
+  cell.closed = true
+  for (const env of cell.mailbox.takeAll()) failEnvelope(env, error)
+}
+
+export const failQueued = (cell: ActorCell, error: ChatError) => Effect.sync(() => failQueuedNow(cell, error))
+
+const isNotOwner = (f: Fence | NotOwner): f is NotOwner => (f as NotOwner)._tag === "NotOwner"
 
 export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<ActorExit, ActorCrashed> =>
   Effect.gen(function* () {
-    const { room, mailbox } = cell
-    const lostOwnership = (batch: ReadonlyArray<Envelope>) =>
-      Effect.gen(function* () {
-        // Another node owns the room now: answer not_owner (the router retries there) and
-        // stop; restarting here would only be refused again.
-        for (const env of batch) failEnvelope(env, notOwner(room))
-        yield* failQueued(cell, notOwner(room))
-        return "fenced" as const
-      })
-    const initialFence = deps.fence ? yield* Effect.either(deps.fence(room)) : undefined
-    if (initialFence !== undefined && initialFence._tag === "Left") return yield* lostOwnership([])
-    if (initialFence !== undefined && initialFence._tag === "Right") {
+    const { room } = cell
+    const lostOwnership = () => {
+      // Another node owns the room now: answer not_owner (the router retries there) and
+      // stop; restarting here would only be refused again.
+      failQueuedNow(cell, notOwner(room))
+      return "fenced" as const
+    }
+    const initialFence = deps.fence?.(room)
+    if (initialFence !== undefined && isNotOwner(initialFence)) return lostOwnership()
+    if (initialFence !== undefined) {
       // Take the room over before reading it: an empty commit at our epoch. Any older
       // owner's commit then either landed before it (and is read below) or is refused.
-      const claimed = yield* Effect.exit(
-        deps.store.commit(room, initialFence.right.epoch, new Map(), [], initialFence.right.shard)
-      )
+      const claimed = yield* Effect.exit(deps.store.commit(room, initialFence.epoch, new Map(), [], initialFence.shard))
       if (claimed._tag === "Failure") {
-        if (Cause.failureOption(claimed.cause).pipe(Option.exists((e) => e._tag === "Fenced"))) return yield* lostOwnership([])
+        if (Cause.failureOption(claimed.cause).pipe(Option.exists((e) => e._tag === "Fenced"))) return lostOwnership()
         const refused = deps.admit?.()
         if (refused !== undefined) {
-          yield* failQueued(cell, refused)
+          failQueuedNow(cell, refused)
           return "passivated" as const
         }
         return yield* Effect.fail(new ActorCrashed(room, claimed.cause))
       }
     }
-    /**
-     * A failure while the store's circuit is open: answer every queued command (none was
-     * taken: nothing of theirs is stored) and stop; the next command after recovery starts
-     * a fresh actor at once, instead of waiting out a restart backoff grown during the outage.
-     */
-    const outage = Effect.gen(function* () {
-      const refused = deps.admit?.()
-      if (refused === undefined) return false
-      yield* failQueued(cell, refused)
-      return true
-    })
     const loaded = yield* deps.store.loadRoom(room).pipe(
       Effect.catchAllCause((cause) =>
-        Effect.flatMap(outage, (stopped) => (stopped ? Effect.succeed("outage" as const) : Effect.fail(new ActorCrashed(room, cause))))
+        Effect.suspend(() => {
+          // A failure while the store's circuit is open: answer every queued command (none
+          // was taken: nothing of theirs is stored) and stop; the next command after recovery
+          // starts a fresh actor at once, instead of waiting out a backoff grown during the outage.
+          const refused = deps.admit?.()
+          if (refused === undefined) return Effect.fail(new ActorCrashed(room, cause))
+          failQueuedNow(cell, refused)
+          return Effect.succeed("outage" as const)
+        })
       )
     )
     if (loaded === "outage") return "passivated" as const
     if (Option.isNone(loaded)) {
-      yield* failQueued(cell, new NotFound({ message: "room not found" }))
+      failQueuedNow(cell, new NotFound({ message: "room not found" }))
       return "gone" as const
     }
     const head = loaded.value
@@ -186,98 +176,224 @@ export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<
       name: head.room.name,
       createdAt: head.room.createdAt,
       lastSeq: head.room.lastSeq,
-      epoch: initialFence?._tag === "Right" ? Math.max(initialFence.right.epoch, 0) : head.epoch,
+      epoch: initialFence !== undefined ? Math.max(initialFence.epoch, 0) : head.epoch,
       members: new Map(head.members)
     }
+    const runtime = yield* Effect.runtime<never>()
+    const clock = yield* Effect.clock
+    return yield* serve(cell, deps, state, runtime, clock)
+  })
 
+/**
+ * The actor's loop after rehydration, as plain code inside one Effect.async: the incarnation
+ * stays a supervised fiber (it ends with the loop's exit, and interrupting it stops the
+ * loop), but a batch costs no Effect of its own. Waiting is a mailbox callback, the commit
+ * is the store's `commitNow` (or its `commit` run to a callback), and the batch's callers
+ * are plain callbacks. A commit that answers synchronously continues the loop in place
+ * (no recursion), so a busy room cannot grow the stack.
+ */
+const serve = (
+  cell: ActorCell,
+  deps: ActorDeps,
+  state: State,
+  runtime: Runtime.Runtime<never>,
+  clock: Clock.Clock
+): Effect.Effect<ActorExit, ActorCrashed> =>
+  Effect.async<ActorExit, ActorCrashed>((resume) => {
+    const { room, mailbox } = cell
+    const commitNow = commitNowOf(deps.store, runtime)
+    const runEffect = Runtime.runCallback(runtime)
     /** Acks of this incarnation's latest sends, by idempotency key; oldest evicted first. */
     const recent = new Map<string, Ack>()
     const remember = (key: string, ack: Ack) => {
       recent.set(key, ack)
       if (recent.size > RECENT_KEYS) recent.delete(recent.keys().next().value!)
     }
+    let stopped = false
+    const stop = (exit: Effect.Effect<ActorExit, ActorCrashed>) => {
+      if (stopped) return
+      stopped = true
+      mailbox.cancelWait()
+      resume(exit)
+    }
+    /** Our own code threw: answer what the batch still holds, and restart like a failed commit. */
+    const crash = (batch: ReadonlyArray<Envelope>, defect: unknown) => {
+      for (const env of batch) failEnvelope(env, unavailable)
+      stop(Effect.fail(new ActorCrashed(room, Cause.die(defect))))
+    }
 
-    cell.lastActive = yield* Clock.currentTimeMillis
-    while (true) {
-      // Waits only when nothing is queued; a shut mailbox (drain, hand-over) ends the
-      // incarnation between batches, after what it took has been answered.
-      if (!(yield* mailbox.ready)) return "passivated" as const
-      // One synchronous step: a write is either taken here or withdrawn by its caller's deadline.
-      const batch: Array<Envelope> = []
-      for (const e of mailbox.takeUpTo(deps.maxBatch)) {
-        if (e._tag === "Idle") continue
-        if (e._tag === "Write") {
-          if (e.status === "withdrawn") continue
-          e.status = "taken"
-        }
-        batch.push(e)
-      }
-      if (batch.length === 0) {
-        // Only the registry's idle nudge: passivate if nothing arrived since. The check and
-        // the close are one synchronous step, and the registry offers synchronously too, so
-        // no command can slip between.
-        if (mailbox.size > 0) continue
-        cell.closed = true
-        return "passivated" as const
-      }
-      cell.lastActive = yield* Clock.currentTimeMillis
-      const writes = batch.filter((e): e is Extract<Envelope, { _tag: "Write" }> => e._tag === "Write")
+    // The batch in flight: its envelopes, its writes, their results so far, and which
+    // writes went to the store (`committing`, by index into `writes`) as `ops`.
+    let batch: Array<Envelope> = []
+    let writes: Array<Extract<Envelope, { _tag: "Write" }>> = []
+    let results: Array<OpResult | undefined> = []
+    let ops: Array<WriteOp> = []
+    let committing: Array<number> = []
 
-      if (writes.length > 0) {
-        // A resend of a recent send is answered from memory (its first ack), without a commit:
-        // the common retry costs no round trip, and never meets the unique key in the store.
-        // Membership first, as plan() rules: a former member's resend goes to the store.
-        const results: Array<OpResult | undefined> = new Array(writes.length)
-        const ops: Array<WriteOp> = []
-        const committing: Array<number> = []
-        for (let i = 0; i < writes.length; i++) {
-          const op = writes[i]!.op
-          const ack = op._tag === "Send" && state.members.has(op.actor) ? recent.get(recentKey(op.actor, op.clientMsgId)) : undefined
-          if (ack !== undefined) results[i] = { _tag: "Duplicate", ack }
-          else {
-            ops.push(op)
-            committing.push(i)
-          }
-        }
-        if (ops.length > 0) {
-          // Self-fencing: re-checked right before every commit, so a node whose lease has
-          // lapsed (paused, partitioned) stops writing on its own, before the store has to refuse.
-          const fence = deps.fence ? yield* Effect.either(deps.fence(room)) : undefined
-          if (fence !== undefined && fence._tag === "Left") return yield* lostOwnership(batch)
-          if (fence !== undefined && fence._tag === "Right") state.epoch = fence.right.epoch
-          const exit = yield* Effect.exit(
-            deps.store.commit(room, state.epoch, state.members, ops, fence?._tag === "Right" ? fence.right.shard : undefined)
-          )
-          if (exit._tag === "Failure" && Cause.failureOption(exit.cause).pipe(Option.exists((e) => e._tag === "Fenced"))) {
-            return yield* lostOwnership(batch)
-          }
-          if (exit._tag === "Failure") {
-            const answer = outcomeUnknown(exit.cause) ? commitUnknown : unavailable
-            for (const env of batch) failEnvelope(env, env._tag === "Write" ? answer : unavailable)
-            const refused = deps.admit?.()
-            if (refused !== undefined) {
-              yield* failQueued(cell, refused)
-              return "passivated" as const
-            }
-            return yield* Effect.fail(new ActorCrashed(room, exit.cause))
-          }
-          const committed = exit.value
-          const events: Array<ChatEvent> = []
-          for (let j = 0; j < committing.length; j++) {
-            const r = committed[j]!
-            results[committing[j]!] = r
-            if (r._tag === "Committed") for (const e of r.events) events.push(e)
-            const op = ops[j]!
-            if (op._tag === "Send" && r._tag !== "Rejected") remember(recentKey(op.actor, op.clientMsgId), r.ack)
-          }
-          if (events.length > 0) {
-            applyEvents(state, events)
-            yield* deps.onCommitted(room, state.kind, events, state.members)
-          }
-        }
-        for (let i = 0; i < writes.length; i++) writes[i]!.reply(undefined, results[i])
-      }
+    /** Answers the batch's callers: writes in order, then snapshots (after the writes they follow). */
+    const answer = () => {
+      for (let i = 0; i < writes.length; i++) writes[i]!.reply(undefined, results[i])
       let snapshot: RoomSnapshot | undefined
       for (const env of batch) if (env._tag === "Snapshot") env.reply(undefined, (snapshot ??= snapshotOf(room, state)))
     }
+
+    /**
+     * The commit's outcome: true when the loop goes on now, false when it ended or goes on
+     * after asynchronous after-commit work.
+     */
+    const committed = (error: unknown, out: ReadonlyArray<OpResult> | undefined): boolean => {
+      if (error !== undefined) {
+        if ((error as { _tag?: unknown })._tag === "Fenced") {
+          for (const env of batch) failEnvelope(env, notOwner(room))
+          stop(Effect.succeed(lostOwnership()))
+          return false
+        }
+        const reply = outcomeUnknown(error) ? commitUnknown : unavailable
+        for (const env of batch) failEnvelope(env, env._tag === "Write" ? reply : unavailable)
+        const refused = deps.admit?.()
+        if (refused !== undefined) {
+          failQueuedNow(cell, refused)
+          stop(Effect.succeed("passivated"))
+          return false
+        }
+        const cause = error instanceof CommitDefect ? error.cause : Cause.fail(error)
+        stop(Effect.fail(new ActorCrashed(room, cause)))
+        return false
+      }
+      const events: Array<ChatEvent> = []
+      for (let j = 0; j < committing.length; j++) {
+        const r = out![j]!
+        results[committing[j]!] = r
+        if (r._tag === "Committed") for (const e of r.events) events.push(e)
+        const op = ops[j]!
+        if (op._tag === "Send" && r._tag !== "Rejected") remember(recentKey(op.actor, op.clientMsgId), r.ack)
+      }
+      if (events.length > 0) {
+        applyEvents(state, events)
+        const more = deps.onCommitted(room, state.kind, events, state.members)
+        if (more !== undefined) {
+          // Rare (a membership change with a shared cache to drop): the callers are answered
+          // once it is done, as on the plain path.
+          const held = batch
+          runEffect(more, {
+            onExit: (exit) => {
+              if (stopped) return
+              if (exit._tag === "Failure") return crash(held, Cause.squash(exit.cause))
+              try {
+                answer()
+              } catch (defect) {
+                return crash(held, defect)
+              }
+              loop()
+            }
+          })
+          return false
+        }
+      }
+      answer()
+      return true
+    }
+
+    const lostOwnership = () => {
+      failQueuedNow(cell, notOwner(room))
+      return "fenced" as const
+    }
+
+    /** Runs batches until one waits on I/O (its callback resumes here) or the actor stops. */
+    const loop = (): void => {
+      try {
+        while (!stopped) {
+          if (mailbox.size === 0) {
+            // A shut mailbox (drain, hand-over) ends the incarnation between batches, after
+            // what it took has been answered.
+            if (mailbox.isShutdown) return stop(Effect.succeed("passivated"))
+            return mailbox.wait((open) => (open ? loop() : stop(Effect.succeed("passivated"))))
+          }
+          // One synchronous step: a write is either taken here or withdrawn by its caller's deadline.
+          batch = []
+          writes = []
+          for (const e of mailbox.takeUpTo(deps.maxBatch)) {
+            if (e._tag === "Idle") continue
+            if (e._tag === "Write") {
+              if (e.status === "withdrawn") continue
+              e.status = "taken"
+              writes.push(e)
+            }
+            batch.push(e)
+          }
+          if (batch.length === 0) {
+            // Only the registry's idle nudge: passivate if nothing arrived since. The check and
+            // the close are one synchronous step, and the registry offers synchronously too, so
+            // no command can slip between.
+            if (mailbox.size > 0) continue
+            cell.closed = true
+            return stop(Effect.succeed("passivated"))
+          }
+          cell.lastActive = clock.unsafeCurrentTimeMillis()
+          // A resend of a recent send is answered from memory (its first ack), without a commit:
+          // the common retry costs no round trip, and never meets the unique key in the store.
+          // Membership first, as plan() rules: a former member's resend goes to the store.
+          results = new Array(writes.length)
+          ops = []
+          committing = []
+          for (let i = 0; i < writes.length; i++) {
+            const op = writes[i]!.op
+            const ack = op._tag === "Send" && state.members.has(op.actor) ? recent.get(recentKey(op.actor, op.clientMsgId)) : undefined
+            if (ack !== undefined) results[i] = { _tag: "Duplicate", ack }
+            else {
+              ops.push(op)
+              committing.push(i)
+            }
+          }
+          if (ops.length === 0) {
+            answer()
+            continue
+          }
+          // Self-fencing: re-checked right before every commit, so a node whose lease has
+          // lapsed (paused, partitioned) stops writing on its own, before the store has to refuse.
+          const fence = deps.fence?.(room)
+          if (fence !== undefined && isNotOwner(fence)) {
+            for (const env of batch) failEnvelope(env, notOwner(room))
+            return stop(Effect.succeed(lostOwnership()))
+          }
+          if (fence !== undefined) state.epoch = fence.epoch
+          // Answered now (a synchronous store): go on in this loop. Answered later: resume it.
+          let inLoop = true
+          let now: { error: unknown; out: ReadonlyArray<OpResult> | undefined } | undefined
+          const held = batch
+          commitNow(room, state.epoch, state.members, ops, fence?.shard, (error, out) => {
+            if (inLoop) {
+              now = { error, out }
+              return
+            }
+            if (stopped) {
+              // Interrupted while the commit was in flight: its callers still get its outcome.
+              try {
+                committed(error, out)
+              } catch {
+                // Nothing more can be done for an interrupted actor.
+              }
+              return
+            }
+            try {
+              if (committed(error, out)) loop()
+            } catch (defect) {
+              crash(held, defect)
+            }
+          })
+          inLoop = false
+          if (now === undefined) return
+          if (!committed(now.error, now.out)) return
+        }
+      } catch (defect) {
+        crash(batch, defect)
+      }
+    }
+
+    cell.lastActive = clock.unsafeCurrentTimeMillis()
+    loop()
+    return Effect.sync(() => {
+      stopped = true
+      mailbox.cancelWait()
+    })
   })

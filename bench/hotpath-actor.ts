@@ -15,7 +15,7 @@ const program = Effect.scoped(
   Effect.gen(function* () {
     const store = makeMemoryStore()
     const registry = yield* Registry.make(
-      { store, maxBatch: 256, idleMs: 60_000, onCommitted: () => Effect.void },
+      { store, maxBatch: 256, idleMs: 60_000, onCommitted: () => undefined },
       { mailboxCapacity: 1024, commandTimeoutMs: 5_000, restartBaseMs: 10, restartMaxMs: 100, onRestart: () => Effect.void }
     )
     const rooms: Array<RoomId> = []

@@ -5,7 +5,7 @@
  * them: the encryption layer (./encrypted.ts) wraps a store so that callers above it see
  * plaintext and the store below it sees only ciphertext.
  */
-import { Context, type Effect, type Option } from "effect"
+import { Cause, Context, type Effect, Exit, Option, Runtime } from "effect"
 import type { Fenced, StoreError } from "../core/errors.ts"
 import type {
   ChatEvent,
@@ -21,6 +21,33 @@ import type {
 } from "../core/model.ts"
 import type { OpResult, WriteOp } from "../core/ops.ts"
 import type { PushQueue } from "./PushQueue.ts"
+
+/** A commit that died (a bug, not a database answer): the actor restarts, as for a failure. */
+export class CommitDefect {
+  readonly _tag = "CommitDefect"
+  constructor(readonly cause: Cause.Cause<unknown>) {}
+}
+
+/** How `commitNow` answers: an error, or the results in op order. */
+export type CommitDone = (error: StoreError | Fenced | CommitDefect | undefined, results?: ReadonlyArray<OpResult>) => void
+
+/**
+ * The store's `commitNow`, or its `commit` run to a callback (in `runtime`, so the caller's
+ * services and clock apply) for stores that have no plain form.
+ */
+export const commitNowOf = (store: ChatStore, runtime: Runtime.Runtime<never>): NonNullable<ChatStore["commitNow"]> => {
+  if (store.commitNow !== undefined) return store.commitNow
+  const run = Runtime.runCallback(runtime)
+  return (room, epoch, members, ops, shard, done) =>
+    void run(store.commit(room, epoch, members, ops, shard), { onExit: (exit) => answerCommitExit(exit, done) })
+}
+
+/** A commit's Exit as `commitNow` answers it. */
+export const answerCommitExit = (exit: Exit.Exit<ReadonlyArray<OpResult>, StoreError | Fenced>, done: CommitDone): void => {
+  if (Exit.isSuccess(exit)) return done(undefined, exit.value)
+  const failure = Cause.failureOption(exit.cause)
+  done(Option.isSome(failure) ? failure.value : new CommitDefect(exit.cause))
+}
 
 /** What a room actor needs to start: the room, its members by user, and the fencing epoch. */
 export interface RoomHead {
@@ -104,6 +131,23 @@ export interface ChatStore {
     ops: ReadonlyArray<WriteOp>,
     shard?: number
   ) => Effect.Effect<ReadonlyArray<OpResult>, StoreError | Fenced>
+
+  /**
+   * `commit` as plain code, for the room actor's hot path: the same batch, the same rules and
+   * errors, answered by calling `done` exactly once (possibly before this returns). Present on
+   * stores whose commit is a Promise underneath (SQL) and on the wrappers that pass it through;
+   * absent elsewhere, where the actor runs `commit`. It exists because the actor commits one
+   * batch per room per turn: at a thousand rooms with a message each, an Effect per batch is
+   * an Effect per message (docs/architecture.md, "the path of a message").
+   */
+  readonly commitNow?: (
+    room: RoomId,
+    epoch: number,
+    members: ReadonlyMap<UserId, Role>,
+    ops: ReadonlyArray<WriteOp>,
+    shard: number | undefined,
+    done: CommitDone
+  ) => void
 
   /**
    * A new shard owner raises the shard's fence to its epoch before it serves the shard:

@@ -20,7 +20,8 @@ export type BusMessage =
 export type BusListener = (message: BusMessage) => void
 
 export interface RoomBus {
-  readonly publish: (room: RoomId, message: BusMessage) => Effect.Effect<void>
+  /** Plain and synchronous (every implementation only enqueues): called on the commit path. */
+  readonly publish: (room: RoomId, message: BusMessage) => void
   /** Listen to one room until the scope closes. */
   readonly subscribe: (room: RoomId, listener: BusListener) => Effect.Effect<void, never, Scope.Scope>
 }
@@ -30,18 +31,17 @@ export class RoomBusTag extends Context.Tag("chat/RoomBus")<RoomBusTag, RoomBus>
 export const makeInProcess = (): RoomBus => {
   const listeners = new Map<RoomId, Set<BusListener>>()
   return {
-    publish: (room, message) =>
-      Effect.sync(() => {
-        const set = listeners.get(room)
-        if (set === undefined) return
-        for (const listener of set) {
-          try {
-            listener(message)
-          } catch {
-            // A listener that throws is a gateway bug; it must not stop delivery to the others.
-          }
+    publish: (room, message) => {
+      const set = listeners.get(room)
+      if (set === undefined) return
+      for (const listener of set) {
+        try {
+          listener(message)
+        } catch {
+          // A listener that throws is a gateway bug; it must not stop delivery to the others.
         }
-      }),
+      }
+    },
     subscribe: (room, listener) =>
       Effect.acquireRelease(
         Effect.sync(() => {

@@ -275,14 +275,14 @@ export const make = (
         yield* authorize(user, room)
         // The store caps the position at the room's last seq.
         const { seq: stored, marked } = yield* fromStore(store.markRead(room, user, seq))
-        yield* bus.publish(room, { _tag: "Read", room, user, seq: stored, ...(origin ? { origin } : {}) })
+        bus.publish(room, { _tag: "Read", room, user, seq: stored, ...(origin ? { origin } : {}) })
         return { room, seq: stored, ts: now(), marked }
       }),
     typing: (user, room, origin) =>
       Effect.flatMap(authorize(user, room), () =>
         Effect.flatMap(Clock.currentTimeMillis, (nowMs) =>
           typingThrottle.admit(user, room, nowMs)
-            ? bus.publish(room, { _tag: "Typing", room, user, ...(origin ? { origin } : {}) })
+            ? Effect.sync(() => bus.publish(room, { _tag: "Typing", room, user, ...(origin ? { origin } : {}) }))
             : Effect.void
         )
       ),
@@ -330,11 +330,11 @@ export const make = (
     listDevices: (user) => fromStore(store.listDevices(user)),
     subscribed: (user, room) =>
       Effect.flatMap(presence.join(room, user), (first) =>
-        first ? bus.publish(room, { _tag: "Presence", room, user, online: true }) : Effect.void
+        first ? Effect.sync(() => bus.publish(room, { _tag: "Presence", room, user, online: true })) : Effect.void
       ),
     unsubscribed: (user, room) =>
       Effect.flatMap(presence.leave(room, user), (last) =>
-        last ? bus.publish(room, { _tag: "Presence", room, user, online: false }) : Effect.void
+        last ? Effect.sync(() => bus.publish(room, { _tag: "Presence", room, user, online: false })) : Effect.void
       ),
     connected: (user) => Effect.asVoid(presence.connected(user)),
     disconnected: (user) => Effect.asVoid(presence.disconnected(user)),

@@ -55,25 +55,18 @@ const decodeSignal = (text: string): Option.Option<BusMessage> =>
   })
 
 export const makeNatsBus = (nc: NatsConnection, subjects: Names = Subjects.defaults): RoomBus => ({
-  publish: (room, message) =>
-    Effect.sync(() => {
-      switch (message._tag) {
-        case "Event":
-          return nc.publish(subjects.roomEvents(room), message.frame ?? eventFrame(message.event))
-        case "Typing":
-          return nc.publish(subjects.roomSignals(room), typingSignal(room, message.user, message.origin))
-        case "Presence":
-          return nc.publish(
-            subjects.roomSignals(room),
-            presenceFrame(room, message.user, message.online)
-          )
-        case "Read":
-          return nc.publish(
-            subjects.roomSignals(room),
-            readSignal(room, message.user, message.seq, message.origin)
-          )
-      }
-    }),
+  publish: (room, message) => {
+    switch (message._tag) {
+      case "Event":
+        return nc.publish(subjects.roomEvents(room), message.frame ?? eventFrame(message.event))
+      case "Typing":
+        return nc.publish(subjects.roomSignals(room), typingSignal(room, message.user, message.origin))
+      case "Presence":
+        return nc.publish(subjects.roomSignals(room), presenceFrame(room, message.user, message.online))
+      case "Read":
+        return nc.publish(subjects.roomSignals(room), readSignal(room, message.user, message.seq, message.origin))
+    }
+  },
   subscribe: (room: RoomId, listener) =>
     Effect.acquireRelease(
       Effect.gen(function* () {

@@ -22,7 +22,7 @@ export type PushIntents = (
   kind: RoomKind,
   events: ReadonlyArray<ChatEvent>,
   members: ReadonlyMap<UserId, Role>
-) => Effect.Effect<void>
+) => void
 
 /** Clustered mode only: present in the context when intents have a JetStream to go to. */
 export class PushIntentsTag extends Context.Tag("chat/PushIntents")<PushIntentsTag, PushIntents>() {}
@@ -34,10 +34,11 @@ export class PushIntentsTag extends Context.Tag("chat/PushIntents")<PushIntentsT
  */
 export const makePushIntents =
   (js: JetStreamClient, presence: Presence, subjects: Subjects, fork: (effect: Effect.Effect<void>) => unknown): PushIntents =>
-  (room, _kind, events, members) =>
-    Effect.sync(() => void fork(Effect.gen(function* () {
-      const created = events.filter((e) => e.kind === "message.created")
-      if (created.length === 0) return
+  (room, _kind, events, members) => {
+    // Plain: called on the commit path; a fiber only for a batch that created messages.
+    const created = events.filter((e) => e.kind === "message.created")
+    if (created.length === 0) return
+    fork(Effect.gen(function* () {
       const online = yield* presence.onlineUsers([...members.keys()])
       const offline = [...members.keys()].filter((u) => !online.has(u))
       if (offline.length === 0) return
@@ -61,7 +62,8 @@ export const makePushIntents =
           ),
         { concurrency: 8, discard: true }
       )
-    })))
+    }))
+  }
 
 export const layer: Layer.Layer<PushIntentsTag, never, Nats | PresenceTag> = Layer.scoped(
   PushIntentsTag,

@@ -29,7 +29,7 @@ export interface ShardLeases {
   /** True while this node may serve and commit for the shard. */
   readonly owns: (shard: number) => boolean
   /** For the room actor: the current fence of the room's shard, or notOwner. */
-  readonly fence: (room: RoomId) => Effect.Effect<Fence, NotOwner>
+  readonly fence: (room: RoomId) => Fence | NotOwner
   readonly heldCount: () => number
   readonly record: (handover: Handover) => void
   /** Last hand-over durations in ms (release or acquire), for /readyz and tests. */
@@ -48,12 +48,11 @@ export const make = (shardCount: number): ShardLeases => {
   return {
     held,
     owns,
-    fence: (room) =>
-      Effect.suspend(() => {
-        const shard = shardOf(room, shardCount)
-        const h = held.get(shard)
-        return h !== undefined && owns(shard) ? Effect.succeed({ epoch: h.epoch, shard }) : Effect.fail(notOwner(room))
-      }),
+    fence: (room) => {
+      const shard = shardOf(room, shardCount)
+      const h = held.get(shard)
+      return h !== undefined && owns(shard) ? { epoch: h.epoch, shard } : notOwner(room)
+    },
     heldCount: () => held.size,
     record: (handover) => {
       log.push(handover)

@@ -25,7 +25,7 @@ import { KeyRingTag } from "./KeyRing.ts"
 import type { KeyRing } from "./KeyRing.ts"
 import { StoreError } from "../../core/errors.ts"
 import type { ChatEvent, Message, RoomId, RoomSummary } from "../../core/model.ts"
-import { ChatStoreTag } from "../../storage/ChatStore.ts"
+import { answerCommitExit as answerExit, ChatStoreTag } from "../../storage/ChatStore.ts"
 import type { ChatStore, WrappedRoomKey } from "../../storage/ChatStore.ts"
 import type { OpResult, WriteOp } from "../../core/ops.ts"
 
@@ -214,12 +214,14 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
     )
   }
 
-  /** The batch's results with plaintext events: sends and edits of this batch need no decryption. */
-  const openResults = (
-    room: RoomId,
+  /**
+   * The batch's results with the plaintext of this batch's own sends and edits put back (no
+   * decryption); `pending` lists the results with other bodies, which need the room's keys.
+   */
+  const openKnown = (
     results: ReadonlyArray<OpResult>,
     sealed: ReadonlyMap<string, string>
-  ): Effect.Effect<ReadonlyArray<OpResult>, StoreError> => {
+  ): { readonly out: Array<OpResult>; readonly pending: Array<number> | undefined } => {
     const out: Array<OpResult> = new Array(results.length)
     let pending: Array<number> | undefined
     for (let i = 0; i < results.length; i++) {
@@ -244,6 +246,16 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
       if (events !== undefined) out[i] = { ...r, events }
       else (pending ??= []).push(i)
     }
+    return { out, pending }
+  }
+
+  /** The batch's results with plaintext events: sends and edits of this batch need no decryption. */
+  const openResults = (
+    room: RoomId,
+    results: ReadonlyArray<OpResult>,
+    sealed: ReadonlyMap<string, string>
+  ): Effect.Effect<ReadonlyArray<OpResult>, StoreError> => {
+    const { out, pending } = openKnown(results, sealed)
     if (pending === undefined) return Effect.succeed(out)
     return Effect.map(
       Effect.forEach(pending, (i) => {
@@ -299,6 +311,41 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
       )
     })
 
+  /**
+   * The plain commit: for the warm batch of sends (key known, no edits) sealing and opening
+   * are synchronous, so it goes straight through to the store's `commitNow`; anything else
+   * runs `commit` above to a callback.
+   */
+  const inner = store.commitNow
+  const EMPTY_TARGETS: ReadonlyMap<number, string> = new Map()
+  const commitNow: ChatStore["commitNow"] =
+    inner === undefined
+      ? undefined
+      : (room, epoch, members, ops, shard, done) => {
+          let bodies = false
+          for (const op of ops) {
+            if (op._tag === "Edit") return viaEffect(room, epoch, members, ops, shard, done)
+            if (op._tag === "Send") bodies = true
+          }
+          const sealed = new Map<string, string>()
+          let stored = ops
+          if (bodies) {
+            const key = knownSealingKey(room)
+            if (key === undefined) return viaEffect(room, epoch, members, ops, shard, done)
+            const sealedOps = sealOps(room, key, ops, EMPTY_TARGETS, sealed)
+            if (Either.isLeft(sealedOps)) return done(sealedOps.left)
+            stored = sealedOps.right
+          }
+          inner(room, epoch, members, stored, shard, (error, results) => {
+            if (error !== undefined) return done(error)
+            const { out, pending } = openKnown(results!, sealed)
+            if (pending === undefined) return done(undefined, out)
+            Effect.runCallback(openResults(room, results!, sealed), { onExit: (exit) => answerExit(exit, done) })
+          })
+        }
+  const viaEffect = (...[room, epoch, members, ops, shard, done]: Parameters<NonNullable<ChatStore["commitNow"]>>) =>
+    void Effect.runCallback(commit(room, epoch, members, ops, shard), { onExit: (exit) => answerExit(exit, done) })
+
   // Every member is listed rather than spread from `store`: a spread would drop (or unbind) methods
   // of a class-based store, and a new contract member should make this file fail to compile until
   // someone decides whether it carries bodies.
@@ -322,6 +369,7 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
     // Intents carry no bodies: the worker reads messages through this layer to decrypt a preview.
     push: store.push,
     commit,
+    ...(commitNow !== undefined ? { commitNow } : {}),
     events: (room, after, upTo, limit) =>
       Effect.flatMap(store.events(room, after, upTo, limit), (events) => openEvents(room, events)),
     history: (room, before, limit) =>

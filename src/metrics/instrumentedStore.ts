@@ -10,14 +10,14 @@
 import { Effect } from "effect"
 import type { ChatStore } from "../../storage/ChatStore.ts"
 import type { WriteOp } from "../../core/ops.ts"
-import { timeQuery } from "./metrics.ts"
+import { queryRecorder, timeQuery } from "./metrics.ts"
 
 /**
  * Our store operation -> the original operation name. `push` (the notification queue) is an
  * object of its own that the push worker polls; it is passed through untimed and measured by
  * the chat_push_* series instead.
  */
-export const OPERATION_NAMES: Readonly<Record<Exclude<keyof ChatStore, "name" | "push">, string>> = {
+export const OPERATION_NAMES: Readonly<Record<Exclude<keyof ChatStore, "name" | "push" | "commitNow">, string>> = {
   commit: "save_message",
   history: "get_messages",
   events: "get_events",
@@ -57,6 +57,18 @@ export const withMetrics = (store: ChatStore): ChatStore => {
       const commit = member as ChatStore["commit"]
       out[operation] = ((room, epoch, members, ops, shard) =>
         (commitOperation(ops) === "react" ? react : time)(commit(room, epoch, members, ops, shard))) satisfies ChatStore["commit"]
+    } else if (operation === "commitNow" && typeof member === "function") {
+      const commitNow = member as NonNullable<ChatStore["commitNow"]>
+      const save = queryRecorder(OPERATION_NAMES.commit, store.name)
+      const react = queryRecorder("react", store.name)
+      out[operation] = ((room, epoch, members, ops, shard, done) => {
+        const record = commitOperation(ops) === "react" ? react : save
+        const start = performance.now()
+        commitNow(room, epoch, members, ops, shard, (error, results) => {
+          record((performance.now() - start) / 1000)
+          done(error, results)
+        })
+      }) satisfies ChatStore["commitNow"]
     } else if (typeof member === "function") {
       out[operation] = (...args: Array<unknown>) => time((member as (...a: Array<unknown>) => Effect.Effect<unknown, unknown>)(...args))
     } else if (Effect.isEffect(member)) {

@@ -54,9 +54,39 @@ export const withBreaker = (store: ChatStore, breaker: Breaker, timeoutMs?: numb
         })
       )
     })
+  /**
+   * The plain commit (the room actor's hot path) under the same rules, without an Effect:
+   * one timer per call for the deadline instead of Effect.timeoutFail, which races two
+   * fibers per commit.
+   */
+  const guardNow = (commitNow: NonNullable<ChatStore["commitNow"]>): ChatStore["commitNow"] =>
+    (room, epoch, members, ops, shard, done) => {
+      const refused = breaker.reject()
+      if (refused !== undefined) return done(new StoreError({ operation: "commit", cause: new CircuitOpen(refused.message) }))
+      let settled = false
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              if (settled) return
+              settled = true
+              const e = new StoreError({ operation: "commit", cause: new StoreCallTimedOut(`${breaker.title} did not answer within ${timeoutMs} ms`) })
+              breaker.hung(describeCause(e))
+              done(e)
+            }, timeoutMs)
+      commitNow(room, epoch, members, ops, shard, (error, results) => {
+        if (settled) return
+        settled = true
+        if (timer !== undefined) clearTimeout(timer)
+        if (error === undefined) breaker.success()
+        else if (error._tag === "StoreError") breaker.failure(describeCause(error))
+        done(error, results)
+      })
+    }
   const out: Record<string, unknown> = {}
   for (const [operation, member] of Object.entries(store)) {
     if (operation === "ping") out[operation] = member
+    else if (operation === "commitNow") out[operation] = typeof member === "function" ? guardNow(member as NonNullable<ChatStore["commitNow"]>) : member
     else if (typeof member === "function") {
       out[operation] = (...args: Array<unknown>) =>
         guard(operation, () => (member as (...a: Array<unknown>) => Effect.Effect<unknown, unknown>)(...args))

@@ -159,6 +159,17 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
       )
     )
 
+  /** `commit` as plain code: the same group commit, answered through a callback. */
+  const commitNow: ChatStore["commitNow"] = (room, epoch, members, ops, shard, done) => {
+    grouped({ room, epoch, members, ops, now: new Date().toISOString(), shard }).then(
+      (outcome) =>
+        outcome._tag === "Done"
+          ? done(undefined, outcome.results)
+          : done(new Fenced({ room, epoch, currentEpoch: outcome.currentEpoch })),
+      (cause) => done(new StoreError({ operation: "commit", cause }))
+    )
+  }
+
   const fenceShard: ChatStore["fenceShard"] = (shard, epoch) =>
     Effect.flatMap(run("fenceShard", () => db.query(Q.RAISE_SHARD_FENCE, [shard, epoch])), ([row]) => {
       const current = R.num(row.epoch)
@@ -242,6 +253,7 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
           : Option.some<Membership>({ role: R.member(row).role, readSeq: R.num(row.read_seq), pinned: row.pinned === true })
       }),
     commit,
+    commitNow,
     fenceShard,
     events: (room, after, upTo, limit) =>
       run("events", async () => (await db.query(Q.REPLAY, [room, after, upTo, limit])).map((row) => R.replayEvent(room, row))),

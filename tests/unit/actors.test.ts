@@ -34,7 +34,7 @@ const setup = (store: ChatStore, o: Partial<Registry.RegistryOptions> = {}, idle
         store,
         maxBatch: 256,
         idleMs,
-        onCommitted: (_room, _kind, events) => Effect.sync(() => void published.push(...events))
+        onCommitted: (_room, _kind, events) => void published.push(...events)
       },
       options(o)
     )

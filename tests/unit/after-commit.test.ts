@@ -31,8 +31,8 @@ describe("after commit", () => {
       const published: ChatEvent[] = []
       const sent: Array<[RoomKind, number]> = []
       const ports: AfterCommit.AfterCommitPorts = {
-        publish: (_room, event) => Effect.sync(() => (published.push(event), order.push(`publish ${event.seq}`))),
-        pushIntents: (_room, _kind, events) => Effect.sync(() => void order.push(`push ${events.length}`)),
+        publish: (_room, event) => void (published.push(event), order.push(`publish ${event.seq}`)),
+        pushIntents: (_room, _kind, events) => void order.push(`push ${events.length}`),
         invalidateMembers: () => Effect.sync(() => void order.push("invalidate")),
         countSent: (kind, n) => void sent.push([kind, n])
       }
@@ -47,8 +47,8 @@ describe("after commit", () => {
         [1, "message.created"],
         [2, "member.joined"]
       ])
-      // Per batch: push intents first, then the cache (only for a membership change), then the fan-out.
-      expect(order).toEqual(["push 1", "publish 1", "push 1", "invalidate", "publish 2"])
+      // Per batch: the cache first (only for a membership change), then push intents, then the fan-out.
+      expect(order).toEqual(["push 1", "publish 1", "invalidate", "push 1", "publish 2"])
       expect(sent).toEqual([["group", 1]])
     }))
 })

@@ -73,7 +73,7 @@ describe("room actor - recent sends", () => {
         }
       }
       const registry = yield* Registry.make(
-        { store, maxBatch: 64, idleMs: 60_000, onCommitted: () => Effect.void },
+        { store, maxBatch: 64, idleMs: 60_000, onCommitted: () => undefined },
         { mailboxCapacity: 16, commandTimeoutMs: 5_000, restartBaseMs: 10, restartMaxMs: 100, onRestart: () => Effect.void }
       )
       const room = (yield* base.createGroupRoom({ id: uuidv7() as RoomId, name: "r", owner: alice, members: [] })).id

@@ -227,7 +227,7 @@ describe("ws session", () => {
     const { bus, socket, frame } = setup(chat, limits, store)
     frame({ type: "subscribe", id: "s", room: ROOM })
     await settle()
-    const publish = (seq: number) => Effect.runSync(bus.publish(ROOM, { _tag: "Event", event: event(ROOM, seq) }))
+    const publish = (seq: number) => bus.publish(ROOM, { _tag: "Event", event: event(ROOM, seq) })
     publish(1)
     publish(1)
     publish(4)
