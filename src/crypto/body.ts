@@ -21,7 +21,7 @@
  * bodies stored by earlier versions open unchanged.
  */
 import { Effect, Either, Option } from "effect"
-import { type AesGcmKey, open, seal, TAG_BYTES } from "../platform/aesGcm.ts"
+import { type AesGcmKey, open, sealText, TAG_BYTES } from "../platform/aesGcm.ts"
 import { base64ToBytes, bytesToBase64, utf8, utf8Decode } from "../../core/util/base64.ts"
 import { DecryptFailed, EncryptFailed } from "./errors.ts"
 import { describe } from "./internal/bytes.ts"
@@ -90,9 +90,9 @@ export const sealBody = (
     // An IV is public and must never repeat under a key: 96 fresh CSPRNG bits each time.
     const iv = publicRandomBytes(IV_BYTES)
     const version = messageId === undefined ? V1 : V2
-    const additional = messageId === undefined ? aadV1(key.id, room) : aadV2(key.id, room, messageId)
-    const sealed = seal(key.key, iv, additional, utf8.encode(plaintext))
-    return Either.right(`${version}.${key.id}.${bytesToBase64(iv)}.${bytesToBase64(sealed)}`)
+    const additional = messageId === undefined ? `${V1}.${key.id}.${room}` : `${V2}.${key.id}.${room}.${messageId}`
+    const sealed = sealText(key.key, iv, additional, plaintext)
+    return Either.right(`${version}.${key.id}.${sealed.iv}.${sealed.sealed}`)
   } catch (e) {
     return Either.left(new EncryptFailed({ kind: "data", keyId: key.id, reason: describe(e) }))
   }

@@ -11,6 +11,7 @@
  * The output is what WebCrypto's AES-GCM writes: ciphertext followed by the 16-byte tag, so
  * bodies written by either implementation open with the other.
  */
+import { Buffer } from "node:buffer"
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from "node:crypto"
 
 declare const AesGcmKeyBrand: unique symbol
@@ -50,6 +51,22 @@ export const seal = (key: AesGcmKey, iv: Uint8Array, aad: Uint8Array, plaintext:
   out.set(rest, body.length)
   out.set(tag, body.length + rest.length)
   return out
+}
+
+/**
+ * `seal` for a text body, answering base64 of (ciphertext || tag) and of the IV: the form a
+ * stored body takes. The send path seals every message; taking the string as is and encoding
+ * with Buffer costs one buffer and two strings, against a UTF-8 copy, four buffers and two
+ * base64 passes over spread arrays (about 9 KB of garbage per 100-byte body).
+ */
+export const sealText = (key: AesGcmKey, iv: Uint8Array, aad: string, plaintext: string): { readonly iv: string; readonly sealed: string } => {
+  const cipher = createCipheriv(ALGORITHM, keyObject(key), iv, { authTagLength: TAG_BYTES })
+  cipher.setAAD(Buffer.from(aad, "utf8"))
+  const body = cipher.update(plaintext, "utf8")
+  const rest = cipher.final()
+  const tag = cipher.getAuthTag()
+  const sealed = Buffer.concat([body, rest, tag], body.length + rest.length + tag.length).toString("base64")
+  return { iv: Buffer.from(iv.buffer, iv.byteOffset, iv.byteLength).toString("base64"), sealed }
 }
 
 /**

@@ -20,3 +20,19 @@ export const publicRandomBytes = (n: number): Uint8Array<ArrayBuffer> => {
   offset += n
   return out
 }
+
+/**
+ * `n` fresh random bytes (n <= 256) read in place: the pool and the offset of the bytes,
+ * valid until the next call. For callers that only read them (a UUID's hex), which then
+ * allocate no array.
+ */
+export const publicRandomView = (n: number): { readonly pool: Uint8Array; readonly at: number } => {
+  if (offset + n > POOL_BYTES) {
+    globalThis.crypto.getRandomValues(pool)
+    offset = 0
+  }
+  view.at = offset
+  offset += n
+  return view
+}
+const view = { pool: pool as Uint8Array, at: 0 }
