@@ -14,7 +14,7 @@ import { toMessage } from "../../core/plan.ts"
 import { commitGroup, type CommitOutcome, type RoomBatch } from "./commit.ts"
 import { type GroupCommitOptions, makeGroupCommitter } from "./groupCommit.ts"
 import { makeSqlPushQueue } from "./pushQueue.ts"
-import { commitIsolating } from "./isolate.ts"
+import { commitIsolating, isolate } from "./isolate.ts"
 import { commitFast, fastEligible, isCollision } from "./fastCommit.ts"
 import { BoundedMap } from "../../core/util/BoundedMap.ts"
 import * as Q from "./queries.ts"
@@ -99,14 +99,12 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
     })
     return outcomes as Array<CommitOutcome>
   }
-  const grouped = commitIsolating(
-    db,
-    makeGroupCommitter<RoomBatch, CommitOutcome>(commitRooms, (b) => b.room, {
-      concurrency: 2,
-      maxRooms: 256,
-      ...options.groupCommit
-    })
-  )
+  const committer = makeGroupCommitter<RoomBatch, CommitOutcome>(commitRooms, (b) => b.room, {
+    concurrency: 2,
+    maxRooms: 256,
+    ...options.groupCommit
+  })
+  const grouped = commitIsolating(db, committer)
   const run = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, StoreError> =>
     Effect.tryPromise({ try: f, catch: (cause) => new StoreError({ operation, cause }) })
 
@@ -161,13 +159,14 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
 
   /** `commit` as plain code: the same group commit, answered through a callback. */
   const commitNow: ChatStore["commitNow"] = (room, epoch, members, ops, shard, done) => {
-    grouped({ room, epoch, members, ops, now: new Date().toISOString(), shard }).then(
-      (outcome) =>
-        outcome._tag === "Done"
-          ? done(undefined, outcome.results)
-          : done(new Fenced({ room, epoch, currentEpoch: outcome.currentEpoch })),
-      (cause) => done(new StoreError({ operation: "commit", cause }))
-    )
+    const batch: RoomBatch = { room, epoch, members, ops, now: new Date().toISOString(), shard }
+    const answer = (outcome: CommitOutcome) =>
+      outcome._tag === "Done"
+        ? done(undefined, outcome.results)
+        : done(new Fenced({ room, epoch, currentEpoch: outcome.currentEpoch }))
+    const failed = (cause: unknown) => done(new StoreError({ operation: "commit", cause }))
+    // Callbacks, not promises, on the common path; a refused batch is isolated as `grouped` does.
+    committer.submit(batch, answer, (e) => void isolate(db, committer, batch, e).then(answer, failed))
   }
 
   const fenceShard: ChatStore["fenceShard"] = (shard, epoch) =>

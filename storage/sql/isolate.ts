@@ -22,35 +22,43 @@ const sqlState = (e: unknown): string => String((e as { code?: unknown }).code)
 
 export const commitIsolating =
   (db: SqlClient, commit: (batch: RoomBatch) => Promise<CommitOutcome>) =>
-  async (batch: RoomBatch): Promise<CommitOutcome> => {
+  (batch: RoomBatch): Promise<CommitOutcome> =>
+    commit(batch).catch((e: unknown) => isolate(db, commit, batch, e))
+
+/**
+ * After `batch` failed with `e`: rethrows anything but a statement error; else answers the
+ * op at fault alone (a batch of one) or retries each op alone, in order.
+ */
+export const isolate = async (
+  db: SqlClient,
+  commit: (batch: RoomBatch) => Promise<CommitOutcome>,
+  batch: RoomBatch,
+  e: unknown
+): Promise<CommitOutcome> => {
+  if (!isStatementError(e) || batch.ops.length === 0) throw e
+  if (batch.ops.length === 1) return { _tag: "Done", results: [await refused(db, batch, batch.ops[0]!, e)] }
+  const results: Array<OpResult> = []
+  for (const [i, op] of batch.ops.entries()) {
+    let outcome: CommitOutcome
     try {
-      return await commit(batch)
+      outcome = await commit({ ...batch, ops: [op] })
     } catch (e) {
-      if (!isStatementError(e) || batch.ops.length === 0) throw e
-      if (batch.ops.length === 1) return { _tag: "Done", results: [await refused(db, batch, batch.ops[0]!, e)] }
+      // A lost connection (not a statement error) is the batch's failure, as before: the
+      // ops already committed are idempotent sends or will be seen on the actor's reload.
+      if (!isStatementError(e)) throw e
+      results.push(await refused(db, batch, op, e))
+      continue
     }
-    const results: Array<OpResult> = []
-    for (const [i, op] of batch.ops.entries()) {
-      let outcome: CommitOutcome
-      try {
-        outcome = await commit({ ...batch, ops: [op] })
-      } catch (e) {
-        // A lost connection (not a statement error) is the batch's failure, as before: the
-        // ops already committed are idempotent sends or will be seen on the actor's reload.
-        if (!isStatementError(e)) throw e
-        results.push(await refused(db, batch, op, e))
-        continue
-      }
-      if (outcome._tag === "Fenced") {
-        // Ownership moved mid-way: what committed stays committed; the rest goes elsewhere.
-        if (i === 0) return outcome
-        for (let j = i; j < batch.ops.length; j++) results.push({ _tag: "Rejected", error: notOwner(batch.room) })
-        break
-      }
-      results.push(outcome.results[0]!)
+    if (outcome._tag === "Fenced") {
+      // Ownership moved mid-way: what committed stays committed; the rest goes elsewhere.
+      if (i === 0) return outcome
+      for (let j = i; j < batch.ops.length; j++) results.push({ _tag: "Rejected", error: notOwner(batch.room) })
+      break
     }
-    return { _tag: "Done", results }
+    results.push(outcome.results[0]!)
   }
+  return { _tag: "Done", results }
+}
 
 /** The answer to one op the database refused on its own. */
 const refused = async (db: SqlClient, batch: RoomBatch, op: WriteOp, e: unknown): Promise<OpResult> => {
