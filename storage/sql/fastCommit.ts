@@ -18,8 +18,9 @@
  * nothing either, and goes the full way (./commit.ts), which answers it exactly. Any other
  * failure is the group's, as on the full path.
  */
-import type { RoomId, RoomKind } from "../../core/model.ts"
-import { plan, type Plan } from "../../core/plan.ts"
+import type { RoomId } from "../../core/model.ts"
+import type { WriteOp } from "../../core/ops.ts"
+import { planSends } from "../../core/plan.ts"
 import { intentOf } from "../PushQueue.ts"
 import type { CommitOutcome, RoomBatch } from "./commit.ts"
 import * as Q from "./queries.ts"
@@ -39,27 +40,17 @@ export const fastEligible = (b: RoomBatch, lastSeq: number | undefined): boolean
 
 /**
  * Commits the batches whose head matched; answers their outcomes by index, and the indexes
- * of the batches that must go the full way. `kinds` is only used for the planner's rules of
- * sends, which do not depend on the room's kind.
+ * of the batches that must go the full way. Planned by core/plan.ts `planSends`, the same
+ * rules as the full path's `plan` for sends.
  */
 export const commitFast = async (
   db: SqlClient,
   batches: ReadonlyArray<RoomBatch>,
   lastSeqs: ReadonlyArray<number>
 ): Promise<{ readonly outcomes: Array<CommitOutcome | undefined>; readonly rest: Array<number> }> => {
-  const plans: Array<Plan> = batches.map((b, i) =>
-    plan({
-      room: b.room,
-      // Sends are ruled the same in both kinds of room.
-      kind: "group" as RoomKind,
-      lastSeq: lastSeqs[i]!,
-      members: b.members,
-      ops: b.ops,
-      targets: new Map(),
-      sent: new Map(),
-      reactions: new Set(),
-      now: b.now
-    })
+  // Sends are ruled the same in both kinds of room; fastEligible admitted sends only.
+  const plans = batches.map((b, i) =>
+    planSends(b.room, lastSeqs[i]!, b.members, b.ops as ReadonlyArray<Extract<WriteOp, { _tag: "Send" }>>, b.now)
   )
   const h = { room: [] as Array<RoomId>, expected: [] as Array<number>, last: [] as Array<number>, epoch: [] as Array<number>, shard: [] as Array<number | null>, ts: [] as Array<string>, n: [] as Array<number>, from: [] as Array<number | null> }
   const m = { room: [] as Array<RoomId>, seq: [] as Array<number>, id: [] as Array<string>, sender: [] as Array<string>, body: [] as Array<string | null>, ts: [] as Array<string>, cmid: [] as Array<string | null> }
