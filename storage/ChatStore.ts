@@ -102,6 +102,14 @@ export interface ReadMark {
   readonly marked: number
 }
 
+/** Who a room's push notifications could reach: its members now and their devices. */
+export interface PushAudience {
+  /** In join order (then user id), as `loadRoom` lists them. */
+  readonly members: ReadonlyArray<UserId>
+  /** The members' devices: member by member in `members` order, each member's as `listDevices` orders them. */
+  readonly devices: ReadonlyArray<Device>
+}
+
 export interface ChatStore {
   /** Store name for metrics and /readyz ("pglite", "postgres", "memory", ...). */
   readonly name: string
@@ -180,6 +188,18 @@ export interface ChatStore {
   /** False when the user had no such device. */
   readonly unregisterDevice: (user: UserId, token: string) => Effect.Effect<boolean, StoreError>
   readonly listDevices: (user: UserId) => Effect.Effect<ReadonlyArray<Device>, StoreError>
+  /**
+   * The push worker's question for one claim (src/push/PushWorker.ts): per room, its members
+   * and their devices. A room that does not exist (any more) has no entry. The SQL stores
+   * answer with one statement for any number of rooms, so a claim whose rooms have nobody to
+   * notify, the common case, costs the same few statements however many rooms it holds.
+   *
+   * It is a ChatStore operation, not a PushQueue one, because it reads the chat's own rows
+   * (rooms, members, devices) in place of the `loadRoom` and `listDevices` calls the worker
+   * made per room: like them it is timed (chat_query_duration_seconds), guarded by the
+   * circuit breaker, and read from the primary in dual-write mode. PushQueue stays the queue.
+   */
+  readonly pushAudience: (rooms: ReadonlyArray<RoomId>) => Effect.Effect<ReadonlyMap<RoomId, PushAudience>, StoreError>
 
   readonly roomKeys: (room: RoomId) => Effect.Effect<ReadonlyArray<WrappedRoomKey>, StoreError>
   /** Inserts the key unless the room already has one; answers the room's keys after. */

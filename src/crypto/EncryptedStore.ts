@@ -361,6 +361,8 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
     registerDevice: (user, token, platform) => store.registerDevice(user, token, platform),
     unregisterDevice: (user, token) => store.unregisterDevice(user, token),
     listDevices: (user) => store.listDevices(user),
+    // Members and device tokens: nothing sealed.
+    pushAudience: (rooms) => store.pushAudience(rooms),
     roomKeys: (room) => store.roomKeys(room),
     addRoomKey: (key) => store.addRoomKey(key),
     allRoomKeys: store.allRoomKeys,

@@ -32,6 +32,7 @@ export const OPERATION_NAMES: Readonly<Record<Exclude<keyof ChatStore, "name" | 
   registerDevice: "register_device",
   unregisterDevice: "unregister_device",
   listDevices: "get_devices",
+  pushAudience: "get_push_audience",
   roomKeys: "get_room_keys",
   addRoomKey: "add_room_key",
   allRoomKeys: "get_all_room_keys",

@@ -2,27 +2,35 @@
  * The push worker: claims intents from the store's queue (storage/PushQueue.ts), decides who
  * to notify, sends through the providers, and acks.
  *
- * Per claimed room (all its settled intents at once, see CHAT_PUSH_SETTLE_MS):
- *   1. read the messages of the intents' seq ranges back (through the encryption layer, so a
- *      preview can be taken when it is switched on);
- *   2. recipients: the room's members now, minus those presence says are looking
- *      (CHAT_PUSH_SUPPRESS), minus anyone who sent every one of the messages;
+ * Per claim (each claimed room with all its settled intents, see CHAT_PUSH_SETTLE_MS):
+ *   1. one store call (ChatStore.pushAudience) answers every claimed room's members now and
+ *      their devices. Candidates: the members minus those presence says are looking
+ *      (CHAT_PUSH_SUPPRESS); presence is not asked about a room none of whose members has a
+ *      device. The rooms gone since, and those with no candidate device, have nobody to
+ *      notify: their intents are acked together, in one call. That is the common case, and
+ *      it costs the same three statements (claim, lookup, ack) for one room or a hundred.
+ * Then per room that has candidate devices:
+ *   2. read the messages of the intents' seq ranges back (through the encryption layer, so a
+ *      preview can be taken when it is switched on); recipients: the candidates minus anyone
+ *      who sent every one of the messages;
  *   3. per device, the messages after the device's notified seq (push_sent) and not its own
  *      user's: one notification for all of them, collapsed per room by the provider;
  *   4. Sent: the device's notified seq is raised. Dead: the token is removed. Failed: given
  *      up for this message (logged, counted). Retry: the room's intents go back to the queue
  *      for later (exponential backoff, or Retry-After when longer); devices already
  *      notified are skipped next time, by their notified seq.
+ * An intent is acked only once its room is decided; a store error before that leaves it
+ * leased, and it comes back after the lease.
  *
  * Idempotence: a redelivered intent notifies a device again only if the previous delivery
  * sent but died before raising the notified seq; that repeat carries the same collapse key,
  * so the device replaces the notification instead of showing a second one (docs/push.md).
  */
-import { Clock, Duration, Effect, Option, Schedule } from "effect"
+import { Clock, Duration, Effect, Either, Schedule } from "effect"
 import type { Presence } from "../chat/Presence.ts"
 import type { PushSuppress } from "../config/ChatConfig.ts"
-import type { Message, Platform, RoomId, UserId } from "../../core/model.ts"
-import type { ChatStore } from "../../storage/ChatStore.ts"
+import type { Device, Message, Platform, RoomId, UserId } from "../../core/model.ts"
+import type { ChatStore, PushAudience } from "../../storage/ChatStore.ts"
 import type { PushIntent } from "../../storage/PushQueue.ts"
 import { bytesToBase64, toBase64Url, utf8 } from "../../core/util/base64.ts"
 import * as PM from "./metrics.ts"
@@ -74,6 +82,22 @@ export const truncatePreview = (text: string, n: number): string => {
 export const backoffMs = (attempts: number, baseMs: number, maxMs: number): number =>
   Math.min(maxMs, baseMs * 2 ** Math.max(0, Math.min(30, attempts - 1)))
 
+/** The members who could be notified in a room, and their devices (none: nobody to notify). */
+interface Candidates {
+  readonly users: ReadonlyArray<UserId>
+  readonly devices: ReadonlyArray<Device>
+}
+
+const NOBODY: Candidates = { users: [], devices: [] }
+
+const idleReport = (room: RoomId): RoomReport => ({ room, sent: 0, pruned: 0, failed: 0, retried: 0 })
+
+/** A store call failed before these rooms' intents were acked or put back: they stay leased, and come back after the lease. */
+const leftLeased = (rooms: number, e: unknown) =>
+  Effect.logWarning("push: delivery failed; the intents return after their lease").pipe(
+    Effect.annotateLogs({ rooms, error: String((e as { _tag?: string })._tag ?? e) })
+  )
+
 export const makePushWorker = (deps: PushWorkerDeps) => {
   const { options, store } = deps
   const providers = new Map<Platform, PushProvider>(deps.providers.map((p) => [p.platform, p]))
@@ -91,28 +115,28 @@ export const makePushWorker = (deps: PushWorkerDeps) => {
       provider.send(token, n).catch((e: unknown): SendOutcome => ({ _tag: "Retry", reason: `provider threw: ${(e as Error)?.name}` }))
     )
 
-  const deliverRoom = (room: RoomId, intents: ReadonlyArray<PushIntent>) =>
+  /**
+   * Who in the room could be notified at all: the members presence does not report as looking,
+   * and their devices. Decided before any message is read back and decrypted: most rooms have
+   * nobody to notify, and reading them would cost a query and a decryption per message for
+   * nothing. Without any device in the room presence cannot change that, so it is not asked.
+   */
+  const candidatesOf = (room: RoomId, audience: PushAudience | undefined): Effect.Effect<Candidates> => {
+    if (audience === undefined || audience.devices.length === 0) return Effect.succeed(NOBODY)
+    return Effect.map(quietUsers(room, audience.members), (quiet) => {
+      const users = audience.members.filter((u) => !quiet.has(u))
+      const kept = new Set(users)
+      return { users, devices: audience.devices.filter((d) => kept.has(d.user)) }
+    })
+  }
+
+  /** A room with candidate devices: its messages, the sends, and the ack or retry of its intents. */
+  const deliverRoom = (room: RoomId, intents: ReadonlyArray<PushIntent>, candidates: Candidates) =>
     Effect.gen(function* () {
       const report = { room, sent: 0, pruned: 0, failed: 0, retried: 0 }
       const from = Math.min(...intents.map((i) => i.fromSeq))
       const to = Math.max(...intents.map((i) => i.toSeq))
       const inRange = (seq: number) => intents.some((i) => seq >= i.fromSeq && seq <= i.toSeq)
-      const head = yield* store.loadRoom(room)
-      if (Option.isNone(head)) {
-        yield* store.push.ack(intents)
-        return report
-      }
-      // Who could be notified at all (members not looking, with a device) before the messages
-      // are read back and decrypted: most intents have nobody to notify, and then reading
-      // them would cost a query and a decryption per message for nothing.
-      const members = [...head.value.members.keys()]
-      const quiet = yield* quietUsers(room, members)
-      const candidates = members.filter((u) => !quiet.has(u))
-      const candidateDevices = (yield* Effect.forEach(candidates, (u) => store.listDevices(u), { concurrency: 8 })).flat()
-      if (candidateDevices.length === 0) {
-        yield* store.push.ack(intents)
-        return report
-      }
       const messages = (yield* store.events(room, from - 1, to, to - from + 1))
         .filter((e) => e.kind === "message.created" && inRange(e.seq))
         .map((e) => e.data as Message)
@@ -121,8 +145,8 @@ export const makePushWorker = (deps: PushWorkerDeps) => {
         yield* store.push.ack(intents)
         return report
       }
-      const recipients = new Set(candidates.filter((u) => messages.some((m) => m.sender !== u)))
-      const devices = candidateDevices.filter((d) => recipients.has(d.user))
+      const recipients = new Set(candidates.users.filter((u) => messages.some((m) => m.sender !== u)))
+      const devices = candidates.devices.filter((d) => recipients.has(d.user))
       const keyed = yield* Effect.promise(() => Promise.all(devices.map(async (d) => ({ device: d, key: await recipientKey(d.token) }))))
       const notified = keyed.length === 0 ? new Map<string, number>() : yield* store.push.sentUpTo(room, keyed.map((k) => k.key))
       const retries: Array<{ readonly provider: Platform; readonly afterMs: number }> = []
@@ -208,7 +232,7 @@ export const makePushWorker = (deps: PushWorkerDeps) => {
       return report
     })
 
-  /** One claim and its delivery: the rooms' reports (empty when nothing was ready). */
+  /** One claim and its delivery: the rooms' reports, in claim order (empty when nothing was ready). */
   const runOnce: Effect.Effect<ReadonlyArray<RoomReport>, unknown> = Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
     const claimed = yield* store.push.claim({ now, rooms: options.rooms, leaseMs: options.leaseMs, settleMs: options.settleMs })
@@ -218,22 +242,34 @@ export const makePushWorker = (deps: PushWorkerDeps) => {
       if (list === undefined) byRoom.set(i.room, [i])
       else list.push(i)
     }
-    return yield* Effect.forEach(
+    if (byRoom.size === 0) return []
+    const rooms = [...byRoom.keys()]
+    const audiences = yield* Effect.either(store.pushAudience(rooms))
+    if (Either.isLeft(audiences)) {
+      yield* leftLeased(rooms.length, audiences.left)
+      return rooms.map(idleReport)
+    }
+    const decided = yield* Effect.forEach(
       byRoom,
-      ([room, intents]) =>
-        deliverRoom(room, intents).pipe(
-          // A store error leaves the intents leased: they come back after the lease.
-          Effect.catchAll((e) =>
-            Effect.as(
-              Effect.logWarning("push: delivery failed; the intents return after their lease").pipe(
-                Effect.annotateLogs({ room, error: String((e as { _tag?: string })._tag ?? e) })
-              ),
-              { room, sent: 0, pruned: 0, failed: 0, retried: 0 }
-            )
-          )
+      ([room, intents]) => Effect.map(candidatesOf(room, audiences.right.get(room)), (candidates) => ({ room, intents, candidates })),
+      { concurrency: options.rooms }
+    )
+    // Nobody to notify (the room is gone, or none of its candidates has a device): decided
+    // already, so these rooms' intents are acked at once, all in one call.
+    const idle = decided.filter((d) => d.candidates.devices.length === 0)
+    if (idle.length > 0) {
+      yield* store.push.ack(idle.flatMap((d) => d.intents)).pipe(Effect.catchAll((e) => leftLeased(idle.length, e)))
+    }
+    const delivered = yield* Effect.forEach(
+      decided.filter((d) => d.candidates.devices.length > 0),
+      ({ candidates, intents, room }) =>
+        deliverRoom(room, intents, candidates).pipe(
+          Effect.catchAll((e) => Effect.as(leftLeased(1, e).pipe(Effect.annotateLogs({ room })), idleReport(room)))
         ),
       { concurrency: options.rooms }
     )
+    const reports = new Map<RoomId, RoomReport>(delivered.map((r) => [r.room, r]))
+    return rooms.map((room) => reports.get(room) ?? idleReport(room))
   })
 
   const refreshGauges = Effect.gen(function* () {

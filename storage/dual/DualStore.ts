@@ -270,6 +270,9 @@ export const makeDualStore = (options: DualOptions): Effect.Effect<DualStore, ne
       unregisterDevice: (user, token) =>
         Effect.tap(primary.unregisterDevice(user, token), () => copy({ _tag: "Devices", user })),
       listDevices: (user) => reader.listDevices(user),
+      // PostgreSQL's even when reads go to ScyllaDB: the store of record, whose queue the
+      // worker is draining, and one statement there answers a whole claim.
+      pushAudience: (rooms) => primary.pushAudience(rooms),
       roomKeys: (room) => reader.roomKeys(room),
       // The answer (the keys that won) is PostgreSQL's: it decides which key a room uses.
       addRoomKey: (key) => Effect.tap(primary.addRoomKey(key), () => copy({ _tag: "RoomKeys", room: key.room })),

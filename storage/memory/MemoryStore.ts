@@ -8,7 +8,7 @@ import { Clock, Effect, Layer, Option } from "effect"
 import { Fenced, NotFound, StoreError } from "../../core/errors.ts"
 import type { Device, Message, Role, Room, RoomId, RoomKind, RoomSummary, UserId } from "../../core/model.ts"
 import { byteOrder } from "../byteOrder.ts"
-import { type ChatStore, ChatStoreTag, type RoomHead, type WrappedRoomKey } from "../ChatStore.ts"
+import { type ChatStore, ChatStoreTag, type PushAudience, type RoomHead, type WrappedRoomKey } from "../ChatStore.ts"
 import { decodeRoomCursor, encodeRoomCursor, type RoomCursor } from "../cursor.ts"
 import type { OpResult } from "../../core/ops.ts"
 import { intentOf } from "../PushQueue.ts"
@@ -135,6 +135,10 @@ export const makeMemoryStore = (): ChatStore => {
   const devices = new Map<UserId, Map<string, Device>>()
   const keys = new Map<string, Array<WrappedRoomKey>>()
   const push = makeMemoryPushQueue()
+  const devicesOf = (user: UserId): Array<Device> =>
+    [...(devices.get(user)?.values() ?? [])].sort((a, b) =>
+      a.createdAt !== b.createdAt ? (a.createdAt < b.createdAt ? -1 : 1) : byteOrder(a.token, b.token)
+    )
 
   const reactionsOf = (r: RoomRow, m: StoredMessage): Message["reactions"] => {
     const byEmoji = r.reactions.get(m.seq)
@@ -345,12 +349,19 @@ export const makeMemoryStore = (): ChatStore => {
 
     unregisterDevice: (user, token) => Effect.sync(() => devices.get(user)?.delete(token) ?? false),
 
-    listDevices: (user) =>
-      Effect.sync(() =>
-        [...(devices.get(user)?.values() ?? [])].sort((a, b) =>
-          a.createdAt !== b.createdAt ? (a.createdAt < b.createdAt ? -1 : 1) : byteOrder(a.token, b.token)
-        )
-      ),
+    listDevices: (user) => Effect.sync(() => devicesOf(user)),
+
+    pushAudience: (ids) =>
+      Effect.sync(() => {
+        const out = new Map<RoomId, PushAudience>()
+        for (const id of ids) {
+          const r = rooms.get(id)
+          if (r === undefined) continue
+          const members = toRoom(r).members.map((m) => m.user)
+          out.set(r.id, { members, devices: members.flatMap((u) => devicesOf(u)) })
+        }
+        return out
+      }),
 
     roomKeys: (room) => Effect.sync(() => sortKeys(keys.get(room) ?? [])),
 

@@ -16,6 +16,7 @@ import * as Devices from "./devices.ts"
 import * as Members from "./memberships.ts"
 import * as Reads from "./reads.ts"
 import * as Keys from "./roomKeys.ts"
+import { pushAudience } from "./pushAudience.ts"
 import { makeScyllaPushQueue } from "./pushQueue.ts"
 import { listRooms } from "./roomList.ts"
 import { makeRoomLocks } from "./roomLocks.ts"
@@ -63,6 +64,7 @@ export const makeScyllaStoreOn = (cql: CqlClient): ChatStore => {
     registerDevice: (user, token, platform) => Devices.registerDevice(cql, user, token, platform),
     unregisterDevice: (user, token) => Devices.unregisterDevice(cql, user, token),
     listDevices: (user) => Devices.listDevices(cql, user),
+    pushAudience: (rooms) => pushAudience(ctx, rooms),
     roomKeys: (room) => Keys.roomKeys(cql, room),
     addRoomKey: (key) => Keys.addRoomKey(cql, key),
     allRoomKeys: Keys.allRoomKeys(cql),

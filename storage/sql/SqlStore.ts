@@ -6,7 +6,7 @@
  */
 import { Clock, Effect, Option } from "effect"
 import { Fenced, StoreError } from "../../core/errors.ts"
-import type { Member, Room, RoomId, RoomKind, RoomSummary, UserId } from "../../core/model.ts"
+import type { Device, Member, Room, RoomId, RoomKind, RoomSummary, UserId } from "../../core/model.ts"
 import type { ChatStore, Membership, NewGroupRoom, RoomHead, WrappedRoomKey } from "../ChatStore.ts"
 import { byteOrder } from "../byteOrder.ts"
 import { decodeRoomCursor, encodeRoomCursor } from "../cursor.ts"
@@ -271,6 +271,22 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
     unregisterDevice: (user, token) =>
       run("unregisterDevice", async () => (await db.query(Q.UNREGISTER_DEVICE, [user, token])).length > 0),
     listDevices: (user) => run("listDevices", async () => (await db.query(Q.LIST_DEVICES, [user])).map(R.device)),
+    pushAudience: (rooms) =>
+      run("pushAudience", async () => {
+        const out = new Map<RoomId, { members: Array<UserId>; devices: Array<Device> }>()
+        if (rooms.length === 0) return out
+        for (const row of await db.query(Q.PUSH_AUDIENCE, [rooms])) {
+          const room = String(row.room_id) as RoomId
+          let audience = out.get(room)
+          if (audience === undefined) out.set(room, (audience = { members: [], devices: [] }))
+          if (row.user_id === null || row.user_id === undefined) continue
+          // A member's rows are adjacent (the ORDER BY): a new user id is the next member.
+          const user = row.user_id as UserId
+          if (audience.members[audience.members.length - 1] !== user) audience.members.push(user)
+          if (row.token !== null && row.token !== undefined) audience.devices.push(R.device(row))
+        }
+        return out
+      }),
     roomKeys: (room) => run("roomKeys", async () => (await db.query(Q.ROOM_KEYS, [room])).map(R.roomKey)),
     addRoomKey,
     allRoomKeys: run("allRoomKeys", async () => (await db.query(Q.ALL_ROOM_KEYS)).map(R.roomKey)),

@@ -288,6 +288,22 @@ export const UNREGISTER_DEVICE = "DELETE FROM devices WHERE user_id = $1::text A
 export const LIST_DEVICES =
   "SELECT user_id, token, platform, created_at FROM devices WHERE user_id = $1::text ORDER BY created_at, token"
 
+/**
+ * A push claim's rooms, their members and the members' devices, in one statement
+ * (ChatStore.pushAudience): a row per device, a member without devices once with NULL
+ * device columns, a room without members once with NULL member columns, and no row for a
+ * room that does not exist. Rooms through rooms_pkey, members through their primary key
+ * (room_id first), devices through theirs (user_id first). Members in LOAD_MEMBERS order,
+ * each member's devices in LIST_DEVICES order.
+ */
+export const PUSH_AUDIENCE = `
+SELECT r.id AS room_id, m.user_id, d.token, d.platform, d.created_at
+FROM rooms r
+LEFT JOIN members m ON m.room_id = r.id
+LEFT JOIN devices d ON d.user_id = m.user_id
+WHERE r.id = ANY($1::uuid[])
+ORDER BY r.id, m.joined_at, m.user_id, d.created_at, d.token`
+
 // ---- room keys
 
 const keyColumns = "room_id, key_id, master_key_id, wrapped, created_at"

@@ -788,6 +788,53 @@ export const storeContract = (name: string, factory: StoreFactory) =>
         expect((yield* store.listDevices(bob)).map((d) => d.token)).toEqual(["tok-a"])
       }))
 
+    it.scoped("push audience - one call answers each room's current members and their devices; a missing room has no entry", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob, cat, dan, eve] = users("ann", "bob", "cat", "dan", "eve")
+        const team = yield* group(store, ann, [bob, cat, eve])
+        const pair = yield* group(store, dan, [ann])
+        yield* TestClock.adjust("1 second")
+        // eve leaves: her device must not count for the team any more.
+        yield* commit(store, team.id, [{ _tag: "RemoveMember", actor: eve, user: eve }])
+        yield* store.registerDevice(bob, "bob-phone", "apns")
+        yield* store.registerDevice(ann, "ann-laptop", "webpush")
+        yield* store.registerDevice(eve, "eve-phone", "fcm")
+        yield* TestClock.adjust("1 second")
+        yield* store.registerDevice(bob, "bob-old", "fcm")
+        yield* store.registerDevice(dan, "dan-phone", "fcm")
+        const at = (s: number) => new Date(s * 1000).toISOString()
+        const missing = uuid()
+        const audience = yield* store.pushAudience([team.id, missing, pair.id])
+        expect([...audience.keys()].sort()).toEqual([team.id, pair.id].sort())
+        expect(audience.get(team.id)).toEqual({
+          members: [ann, bob, cat],
+          devices: [
+            { user: ann, token: "ann-laptop", platform: "webpush", createdAt: at(1) },
+            { user: bob, token: "bob-phone", platform: "apns", createdAt: at(1) },
+            { user: bob, token: "bob-old", platform: "fcm", createdAt: at(2) }
+          ]
+        })
+        expect(audience.get(pair.id)).toEqual({
+          members: [ann, dan],
+          devices: [
+            { user: ann, token: "ann-laptop", platform: "webpush", createdAt: at(1) },
+            { user: dan, token: "dan-phone", platform: "fcm", createdAt: at(2) }
+          ]
+        })
+        expect((yield* store.pushAudience([])).size).toBe(0)
+        expect((yield* store.pushAudience([missing])).size).toBe(0)
+      }))
+
+    it.scoped("push audience - a room whose members have no device lists its members and no device", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, bob] = users("ann", "bob")
+        const quiet = yield* group(store, ann, [bob])
+        const audience = yield* store.pushAudience([quiet.id, quiet.id])
+        expect([...audience]).toEqual([[quiet.id, { members: [ann, bob], devices: [] }]])
+      }))
+
     it.scoped("room keys - the first key of a room wins, later adds keep it; rewrap replaces the wrapping only", () =>
       Effect.gen(function* () {
         const { store } = yield* factory

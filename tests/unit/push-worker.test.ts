@@ -77,7 +77,106 @@ const room = (store: ChatStore, others: ReadonlyArray<UserId>) =>
     return { id: r.id, alice, say }
   })
 
+/** A store call the worker made: its name (`push.<name>` for the queue's) and arguments. */
+interface Call {
+  readonly name: string
+  readonly args: ReadonlyArray<unknown>
+}
+
+/** Wraps every function and Effect member of `target`, recording each call in `calls`. */
+const recorded = <T extends object>(target: T, calls: Array<Call>, prefix = ""): T => {
+  const out: Record<string, unknown> = {}
+  for (const [key, member] of Object.entries(target)) {
+    const name = `${prefix}${key}`
+    if (typeof member === "function") {
+      out[key] = (...args: Array<unknown>) => {
+        calls.push({ name, args })
+        return (member as (...a: Array<unknown>) => unknown)(...args)
+      }
+    } else if (Effect.isEffect(member)) {
+      out[key] = Effect.suspend(() => {
+        calls.push({ name, args: [] })
+        return member
+      })
+    } else out[key] = member
+  }
+  return out as T
+}
+
+/** The memory store with every call (the push queue's included) recorded. */
+const recordedStore = (inner: ChatStore = makeMemoryStore()) => {
+  const calls: Array<Call> = []
+  const store: ChatStore = { ...recorded(inner, calls), push: recorded(inner.push, calls, "push.") }
+  return { store, calls }
+}
+
+const ackedRooms = (call: Call) => new Set((call.args[0] as ReadonlyArray<{ readonly room: RoomId }>).map((k) => k.room))
+
 describe("push worker", () => {
+  it.effect("push - a claim of many rooms with nobody to notify costs one audience lookup and one ack, asks presence nothing", () =>
+    Effect.gen(function* () {
+      const { calls, store } = recordedStore()
+      const rooms = yield* Effect.forEach(Array.from({ length: 12 }), () => room(store, [`bob-${tag()}` as UserId]))
+      for (const r of rooms) yield* r.say("nobody has a device")
+      const presenceCalls: Array<Call> = []
+      const presence = recorded(makeLocal(), presenceCalls)
+      const worker = makePushWorker({ store, presence, providers: providers(), options: options() })
+      calls.length = 0
+
+      const reports = yield* worker.runOnce
+      expect(reports.map((r) => r.room).sort()).toEqual(rooms.map((r) => r.id).sort())
+      for (const r of reports) expect(r).toMatchObject({ sent: 0, pruned: 0, failed: 0, retried: 0 })
+      expect(calls.map((c) => c.name)).toEqual(["push.claim", "pushAudience", "push.ack"])
+      expect(ackedRooms(calls[2]!)).toEqual(new Set(rooms.map((r) => r.id)))
+      expect(presenceCalls).toEqual([])
+      expect((yield* store.push.stats).depth).toBe(0)
+    }))
+
+  it.effect("push - in one claim, rooms with a device to notify are delivered as before; the gone, the device-less and the looking are acked together", () =>
+    Effect.gen(function* () {
+      const inner = makeMemoryStore()
+      const presence = makeLocal()
+      const t = tag()
+      const [bob, cat, dan, gus] = ["bob", "cat", "dan", "gus"].map((n) => `${n}-${t}` as UserId)
+      const silent = yield* Effect.forEach([1, 2, 3], () => room(inner, [`eve-${tag()}` as UserId]))
+      const notified = [yield* room(inner, [bob!]), yield* room(inner, [cat!])]
+      const looking = yield* room(inner, [dan!])
+      const gone = yield* room(inner, [gus!])
+      const devices = { bob: `bob-${t}`, cat: `cat-${t}`, dan: `dan-${t}`, gus: `gus-${t}` }
+      yield* inner.registerDevice(bob!, web.subscription(devices.bob), "webpush")
+      yield* inner.registerDevice(cat!, web.subscription(devices.cat), "webpush")
+      yield* inner.registerDevice(dan!, web.subscription(devices.dan), "webpush")
+      yield* inner.registerDevice(gus!, web.subscription(devices.gus), "webpush")
+      yield* presence.join(looking.id, dan!)
+      for (const r of [...silent, ...notified, looking, gone]) yield* r.say("hello")
+      // `gone` was deleted after its intent was written: the lookup does not know it.
+      const { calls, store } = recordedStore({
+        ...inner,
+        pushAudience: (rooms) =>
+          Effect.map(inner.pushAudience(rooms), (found) => new Map([...found].filter(([room]) => room !== gone.id)))
+      })
+      const worker = makePushWorker({ store, presence, providers: providers(), options: options() })
+
+      const reports = new Map((yield* worker.runOnce).map((r) => [r.room, r]))
+      expect(reports.size).toBe(7)
+      for (const r of notified) expect(reports.get(r.id)).toMatchObject({ sent: 1, pruned: 0, failed: 0, retried: 0 })
+      for (const r of [...silent, looking, gone]) expect(reports.get(r.id)).toMatchObject({ sent: 0 })
+      const names = calls.map((c) => c.name)
+      expect(names.filter((n) => n === "pushAudience")).toHaveLength(1)
+      expect(names.filter((n) => n === "loadRoom" || n === "listDevices")).toEqual([])
+      // The rooms with nobody to notify first, in one ack; then each delivered room acks its own.
+      const [together, ...own] = calls.filter((c) => c.name === "push.ack").map(ackedRooms)
+      expect(together).toEqual(new Set([...silent, looking, gone].map((r) => r.id)))
+      expect(own).toHaveLength(notified.length)
+      expect(new Set(own.flatMap((rooms) => [...rooms]))).toEqual(new Set(notified.map((r) => r.id)))
+      expect(names.filter((n) => n === "events")).toHaveLength(2)
+      expect(names.filter((n) => n === "push.markSent")).toHaveLength(2)
+      const mine = web.received.items.filter((n) => Object.values(devices).includes(n.device))
+      expect(mine.map((n) => n.device).sort()).toEqual([devices.bob, devices.cat].sort())
+      for (const n of mine) expect(n.payload).toMatchObject({ type: "message", seq: "1", count: "1" })
+      expect((yield* store.push.stats).depth).toBe(0)
+    }))
+
   it.effect("push - apns: success, 410 Unregistered, 429 and 500 in turn: the dead token is removed, the others retried and delivered once", () =>
     Effect.gen(function* () {
       const store = makeMemoryStore()
