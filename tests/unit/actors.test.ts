@@ -111,6 +111,38 @@ describe("room actors", () => {
     })
   )
 
+  it.scopedLive("a throw in the actor's own code after a commit answers its batch unavailable and restarts the room; the retry gets the first ack", () =>
+    Effect.gen(function* () {
+      const store = makeMemoryStore()
+      let throwOnce = true
+      let restarts = 0
+      const registry = yield* Registry.make(
+        {
+          store,
+          maxBatch: 256,
+          idleMs: 60_000,
+          onCommitted: () => {
+            if (throwOnce) {
+              throwOnce = false
+              throw new Error("injected fan-out bug")
+            }
+            return undefined
+          }
+        },
+        options({ onRestart: () => Effect.sync(() => void restarts++) })
+      )
+      const room = yield* newRoom(store)
+      const first = yield* Effect.either(write(registry, room, send("x1")))
+      expect(first._tag === "Left" && first.left._tag).toBe("Unavailable")
+      // The commit itself landed: a retry with the same clientMsgId is answered with its ack.
+      const retried = yield* write(registry, room, send("x1"))
+      const next = yield* write(registry, room, send("x2"))
+      expect([ackSeq(retried), ackSeq(next)]).toEqual([1, 2])
+      expect(restarts).toBe(1)
+      expect((yield* store.events(room, 0, 100, 100)).map((e) => e.seq)).toEqual([1, 2])
+    })
+  )
+
   it.scopedLive("commands queued while a commit is in flight are committed together in one batch", () =>
     Effect.gen(function* () {
       const { store, gate, entered, batches } = yield* gatedStore
