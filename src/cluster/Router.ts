@@ -18,7 +18,7 @@
  * one incoming command) lives in a FiberSet of a scope: none outlives the router's layer or
  * the shard's subscription.
  */
-import { Context, Deferred, Effect, Either, FiberSet, Layer, Metric, Schedule, type Scope } from "effect"
+import { Context, Deferred, Effect, Either, FiberSet, Layer, Schedule, type Scope } from "effect"
 import * as M from "../metrics/metrics.ts"
 import { ErrorCode, type NatsConnection, type Msg } from "nats"
 import type { RoomSnapshot } from "../../core/snapshot.ts"
@@ -41,8 +41,8 @@ export interface RouterOptions {
 }
 
 // Made once: the tagged counters of the two outcomes.
-const forwardOk = Metric.tagged(M.forwardedCommands, "outcome", "ok")
-const forwardError = Metric.tagged(M.forwardedCommands, "outcome", "error")
+const forwardOk = M.labelled(M.forwardedCommands, { outcome: "ok" })
+const forwardError = M.labelled(M.forwardedCommands, { outcome: "error" })
 
 const isRetryable = (e: ChatError | Unanswered) => e._tag === "Unanswered" || e._tag === "NotOwner"
 
@@ -148,8 +148,8 @@ export const makeRouter = (
           route(room, Effect.flatten(local.write(room, op)), { k: "w", room, op }, deadline).pipe(
             Effect.onExit((exit) =>
               Effect.sync(() => {
-                forwardOk.unsafeUpdate(exit._tag === "Success" ? 1 : 0, [])
-                forwardError.unsafeUpdate(exit._tag === "Success" ? 0 : 1, [])
+                forwardOk(exit._tag === "Success" ? 1 : 0)
+                forwardError(exit._tag === "Success" ? 0 : 1)
                 M.forwardDuration.unsafeUpdate((Date.now() - started) / 1000, [])
               })
             )

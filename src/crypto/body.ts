@@ -22,7 +22,7 @@
  */
 import { Effect, Either, Option } from "effect"
 import { type AesGcmKey, open, sealText, TAG_BYTES } from "../platform/aesGcm.ts"
-import { base64ToBytes, bytesToBase64, utf8, utf8Decode } from "../../core/util/base64.ts"
+import { base64ToBytes, utf8, utf8Decode } from "../../core/util/base64.ts"
 import { DecryptFailed, EncryptFailed } from "./errors.ts"
 import { describe } from "./internal/bytes.ts"
 import { publicRandomBytes } from "../util/randomPool.ts"

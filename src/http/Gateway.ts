@@ -98,8 +98,8 @@ export const layer: Layer.Layer<
     const configured = yield* Effect.serviceOption(ConfiguredStore)
 
     // Gauges read at scrape time: what the node holds now, not what it did.
-    const wsConnections = M.connectionsOf("websocket")
-    wsConnections.unsafeUpdate(0, [])
+    const wsConnections = M.labelled(M.activeConnections, { client_type: "websocket" })
+    wsConnections(0)
     M.uptime.unsafeUpdate(Math.floor(Date.now() / 1000), [])
     const loopDelay = yield* makeLoopDelayProbe
     const dual = Option.isSome(configured) && configured.value.name === "dual" ? (configured.value as DualStore) : undefined
@@ -127,23 +127,21 @@ export const layer: Layer.Layer<
       { concurrency: "unbounded", discard: true }
     ).pipe(Effect.repeat(Schedule.spaced("5 seconds")), Effect.forkScoped)
     // chat_http_requests_total / _duration: the tagged series made once per label set.
-    const httpSeries = new Map<string, { count: Metric.Metric.Counter<number>; time: Metric.Metric.Histogram<number> }>()
+    // (M.labelled: one labels array per series, so an update finds its series without
+    // building a metric key per request.)
+    const httpSeries = new Map<string, { count: (n: number) => void; time: (seconds: number) => void }>()
     const onHttpRequest = (route: string, method: string, status: number, seconds: number) => {
       const key = `${route} ${method} ${status}`
       let series = httpSeries.get(key)
       if (series === undefined) {
         series = {
-          count: M.httpRequests.pipe(
-            Metric.tagged("route", route),
-            Metric.tagged("method", method),
-            Metric.tagged("status", String(status))
-          ),
-          time: Metric.tagged(M.httpDuration, "route", route)
+          count: M.labelled(M.httpRequests, { route, method, status: String(status) }),
+          time: M.labelled(M.httpDuration, { route })
         }
         httpSeries.set(key, series)
       }
-      series.count.unsafeUpdate(1, [])
-      series.time.unsafeUpdate(seconds, [])
+      series.count(1)
+      series.time(seconds)
     }
     const sampleGauges: Effect.Effect<void> = Effect.gen(function* () {
       M.roomActorsActive.unsafeUpdate(yield* registry.activeRooms, [])
@@ -208,9 +206,9 @@ export const layer: Layer.Layer<
       sessions,
       // Updated in place (unsafeUpdate), not through an Effect run: onFrame is called for every
       // frame, and a runSync starts a fiber each time.
-      onConnectionsChanged: (n) => wsConnections.unsafeUpdate(n, []),
+      onConnectionsChanged: (n) => wsConnections(n),
       onSlowConsumer: () => runSync(M.slowConsumerDropped),
-      onError: (e) => runSync(Effect.zipRight(M.errorReturned(codeOf(e)), e._tag === "RateLimited" ? M.rateLimitedHit : Effect.void)),
+      onError: (e) => M.countError(codeOf(e)),
       onFrame: () => M.wsMessagesIn.unsafeUpdate(1, []),
       isDraining: () => draining,
       onHttpRequest,
@@ -219,8 +217,7 @@ export const layer: Layer.Layer<
     })
 
     // Connect/gRPC: the same chat service, hub and auth as the gateway above.
-    const onError = (e: ChatError) =>
-      runSync(Effect.zipRight(M.errorReturned(codeOf(e)), e._tag === "RateLimited" ? M.rateLimitedHit : Effect.void))
+    const onError = (e: ChatError) => M.countError(codeOf(e))
     const streams = new Set<MessageStream>()
     const connectDeps: ConnectDeps = {
       chat,

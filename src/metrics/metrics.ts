@@ -379,3 +379,18 @@ export const roomActorRestarted: Effect.Effect<void> = Metric.increment(roomActo
 export const slowConsumerDropped: Effect.Effect<void> = Metric.increment(wsDroppedSlowConsumers)
 export const rateLimitedHit: Effect.Effect<void> = Metric.increment(rateLimited)
 export const errorReturned = (code: string): Effect.Effect<void> => Metric.increment(Metric.tagged(errors, "code", code))
+
+/**
+ * chat_errors_total{code} (and chat_rate_limited_total for rate_limited) as plain code: called
+ * for every error answered, which under a flood of refused sends is per frame.
+ */
+export const countError = (() => {
+  const byCode = new Map<string, (n: number) => void>()
+  const limited = labelled(rateLimited, {})
+  return (code: string): void => {
+    let counter = byCode.get(code)
+    if (counter === undefined) byCode.set(code, (counter = labelled(errors, { code })))
+    counter(1)
+    if (code === "rate_limited") limited(1)
+  }
+})()

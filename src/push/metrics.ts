@@ -1,5 +1,6 @@
 /** The push worker's metrics (rendered by /metrics with the others). Labels: provider, outcome. */
 import { Metric } from "effect"
+import { labelled } from "../metrics/metrics.ts"
 
 export const notifications = Metric.counter("chat_push_notifications_total", {
   description: "Push notifications by provider (apns, fcm, webpush) and outcome (sent, failed, retried, pruned).",
@@ -14,15 +15,15 @@ export const oldestIntentAge = Metric.gauge("chat_push_oldest_intent_age_seconds
 
 export type Outcome = "sent" | "failed" | "retried" | "pruned"
 
-const counters = new Map<string, Metric.Metric.Counter<number>>()
+const counters = new Map<string, (n: number) => void>()
 
 /** The tagged counter, made once per (provider, outcome): not per notification. */
 export const count = (provider: string, outcome: Outcome) => {
   const key = `${provider}/${outcome}`
   let c = counters.get(key)
   if (c === undefined) {
-    c = Metric.tagged(Metric.tagged(notifications, "provider", provider), "outcome", outcome)
+    c = labelled(notifications, { provider, outcome })
     counters.set(key, c)
   }
-  c.unsafeUpdate(1, [])
+  c(1)
 }

@@ -13,7 +13,7 @@
  * and a fiber, and lose interruption. The state here is three fields read synchronously on
  * the send path (per message: plain code); the only fiber is the probe, one per opening.
  */
-import { Context, Effect, Metric, Runtime, Schedule, type Scope } from "effect"
+import { Context, Effect, Runtime, Schedule, type Scope } from "effect"
 import { Unavailable } from "../../core/errors.ts"
 import * as M from "../metrics/metrics.ts"
 
@@ -62,13 +62,13 @@ export const make = (o: BreakerOptions): Effect.Effect<Breaker, never, Scope.Sco
   Effect.gen(function* () {
     const threshold = o.threshold ?? 3
     const everyMs = o.probeEveryMs ?? 200
-    const gauge = Metric.tagged(M.circuitState, "dependency", o.dependency)
-    const rejected = Metric.tagged(M.circuitRejected, "dependency", o.dependency)
+    const gauge = M.labelled(M.circuitState, { dependency: o.dependency })
+    const rejected = M.labelled(M.circuitRejected, { dependency: o.dependency })
     let state: CircuitState = "closed"
     let failures = 0
     let cause: string | undefined
     let openedAt = 0
-    gauge.unsafeUpdate(0, [])
+    gauge(0)
     const runtime = yield* Effect.runtime<never>()
     const scope = yield* Effect.scope
     const log = (message: string, level: "info" | "warning") =>
@@ -79,7 +79,7 @@ export const make = (o: BreakerOptions): Effect.Effect<Breaker, never, Scope.Sco
       )
     const setState = (next: CircuitState) => {
       state = next
-      gauge.unsafeUpdate(stateValue[next], [])
+      gauge(stateValue[next])
     }
 
     let checking = false
@@ -126,7 +126,7 @@ export const make = (o: BreakerOptions): Effect.Effect<Breaker, never, Scope.Sco
       cause: () => (state === "closed" ? undefined : cause),
       reject: () => {
         if (state === "closed") return undefined
-        rejected.unsafeUpdate(1, [])
+        rejected(1)
         const waited = Date.now() - openedAt
         return new Unavailable({
           message: `${o.title} is unavailable (${cause ?? "failing"}); nothing was stored; retry in about ${Math.max(1, Math.ceil(Math.max(everyMs, 1000 - waited) / 1000))} s with the same clientMsgId`

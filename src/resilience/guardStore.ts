@@ -12,7 +12,7 @@
  * the circuit as soon as a health check does not answer either. The driver's query is left
  * to finish or fail on its own; only the caller stops waiting.
  */
-import { Duration, Effect } from "effect"
+import { Effect, Runtime } from "effect"
 import { StoreError } from "../../core/errors.ts"
 import type { ChatStore } from "../../storage/ChatStore.ts"
 import { type Breaker, describeCause } from "./Breaker.ts"
@@ -28,20 +28,51 @@ export class StoreCallTimedOut extends Error {
   readonly outcomeUnknown = true
 }
 
+/**
+ * `self`, failing with `onTimeout()` when it has not answered within `ms` (wall clock); the
+ * call itself is left to finish or fail on its own. Written out instead of Effect.timeoutFail,
+ * which races the call and a sleep in two forked fibers: on every store call (a history
+ * page, a membership read) that was about half of the call's CPU. This runs the call in one
+ * fiber and the deadline as a plain timer.
+ */
+const withDeadline = <A, E, E2>(self: Effect.Effect<A, E>, ms: number, onTimeout: () => E2): Effect.Effect<A, E | E2> =>
+  Effect.flatMap(Effect.runtime<never>(), (runtime) =>
+    Effect.async<A, E | E2>((resume) => {
+      let settled = false
+      const timer = setTimeout(() => {
+        if (settled) return
+        settled = true
+        resume(Effect.fail(onTimeout()))
+      }, ms)
+      const cancel = Runtime.runCallback(runtime)(self, {
+        onExit: (exit) => {
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
+          resume(exit)
+        }
+      })
+      // The caller was interrupted: stop waiting and stop the call.
+      return Effect.sync(() => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        cancel()
+      })
+    })
+  )
+
 export const withBreaker = (store: ChatStore, breaker: Breaker, timeoutMs?: number): ChatStore => {
-  const deadline = timeoutMs === undefined ? undefined : Duration.millis(timeoutMs)
   const guard = <A, E>(operation: string, call: () => Effect.Effect<A, E>): Effect.Effect<A, E | StoreError> =>
     Effect.suspend((): Effect.Effect<A, E | StoreError> => {
       const refused = breaker.reject()
       if (refused !== undefined) return Effect.fail(new StoreError({ operation, cause: new CircuitOpen(refused.message) }))
       const bounded: Effect.Effect<A, E | StoreError> =
-        deadline === undefined
+        timeoutMs === undefined
           ? call()
-          : Effect.timeoutFail(call(), {
-              duration: deadline,
-              onTimeout: () =>
-                new StoreError({ operation, cause: new StoreCallTimedOut(`${breaker.title} did not answer within ${timeoutMs} ms`) })
-            })
+          : withDeadline(call(), timeoutMs, () =>
+              new StoreError({ operation, cause: new StoreCallTimedOut(`${breaker.title} did not answer within ${timeoutMs} ms`) })
+            )
       return bounded.pipe(
         Effect.tapBoth({
           onFailure: (e) =>
