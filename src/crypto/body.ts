@@ -21,8 +21,8 @@
  * bodies stored by earlier versions open unchanged.
  */
 import { Effect, Either, Option } from "effect"
-import { type AesGcmKey, open, sealText, TAG_BYTES } from "../platform/aesGcm.ts"
-import { base64ToBytes, utf8, utf8Decode } from "../../core/util/base64.ts"
+import { type AesGcmKey, decodeBase64, open, sealText, TAG_BYTES } from "../platform/aesGcm.ts"
+import { utf8, utf8Decode } from "../../core/util/base64.ts"
 import { DecryptFailed, EncryptFailed } from "./errors.ts"
 import { describe } from "./internal/bytes.ts"
 import { publicRandomBytes } from "../util/randomPool.ts"
@@ -50,8 +50,13 @@ export interface ParsedBody {
   readonly sealed: Uint8Array
 }
 
+/**
+ * What `atob` accepts, for a string of the base64 alphabet with optional trailing `=`: padding
+ * only on a multiple of four characters, and never one character left over.
+ */
+const isBase64 = (s: string): boolean => B64_RE.test(s) && (s.length % 4 === 0 || (s.length % 4 !== 1 && !s.endsWith("=")))
+
 const aadV1 = (keyId: string, room: string) => utf8.encode(`${V1}.${keyId}.${room}`)
-const aadV2 = (keyId: string, room: string, messageId: string) => utf8.encode(`${V2}.${keyId}.${room}.${messageId}`)
 const isVersion = (v: string | undefined): v is typeof V1 | typeof V2 => v === V1 || v === V2
 
 /** The parts of a ciphertext, or none when the string is not one this module wrote. */
@@ -59,10 +64,10 @@ export const parseBody = (text: string): Option.Option<ParsedBody> => {
   const parts = text.split(".")
   const version = parts[0]
   if (parts.length !== 4 || !isVersion(version) || !KEY_ID_RE.test(parts[1])) return Option.none()
-  if (!B64_RE.test(parts[2]) || !B64_RE.test(parts[3])) return Option.none()
+  if (!isBase64(parts[2]) || !isBase64(parts[3])) return Option.none()
   try {
-    const iv = base64ToBytes(parts[2])
-    const sealed = base64ToBytes(parts[3])
+    const iv = decodeBase64(parts[2])
+    const sealed = decodeBase64(parts[3])
     if (iv.length !== IV_BYTES || sealed.length < TAG_BYTES) return Option.none()
     return Option.some({ version, keyId: parts[1], iv, sealed })
   } catch {
@@ -117,7 +122,7 @@ export const bodyOpener = (
     if (version === V2 && messageId === undefined) {
       return Either.left(new DecryptFailed({ kind: "data", keyId, room, reason: "a v2 ciphertext needs its message id" }))
     }
-    const additional = version === V1 ? additionalV1 : aadV2(key.id, room, messageId!)
+    const additional = version === V1 ? additionalV1 : `${V2}.${key.id}.${room}.${messageId!}`
     if (keyId !== key.id) {
       return Either.left(
         new DecryptFailed({ kind: "data", keyId: key.id, room, reason: `ciphertext names data key ${keyId}` })

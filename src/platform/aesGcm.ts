@@ -73,11 +73,11 @@ export const sealText = (key: AesGcmKey, iv: Uint8Array, aad: string, plaintext:
  * The plaintext of `sealed` (ciphertext || tag), or undefined when authentication fails
  * (wrong key, IV, additional data, or tampered bytes). Other misuse throws.
  */
-export const open = (key: AesGcmKey, iv: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined => {
+export const open = (key: AesGcmKey, iv: Uint8Array, aad: Uint8Array | string, sealed: Uint8Array): Uint8Array | undefined => {
   if (sealed.length < TAG_BYTES) return undefined
   const split = sealed.length - TAG_BYTES
   const decipher = createDecipheriv(ALGORITHM, keyObject(key), iv, { authTagLength: TAG_BYTES })
-  decipher.setAAD(aad)
+  decipher.setAAD(typeof aad === "string" ? Buffer.from(aad, "utf8") : aad)
   decipher.setAuthTag(sealed.subarray(split))
   const plain = decipher.update(sealed.subarray(0, split))
   try {
@@ -97,3 +97,10 @@ const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
   out.set(b, a.length)
   return out
 }
+
+/**
+ * The bytes of a base64 string that the caller has checked is well formed (the forgiving
+ * base64 of `atob`: alphabet, padding). Through Buffer: a history page opens 50 bodies, and
+ * `atob` plus a copy loop was a third of the time spent opening one.
+ */
+export const decodeBase64 = (b64: string): Uint8Array => Buffer.from(b64, "base64")
