@@ -103,6 +103,10 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
   const notCiphertext = (room: RoomId) =>
     new DecryptFailed({ kind: "data", keyId: "(none)", room, reason: "stored body is not a v1 ciphertext" })
 
+  type Opener = ReturnType<typeof bodyOpener>
+  /** Openers of the data keys opened so far, by room and key id (a key's id names its bytes). */
+  const openers = new BoundedMap<string, Opener>(options?.roomCacheCapacity ?? DEFAULT_ROOM_CACHE_CAPACITY)
+
   /**
    * The plaintexts of `bodies`, all of `room`, in order. Each data key they name is resolved
    * once (a page is nearly always under one key, so a cold cache costs one roomKeys query),
@@ -124,8 +128,7 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
       }
       const ids = new Set(named.filter((id) => id !== undefined))
       if (ids.size === 0) return Effect.succeed(bodies)
-      return Effect.flatMap(Effect.forEach(ids, (id) => openingKey(room, id)), (keys) => {
-        const openers = new Map(keys.map((k) => [k.id, bodyOpener(k, room)]))
+      const openAllWith = (openers: ReadonlyMap<string, Opener>): Effect.Effect<ReadonlyArray<string>, DecryptFailed> => {
         const out = new Array<string>(bodies.length)
         for (let i = 0; i < bodies.length; i++) {
           if (bodies[i] === "") {
@@ -137,7 +140,26 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
           out[i] = opened.right
         }
         return Effect.succeed(out)
-      })
+      }
+      // The warm path: every key this page names was opened here before (a data key never
+      // changes under its id), so the page opens without an Effect per key.
+      const known = new Map<string, Opener>()
+      for (const id of ids) {
+        const opener = openers.get(`${room}\u0000${id}`)
+        if (opener === undefined) break
+        known.set(id, opener)
+      }
+      if (known.size === ids.size) return openAllWith(known)
+      return Effect.flatMap(
+        Effect.forEach(ids, (id) =>
+          Effect.map(openingKey(room, id), (key) => {
+            const opener = bodyOpener(key, room)
+            openers.set(`${room}\u0000${id}`, opener)
+            return [id, opener] as const
+          })
+        ),
+        (pairs) => openAllWith(new Map(pairs))
+      )
     }).pipe(Effect.mapError(asStoreError("decrypt")))
 
   /** `sealed` maps ciphertexts this call just wrote to their plaintext, to skip decrypting them. */
