@@ -127,23 +127,27 @@ export const failQueued = (cell: ActorCell, error: ChatError) => Effect.sync(() 
 
 const isNotOwner = (f: Fence | NotOwner): f is NotOwner => (f as NotOwner)._tag === "NotOwner"
 
+/**
+ * Another node owns the room now: answer not_owner to `batch` and everything queued (the
+ * router retries there) and stop; restarting here would only be refused again.
+ */
+const lostOwnership = (cell: ActorCell, batch: ReadonlyArray<Envelope> = []): "fenced" => {
+  for (const env of batch) failEnvelope(env, notOwner(cell.room))
+  failQueuedNow(cell, notOwner(cell.room))
+  return "fenced"
+}
+
 export const runIncarnation = (cell: ActorCell, deps: ActorDeps): Effect.Effect<ActorExit, ActorCrashed> =>
   Effect.gen(function* () {
     const { room } = cell
-    const lostOwnership = () => {
-      // Another node owns the room now: answer not_owner (the router retries there) and
-      // stop; restarting here would only be refused again.
-      failQueuedNow(cell, notOwner(room))
-      return "fenced" as const
-    }
     const initialFence = deps.fence?.(room)
-    if (initialFence !== undefined && isNotOwner(initialFence)) return lostOwnership()
+    if (initialFence !== undefined && isNotOwner(initialFence)) return lostOwnership(cell)
     if (initialFence !== undefined) {
       // Take the room over before reading it: an empty commit at our epoch. Any older
       // owner's commit then either landed before it (and is read below) or is refused.
       const claimed = yield* Effect.exit(deps.store.commit(room, initialFence.epoch, new Map(), [], initialFence.shard))
       if (claimed._tag === "Failure") {
-        if (Cause.failureOption(claimed.cause).pipe(Option.exists((e) => e._tag === "Fenced"))) return lostOwnership()
+        if (Cause.failureOption(claimed.cause).pipe(Option.exists((e) => e._tag === "Fenced"))) return lostOwnership(cell)
         const refused = deps.admit?.()
         if (refused !== undefined) {
           failQueuedNow(cell, refused)
@@ -244,8 +248,7 @@ const serve = (
     const committed = (error: unknown, out: ReadonlyArray<OpResult> | undefined): boolean => {
       if (error !== undefined) {
         if ((error as { _tag?: unknown })._tag === "Fenced") {
-          for (const env of batch) failEnvelope(env, notOwner(room))
-          stop(Effect.succeed(lostOwnership()))
+          stop(Effect.succeed(lostOwnership(cell, batch)))
           return false
         }
         const reply = outcomeUnknown(error) ? commitUnknown : unavailable
@@ -292,11 +295,6 @@ const serve = (
       }
       answer()
       return true
-    }
-
-    const lostOwnership = () => {
-      failQueuedNow(cell, notOwner(room))
-      return "fenced" as const
     }
 
     /** Runs batches until one waits on I/O (its callback resumes here) or the actor stops. */
@@ -352,10 +350,7 @@ const serve = (
           // Self-fencing: re-checked right before every commit, so a node whose lease has
           // lapsed (paused, partitioned) stops writing on its own, before the store has to refuse.
           const fence = deps.fence?.(room)
-          if (fence !== undefined && isNotOwner(fence)) {
-            for (const env of batch) failEnvelope(env, notOwner(room))
-            return stop(Effect.succeed(lostOwnership()))
-          }
+          if (fence !== undefined && isNotOwner(fence)) return stop(Effect.succeed(lostOwnership(cell, batch)))
           if (fence !== undefined) state.epoch = fence.epoch
           // Answered now (a synchronous store): go on in this loop. Answered later: resume it.
           let inLoop = true

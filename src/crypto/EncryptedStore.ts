@@ -128,14 +128,14 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
       }
       const ids = new Set(named.filter((id) => id !== undefined))
       if (ids.size === 0) return Effect.succeed(bodies)
-      const openAllWith = (openers: ReadonlyMap<string, Opener>): Effect.Effect<ReadonlyArray<string>, DecryptFailed> => {
+      const openAllWith = (byKeyId: ReadonlyMap<string, Opener>): Effect.Effect<ReadonlyArray<string>, DecryptFailed> => {
         const out = new Array<string>(bodies.length)
         for (let i = 0; i < bodies.length; i++) {
           if (bodies[i] === "") {
             out[i] = ""
             continue
           }
-          const opened = openers.get(named[i])!(bodies[i], messageIds[i])
+          const opened = byKeyId.get(named[i])!(bodies[i], messageIds[i])
           if (Either.isLeft(opened)) return Effect.fail(opened.left)
           out[i] = opened.right
         }

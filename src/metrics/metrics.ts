@@ -9,7 +9,7 @@
  * Label values come from small fixed sets (room kind, database, operation, error code,
  * route, dependency): every distinct value is a new series kept forever.
  */
-import { Clock, Effect, Exit, Metric, MetricBoundaries, MetricLabel } from "effect"
+import { Effect, Exit, Metric, MetricBoundaries, MetricLabel } from "effect"
 
 export type MetricType = "counter" | "gauge" | "histogram"
 
@@ -377,7 +377,6 @@ export const connectionsOf = (clientType: "websocket" | "connect_stream" | "sock
 
 export const roomActorRestarted: Effect.Effect<void> = Metric.increment(roomActorRestarts)
 export const slowConsumerDropped: Effect.Effect<void> = Metric.increment(wsDroppedSlowConsumers)
-export const rateLimitedHit: Effect.Effect<void> = Metric.increment(rateLimited)
 export const errorReturned = (code: string): Effect.Effect<void> => Metric.increment(Metric.tagged(errors, "code", code))
 
 /**

@@ -63,6 +63,8 @@ const withDeadline = <A, E, E2>(self: Effect.Effect<A, E>, ms: number, onTimeout
   )
 
 export const withBreaker = (store: ChatStore, breaker: Breaker, timeoutMs?: number): ChatStore => {
+  const timedOut = (operation: string, ms: number) =>
+    new StoreError({ operation, cause: new StoreCallTimedOut(`${breaker.title} did not answer within ${ms} ms`) })
   const guard = <A, E>(operation: string, call: () => Effect.Effect<A, E>): Effect.Effect<A, E | StoreError> =>
     Effect.suspend((): Effect.Effect<A, E | StoreError> => {
       const refused = breaker.reject()
@@ -70,9 +72,7 @@ export const withBreaker = (store: ChatStore, breaker: Breaker, timeoutMs?: numb
       const bounded: Effect.Effect<A, E | StoreError> =
         timeoutMs === undefined
           ? call()
-          : withDeadline(call(), timeoutMs, () =>
-              new StoreError({ operation, cause: new StoreCallTimedOut(`${breaker.title} did not answer within ${timeoutMs} ms`) })
-            )
+          : withDeadline(call(), timeoutMs, () => timedOut(operation, timeoutMs))
       return bounded.pipe(
         Effect.tapBoth({
           onFailure: (e) =>
@@ -101,7 +101,7 @@ export const withBreaker = (store: ChatStore, breaker: Breaker, timeoutMs?: numb
           : setTimeout(() => {
               if (settled) return
               settled = true
-              const e = new StoreError({ operation: "commit", cause: new StoreCallTimedOut(`${breaker.title} did not answer within ${timeoutMs} ms`) })
+              const e = timedOut("commit", timeoutMs)
               breaker.hung(describeCause(e))
               done(e)
             }, timeoutMs)

@@ -11,10 +11,11 @@ import type { ChatStore, Membership, NewGroupRoom, RoomHead, WrappedRoomKey } fr
 import { byteOrder } from "../byteOrder.ts"
 import { decodeRoomCursor, encodeRoomCursor } from "../cursor.ts"
 import { toMessage } from "../../core/plan.ts"
+import type { OpResult } from "../../core/ops.ts"
 import { commitGroup, type CommitOutcome, type RoomBatch } from "./commit.ts"
 import { type GroupCommitOptions, makeGroupCommitter } from "./groupCommit.ts"
 import { makeSqlPushQueue } from "./pushQueue.ts"
-import { commitIsolating, isolate } from "./isolate.ts"
+import { isolate } from "./isolate.ts"
 import { commitFast, fastEligible, isCollision } from "./fastCommit.ts"
 import { BoundedMap } from "../../core/util/BoundedMap.ts"
 import * as Q from "./queries.ts"
@@ -104,7 +105,6 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
     maxRooms: 256,
     ...options.groupCommit
   })
-  const grouped = commitIsolating(db, committer)
   const run = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, StoreError> =>
     Effect.tryPromise({ try: f, catch: (cause) => new StoreError({ operation, cause }) })
 
@@ -144,30 +144,32 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
       )
     )
 
-  const commit: ChatStore["commit"] = (room, epoch, members, ops, shard) =>
-    Effect.flatMap(nowIso, (now) =>
-      Effect.flatMap(
-        run("commit", () =>
-          grouped({ room, epoch, members, ops, now, shard })
-        ),
-        (outcome) =>
-          outcome._tag === "Done"
-            ? Effect.succeed(outcome.results)
-            : Effect.fail(new Fenced({ room, epoch, currentEpoch: outcome.currentEpoch }))
-      )
-    )
-
-  /** `commit` as plain code: the same group commit, answered through a callback. */
-  const commitNow: ChatStore["commitNow"] = (room, epoch, members, ops, shard, done) => {
-    const batch: RoomBatch = { room, epoch, members, ops, now: new Date().toISOString(), shard }
+  /**
+   * One batch through the group committer, answered through a callback: the outcome, Fenced,
+   * or StoreError. A batch the database refused is retried op by op (./isolate.ts). Callbacks,
+   * not promises, on the common path: the room actor's plain commit calls this per batch.
+   */
+  const commitBatch = (batch: RoomBatch, done: (error: StoreError | Fenced | undefined, results?: ReadonlyArray<OpResult>) => void) => {
     const answer = (outcome: CommitOutcome) =>
       outcome._tag === "Done"
         ? done(undefined, outcome.results)
-        : done(new Fenced({ room, epoch, currentEpoch: outcome.currentEpoch }))
+        : done(new Fenced({ room: batch.room, epoch: batch.epoch, currentEpoch: outcome.currentEpoch }))
     const failed = (cause: unknown) => done(new StoreError({ operation: "commit", cause }))
-    // Callbacks, not promises, on the common path; a refused batch is isolated as `grouped` does.
     committer.submit(batch, answer, (e) => void isolate(db, committer, batch, e).then(answer, failed))
   }
+
+  const commit: ChatStore["commit"] = (room, epoch, members, ops, shard) =>
+    Effect.flatMap(nowIso, (now) =>
+      Effect.async<ReadonlyArray<OpResult>, StoreError | Fenced>((resume) =>
+        commitBatch({ room, epoch, members, ops, now, shard }, (error, results) =>
+          resume(error !== undefined ? Effect.fail(error) : Effect.succeed(results!))
+        )
+      )
+    )
+
+  /** `commit` as plain code (the room actor's), timestamped by the wall clock. */
+  const commitNow: ChatStore["commitNow"] = (room, epoch, members, ops, shard, done) =>
+    commitBatch({ room, epoch, members, ops, now: new Date().toISOString(), shard }, done)
 
   const fenceShard: ChatStore["fenceShard"] = (shard, epoch) =>
     Effect.flatMap(run("fenceShard", () => db.query(Q.RAISE_SHARD_FENCE, [shard, epoch])), ([row]) => {

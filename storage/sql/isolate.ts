@@ -20,11 +20,6 @@ import type { SqlClient } from "./SqlClient.ts"
 
 const sqlState = (e: unknown): string => String((e as { code?: unknown }).code)
 
-export const commitIsolating =
-  (db: SqlClient, commit: (batch: RoomBatch) => Promise<CommitOutcome>) =>
-  (batch: RoomBatch): Promise<CommitOutcome> =>
-    commit(batch).catch((e: unknown) => isolate(db, commit, batch, e))
-
 /**
  * After `batch` failed with `e`: rethrows anything but a statement error; else answers the
  * op at fault alone (a batch of one) or retries each op alone, in order.
