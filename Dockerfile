@@ -12,7 +12,7 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# --- build: compile src/, actors/, core/, storage/ to dist/ --------------------------------
+# --- build: compile src/, actors/, core/, storage/ to dist/, bundle the server --------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -24,6 +24,9 @@ COPY src ./src
 COPY actors ./actors
 COPY core ./core
 COPY storage ./storage
+COPY scripts/bundle.mjs ./scripts/bundle.mjs
+# tsc, then esbuild bundles the server into dist/bundle/node/ (what CMD runs: a start loads
+# one file instead of Effect's few hundred modules).
 RUN npm run build
 # The web chat served at `/`: bundled from clients/web/ (the SDK included) by esbuild.
 COPY clients ./clients
@@ -64,4 +67,4 @@ STOPSIGNAL SIGTERM
 # The slim image has no curl; node's fetch does the probe.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.CHAT_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "dist/src/main.node.js"]
+CMD ["node", "dist/bundle/node/main.js"]

@@ -11,7 +11,7 @@
  * a before/after pair at the same moment on a loaded machine); `--run` picks the command:
  *
  * - `tsx`:  node --import tsx src/main.node.ts   (the TS loader in the server process)
- * - `dist`: node dist/src/main.node.js           (the compiled build; run `npm run build` first)
+ * - `dist`: node dist/bundle/node/main.js        (the compiled, bundled build; run `npm run build` first)
  * - `npm`:  npm start                            (whatever the checkout's start script is)
  *
  * The server is a process group of its own, stopped by its id (SIGTERM, then SIGKILL).
@@ -45,7 +45,7 @@ const command = (run: string): [string, Array<string>] => {
     case "tsx":
       return [process.execPath, ["--import", "tsx", "src/main.node.ts"]]
     case "dist":
-      return [process.execPath, ["dist/src/main.node.js"]]
+      return [process.execPath, ["dist/bundle/node/main.js"]]
     case "npm":
       return ["npm", ["start", "--silent"]]
     default:

@@ -1,7 +1,8 @@
 /**
  * `npm start`'s prestart: makes dist/ (the compiled server, what the Docker image runs) when
  * it is missing or was built from other sources than those in the tree, so `npm start` runs
- * the same JavaScript as production (`node dist/src/main.node.js`) and not the TS loader
+ * the same JavaScript as production (`node dist/bundle/node/main.js`: the tsc output bundled
+ * by scripts/bundle.mjs) and not the TS loader
  * (docs/embedded.md has the measurement: the loader adds ~100 MB of RSS). A first start on a
  * fresh clone builds once (tsc); later starts compare a hash of the sources and skip it.
  *
@@ -10,7 +11,7 @@
  */
 import { spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -43,18 +44,38 @@ const copyAssets = () => {
   cpSync(join(root, "schema.cql"), join(root, "dist", "schema.cql"))
 }
 
-if (existsSync(stamp) && readFileSync(stamp, "utf8") === digest && statSync(join(root, "dist", "src", "main.node.js"), { throwIfNoEntry: false })) {
+// One build at a time: test files that start the built server run in parallel workers, and
+// each runs this script first. mkdir is atomic; a lock older than ten minutes is a build that
+// died and is taken over. (A lock file library would be one more dependency for 20 lines.)
+const lock = join(root, "node_modules", ".chat-build-lock")
+const pause = new Int32Array(new SharedArrayBuffer(4))
+for (;;) {
+  try {
+    mkdirSync(lock)
+    break
+  } catch (e) {
+    if (e?.code !== "EEXIST") throw e
+    const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now())
+    if (age > 600_000) rmSync(lock, { recursive: true, force: true })
+    else Atomics.wait(pause, 0, 0, 200)
+  }
+}
+process.on("exit", () => rmSync(lock, { recursive: true, force: true }))
+
+if (existsSync(stamp) && readFileSync(stamp, "utf8") === digest && statSync(join(root, "dist", "bundle", "node", "main.js"), { throwIfNoEntry: false })) {
   copyAssets()
   process.exit(0)
 }
 
-console.error("building dist/ (tsc -p tsconfig.build.json): the sources changed since the last build")
+console.error("building dist/ (tsc -p tsconfig.build.json, then scripts/bundle.mjs): the sources changed since the last build")
 rmSync(join(root, "dist"), { recursive: true, force: true })
 const tsc = spawnSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], {
   cwd: root,
   stdio: "inherit"
 })
 if (tsc.status !== 0) process.exit(tsc.status ?? 1)
+const bundle = spawnSync(process.execPath, [join(root, "scripts", "bundle.mjs")], { cwd: root, stdio: "inherit" })
+if (bundle.status !== 0) process.exit(bundle.status ?? 1)
 cpSync(join(root, "sql"), join(root, "dist", "sql"), { recursive: true })
 copyAssets()
 writeFileSync(stamp, digest)

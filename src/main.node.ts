@@ -3,7 +3,7 @@
  * secrets (generating dev ones into the data dir in embedded mode), and runs one node
  * until SIGINT/SIGTERM, when NodeRuntime interrupts it and the shutdown finalizers run.
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect, Layer } from "effect"
 import { makeNodePlatform } from "./platform/node.ts"
 import { nodeServices } from "./platform/nodeServices.ts"

@@ -19,8 +19,11 @@ const ENTRIES = ["bench/peers/rawws.ts", "bench/peers/socketio.ts", "bench/peers
 /** The compiled file of a bench source: bench/peers/rawws.ts -> bench/.build/peers/rawws.js. */
 export const compiled = (source: string): string => join(BENCH_BUILD, source.replace(/^bench\//, "").replace(/\.ts$/, ".js"))
 
-/** Our node's compiled entry point. */
-export const OURS_ENTRY = join(ROOT, "dist", "src", "main.node.js")
+/** Our node's compiled entry point: the bundle `npm start` runs (scripts/bundle.mjs). */
+export const OURS_ENTRY = join(ROOT, "dist", "bundle", "node", "main.js")
+
+/** The same code before bundling (tsc's output), for profiles: see servers.ts. */
+export const OURS_UNBUNDLED_ENTRY = join(ROOT, "dist", "src", "main.node.js")
 
 let built = false
 

@@ -1,6 +1,6 @@
 /**
  * The servers under test, each a child process of its own so that RSS and CPU are read
- * per server process: this project's node (`node dist/src/main.node.js`, what `npm start`
+ * per server process: this project's node (`node dist/bundle/node/main.js`, what `npm start`
  * runs) and the peers under bench/peers/, bundled to bench/.build/ (./build.ts). Every
  * server runs as compiled JavaScript: no TS loader in any measured process.
  */
@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { setTimeout as delay } from "node:timers/promises"
-import { compiled, OURS_ENTRY } from "./build.ts"
+import { compiled, OURS_ENTRY, OURS_UNBUNDLED_ENTRY } from "./build.ts"
 import { freePort, ROOT, stopChild, tail, track } from "./children.ts"
 import { cpuTicks, treeCpuTicks } from "./procstat.ts"
 
@@ -142,10 +142,20 @@ const gcOnSignalArgs = () => ["--expose-gc", "--import", compiled("bench/lib/gcO
  * it with `node --import tsx bench/profile.ts <file>`. Peers and client processes are never
  * profiled.
  */
+const profileDirOf = (dir: string | undefined): string | undefined => dir ?? (process.env.BENCH_CPU_PROF || undefined)
+
 const profileArgs = (dir: string | undefined): Array<string> => {
-  const d = dir ?? process.env.BENCH_CPU_PROF
+  const d = profileDirOf(dir)
   return d ? ["--cpu-prof", `--cpu-prof-dir=${d}`] : []
 }
+
+/**
+ * What our node runs: the bundle `npm start` runs, except under the profiler, which gets the
+ * same code unbundled (tsc's dist/src/), so that its samples name the package or source file
+ * they ran in (bench/profile.ts sorts them into areas by URL; in the bundle everything would
+ * be one file). Profiles are never headline figures.
+ */
+const oursEntry = (profileDir: string | undefined): string => (profileDirOf(profileDir) !== undefined ? OURS_UNBUNDLED_ENTRY : OURS_ENTRY)
 
 /** `BENCH_OURS_NODE_FLAGS="--flag ..."`: extra V8/Node flags for our node only (experiments). */
 const oursNodeFlags = (): Array<string> => (process.env.BENCH_OURS_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f !== "")
@@ -155,7 +165,7 @@ export const spawnOurs = (options: OursOptions, port: number) => {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "chat-bench-data-"))
   const out = tail()
   const child = track(
-    spawn(process.execPath, [...profileArgs(options.profileDir), ...oursNodeFlags(), ...(options.gcOnSignal === true ? gcOnSignalArgs() : []), OURS_ENTRY], {
+    spawn(process.execPath, [...profileArgs(options.profileDir), ...oursNodeFlags(), ...(options.gcOnSignal === true ? gcOnSignalArgs() : []), oursEntry(options.profileDir)], {
       cwd: ROOT,
       env: childEnv({
         CHAT_PORT: String(port),

@@ -474,7 +474,7 @@ const coldSection = (r: BenchResults) => {
   return [
     "## 5. Cold start",
     "",
-    "Spawn of `node dist/src/main.node.js` (what `npm start` runs) to the first 200 from `/healthz`.",
+    "Spawn of `node dist/bundle/node/main.js` (what `npm start` runs) to the first 200 from `/healthz`.",
     "",
     table(
       ["case", "starts", "p50 ms", "max ms", "each ms", "notes"],

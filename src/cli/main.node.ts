@@ -1,5 +1,5 @@
 /** Node entry point of the operator CLI: `npm run chat -- <command>`. */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect } from "effect"
 import { nodeServices } from "../platform/nodeServices.ts"
 import { makeNodeHttp2Client } from "../platform/http2.node.ts"

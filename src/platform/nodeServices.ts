@@ -3,7 +3,7 @@
  * JSON logging installed before anything else logs, Node's file system, resolved secrets,
  * the data directory lock (node:net, which Deno implements too).
  */
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Layer } from "effect"
 import { ChatConfigTag } from "../config/ChatConfig.ts"
 import { Secrets } from "../config/secrets.ts"

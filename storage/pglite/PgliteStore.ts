@@ -78,7 +78,7 @@ const open = async (options: Pick<PgliteOptions, "dataDir" | "template">): Promi
   const template = options.template?.()
   if (template === undefined) return create(dataDir)
   if (existsSync(dataDir)) rmdirSync(dataDir)
-  unpackTemplate(template, dataDir)
+  await unpackTemplate(template, dataDir)
   try {
     return await create(dataDir)
   } catch {

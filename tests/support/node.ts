@@ -66,12 +66,18 @@ export const startInProcess = async (
   }
 }
 
-/** A node as a child process (`tsx src/main.node.ts`), ready once /healthz answers. */
+/**
+ * A node as a child process, ready once it logs its port: `tsx src/main.node.ts`, or with
+ * `{ built: true }` the bundle `npm start` runs (dist/bundle/node/main.js; build it first with
+ * scripts/build-if-stale.mjs).
+ */
 export const startChild = async (
-  env: Record<string, string> = {}
+  env: Record<string, string> = {},
+  options: { readonly built?: boolean } = {}
 ): Promise<TestNode & { child: ChildProcess; output: () => string }> => {
   const dataDir = env.CHAT_DATA_DIR ?? tempDir()
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.node.ts"], {
+  const args = options.built === true ? ["dist/bundle/node/main.js"] : ["--import", "tsx", "src/main.node.ts"]
+  const child = spawn(process.execPath, args, {
     env: {
       ...process.env,
       CHAT_PORT: "0",
