@@ -58,6 +58,12 @@ export interface ActorCell {
   closed: boolean
   /** Clock time (ms) of the actor's last start or batch: the registry nudges it to passivate after `idleMs`. */
   lastActive: number
+  /**
+   * The members as of the room's last commit, while an incarnation serves it (the actor's
+   * own map, changed only when a commit lands); undefined before it has loaded and after it
+   * stops. Read by RoomRegistry.members.
+   */
+  members: ReadonlyMap<UserId, Role> | undefined
 }
 
 /** Recent sends an actor answers resends of from memory (a few KB per active room). */
@@ -217,6 +223,7 @@ const serve = (
     const stop = (exit: Effect.Effect<ActorExit, ActorCrashed>) => {
       if (stopped) return
       stopped = true
+      cell.members = undefined
       mailbox.cancelWait()
       resume(exit)
     }
@@ -386,9 +393,11 @@ const serve = (
     }
 
     cell.lastActive = clock.unsafeCurrentTimeMillis()
+    cell.members = state.members
     loop()
     return Effect.sync(() => {
       stopped = true
+      cell.members = undefined
       mailbox.cancelWait()
     })
   })

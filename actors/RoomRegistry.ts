@@ -7,7 +7,7 @@
  */
 import { Context, Deferred, Duration, Effect, Exit, Fiber, FiberId, FiberSet, Layer, Option, Scope } from "effect"
 import { MailboxFull, notOwner, Timeout, Unavailable, type ChatError } from "../core/errors.ts"
-import type { RoomId } from "../core/model.ts"
+import type { Role, RoomId, UserId } from "../core/model.ts"
 import type { OpResult, WriteOp } from "../core/ops.ts"
 import { Mailbox, type Envelope, type Reply, type RoomSnapshot } from "./Mailbox.ts"
 import { ChatStoreTag } from "../storage/ChatStore.ts"
@@ -26,6 +26,13 @@ export interface RoomRegistry {
    */
   readonly submit?: (room: RoomId, op: WriteOp, reply: Reply<OpResult>) => ChatError | undefined
   readonly snapshot: (room: RoomId) => Effect.Effect<RoomSnapshot, ChatError>
+  /**
+   * The room's members without a message to its actor, when an actor serving it here has
+   * them loaded (as of its last commit: what a snapshot taken now would show, less writes
+   * not yet acknowledged to anyone); undefined otherwise, and then `snapshot` answers.
+   * Absent where rooms may be served elsewhere (the cluster router).
+   */
+  readonly members?: (room: RoomId) => ReadonlyMap<UserId, Role> | undefined
   readonly activeRooms: Effect.Effect<number>
   /** Stop accepting commands, let actors commit what they hold, answer the rest unavailable. */
   readonly drain: Effect.Effect<void>
@@ -60,7 +67,8 @@ export const make = (deps: ActorDeps, options: RegistryOptions): Effect.Effect<R
         room,
         mailbox: new Mailbox<Envelope>(options.mailboxCapacity),
         closed: false,
-        lastActive: clock.unsafeCurrentTimeMillis()
+        lastActive: clock.unsafeCurrentTimeMillis(),
+        members: undefined
       }
       cell.mailbox.offer(first)
       cells.set(room, cell)
@@ -176,6 +184,10 @@ export const make = (deps: ActorDeps, options: RegistryOptions): Effect.Effect<R
       write: (room, op) => awaitable(room, writeEnvelope(op)),
       submit: (room, op, reply) => submit(room, reply, writeEnvelope(op)),
       snapshot: (room) => Effect.flatten(awaitable(room, snapshotEnvelope)),
+      members: (room) => {
+        const cell = cells.get(room)
+        return cell === undefined || cell.closed ? undefined : cell.members
+      },
       activeRooms: Effect.sync(() => cells.size),
       release: (moving) =>
         Effect.gen(function* () {

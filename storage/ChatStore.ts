@@ -29,6 +29,9 @@ export class CommitDefect {
 }
 
 /** How `commitNow` answers: an error, or the results in op order. */
+/** How `historyNow` answers: an error, or the page. */
+export type HistoryDone = (error: StoreError | undefined, page?: HistoryPage) => void
+
 export type CommitDone = (error: StoreError | Fenced | CommitDefect | undefined, results?: ReadonlyArray<OpResult>) => void
 
 /**
@@ -174,6 +177,15 @@ export interface ChatStore {
   ) => Effect.Effect<ReadonlyArray<ChatEvent>, StoreError>
   /** Messages with seq < before (all when absent), newest first. */
   readonly history: (room: RoomId, before: number | undefined, limit: number) => Effect.Effect<HistoryPage, StoreError>
+  /**
+   * `history` as plain code, for the REST history page: the same page and errors, answered by
+   * calling `done` exactly once (possibly before this returns). The page and its messages are
+   * new objects the caller owns (a wrapper may replace a message's body in place). Present
+   * where history is a Promise underneath (SQL) and on the wrappers that pass it through;
+   * absent elsewhere, where callers run `history`. A page is one request, not one message,
+   * but an Effect per store wrapper per page was a fifth of its CPU (docs/architecture.md).
+   */
+  readonly historyNow?: (room: RoomId, before: number | undefined, limit: number, done: HistoryDone) => void
   /** The caller's rooms, pinned first, then by last activity; keyset cursor. */
   readonly listRooms: (user: UserId, cursor: string | undefined, limit: number) => Effect.Effect<RoomPage, StoreError>
 

@@ -14,10 +14,12 @@ export { signToken, type SignOptions } from "./signToken.ts"
 
 export interface AuthService {
   readonly verify: (token: string) => Effect.Effect<UserId, Unauthorized>
+  /** `verify` of a token verified and cached before, without an Effect; undefined: call `verify`. */
+  readonly verifyNow?: (token: string) => UserId | undefined
 }
 
 export const make = (options: VerifierOptions): Effect.Effect<AuthService, AuthSetupError> =>
-  Effect.map(makeVerifier(options), (verify) => ({ verify }))
+  Effect.map(makeVerifier(options), (v) => ({ verify: v.verify, verifyNow: v.peek }))
 
 export class Auth extends Context.Tag("chat/Auth")<Auth, AuthService>() {
   /** Keys from ChatConfig (JWKS/PEM, iss, aud) and the resolved HS256 secret. */

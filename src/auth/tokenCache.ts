@@ -39,17 +39,31 @@ export const DEFAULT_CAPACITY = 4096
 export const DEFAULT_MAX_TOKEN_CHARS = 2048
 export const DEFAULT_MAX_AGE_MS = 5 * 60_000
 
+/** A verifier with its cache: `peek` answers a cached token without an Effect (undefined: ask `verify`). */
+export interface CachedVerifier {
+  readonly verify: (token: string) => Effect.Effect<UserId, Unauthorized>
+  /**
+   * The user of a token verified before and still trusted, by the wall clock (`verify`
+   * reads Effect's Clock: under a test clock entries look expired here, a miss).
+   */
+  readonly peek: (token: string) => UserId | undefined
+}
+
 export const withTokenCache = (
   verify: (token: string) => Effect.Effect<Verified, Unauthorized>,
   options: TokenCacheOptions = {}
-): ((token: string) => Effect.Effect<UserId, Unauthorized>) => {
+): CachedVerifier => {
   const maxTokenChars = options.maxTokenChars ?? DEFAULT_MAX_TOKEN_CHARS
   const maxAgeMs = options.maxAgeMs ?? DEFAULT_MAX_AGE_MS
   // Value: the user, and the clock time (ms) until which the entry may be used.
   const entries = new BoundedMap<string, { readonly user: UserId; readonly until: number }>(
     options.capacity ?? DEFAULT_CAPACITY
   )
-  return (token) =>
+  const peek = (token: string): UserId | undefined => {
+    const hit = entries.get(token)
+    return hit !== undefined && Date.now() < hit.until ? hit.user : undefined
+  }
+  const cachedVerify = (token: string) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const hit = entries.get(token)
       if (hit !== undefined) {
@@ -62,4 +76,5 @@ export const withTokenCache = (
         return user
       })
     })
+  return { verify: cachedVerify, peek }
 }

@@ -11,7 +11,7 @@ import { Unauthorized } from "../../core/errors.ts"
 import { isWellFormed, SYSTEM_SENDER, UserId } from "../../core/model.ts"
 import { utf8 } from "../../core/util/base64.ts"
 import { KEYS_UNAVAILABLE, rejectionReason } from "./rejection.ts"
-import { type TokenCacheOptions, type Verified, withTokenCache } from "./tokenCache.ts"
+import { type CachedVerifier, type TokenCacheOptions, type Verified, withTokenCache } from "./tokenCache.ts"
 
 export interface VerifierOptions {
   readonly secret?: Redacted.Redacted<string>
@@ -38,7 +38,7 @@ const decodeSub = Schema.decodeUnknownOption(UserId)
 
 export const makeVerifier = (
   options: VerifierOptions
-): Effect.Effect<(token: string) => Effect.Effect<UserId, Unauthorized>, AuthSetupError> =>
+): Effect.Effect<CachedVerifier, AuthSetupError> =>
   Effect.gen(function* () {
     const hmacKey = options.secret === undefined ? undefined : utf8.encode(Redacted.value(options.secret))
     const asymmetric = yield* asymmetricKeys(options)

@@ -87,6 +87,19 @@ export interface Chat {
     before: number | undefined,
     limit: number
   ) => Effect.Effect<HistoryPage, ChatError>
+  /**
+   * `history` as plain code, for the REST history page: the same checks, page and errors,
+   * answered through `reply` (once). False, with nothing done, when this node cannot answer
+   * without I/O first (membership not cached in process, or a store without `historyNow`):
+   * the caller then uses `history`.
+   */
+  readonly historyNow?: (
+    user: UserId,
+    room: RoomId,
+    before: number | undefined,
+    limit: number,
+    reply: (error: ChatError | undefined, page?: HistoryPage) => void
+  ) => boolean
   readonly createDirect: (user: UserId, other: UserId) => Effect.Effect<{ room: Room; created: boolean }, ChatError>
   readonly createGroup: (user: UserId, name: string, members: ReadonlyArray<UserId>) => Effect.Effect<Room, ChatError>
   readonly listRooms: (user: UserId, cursor: string | undefined, limit: number) => Effect.Effect<RoomPage, ChatError>
@@ -192,6 +205,9 @@ export const make = (
     return tooLarge === undefined ? Effect.void : Effect.fail(tooLarge)
   }
   const submit = registry.submit
+  const storeHistoryNow = store.historyNow
+  const peekMembership = membershipCache?.peek
+  const liveMembers = registry.members
   const tryTake = limiter.tryTake
 
   const write = (user: UserId, room: RoomId, op: WriteOp, limitKey: string = user): Pending<Ack> =>
@@ -290,6 +306,30 @@ export const make = (
     replay: (room, after, upTo, limit) => fromStore(store.events(room, after, upTo, limit)),
     history: (user, room, before, limit) =>
       Effect.flatMap(authorize(user, room), () => fromStore(store.history(room, before, limit))),
+    ...(storeHistoryNow !== undefined && (peekMembership !== undefined || liveMembers !== undefined)
+      ? {
+          historyNow: (user, room, before, limit, reply) => {
+            // `authorize`'s answer where it needs no I/O: the cache in process, else the
+            // members of the room's actor when it runs here.
+            let role = peekMembership?.(room, user)
+            if (role === undefined) {
+              const members = liveMembers?.(room)
+              if (members !== undefined) role = members.get(user) ?? "none"
+            }
+            if (role === undefined) return false
+            if (role === "none") {
+              reply(new NotFound({ message: "room not found" }))
+              return true
+            }
+            storeHistoryNow(room, before, limit, (error, page) => {
+              if (error === undefined) return reply(undefined, page)
+              Effect.runFork(logStoreFailure(error))
+              reply(storeFailure(error))
+            })
+            return true
+          }
+        } satisfies Pick<Chat, "historyNow">
+      : {}),
     createDirect: (user, other) =>
       user === other
         ? Effect.fail(new BadRequest({ message: "a direct room needs another user" }))

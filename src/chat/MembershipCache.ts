@@ -22,6 +22,12 @@ export interface MembershipCache {
   /** The room's complete member list, as the store has it. */
   readonly put: (room: RoomId, members: ReadonlyMap<UserId, Role>) => Effect.Effect<void>
   readonly invalidate: (room: RoomId) => Effect.Effect<void>
+  /**
+   * `get` without an Effect, where the answer needs no I/O (the in-process cache): undefined
+   * is a miss. Timed by the wall clock (`get` by Effect's Clock): a test clock's entries
+   * look expired here, which is a miss, never a wrong answer.
+   */
+  readonly peek?: (room: RoomId, user: UserId) => CachedRole | undefined
 }
 
 export class MembershipCacheTag extends Context.Tag("chat/MembershipCache")<MembershipCacheTag, MembershipCache>() {}
@@ -44,6 +50,13 @@ export const makeLocal = (options: LocalCacheOptions = {}): MembershipCache => {
   const held = new Map<RoomId, number>()
 
   return {
+    peek: (room, user) => {
+      const entry = rooms.get(room)
+      if (entry === undefined || entry.until <= Date.now()) return undefined
+      rooms.delete(room)
+      rooms.set(room, entry)
+      return entry.members.get(user) ?? "none"
+    },
     get: (room, user) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         const entry = rooms.get(room)

@@ -15,7 +15,7 @@
  * Sealing and opening a body are synchronous (a few microseconds each): a batch or a page
  * resolves the data keys it needs once, as effects, then runs its bodies in a plain loop.
  */
-import { Clock, Effect, Either, Layer, Option } from "effect"
+import { Cause, Clock, Effect, Either, Exit, Layer, Option } from "effect"
 import { BoundedMap } from "../../core/util/BoundedMap.ts"
 import { bodyKeyId, bodyOpener, sealBody } from "./body.ts"
 import type { DataKey } from "./body.ts"
@@ -26,7 +26,7 @@ import type { KeyRing } from "./KeyRing.ts"
 import { StoreError } from "../../core/errors.ts"
 import type { ChatEvent, Message, RoomId, RoomSummary } from "../../core/model.ts"
 import { answerCommitExit as answerExit, ChatStoreTag } from "../../storage/ChatStore.ts"
-import type { ChatStore, WrappedRoomKey } from "../../storage/ChatStore.ts"
+import type { ChatStore, HistoryDone, HistoryPage, WrappedRoomKey } from "../../storage/ChatStore.ts"
 import type { OpResult, WriteOp } from "../../core/ops.ts"
 
 export interface EncryptionOptions {
@@ -368,6 +368,61 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
   const viaEffect = (...[room, epoch, members, ops, shard, done]: Parameters<NonNullable<ChatStore["commitNow"]>>) =>
     void Effect.runCallback(commit(room, epoch, members, ops, shard), { onExit: (exit) => answerExit(exit, done) })
 
+  /**
+   * The plain history page: when every data key the page names was opened here before (the
+   * warm path of `openAll`), its bodies open synchronously, in place (the page is ours: see
+   * ChatStore.historyNow); anything else opens through `openAll` to a callback.
+   */
+  const innerHistory = store.historyNow
+  const historyNow: ChatStore["historyNow"] =
+    innerHistory === undefined
+      ? undefined
+      : (room, before, limit, done) =>
+          innerHistory(room, before, limit, (error, page) => {
+            if (error !== undefined) return done(error)
+            const messages = page!.messages as Array<Message>
+            let opener: Opener | undefined
+            let openerKey: string | undefined
+            for (let i = 0; i < messages.length; i++) {
+              const body = messages[i].body
+              if (body === "") continue
+              const id = bodyKeyId(body)
+              if (Option.isNone(id)) return done(asStoreError("decrypt")(notCiphertext(room)))
+              if (id.value !== openerKey) {
+                openerKey = id.value
+                opener = openers.get(`${room}\u0000${id.value}`)
+                if (opener === undefined) return openPageViaEffect(room, page!, i, done)
+              }
+              const opened = opener!(body, messages[i].id)
+              if (Either.isLeft(opened)) return done(asStoreError("decrypt")(opened.left))
+              ;(messages[i] as { body: string }).body = opened.right
+            }
+            done(undefined, page)
+          })
+  /** The messages of a page from `from` on, whose keys are not all open yet (those before it are open). */
+  const openPageViaEffect = (room: RoomId, page: HistoryPage, from: number, done: HistoryDone) => {
+    const messages = page.messages as Array<Message>
+    const at: Array<number> = []
+    for (let i = from; i < messages.length; i++) if (messages[i].body !== "") at.push(i)
+    Effect.runCallback(
+      openAll(
+        room,
+        at.map((i) => messages[i].body),
+        at.map((i) => messages[i].id)
+      ),
+      {
+        onExit: (exit) => {
+          if (Exit.isFailure(exit)) {
+            const failure = Cause.failureOption(exit.cause)
+            return done(Option.isSome(failure) ? failure.value : new StoreError({ operation: "decrypt", cause: Cause.squash(exit.cause) }))
+          }
+          at.forEach((i, j) => ((messages[i] as { body: string }).body = exit.value[j]))
+          done(undefined, page)
+        }
+      }
+    )
+  }
+
   // Every member is listed rather than spread from `store`: a spread would drop (or unbind) methods
   // of a class-based store, and a new contract member should make this file fail to compile until
   // someone decides whether it carries bodies.
@@ -394,6 +449,7 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
     push: store.push,
     commit,
     ...(commitNow !== undefined ? { commitNow } : {}),
+    ...(historyNow !== undefined ? { historyNow } : {}),
     events: (room, after, upTo, limit) =>
       Effect.flatMap(store.events(room, after, upTo, limit), (events) => openEvents(room, events)),
     history: (room, before, limit) =>

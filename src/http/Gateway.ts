@@ -186,6 +186,7 @@ export const layer: Layer.Layer<
       chat,
       hub,
       verify: auth.verify,
+      ...(auth.verifyNow !== undefined ? { verifyNow: auth.verifyNow } : {}),
       runtime,
       fork,
       limits: {

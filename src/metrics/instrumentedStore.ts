@@ -17,7 +17,7 @@ import { queryRecorder, timeQuery } from "./metrics.ts"
  * object of its own that the push worker polls; it is passed through untimed and measured by
  * the chat_push_* series instead.
  */
-export const OPERATION_NAMES: Readonly<Record<Exclude<keyof ChatStore, "name" | "push" | "commitNow">, string>> = {
+export const OPERATION_NAMES: Readonly<Record<Exclude<keyof ChatStore, "name" | "push" | "commitNow" | "historyNow">, string>> = {
   commit: "save_message",
   history: "get_messages",
   events: "get_events",
@@ -70,6 +70,17 @@ export const withMetrics = (store: ChatStore): ChatStore => {
           done(error, results)
         })
       }) satisfies ChatStore["commitNow"]
+    } else if (operation === "historyNow" && typeof member === "function") {
+      // Timed under the name of `history`: the same query, on a path without an Effect.
+      const historyNow = member as NonNullable<ChatStore["historyNow"]>
+      const record = queryRecorder(OPERATION_NAMES.history, store.name)
+      out[operation] = ((room, before, limit, done) => {
+        const start = performance.now()
+        historyNow(room, before, limit, (error, page) => {
+          record((performance.now() - start) / 1000)
+          done(error, page)
+        })
+      }) satisfies ChatStore["historyNow"]
     } else if (typeof member === "function") {
       out[operation] = (...args: Array<unknown>) => time((member as (...a: Array<unknown>) => Effect.Effect<unknown, unknown>)(...args))
     } else if (Effect.isEffect(member)) {

@@ -114,10 +114,38 @@ export const withBreaker = (store: ChatStore, breaker: Breaker, timeoutMs?: numb
         done(error, results)
       })
     }
+  /** The plain history page under the same rules (as `guardNow`). */
+  const guardHistoryNow = (historyNow: NonNullable<ChatStore["historyNow"]>): ChatStore["historyNow"] =>
+    (room, before, limit, done) => {
+      const refused = breaker.reject()
+      if (refused !== undefined) return done(new StoreError({ operation: "history", cause: new CircuitOpen(refused.message) }))
+      let settled = false
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              if (settled) return
+              settled = true
+              const e = timedOut("history", timeoutMs)
+              breaker.hung(describeCause(e))
+              done(e)
+            }, timeoutMs)
+      historyNow(room, before, limit, (error, page) => {
+        if (settled) return
+        settled = true
+        if (timer !== undefined) clearTimeout(timer)
+        if (error === undefined) breaker.success()
+        else breaker.failure(describeCause(error))
+        done(error, page)
+      })
+    }
   const out: Record<string, unknown> = {}
   for (const [operation, member] of Object.entries(store)) {
     if (operation === "ping") out[operation] = member
     else if (operation === "commitNow") out[operation] = typeof member === "function" ? guardNow(member as NonNullable<ChatStore["commitNow"]>) : member
+    else if (operation === "historyNow") {
+      out[operation] = typeof member === "function" ? guardHistoryNow(member as NonNullable<ChatStore["historyNow"]>) : member
+    }
     else if (typeof member === "function") {
       out[operation] = (...args: Array<unknown>) =>
         guard(operation, () => (member as (...a: Array<unknown>) => Effect.Effect<unknown, unknown>)(...args))

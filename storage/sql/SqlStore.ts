@@ -6,8 +6,8 @@
  */
 import { Clock, Effect, Option } from "effect"
 import { Fenced, StoreError } from "../../core/errors.ts"
-import type { Device, Member, Room, RoomId, RoomKind, RoomSummary, UserId } from "../../core/model.ts"
-import type { ChatStore, Membership, NewGroupRoom, RoomHead, WrappedRoomKey } from "../ChatStore.ts"
+import type { Device, Member, Message, Room, RoomId, RoomKind, RoomSummary, UserId } from "../../core/model.ts"
+import type { ChatStore, HistoryPage, Membership, NewGroupRoom, RoomHead, WrappedRoomKey } from "../ChatStore.ts"
 import { byteOrder } from "../byteOrder.ts"
 import { decodeRoomCursor, encodeRoomCursor } from "../cursor.ts"
 import { toMessage } from "../../core/plan.ts"
@@ -177,18 +177,29 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
       return current > epoch ? Effect.fail(new Fenced({ room: `shard:${shard}`, epoch, currentEpoch: current })) : Effect.void
     })
 
-  const history: ChatStore["history"] = (room, before, limit) =>
-    run("history", async () => {
-      const rows = await db.query(Q.HISTORY, [room, before ?? NO_BOUND, limit + 1])
-      const messages = rows.slice(0, limit).map((row) => {
-        const m = R.storedMessage(row)
-        const message = toMessage(room, m, m.body ?? "")
-        const reactions = row.reactions as Record<string, Array<UserId>> | null
-        // Most messages have no reactions: no second copy of each for them.
-        return reactions ? { ...message, reactions } : message
-      })
-      return { messages, hasMore: rows.length > limit }
-    })
+  const historyPage = async (room: RoomId, before: number | undefined, limit: number): Promise<HistoryPage> => {
+    const rows = await db.query(Q.HISTORY, [room, before ?? NO_BOUND, limit + 1])
+    const n = Math.min(rows.length, limit)
+    const messages = new Array<Message>(n)
+    for (let i = 0; i < n; i++) {
+      const row = rows[i]
+      const m = R.storedMessage(row)
+      const message = toMessage(room, m, m.body ?? "")
+      const reactions = row.reactions as Record<string, Array<UserId>> | null
+      // Most messages have no reactions: no second copy of each for them.
+      messages[i] = reactions ? { ...message, reactions } : message
+    }
+    return { messages, hasMore: rows.length > limit }
+  }
+
+  const history: ChatStore["history"] = (room, before, limit) => run("history", () => historyPage(room, before, limit))
+
+  const historyNow: NonNullable<ChatStore["historyNow"]> = (room, before, limit, done) => {
+    historyPage(room, before, limit).then(
+      (page) => done(undefined, page),
+      (cause) => done(new StoreError({ operation: "history", cause }))
+    )
+  }
 
   const listRooms: ChatStore["listRooms"] = (user, cursor, limit) =>
     run("listRooms", async () => {
@@ -255,6 +266,7 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
       }),
     commit,
     commitNow,
+    historyNow,
     fenceShard,
     events: (room, after, upTo, limit) =>
       run("events", async () => (await db.query(Q.REPLAY, [room, after, upTo, limit])).map((row) => R.replayEvent(room, row))),

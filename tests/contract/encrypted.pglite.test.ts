@@ -8,6 +8,8 @@ import { migrate } from "../../storage/sql/migrate.ts"
 import { loadMigrations } from "../../storage/sql/migrations.node.ts"
 import { makeSqlStore } from "../../storage/sql/SqlStore.ts"
 import { rotateMasterKey } from "../../src/crypto/rotate.ts"
+import type { ChatStore, HistoryPage } from "../../storage/ChatStore.ts"
+import type { StoreError } from "../../core/errors.ts"
 
 const ALICE = "alice" as UserId
 const BOB = "bob" as UserId
@@ -29,7 +31,42 @@ const openDatabase = Effect.gen(function* () {
   return { db, store }
 })
 
+/** `historyNow` of `store` as an Effect (its error as the failure). */
+const historyNow = (store: ChatStore, before: number | undefined, limit: number) =>
+  Effect.async<HistoryPage, StoreError>((resume) =>
+    store.historyNow!(ROOM, before, limit, (error, page) => resume(error !== undefined ? Effect.fail(error) : Effect.succeed(page!)))
+  )
+
 describe("encrypted store - pglite", () => {
+  it.scoped("historyNow - opens a page with its key unopened and opened, like history, and refuses a body moved to another message", () =>
+    Effect.gen(function* () {
+      const { db, store } = yield* openDatabase
+      const ring = yield* KeyRing.make({ current: newMasterKey() })
+      const ops = ["one", "two", "three"].map((body, i) => ({
+        _tag: "Send" as const,
+        actor: ALICE,
+        messageId: crypto.randomUUID(),
+        clientMsgId: `c${i}`,
+        body
+      }))
+      yield* withEncryption(store, ring).commit(ROOM, 0, MEMBERS, ops)
+      // A new decorator: no data key opened yet, so the first page opens through the key ring.
+      const reader = withEncryption(store, ring)
+      const cold = yield* historyNow(reader, undefined, 10)
+      expect(cold.messages.map((m) => m.body)).toEqual(["three", "two", "one"])
+      expect(cold).toEqual(yield* reader.history(ROOM, undefined, 10))
+      const warm = yield* historyNow(reader, 3, 10)
+      expect(warm.messages.map((m) => m.body)).toEqual(["two", "one"])
+      expect(warm.hasMore).toBe(false)
+      // Message 1's sealed body copied into message 2's row: bound to message 1, it must not open there.
+      yield* Effect.promise(() =>
+        db.query("UPDATE messages SET body = (SELECT body FROM messages WHERE room_id = $1::uuid AND seq = 1) WHERE room_id = $1::uuid AND seq = 2", [ROOM])
+      )
+      const refused = yield* Effect.flip(historyNow(reader, undefined, 10))
+      expect(refused).toMatchObject({ _tag: "StoreError", operation: "decrypt" })
+      expect(yield* Effect.flip(reader.history(ROOM, undefined, 10))).toMatchObject({ _tag: "StoreError", operation: "decrypt" })
+    }))
+
   it.scoped(
     "stores no plaintext body in the messages table, and reads it back through the decorator",
     () =>

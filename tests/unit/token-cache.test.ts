@@ -24,7 +24,7 @@ describe("auth - token cache", () => {
   it.effect("auth - answers a token it verified before without verifying it again", () =>
     Effect.gen(function* () {
       const { calls, verify } = counting(3600)
-      const cached = withTokenCache(verify)
+      const cached = withTokenCache(verify).verify
       expect(yield* cached("good-alice")).toBe("alice")
       expect(yield* cached("good-alice")).toBe("alice")
       expect(yield* cached("good-bob")).toBe("bob")
@@ -34,7 +34,7 @@ describe("auth - token cache", () => {
   it.effect("auth - never caches a refusal", () =>
     Effect.gen(function* () {
       const { calls, verify } = counting(3600)
-      const cached = withTokenCache(verify)
+      const cached = withTokenCache(verify).verify
       expect((yield* Effect.flip(cached("bad"))).message).toBe("invalid token")
       expect((yield* Effect.flip(cached("bad"))).message).toBe("invalid token")
       expect(calls).toEqual(["bad", "bad"])
@@ -44,7 +44,7 @@ describe("auth - token cache", () => {
     Effect.gen(function* () {
       // TestClock starts at 0: exp 60 s is one minute from now.
       const { calls, verify } = counting(60)
-      const cached = withTokenCache(verify)
+      const cached = withTokenCache(verify).verify
       yield* cached("good-alice")
       yield* TestClock.adjust("59 seconds")
       yield* cached("good-alice")
@@ -57,7 +57,7 @@ describe("auth - token cache", () => {
   it.effect("auth - trusts an entry at most maxAgeMs, whatever the token's exp", () =>
     Effect.gen(function* () {
       const { calls, verify } = counting(24 * 3600)
-      const cached = withTokenCache(verify, { maxAgeMs: 1000 })
+      const cached = withTokenCache(verify, { maxAgeMs: 1000 }).verify
       yield* cached("good-alice")
       yield* TestClock.adjust("999 millis")
       yield* cached("good-alice")
@@ -70,7 +70,7 @@ describe("auth - token cache", () => {
   it.effect("auth - holds at most `capacity` tokens, evicting the least recently used, and never over-long ones", () =>
     Effect.gen(function* () {
       const { calls, verify } = counting(3600)
-      const cached = withTokenCache(verify, { capacity: 2, maxTokenChars: 12 })
+      const cached = withTokenCache(verify, { capacity: 2, maxTokenChars: 12 }).verify
       yield* cached("good-a")
       yield* cached("good-b")
       yield* cached("good-a")
@@ -95,5 +95,36 @@ describe("auth - token cache", () => {
         expect(yield* Effect.flip(auth.verify(altered))).toBeInstanceOf(Unauthorized)
       }
       expect(yield* auth.verify(token)).toBe("alice")
+    }))
+
+  it.live("auth - peek answers only a token verified before, and never one that was refused", () =>
+    Effect.gen(function* () {
+      const { calls, verify } = counting(Math.floor(Date.now() / 1000) + 3600)
+      const cached = withTokenCache(verify)
+      expect(cached.peek("good-alice")).toBeUndefined()
+      expect(yield* cached.verify("good-alice")).toBe("alice")
+      expect(cached.peek("good-alice")).toBe("alice")
+      yield* Effect.flip(cached.verify("bad"))
+      expect(cached.peek("bad")).toBeUndefined()
+      expect(cached.peek("good-bob")).toBeUndefined()
+      expect(calls).toEqual(["good-alice", "bad"])
+    }))
+
+  it.effect("auth - peek treats an entry timed by a test clock as expired (a miss, never a stale hit)", () =>
+    Effect.gen(function* () {
+      const { verify } = counting(3600)
+      const cached = withTokenCache(verify)
+      expect(yield* cached.verify("good-alice")).toBe("alice")
+      expect(cached.peek("good-alice")).toBeUndefined()
+    }))
+
+  it.live("auth - verifyNow of the real verifier answers a signed token once verify has", () =>
+    Effect.gen(function* () {
+      const auth = yield* make({ secret: Redacted.make(SECRET) })
+      const token = yield* signToken(SECRET, "alice")
+      expect(auth.verifyNow!(token)).toBeUndefined()
+      expect(yield* auth.verify(token)).toBe("alice")
+      expect(auth.verifyNow!(token)).toBe("alice")
+      expect(auth.verifyNow!(`${token}x`)).toBeUndefined()
     }))
 })
