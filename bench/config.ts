@@ -246,7 +246,7 @@ const FLAGS = {
   "idle-conns": { type: "string", doc: "idle connection counts, comma-separated" },
   "idle-servers": { type: "string", doc: "servers, comma-separated" },
   "history-messages": { type: "string", doc: "messages in the history room" },
-  "history-queries": { type: "string", doc: "pages fetched (REST, then raw SQL)" },
+  "history-queries": { type: "string", doc: "pages fetched (REST and raw SQL at each)" },
   "history-stores": { type: "string", doc: "postgres,pglite" },
   "coldstart-repeats": { type: "string", doc: "starts per case" },
   "coldstart-stores": { type: "string", doc: "pglite,postgres" },

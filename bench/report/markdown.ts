@@ -442,7 +442,7 @@ const historySection = (r: BenchResults) => {
     "## 4. History",
     "",
     "One room filled through the store's commit path (encrypted bodies), then pages of 50 at the same random positions: REST " +
-      "`GET /v1/rooms/:room/messages?before=&limit=50` one at a time, then the raw SQL query for the same rows " +
+      "`GET /v1/rooms/:room/messages?before=&limit=50` one at a time, and the raw SQL query for the same rows " +
       "(ciphertext as stored; no HTTP, auth, decryption or JSON).",
     "",
     table(
@@ -462,7 +462,9 @@ const historySection = (r: BenchResults) => {
           ? `error: ${run.error.split("\n")[0].slice(0, 160)}`
           : run.store === "pglite"
             ? "raw query in-process (WASM) after the server stopped"
-            : ""
+            : run.interleaved === true
+              ? "REST and raw pages alternated, page by page"
+              : "all REST pages, then all raw pages"
       ])
     ),
     ""

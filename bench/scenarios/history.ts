@@ -1,7 +1,8 @@
 /**
- * Scenario 4, history: one room with M messages, then pages of 50 at random positions,
- * first through REST (`GET /v1/rooms/:room/messages?before=&limit=50`, one request at a
- * time, keep-alive) and then the same pages by a raw SQL query on the same database. The
+ * Scenario 4, history: one room with M messages, then pages of 50 at random positions
+ * through REST (`GET /v1/rooms/:room/messages?before=&limit=50`, one request at a time,
+ * keep-alive) and the same pages by a raw SQL query on the same database (on PostgreSQL
+ * alternating with the REST pages, page by page; on PGlite after them). The
  * raw query is the floor: the same rows as stored (ciphertext, no reactions join, no
  * decryption, no HTTP, no auth, no JSON), which is what the REST path adds on top.
  *
@@ -44,6 +45,8 @@ export interface HistoryRun {
   readonly raw?: LatencySummary
   /** REST p99 / raw p99. */
   readonly p99Ratio?: number
+  /** REST and raw pages alternated page by page (PostgreSQL since this was recorded). */
+  readonly interleaved?: boolean
 }
 
 /** Data left for the cold-start scenario (removed by the caller). */
@@ -104,20 +107,55 @@ const get = (agent: Agent, url: URL, headers: Record<string, string>): Promise<{
     req.end()
   })
 
-const restTimes = async (server: RunningServer, room: HistoryRoom, befores: ReadonlyArray<number>) => {
+/** One REST page fetcher over a kept-alive connection; `close` ends the connection. */
+const restPages = async (server: RunningServer, room: HistoryRoom) => {
   const token = await Effect.runPromise(signToken(BENCH_SECRET, HISTORY_READER, { expiresIn: "6h" }))
   const headers = { authorization: `Bearer ${token}` }
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
-  try {
-    return await timeAll(befores, async (before) => {
+  return {
+    fetchPage: async (before: number) => {
       const res = await get(agent, new URL(`${server.httpUrl}/v1/rooms/${room.room}/messages?before=${before}&limit=${PAGE}`), headers)
       const body = JSON.parse(res.body) as { messages?: Array<unknown> }
       if (res.status !== 200) throw new Error(`history HTTP ${res.status}: ${res.body.slice(0, 300)}`)
       return body.messages?.length ?? 0
-    })
-  } finally {
-    agent.destroy()
+    },
+    close: () => agent.destroy()
   }
+}
+
+const restTimes = async (server: RunningServer, room: HistoryRoom, befores: ReadonlyArray<number>) => {
+  const rest = await restPages(server, room)
+  try {
+    return await timeAll(befores, rest.fetchPage)
+  } finally {
+    rest.close()
+  }
+}
+
+/**
+ * REST and raw pages alternated, page by page at the same position, after both sides' warm-up:
+ * both sides then meet the same background (a checkpoint, autovacuum after the bulk load, the
+ * orchestrator's own GC), where timing all REST pages and then all raw ones gave each its own.
+ */
+const interleavedTimes = async (
+  befores: ReadonlyArray<number>,
+  rest: (before: number) => Promise<number>,
+  raw: (before: number) => Promise<number>
+): Promise<{ rest: Array<number>; raw: Array<number> }> => {
+  for (let i = 0; i < WARMUP_QUERIES; i++) {
+    await rest(befores[i % befores.length]!)
+    await raw(befores[i % befores.length]!)
+  }
+  const out = { rest: [] as Array<number>, raw: [] as Array<number> }
+  for (const b of befores) {
+    for (const [side, fetchPage] of [["rest", rest], ["raw", raw]] as const) {
+      const t0 = performance.now()
+      const rows = await fetchPage(b)
+      out[side].push(performance.now() - t0)
+      if (rows !== PAGE) throw new Error(`${side} page before ${b} had ${rows} messages, expected ${PAGE}`)
+    }
+  }
+  return out
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100
@@ -165,20 +203,29 @@ const measure = async (
     pg
   )
   let rest: Array<number>
-  try {
-    rest = await restTimes(server, room, befores)
-  } finally {
-    await server.stop()
-  }
   let raw: Array<number>
   if (store === "postgres") {
+    // PostgreSQL: the raw query from its own connection, alternating with the REST pages.
     const sql = postgres(target.url!, { max: 1, onnotice: () => {} })
+    const pages = await restPages(server, room)
     try {
-      raw = await timeAll(befores, async (b) => (await sql.unsafe(RAW_PAGE, [room.room, b, PAGE], { prepare: true })).length)
+      const times = await interleavedTimes(befores, pages.fetchPage, async (b) =>
+        (await sql.unsafe(RAW_PAGE, [room.room, b, PAGE], { prepare: true })).length
+      )
+      rest = times.rest
+      raw = times.raw
     } finally {
+      pages.close()
       await sql.end({ timeout: 5 })
+      await server.stop()
     }
   } else {
+    // PGlite: one process may hold the directory, so the raw query runs once the server has stopped.
+    try {
+      rest = await restTimes(server, room, befores)
+    } finally {
+      await server.stop()
+    }
     const db = await PGlite.create({ dataDir: join(target.dataDir!, "pglite") })
     try {
       raw = await timeAll(befores, async (b) => (await db.query(RAW_PAGE, [room.room, b, PAGE])).rows.length)
@@ -197,7 +244,8 @@ const measure = async (
     queries: befores.length,
     rest: restS,
     raw: rawS,
-    p99Ratio: rawS.p99 > 0 ? round2(restS.p99 / rawS.p99) : 0
+    p99Ratio: rawS.p99 > 0 ? round2(restS.p99 / rawS.p99) : 0,
+    ...(store === "postgres" ? { interleaved: true } : {})
   }
 }
 
