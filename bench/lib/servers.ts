@@ -157,6 +157,15 @@ const profileArgs = (dir: string | undefined): Array<string> => {
  */
 const oursEntry = (profileDir: string | undefined): string => (profileDirOf(profileDir) !== undefined ? OURS_UNBUNDLED_ENTRY : OURS_ENTRY)
 
+/** `BENCH_OURS_ENV="CHAT_X=1 CHAT_Y=2"`: extra settings for our node only (experiments; never in headline runs). */
+const oursEnv = (): Record<string, string> =>
+  Object.fromEntries(
+    (process.env.BENCH_OURS_ENV ?? "")
+      .split(/\s+/)
+      .filter((kv) => kv.includes("="))
+      .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])
+  )
+
 /** `BENCH_OURS_NODE_FLAGS="--flag ..."`: extra V8/Node flags for our node only (experiments). */
 const oursNodeFlags = (): Array<string> => (process.env.BENCH_OURS_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f !== "")
 
@@ -187,6 +196,7 @@ export const spawnOurs = (options: OursOptions, port: number) => {
         CHAT_NODE_ID: "bench",
         // The port is chosen here, so the info-level "listening" line is not needed.
         CHAT_LOG_LEVEL: "warning",
+        ...oursEnv(),
         ...options.env
       }),
       stdio: ["ignore", "pipe", "pipe"]

@@ -31,6 +31,7 @@ export interface ChatConfig {
   readonly dualRead: DualReadKind
   readonly postgresUrl: Option.Option<Redacted.Redacted<string>>
   readonly postgresPool: number
+  readonly commitLingerMs: number
   readonly scyllaContactPoints: ReadonlyArray<string>
   readonly scyllaKeyspace: string
   readonly scyllaLocalDc: string
@@ -144,6 +145,7 @@ export const settings: { readonly [K in keyof ChatConfig]: S.Setting<ChatConfig[
   dualRead: S.oneOf("CHAT_DUAL_READ", "with `CHAT_STORE=dual`: the store reads come from, `postgres` or `scylla` (writes go to PostgreSQL, then ScyllaDB)", DUAL_READS, "postgres"),
   postgresUrl: S.optionalSecret("CHAT_POSTGRES_URL", "PostgreSQL connection URL (required for `postgres` and `dual`)"),
   postgresPool: S.integer("CHAT_POSTGRES_POOL", "PostgreSQL connection pool size", 10, positiveInt),
+  commitLingerMs: S.integer("CHAT_COMMIT_LINGER_MS", "PostgreSQL and PGlite: the longest a room's batch waits for other rooms' batches to join its group commit (one statement for all), while batches arrive more often than once per this many ms (at a light load none waits); 0: only batches of the same event-loop turn share a commit. Adds up to this much to an ack under load and saves a statement, a round trip and a transaction per room (docs/architecture.md)", 2, { min: 0, max: 100 }),
   scyllaContactPoints: S.list("CHAT_SCYLLA_CONTACT_POINTS", "ScyllaDB/Cassandra contact points, comma-separated `host[:port]` (required for `scylla` and `dual`)", []),
   scyllaKeyspace: S.text("CHAT_SCYLLA_KEYSPACE", "ScyllaDB keyspace", "chat"),
   scyllaLocalDc: S.text("CHAT_SCYLLA_LOCAL_DC", "ScyllaDB local data center (load balancing)", "datacenter1"),

@@ -42,7 +42,7 @@ export const makeConfiguredStore = (config: ChatConfig): Effect.Effect<ChatStore
         return Effect.gen(function* () {
           const { makePgliteStore } = yield* load("the PGlite store", () => import("../../storage/pglite/PgliteStore.ts"))
           const { readTemplate } = yield* load("the PGlite template", () => import("../../storage/pglite/template.node.ts"))
-          return yield* makePgliteStore({ dataDir: joinPath(config.dataDir, "pglite"), migrations, template: readTemplate })
+          return yield* makePgliteStore({ dataDir: joinPath(config.dataDir, "pglite"), migrations, template: readTemplate, commitLingerMs: config.commitLingerMs })
         })
       case "postgres":
         return Option.match(config.postgresUrl, {
@@ -50,7 +50,7 @@ export const makeConfiguredStore = (config: ChatConfig): Effect.Effect<ChatStore
           onSome: (url) =>
             Effect.gen(function* () {
               const { makePostgresStore } = yield* load("the PostgreSQL store", () => import("../../storage/postgres/PostgresStore.ts"))
-              return yield* makePostgresStore({ url, poolSize: config.postgresPool, migrations })
+              return yield* makePostgresStore({ url, poolSize: config.postgresPool, migrations, commitLingerMs: config.commitLingerMs })
             })
         })
       case "scylla":
@@ -99,7 +99,7 @@ export const makeConfiguredStore = (config: ChatConfig): Effect.Effect<ChatStore
                 db,
                 // Each side is timed on its own: chat_query_duration_seconds names the
                 // database that ran the call (postgres or scylla), never dual.
-                primary: withMetrics(makeSqlStore(db, "postgres")),
+                primary: withMetrics(makeSqlStore(db, "postgres", { groupCommit: { lingerMs: config.commitLingerMs } })),
                 secondary,
                 cql,
                 read: config.dualRead

@@ -28,6 +28,8 @@ export interface PgliteOptions {
    * `dataDir` instead of running initdb (read only then); initdb when absent or undefined.
    */
   readonly template?: () => Uint8Array | undefined
+  /** Group commit linger, ms (storage/sql/groupCommit.ts); default 0. */
+  readonly commitLingerMs?: number
 }
 
 const client = (db: PGlite | Transaction): SqlClient => ({
@@ -102,7 +104,7 @@ export const makePgliteStore = (options: PgliteOptions = {}): Effect.Effect<Chat
   Effect.gen(function* () {
     const db = pgliteDatabase(yield* openPglite(options))
     if (options.migrations !== undefined) yield* migrate(db, options.migrations)
-    return makeSqlStore(db, "pglite")
+    return makeSqlStore(db, "pglite", { groupCommit: { lingerMs: options.commitLingerMs ?? 0 } })
   })
 
 export const layer = (options: PgliteOptions = {}): Layer.Layer<ChatStoreTag, StoreError> =>

@@ -18,6 +18,8 @@ export interface PostgresOptions {
   readonly poolSize?: number
   /** Applied at start (see storage/sql/migrations.node.ts); none when absent. */
   readonly migrations?: ReadonlyArray<Migration>
+  /** Group commit linger, ms (storage/sql/groupCommit.ts); default 0. */
+  readonly commitLingerMs?: number
   /** Seconds to wait for a connection; default 10. */
   readonly connectTimeoutSeconds?: number
 }
@@ -110,7 +112,7 @@ export const makePostgresStore = (options: PostgresOptions): Effect.Effect<ChatS
   Effect.gen(function* () {
     const db = yield* makePostgresDatabase(options)
     if (options.migrations !== undefined) yield* migrate(db, options.migrations)
-    return makeSqlStore(db, "postgres")
+    return makeSqlStore(db, "postgres", { groupCommit: { lingerMs: options.commitLingerMs ?? 0 } })
   })
 
 export const layer = (options: PostgresOptions): Layer.Layer<ChatStoreTag, StoreError> =>
