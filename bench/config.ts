@@ -95,6 +95,8 @@ export interface BenchConfig {
     readonly conns: ReadonlyArray<number>
     readonly roomSize: number
     readonly servers: ReadonlyArray<ServerName>
+    /** Runs of each server at each count, interleaved; the target uses the medians. */
+    readonly repeats: number
   }
   readonly history: { readonly messages: number; readonly queries: number; readonly batch: number; readonly stores: ReadonlyArray<"postgres" | "pglite"> }
   readonly coldstart: { readonly repeats: number; readonly stores: ReadonlyArray<"postgres" | "pglite"> }
@@ -142,7 +144,7 @@ const quick: BenchConfig = {
   mixed: { rooms: 100, rate: 200, readsPerS: 50, stepMs: 2000, servers: ["ours-postgres"] },
   cluster: { rooms: 100, rates: [100, 200, 400, 800], servers: ["ours-cluster2", "ours-postgres"], repeats: 1 },
   killcheck: { rooms: 20, messages: 400, servers: ["ours-pglite", "ours-postgres", "socketio-pg"] },
-  idle: { conns: [1000], roomSize: 100, servers: ["ours-postgres", "rawws"] },
+  idle: { conns: [1000], roomSize: 100, servers: ["ours-postgres", "rawws"], repeats: 1 },
   history: { messages: 10_000, queries: 200, batch: 2000, stores: ["postgres", "pglite"] },
   // Quick: the two cases of the issue (empty data dir, the history data dir); full adds PostgreSQL.
   coldstart: { repeats: 1, stores: ["pglite"] },
@@ -186,7 +188,7 @@ const full: BenchConfig = {
   mixed: { rooms: 100, rate: 500, readsPerS: 200, stepMs: 10_000, servers: ["ours-postgres", "ours-pglite"] },
   cluster: { rooms: 100, rates: [250, 500, 1000, 2000, 4000], servers: ["ours-cluster2", "ours-postgres"], repeats: 1 },
   killcheck: { rooms: 100, messages: 5000, servers: ["ours-pglite", "ours-postgres", "socketio-pg"] },
-  idle: { ...quick.idle, conns: [10_000, 100_000] },
+  idle: { ...quick.idle, conns: [10_000, 100_000], repeats: 3 },
   history: { ...quick.history, messages: 1_000_000, queries: 1000, batch: 2000 },
   coldstart: { repeats: 3, stores: ["pglite", "postgres"] }
 }
@@ -245,6 +247,7 @@ const FLAGS = {
   "persist-servers": { type: "string", doc: "servers, comma-separated" },
   "idle-conns": { type: "string", doc: "idle connection counts, comma-separated" },
   "idle-servers": { type: "string", doc: "servers, comma-separated" },
+  "idle-repeats": { type: "string", doc: "idle connections: runs of each server at each count, interleaved (quick 1, full 3); the target uses the medians" },
   "history-messages": { type: "string", doc: "messages in the history room" },
   "history-queries": { type: "string", doc: "pages fetched (REST and raw SQL at each)" },
   "history-stores": { type: "string", doc: "postgres,pglite" },
@@ -373,7 +376,8 @@ export const parseConfig = (argv: ReadonlyArray<string>): BenchConfig | "help" =
     idle: {
       ...base.idle,
       conns: ints("idle-conns", v["idle-conns"], base.idle.conns),
-      servers: servers("idle-servers", v["idle-servers"], base.idle.servers)
+      servers: servers("idle-servers", v["idle-servers"], base.idle.servers),
+      repeats: Math.max(1, int("idle-repeats", v["idle-repeats"], base.idle.repeats))
     },
     history: {
       ...base.history,

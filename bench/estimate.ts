@@ -84,7 +84,7 @@ export const estimate = (cfg: BenchConfig): Estimate => {
       }
       case "idle": {
         // A count that does not fit the open-file limit is skipped at once (scenarios/idle.ts).
-        const t = cfg.idle.servers.length * cfg.idle.conns.reduce((a, k) => a + (k + 500 > fdLimit() ? 1 : 15 + k / 700), 0)
+        const t = cfg.idle.servers.length * cfg.idle.conns.reduce((a, k) => a + (k + 500 > fdLimit() ? 1 : cfg.idle.repeats * (15 + k / 700)), 0)
         by[sc] = { typical: t, max: t * 1.5 }
         break
       }

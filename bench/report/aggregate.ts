@@ -6,6 +6,8 @@
  */
 import type { LoadResult } from "../scenarios/load.ts"
 import type { ServerRun, StepReport } from "../scenarios/stepped.ts"
+import type { IdleResult } from "../scenarios/idle.ts"
+import type { ServerName } from "../lib/servers.ts"
 
 export interface ServerAggregate {
   readonly server: string
@@ -95,3 +97,19 @@ export const fixedCells = (load: LoadResult): Array<FixedCell> =>
       }
     })
   )
+
+/** The median KB per connection of a server's measured runs at `k`, with their range and count. */
+export const idleMedian = (
+  result: IdleResult,
+  server: ServerName,
+  k: number
+): { readonly median: number; readonly min: number; readonly max: number; readonly runs: number } | undefined => {
+  const values = result.runs
+    .filter((r) => r.server === server && r.requested === k && r.perConnectionKB !== undefined && r.error === undefined)
+    .map((r) => r.perConnectionKB!)
+    .sort((a, b) => a - b)
+  if (values.length === 0) return undefined
+  const mid = values.length >> 1
+  const median = values.length % 2 === 1 ? values[mid]! : Math.round(((values[mid - 1]! + values[mid]!) / 2) * 100) / 100
+  return { median, min: values[0]!, max: values.at(-1)!, runs: values.length }
+}

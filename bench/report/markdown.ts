@@ -5,7 +5,7 @@
  */
 import type { ServerRun, StepReport } from "../scenarios/stepped.ts"
 import type { LoadResult } from "../scenarios/load.ts"
-import { acked, aggregate, deliveries, fixedCells, ratioOfMedians, servers, type ServerAggregate } from "./aggregate.ts"
+import { acked, aggregate, deliveries, fixedCells, idleMedian, ratioOfMedians, servers, type ServerAggregate } from "./aggregate.ts"
 import type { BenchResults } from "./results.ts"
 
 const LABELS: Record<string, string> = {
@@ -404,19 +404,23 @@ const trustNotes = (r: BenchResults) => {
 
 const idleSection = (r: BenchResults) => {
   const idle = r.scenarios.idle!
-  const rawAt = (k: number) => idle.runs.find((x) => x.server === "rawws" && x.requested === k)?.perConnectionKB ?? null
+  // Each run against the median of raw ws's runs at the same count.
+  const rawAt = (k: number) => idleMedian(idle, "rawws", k)?.median ?? null
   return [
     "## 3. Idle connections",
     "",
     `Connections each authenticated (ours) and subscribed to one room of ${idle.roomSize}; memory per connection is the server's RSS growth ` +
       `from "rooms exist, nobody connected" to "all connected", each read after a full garbage collection in the server (SIGUSR2 to a ` +
       `preloaded handler, bench/lib/gcOnSignal.ts, in every server alike), divided by the connections: what a connection keeps (the ratio uses this figure). ` +
-      `"At 1 s, no GC" is the growth one second after the last connection without that collection, with the garbage of connecting still on the heap. Open-file limit: ${n(idle.fdLimit)}.`,
+      `"At 1 s, no GC" is the growth one second after the last connection without that collection, with the garbage of connecting still on the heap. Open-file limit: ${n(idle.fdLimit)}.` +
+      (idle.runs.some((r) => r.repeat !== undefined)
+        ? ` Each server ran several times at each count, interleaved (#n); "vs raw ws" compares each run with the median of raw ws's runs, and the target compares the medians.`
+        : ""),
     "",
     table(
       ["server", "connections", "RSS start MB", "RSS before MB", "RSS after MB", "KB per connection (after GC)", "KB at 1 s, no GC", "vs raw ws", "connect time s", "notes"],
       idle.runs.map((run) => [
-        label(run.server),
+        run.repeat !== undefined ? `${label(run.server)} #${run.repeat}` : label(run.server),
         run.connections !== undefined ? n(run.connections) : n(run.requested),
         n(run.rssStartMB, 1),
         n(run.rssBeforeMB, 1),

@@ -6,7 +6,7 @@ import type { IdleResult } from "../scenarios/idle.ts"
 import type { HistoryRun } from "../scenarios/history.ts"
 import type { LoadResult } from "../scenarios/load.ts"
 import type { ServerName } from "../lib/servers.ts"
-import { aggregate, fixedCells } from "./aggregate.ts"
+import { aggregate, fixedCells, idleMedian } from "./aggregate.ts"
 
 export interface Target {
   readonly id: string
@@ -81,19 +81,18 @@ export const computeTargets = (s: {
     )
   }
   if (s.idle !== undefined) {
-    // The largest connection count measured for both.
-    const measured = (server: ServerName, k: number) =>
-      s.idle!.runs.find((r) => r.server === server && r.requested === k && r.perConnectionKB !== undefined && r.error === undefined)
+    // The largest connection count measured for both; medians over the runs at it.
     const ks = [...new Set(s.idle.runs.map((r) => r.requested))].sort((a, b) => b - a)
-    const k = ks.find((k) => measured("ours-postgres", k) !== undefined && measured("rawws", k) !== undefined)
-    const ours = k === undefined ? undefined : measured("ours-postgres", k)
-    const raw = k === undefined ? undefined : measured("rawws", k)
+    const k = ks.find((k) => idleMedian(s.idle!, "ours-postgres", k) !== undefined && idleMedian(s.idle!, "rawws", k) !== undefined)
+    const ours = k === undefined ? undefined : idleMedian(s.idle, "ours-postgres", k)
+    const raw = k === undefined ? undefined : idleMedian(s.idle, "rawws", k)
+    const spread = (m: NonNullable<typeof ours>) => (m.runs > 1 ? ` (median of ${m.runs}, ${m.min}–${m.max})` : "")
     out.push(
       judge(
         "idle-memory",
         "memory per idle connection <= 1.2x raw ws",
-        k === undefined ? "not measured for both" : `${ours!.perConnectionKB} vs ${raw!.perConnectionKB} KB per connection at ${k}`,
-        ratio(ours?.perConnectionKB ?? null, raw?.perConnectionKB ?? null),
+        k === undefined ? "not measured for both" : `${ours!.median}${spread(ours!)} vs ${raw!.median}${spread(raw!)} KB per connection at ${k}`,
+        ratio(ours?.median ?? null, raw?.median ?? null),
         1.2,
         "max"
       )

@@ -1,6 +1,7 @@
 /** bench/report/aggregate.ts and the Zipf weights: medians over trusted runs only, ratios never from an untrusted run. */
 import { describe, expect, it } from "vitest"
-import { acked, aggregate, fixedCells, median, ratioOfMedians } from "../../bench/report/aggregate.ts"
+import { acked, aggregate, fixedCells, idleMedian, median, ratioOfMedians } from "../../bench/report/aggregate.ts"
+import type { IdleResult } from "../../bench/scenarios/idle.ts"
 import { zipfWeights } from "../../bench/scenarios/load.ts"
 import type { LoadResult } from "../../bench/scenarios/load.ts"
 import type { ServerRun, StepReport } from "../../bench/scenarios/stepped.ts"
@@ -76,6 +77,25 @@ describe("bench aggregate", () => {
       [100, 100, 0],
       [200, 300, 1]
     ])
+  })
+
+  it("bench aggregate - idle connections: the median KB of a server's runs at a count, failed runs left out", () => {
+    const result: IdleResult = {
+      roomSize: 100,
+      fdLimit: 20_000,
+      runs: [
+        { server: "ours-postgres", requested: 10_000, repeat: 1, perConnectionKB: 9.39 },
+        { server: "rawws", requested: 10_000, repeat: 1, perConnectionKB: 6.91 },
+        { server: "ours-postgres", requested: 10_000, repeat: 2, perConnectionKB: 7.54 },
+        { server: "rawws", requested: 10_000, repeat: 2, perConnectionKB: 6.95 },
+        { server: "ours-postgres", requested: 10_000, repeat: 3, perConnectionKB: 8.7 },
+        { server: "rawws", requested: 10_000, repeat: 3, perConnectionKB: 1, error: "connections failed" },
+        { server: "ours-postgres", requested: 100_000, skipped: "needs an open-file limit" }
+      ]
+    }
+    expect(idleMedian(result, "ours-postgres", 10_000)).toEqual({ median: 8.7, min: 7.54, max: 9.39, runs: 3 })
+    expect(idleMedian(result, "rawws", 10_000)).toEqual({ median: 6.93, min: 6.91, max: 6.95, runs: 2 })
+    expect(idleMedian(result, "ours-postgres", 100_000)).toBeUndefined()
   })
 
   it("bench aggregate - Zipf weights average 1 and fall as 1/rank^s", () => {
