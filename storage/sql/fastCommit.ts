@@ -53,7 +53,8 @@ export const commitFast = async (
     planSends(b.room, lastSeqs[i]!, b.members, b.ops as ReadonlyArray<Extract<WriteOp, { _tag: "Send" }>>, b.now)
   )
   const h = { room: [] as Array<RoomId>, expected: [] as Array<number>, last: [] as Array<number>, epoch: [] as Array<number>, shard: [] as Array<number | null>, ts: [] as Array<string>, n: [] as Array<number>, from: [] as Array<number | null> }
-  const m = { room: [] as Array<RoomId>, seq: [] as Array<number>, id: [] as Array<string>, sender: [] as Array<string>, body: [] as Array<string | null>, ts: [] as Array<string>, cmid: [] as Array<string | null> }
+  // A message's timestamp is its room's commit time (head.ts in the statement): not sent per message.
+  const m = { room: [] as Array<RoomId>, seq: [] as Array<number>, id: [] as Array<string>, sender: [] as Array<string>, body: [] as Array<string | null>, cmid: [] as Array<string | null> }
   const shards = new Set<number>()
   // Row locks in room order, as the full path takes them.
   const order = batches.map((_, i) => i).sort((a, b) => (batches[a]!.room < batches[b]!.room ? -1 : 1))
@@ -84,7 +85,6 @@ export const commitFast = async (
       m.id.push(msg.id)
       m.sender.push(msg.sender)
       m.body.push(msg.body)
-      m.ts.push(b.now)
       m.cmid.push(msg.clientMsgId ?? null)
     }
   }
@@ -104,7 +104,6 @@ export const commitFast = async (
     m.id,
     m.sender,
     m.body,
-    m.ts,
     m.cmid,
     h.from
   ])

@@ -177,30 +177,30 @@ WHERE r.id = u.id`
  * moved. A message not inserted (its key is taken) makes the statement divide by zero, so it
  * writes nothing and the group takes the full path. Answers the rooms that committed.
  * $1 the group's shards; per room $2 id, $3 expected last seq, $4 new last seq, $5 epoch,
- * $6 shard, $7 time, $8 messages, $16 first new seq; per message $9..$15.
+ * $6 shard, $7 time (also every message's), $8 messages, $15 first new seq; per message $9..$14.
  */
 export const COMMIT_SENDS = `
 WITH fence AS (
   SELECT shard, epoch FROM shard_fences WHERE shard = ANY($1::int[]) ORDER BY shard FOR SHARE
 ), head AS (
   UPDATE rooms r SET last_seq = h.last_seq, epoch = h.epoch, last_activity_at = h.ts
-  FROM unnest($2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[], $6::int[], $7::timestamptz[], $8::int[], $16::bigint[])
+  FROM unnest($2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[], $6::int[], $7::timestamptz[], $8::int[], $15::bigint[])
     AS h(id, expected, last_seq, epoch, shard, ts, n, from_seq)
   WHERE r.id = h.id AND r.last_seq = h.expected AND r.epoch <= h.epoch
     AND NOT EXISTS (SELECT 1 FROM fence f WHERE f.shard = h.shard AND f.epoch > h.epoch)
   RETURNING r.id, h.n, h.from_seq, h.last_seq, h.ts
 ), msg AS (
   INSERT INTO messages (room_id, seq, id, sender, body, ts, client_msg_id, deleted)
-  SELECT u.room_id, u.seq, u.id, u.sender, u.body, u.ts, u.client_msg_id, false
-  FROM unnest($9::uuid[], $10::bigint[], $11::uuid[], $12::text[], $13::text[], $14::timestamptz[], $15::text[])
-    AS u(room_id, seq, id, sender, body, ts, client_msg_id)
+  SELECT u.room_id, u.seq, u.id, u.sender, u.body, head.ts, u.client_msg_id, false
+  FROM unnest($9::uuid[], $10::bigint[], $11::uuid[], $12::text[], $13::text[], $14::text[])
+    AS u(room_id, seq, id, sender, body, client_msg_id)
   JOIN head ON head.id = u.room_id
   ON CONFLICT DO NOTHING
   RETURNING room_id
 ), ev AS (
   INSERT INTO events (room_id, seq, kind, actor, ts, target_seq)
-  SELECT u.room_id, u.seq, 'message.created', u.sender, u.ts, u.seq
-  FROM unnest($9::uuid[], $10::bigint[], $12::text[], $14::timestamptz[]) AS u(room_id, seq, sender, ts)
+  SELECT u.room_id, u.seq, 'message.created', u.sender, head.ts, u.seq
+  FROM unnest($9::uuid[], $10::bigint[], $12::text[]) AS u(room_id, seq, sender)
   JOIN head ON head.id = u.room_id
 ), intent AS (
   INSERT INTO push_intents (room_id, from_seq, to_seq, created_at)
