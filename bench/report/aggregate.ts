@@ -109,7 +109,5 @@ export const idleMedian = (
     .map((r) => r.perConnectionKB!)
     .sort((a, b) => a - b)
   if (values.length === 0) return undefined
-  const mid = values.length >> 1
-  const median = values.length % 2 === 1 ? values[mid]! : Math.round(((values[mid - 1]! + values[mid]!) / 2) * 100) / 100
-  return { median, min: values[0]!, max: values.at(-1)!, runs: values.length }
+  return { median: Math.round(median(values)! * 100) / 100, min: values[0]!, max: values.at(-1)!, runs: values.length }
 }
