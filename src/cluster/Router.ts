@@ -18,13 +18,14 @@
  * one incoming command) lives in a FiberSet of a scope: none outlives the router's layer or
  * the shard's subscription.
  */
-import { Context, Deferred, Effect, Either, FiberSet, Layer, Schedule, type Scope } from "effect"
+import { Context, Deferred, Duration, Effect, Either, FiberSet, Layer, Schedule, type Scope } from "effect"
 import * as M from "../metrics/metrics.ts"
 import { ErrorCode, type NatsConnection, type Msg } from "nats"
 import type { RoomSnapshot } from "../../core/snapshot.ts"
 import { RoomRegistryTag, type RoomRegistry } from "../../actors/RoomRegistry.ts"
 import { ShardLeasesTag, type ShardLeases } from "./ShardLeases.ts"
 import type { OpResult, WriteOp } from "../../core/ops.ts"
+import type { Reply } from "../../actors/Mailbox.ts"
 import { notOwner, Timeout, Unavailable, type ChatError } from "../../core/errors.ts"
 import type { RoomId } from "../../core/model.ts"
 import { attempt, Nats, type ClusterError } from "./Nats.ts"
@@ -66,6 +67,10 @@ export class RouterTag extends Context.Tag("chat/Router")<RouterTag, Router>() {
 /** Starts a forwarded request's fiber in the router's FiberSet (interrupted when the router's scope closes). */
 export type RunRequest = (effect: Effect.Effect<void>) => unknown
 
+/** The first retry of a plain write waits like the first step of `route`'s schedule. */
+const retryFirstDelayMs = 25
+const retryFirstDelay = Duration.millis(retryFirstDelayMs)
+
 const shuttingDown = new Unavailable({ message: "this node is shutting down; retry (same clientMsgId is safe)" })
 
 export const makeRouter = (
@@ -95,16 +100,26 @@ export const makeRouter = (
       }
     )
 
-  /** Local when this node owns the room, else remote; retried across hand-overs. */
+  /** The answer once retrying has stopped: whether a write may have been stored decides it. */
+  const gaveUp = (writeUnsure: boolean): ChatError =>
+    writeUnsure
+      ? ownerDidNotReply
+      : (o.natsDown?.() ?? new Unavailable({ message: "room is moving between nodes; retry (same clientMsgId is safe)" }))
+
+  /**
+   * Local when this node owns the room, else remote; retried across hand-overs. `unsure`:
+   * an earlier attempt of the same command (on the plain path) went out and got no reply.
+   */
   const route = <A>(
     room: RoomId,
     viaLocal: Effect.Effect<A, ChatError>,
     command: Wire.Command,
-    deadline: number
+    deadline: number,
+    unsureBefore = false
   ): Effect.Effect<A, ChatError> =>
     Effect.suspend(() => {
       // Whether some attempt went out and got no reply: then a write's outcome is unknown.
-      let unsure = false
+      let unsure = unsureBefore
       return Effect.suspend(() =>
         shards.owns(shardOf(room, o.shardCount))
           ? (viaLocal as Effect.Effect<A, ChatError | Unanswered>)
@@ -115,11 +130,7 @@ export const makeRouter = (
           schedule: Schedule.exponential("25 millis").pipe(Schedule.union(Schedule.spaced("500 millis")), Schedule.jittered),
           while: (e) => isRetryable(e) && Date.now() < deadline && o.natsDown?.() === undefined
         }),
-        Effect.mapError((e): ChatError => {
-          if (!isRetryable(e)) return e as ChatError
-          if (unsure && command.k === "w") return ownerDidNotReply
-          return o.natsDown?.() ?? new Unavailable({ message: "room is moving between nodes; retry (same clientMsgId is safe)" })
-        })
+        Effect.mapError((e): ChatError => (isRetryable(e) ? gaveUp(unsure && command.k === "w") : (e as ChatError)))
       )
     })
 
@@ -163,6 +174,81 @@ export const makeRouter = (
       return Deferred.await(reply)
     })
 
+  /**
+   * The plain path of a write (no Effect, no fiber): the local actor's `submit` when this
+   * node owns the room, else one NATS request answered in its promise's callback. Only
+   * what is rare goes through `route` and its retries (a hand-over: not_owner or nobody
+   * listening; a request without a reply), with the same deadline and the same answers.
+   */
+  const localSubmit = local.submit
+  const submit: RoomRegistry["submit"] =
+    localSubmit === undefined
+      ? undefined
+      : (room, op, reply) => {
+          const deadline = Date.now() + o.commandTimeoutMs
+          if (shards.owns(shardOf(room, o.shardCount))) {
+            const refused = localSubmit(room, op, (error, result) =>
+              error !== undefined && isRetryable(error) ? retrySlow(room, op, deadline, false, reply) : reply(error, result)
+            )
+            if (refused === undefined || !isRetryable(refused)) return refused
+          }
+          const down = o.natsDown?.()
+          if (down !== undefined) return down
+          forward(room, op, deadline, reply)
+          return undefined
+        }
+
+  /** One request to the shard's subject; what is not a final answer goes on through `route`. */
+  const forward = (room: RoomId, op: WriteOp, deadline: number, reply: Reply<OpResult>) => {
+    const started = Date.now()
+    const done: Reply<OpResult> = (error, result) => {
+      forwardOk(error === undefined ? 1 : 0)
+      forwardError(error === undefined ? 0 : 1)
+      M.forwardDuration.unsafeUpdate((Date.now() - started) / 1000, [])
+      reply(error, result)
+    }
+    let request: Promise<Msg>
+    try {
+      request = nc.request(o.subjects.shardCommands(shardOf(room, o.shardCount)), Wire.encodeCommand({ k: "w", room, op }), {
+        timeout: Math.max(50, deadline - started)
+      })
+    } catch (e) {
+      request = Promise.reject(e)
+    }
+    request.then(
+      (msg) => {
+        const r = Wire.decodeReply(msg.string())
+        if (Either.isRight(r)) return done(undefined, r.right as OpResult)
+        if (isRetryable(r.left)) return retrySlow(room, op, deadline, false, done)
+        done(r.left)
+      },
+      // No responders (hand-over gap): delivered to nobody. Anything else: the outcome is unknown.
+      (e: unknown) => retrySlow(room, op, deadline, (e as { code?: unknown })?.code !== ErrorCode.NoResponders, done)
+    )
+  }
+
+  /** The rest of a plain write after a retryable answer: `route`, after a first backoff, answered through `reply` once. */
+  const retrySlow = (room: RoomId, op: WriteOp, deadline: number, unsure: boolean, reply: Reply<OpResult>) => {
+    // As `route`'s retries: none after the deadline, or while NATS is down.
+    if (Date.now() + retryFirstDelayMs >= deadline || o.natsDown?.() !== undefined) return reply(gaveUp(unsure))
+    let answered = false
+    const answer: Reply<OpResult> = (error, result) => {
+      if (answered) return
+      answered = true
+      reply(error, result)
+    }
+    runRequest(
+      route(room, Effect.flatten(local.write(room, op)), { k: "w", room, op }, deadline, unsure).pipe(
+        Effect.delay(retryFirstDelay),
+        Effect.match({ onFailure: (e) => answer(e), onSuccess: (r) => answer(undefined, r) }),
+        // The router is closing (node shutdown): its caller is answered, never left waiting.
+        Effect.onInterrupt(() => Effect.sync(() => answer(shuttingDown)))
+      )
+    )
+  }
+
+  const localMembers = local.members
+
   const snapshot: RoomRegistry["snapshot"] = (room) =>
     route(room, local.snapshot(room), { k: "s", room }, Date.now() + o.commandTimeoutMs)
 
@@ -173,11 +259,9 @@ export const makeRouter = (
       // is released, so a write the actor took is answered; interrupted after that.
       const handlers = yield* FiberSet.make<void>()
       const run = yield* FiberSet.runtime(handlers)<never>()
-      const handle = (msg: Msg) =>
+      /** A command through Effects: a snapshot, or a write where the registry has no `submit`. */
+      const handle = (msg: Msg, command: Wire.Command) =>
         Effect.gen(function* () {
-          const decoded = Wire.decodeCommand(msg.string())
-          if (Either.isLeft(decoded)) return msg.respond(Wire.encodeFailure(decoded.left))
-          const command = decoded.right
           if (!shards.owns(shard)) return msg.respond(Wire.encodeFailure(notOwner(command.room)))
           if (command.k === "s") {
             const s = yield* Effect.either(local.snapshot(command.room))
@@ -186,22 +270,54 @@ export const makeRouter = (
           const r = yield* Effect.either(Effect.flatten(local.write(command.room, command.op)))
           return msg.respond(Either.isRight(r) ? Wire.encodeResult(r.right) : Wire.encodeFailure(r.left))
         })
+      // Writes answered without a fiber (the local registry's `submit`): how many are still
+      // unanswered, and who waits for none to be (the finalizer below).
+      let plainInFlight = 0
+      let onPlainIdle: (() => void) | undefined
+      const respondPlain = (msg: Msg): Reply<OpResult> => (error, result) => {
+        msg.respond(error !== undefined ? Wire.encodeFailure(error) : Wire.encodeResult(result!))
+        if (--plainInFlight === 0) onPlainIdle?.()
+      }
       const sub = nc.subscribe(o.subjects.shardCommands(shard), {
         callback: (err, msg) => {
-          if (err === null) run(Effect.asVoid(handle(msg)))
+          if (err !== null) return
+          const decoded = Wire.decodeCommand(msg.string())
+          if (Either.isLeft(decoded)) return void msg.respond(Wire.encodeFailure(decoded.left))
+          const command = decoded.right
+          if (command.k !== "w" || localSubmit === undefined) return void run(Effect.asVoid(handle(msg, command)))
+          // The common command, a write, plain: checked and queued in arrival order, no fiber.
+          if (!shards.owns(shard)) return void msg.respond(Wire.encodeFailure(notOwner(command.room)))
+          plainInFlight++
+          const refused = localSubmit(command.room, command.op, respondPlain(msg))
+          if (refused !== undefined) respondPlain(msg)(refused)
         }
+      })
+      const plainIdle = Effect.async<void>((resume) => {
+        if (plainInFlight === 0) return resume(Effect.void)
+        onPlainIdle = () => resume(Effect.void)
+        return Effect.sync(() => void (onPlainIdle = undefined))
       })
       // The subscription is live at the server before the shard counts as served.
       yield* attempt("flush", () => nc.flush())
       yield* Effect.addFinalizer(() =>
         Effect.promise(() => sub.drain().catch(() => undefined)).pipe(
-          Effect.zipRight(FiberSet.awaitEmpty(handlers).pipe(Effect.timeout(o.commandTimeoutMs), Effect.ignore))
+          Effect.zipRight(
+            Effect.zip(FiberSet.awaitEmpty(handlers), plainIdle, { concurrent: true }).pipe(
+              Effect.timeout(o.commandTimeoutMs),
+              Effect.ignore
+            )
+          )
         )
       )
     })
 
   return {
     write,
+    ...(submit !== undefined ? { submit } : {}),
+    // Where this node owns the room, its actor's members are the room's (as the local registry says).
+    ...(localMembers !== undefined
+      ? { members: (room: RoomId) => (shards.owns(shardOf(room, o.shardCount)) ? localMembers(room) : undefined) }
+      : {}),
     snapshot,
     activeRooms: local.activeRooms,
     drain: local.drain,
