@@ -249,9 +249,16 @@ export const make = (
       ? {
           submitSend: (user, room, input, reply) => {
             // The checks of `send`, in its order: size, rate, then the room.
+            const tooLarge = bodyTooLarge(input.body)
+            if (tooLarge !== undefined) {
+              reply(tooLarge)
+              return true
+            }
+            // A limiter that cannot decide without I/O now (a shared bucket not seen here yet): `send`.
+            const limited = tryTake(user)
+            if (limited === false) return false
             const refused =
-              bodyTooLarge(input.body) ??
-              tryTake(user) ??
+              limited ??
               submit(
                 room,
                 sendOp(user, input),

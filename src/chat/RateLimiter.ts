@@ -9,8 +9,21 @@ import { RateLimited } from "../../core/errors.ts"
 export interface SendLimiter {
   /** Take one token for `key`, or fail with the time until one is available. */
   readonly take: (key: string) => Effect.Effect<void, RateLimited>
-  /** The same as plain code, where the limiter decides without I/O (the in-memory one). */
-  readonly tryTake?: (key: string) => RateLimited | undefined
+  /**
+   * The same as plain code, where the limiter can decide without I/O: undefined when a
+   * token was taken, the refusal, or `false` when it cannot decide now (nothing was taken;
+   * the caller then uses `take`).
+   */
+  readonly tryTake?: (key: string) => RateLimited | undefined | false
+}
+
+/** The in-memory buckets, with what the shared (Redis) limiter needs to keep them in step with its own. */
+export interface LocalBuckets extends SendLimiter {
+  readonly tryTake: (key: string) => RateLimited | undefined
+  /** Whether `key` has a bucket here (a key without one starts full). */
+  readonly has: (key: string) => boolean
+  /** Sets `key`'s bucket to `tokens` as of now (at most the burst). */
+  readonly set: (key: string, tokens: number) => void
 }
 
 export class SendLimiterTag extends Context.Tag("chat/SendLimiter")<SendLimiterTag, SendLimiter>() {}
@@ -23,7 +36,7 @@ export interface BucketOptions {
   readonly now?: () => number
 }
 
-export const makeLocal = (o: BucketOptions): SendLimiter => {
+export const makeLocal = (o: BucketOptions): LocalBuckets => {
   const now = o.now ?? Date.now
   const buckets = new Map<string, { tokens: number; at: number }>()
   let sweepAt = now()
@@ -51,7 +64,9 @@ export const makeLocal = (o: BucketOptions): SendLimiter => {
         const limited = tryTake(key)
         return limited === undefined ? Effect.void : Effect.fail(limited)
       }),
-    tryTake
+    tryTake,
+    has: (key) => buckets.has(key),
+    set: (key, tokens) => void buckets.set(key, { tokens: Math.min(o.burst, tokens), at: now() })
   }
 }
 

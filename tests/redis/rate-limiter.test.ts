@@ -63,6 +63,68 @@ describe("redis rate limiter - shared bucket", () => {
   )
 })
 
+describe("redis rate limiter - plain answers (tryTake) for the send path", () => {
+  it.scoped("decides a key it has seen from its bucket, and the tokens it took reach the shared bucket", () =>
+    Effect.gen(function* () {
+      // One token per 100 s: nothing refills during the test.
+      const options = { ratePerSec: 0.01, burst: 5, prefix: testPrefix(), syncMs: 60_000 }
+      const a = yield* limiter(inject("redisUrl"), options)
+      const b = yield* limiter(inject("redisUrl"), options)
+      // Not seen here: no answer without I/O; the first token comes from Redis and seeds the bucket.
+      expect(a.tryTake!("alice")).toBe(false)
+      yield* a.take("alice")
+      expect(a.tryTake!("alice")).toBeUndefined()
+      expect(a.tryTake!("alice")).toBeUndefined()
+      expect(a.tryTake!("alice")).toBeUndefined()
+      // Five taken in all, three of them not yet in Redis: the other node still sees four left.
+      yield* b.take("alice")
+      yield* a.flush
+      // The shared bucket: 5 - 1 (a) - 1 (b) - 3 (a's flush) = 0.
+      const limited = yield* Effect.flip(b.take("alice"))
+      expect(limited).toBeInstanceOf(RateLimited)
+      // a learned the shared level at its flush (0 left, b's take included): it refuses too.
+      const refused = a.tryTake!("alice")
+      expect(refused).toBeInstanceOf(RateLimited)
+      expect((refused as RateLimited).retryAfterMs).toBeGreaterThan(99_000)
+      expect(a.tryTake!("bob")).toBe(false)
+    })
+  )
+
+  it.scoped("a node that admitted beyond the shared level learns it at the sync and refuses until the debt is paid", () =>
+    Effect.gen(function* () {
+      const options = { ratePerSec: 0.01, burst: 2, prefix: testPrefix(), syncMs: 60_000 }
+      const a = yield* limiter(inject("redisUrl"), options)
+      const b = yield* limiter(inject("redisUrl"), options)
+      yield* a.take("alice") // shared: 1 left; a's bucket: 1
+      yield* b.take("alice") // shared: 0 left; b's bucket: 0
+      // a has not heard of b's take: it admits one more, within its sync interval.
+      expect(a.tryTake!("alice")).toBeUndefined()
+      yield* a.flush // shared: -1
+      const refused = a.tryTake!("alice")
+      expect(refused).toBeInstanceOf(RateLimited)
+      // Two tokens short at 1 per 100 s.
+      expect((refused as RateLimited).retryAfterMs).toBeGreaterThan(199_000)
+      expect(yield* Effect.flip(b.take("alice"))).toBeInstanceOf(RateLimited)
+    })
+  )
+
+  it.scoped("closing the scope consumes what was taken without I/O", () =>
+    Effect.gen(function* () {
+      const options = { ratePerSec: 0.01, burst: 3, prefix: testPrefix(), syncMs: 60_000 }
+      const b = yield* limiter(inject("redisUrl"), options)
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const a = yield* limiter(inject("redisUrl"), options)
+          yield* a.take("alice")
+          expect(a.tryTake!("alice")).toBeUndefined()
+        })
+      )
+      yield* b.take("alice")
+      expect(yield* Effect.flip(b.take("alice"))).toBeInstanceOf(RateLimited)
+    })
+  )
+})
+
 describe("redis rate limiter - Redis down", () => {
   it.scoped("enforces limits per node while Redis is down, reports degraded, and goes back to Redis after it restarts", () =>
     Effect.gen(function* () {
@@ -75,14 +137,21 @@ describe("redis rate limiter - Redis down", () => {
       yield* run(a.take("alice"))
       yield* run(a.take("alice"))
       yield* Effect.flip(run(a.take("alice")))
+      yield* run(a.take("bob"))
       yield* Effect.promise(redis.stop)
 
-      // The local bucket starts full: a fresh burst, then the same limit.
-      yield* run(a.take("alice"))
-      yield* run(a.take("alice"))
+      // The local buckets go on from the shared levels Redis last answered (alice had none
+      // left, bob one); a key Redis never answered for starts full.
       const limited = yield* Effect.flip(run(a.take("alice")))
       expect(limited).toBeInstanceOf(RateLimited)
+      yield* run(a.take("bob"))
+      yield* Effect.flip(run(a.take("bob")))
+      yield* run(a.take("carol"))
+      yield* run(a.take("carol"))
+      yield* Effect.flip(run(a.take("carol")))
       expect(yield* a.status).toBe("degraded")
+      // A probe is due at every call (interval 0): the plain path leaves it to `take`.
+      expect(a.tryTake!("alice")).toBe(false)
       expect(logs.count("rate limiter: Redis unavailable")).toBe(1)
 
       yield* Effect.promise(redis.restart)
@@ -106,6 +175,8 @@ describe("redis rate limiter - Redis down", () => {
       yield* Effect.promise(redis.stop)
       yield* a.take("alice")
       expect(yield* a.status).toBe("degraded")
+      // No probe due: the plain path decides per node, from the bucket the fallback keeps (4 of 5 left).
+      for (let i = 0; i < 3; i++) expect(a.tryTake!("alice")).toBeUndefined()
       yield* Effect.promise(redis.restart)
       yield* client.awaitReady
       yield* a.take("alice")
