@@ -32,6 +32,8 @@ export interface Presence {
    * node's alone otherwise, or while the shared view is unavailable. For the per-user cap.
    */
   readonly sockets: (user: UserId) => Effect.Effect<number>
+  /** Whether `user` has a socket open on this node, plain: such a user is online, no lookup needed. */
+  readonly connectedHere: (user: UserId) => boolean
   readonly status: Effect.Effect<PresenceStatus>
 }
 
@@ -47,6 +49,7 @@ export const makeLocal = (): Presence => {
     connected: (user) => Effect.sync(() => counts.connect(user) === 0),
     disconnected: (user) => Effect.sync(() => counts.disconnect(user) === 1),
     sockets: (user) => Effect.sync(() => counts.sockets(user)),
+    connectedHere: (user) => counts.sockets(user) > 0,
     status: Effect.succeed("ok")
   }
 }

@@ -38,9 +38,18 @@ export const makePushIntents =
     // Plain: called on the commit path; a fiber only for a batch that created messages.
     const created = events.filter((e) => e.kind === "message.created")
     if (created.length === 0) return
+    // Who could need an intent: a member who did not send every message of the batch (no
+    // intent for one's own message), with no socket on this node (one here is online). Only
+    // those are looked up, and a batch with none costs no lookup and no fiber.
+    const candidates: Array<UserId> = []
+    for (const user of members.keys()) {
+      if (presence.connectedHere(user)) continue
+      if (created.some((e) => (e.data as Message).sender !== user)) candidates.push(user)
+    }
+    if (candidates.length === 0) return
     fork(Effect.gen(function* () {
-      const online = yield* presence.onlineUsers([...members.keys()])
-      const offline = [...members.keys()].filter((u) => !online.has(u))
+      const online = yield* presence.onlineUsers(candidates)
+      const offline = candidates.filter((u) => !online.has(u))
       if (offline.length === 0) return
       const intents = created.flatMap((e) => {
         const m = e.data as Message

@@ -266,6 +266,7 @@ export const make = (client: RedisClient, options: RedisPresenceOptions): Effect
       connected,
       disconnected,
       sockets,
+      connectedHere: (user: UserId) => counts.sockets(user) > 0,
       status: Effect.sync(() => status),
       heartbeat
     }
