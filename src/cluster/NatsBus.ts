@@ -12,6 +12,7 @@ import type { NatsConnection } from "nats"
 import { RoomBusTag, type BusMessage, type RoomBus } from "../bus/RoomBus.ts"
 import type { ChatEvent, RoomId, UserId } from "../../core/model.ts"
 import { readSignal, Signal, typingSignal } from "../protocol/cluster.ts"
+import { decodeEventFrameValue } from "../protocol/fastCluster.ts"
 import { EventFrame, eventFrame, presenceFrame } from "../protocol/serverFrames.ts"
 import { attempt, Nats } from "./Nats.ts"
 import * as Subjects from "./subjects.ts"
@@ -29,8 +30,15 @@ const parse = (text: string): unknown => {
 }
 
 /** A committed event from the public events subject, or None when it does not decode (dropped). */
-const decodeEvent = (text: string): Option.Option<ChatEvent> =>
-  Option.map(decodeEventFrame(parse(text)), (v) => ({
+const decodeEvent = (text: string): Option.Option<ChatEvent> => {
+  const json = parse(text)
+  // The hand-written check first (src/protocol/fastCluster.ts), the Schema for anything else.
+  const fast = decodeEventFrameValue(json)
+  return fast !== undefined ? Option.some(fast) : decodeEventSlow(json)
+}
+
+const decodeEventSlow = (json: unknown): Option.Option<ChatEvent> =>
+  Option.map(decodeEventFrame(json), (v) => ({
     room: v.room as RoomId,
     seq: v.seq,
     ts: v.ts,

@@ -10,6 +10,7 @@ import type { RoomSnapshot } from "../../core/snapshot.ts"
 import { Internal, type ChatError } from "../../core/errors.ts"
 import type { OpResult } from "../../core/ops.ts"
 import { Command, Reply } from "../protocol/cluster.ts"
+import * as Fast from "../protocol/fastCluster.ts"
 
 export type { Command }
 
@@ -28,22 +29,29 @@ const decodeReplyJson = Schema.decodeUnknownEither(Reply)
 
 const issue = (e: ParseResult.ParseError) => ParseResult.TreeFormatter.formatErrorSync(e).split("\n")[0]
 
-export const encodeCommand = (c: Command): string => JSON.stringify(encodeCommandJson(c))
+// A send, its reply and its event take the hand-written codecs of src/protocol/fastCluster.ts
+// (checked against these Schemas by tests/unit/cluster-wire.test.ts); the rest the Schemas.
+export const encodeCommand = (c: Command): string =>
+  c.k === "w" && c.op._tag === "Send" ? Fast.encodeSendCommand(c.room, c.op) : JSON.stringify(encodeCommandJson(c))
 
 /** The command, or why it is refused (answered to the sender as an Internal error). */
 export const decodeCommand = (text: string): Either.Either<Command, Internal> =>
-  Either.flatMap(parse(text), (json) => Either.mapLeft(decodeCommandJson(json), issue)).pipe(
-    Either.mapLeft((why) => new Internal({ message: `malformed command from another node: ${why}` }))
-  )
+  Either.flatMap(parse(text), (json) => {
+    const send = Fast.decodeSendCommandValue(json)
+    return send !== undefined ? Either.right(send) : Either.mapLeft(decodeCommandJson(json), issue)
+  }).pipe(Either.mapLeft((why) => new Internal({ message: `malformed command from another node: ${why}` })))
 
-export const encodeResult = (r: OpResult): string => JSON.stringify(encodeReplyJson({ ok: true, r }))
+export const encodeResult = (r: OpResult): string => Fast.encodeOkResult(r) ?? JSON.stringify(encodeReplyJson({ ok: true, r }))
 
 export const encodeSnapshot = (s: RoomSnapshot): string => JSON.stringify(encodeReplyJson({ ok: true, s }))
 
 export const encodeFailure = (e: ChatError): string => JSON.stringify(encodeReplyJson({ ok: false, e }))
 
 export const decodeReply = (text: string): Either.Either<OpResult | RoomSnapshot, ChatError> => {
-  const reply = Either.flatMap(parse(text), (json) => Either.mapLeft(decodeReplyJson(json), issue))
+  const parsed = parse(text)
+  const fast = Either.isRight(parsed) ? Fast.decodeOkResultValue(parsed.right) : undefined
+  if (fast !== undefined) return Either.right(fast)
+  const reply = Either.flatMap(parsed, (json) => Either.mapLeft(decodeReplyJson(json), issue))
   if (Either.isLeft(reply)) return Either.left(new Internal({ message: `malformed reply from another node: ${reply.left}` }))
   const v = reply.right
   if (v.ok === false) return Either.left(v.e)

@@ -10,10 +10,12 @@ import type { RoomId, UserId } from "../../core/model.ts"
 import type { OpResult, WriteOp } from "../../core/ops.ts"
 import type { RoomSnapshot } from "../../core/snapshot.ts"
 import * as Wire from "../../src/cluster/wire.ts"
-import { Signal, readSignal, typingSignal } from "../../src/protocol/cluster.ts"
+import { Command, Reply, Signal, readSignal, typingSignal } from "../../src/protocol/cluster.ts"
+import * as Fast from "../../src/protocol/fastCluster.ts"
 import {
   ackFrame,
   errorFrame,
+  EventFrame,
   eventFrame,
   presenceFrame,
   readFrame,
@@ -118,5 +120,143 @@ describe("cluster wire", () => {
       presenceFrame(room, alice, false)
     ]
     for (const f of frames) expect(Either.isRight(decode(JSON.parse(f))), f).toBe(true)
+  })
+})
+
+/**
+ * The hand-written codecs of the per-message payloads (src/protocol/fastCluster.ts) against
+ * the Schemas they stand in for: on every payload below, each fast decoder answers exactly
+ * what its Schema decodes, or nothing (and the payload then takes the Schema's path). It
+ * never accepts what the Schema refuses, and it accepts every plain valid payload.
+ */
+describe("cluster wire - hand-written codecs agree with the Schemas", () => {
+  const decodeCommandSchema = Schema.decodeUnknownEither(Command)
+  const decodeReplySchema = Schema.decodeUnknownEither(Reply)
+  const decodeEventSchema = Schema.decodeUnknownEither(EventFrame)
+  const encodeCommandSchema = Schema.encodeSync(Command)
+  const encodeReplySchema = Schema.encodeSync(Reply)
+  const upper = room.toUpperCase()
+  const ts = "2026-01-01T00:00:00.000Z"
+  const send = { _tag: "Send", actor: alice, messageId: "m1", clientMsgId: "c1", body: "hi" }
+  const ev = { room, seq: 3, ts, kind: "message.created", actor: alice, data: { seq: 3, body: "hi" } }
+  const ack = { room, seq: 3, messageId: "m1", ts }
+
+  /** Each payload: the fast decoder must answer the Schema's value, or undefined; `plain` ones must be answered. */
+  const agree = (
+    fast: (raw: unknown) => unknown,
+    schema: (raw: unknown) => Either.Either<unknown, unknown>,
+    plain: ReadonlyArray<unknown>,
+    others: ReadonlyArray<unknown>
+  ) => {
+    for (const raw of plain) {
+      const viaSchema = schema(raw)
+      expect(Either.isRight(viaSchema), JSON.stringify(raw)).toBe(true)
+      expect(fast(raw), JSON.stringify(raw)).toEqual(Either.getOrThrow(viaSchema))
+    }
+    for (const raw of others) {
+      const answer = fast(raw)
+      if (answer === undefined) continue
+      const viaSchema = schema(raw)
+      expect(Either.isRight(viaSchema), `fast accepted what the Schema refuses: ${JSON.stringify(raw)}`).toBe(true)
+      expect(answer, JSON.stringify(raw)).toEqual(Either.getOrThrow(viaSchema))
+    }
+  }
+
+  it("a forwarded send command", () => {
+    agree(
+      Fast.decodeSendCommandValue,
+      decodeCommandSchema,
+      [
+        { k: "w", room, op: send },
+        { k: "w", room: upper, op: send },
+        { k: "w", room, op: { ...send, replyTo: 7, system: true } },
+        { k: "w", room, op: { ...send, replyTo: -2, system: false } },
+        { k: "w", room, op: { ...send, body: "", clientMsgId: "" }, extra: 1 },
+        { k: "w", room, op: { ...send, actor: "a".repeat(128), more: [1] } }
+      ],
+      [
+        null,
+        [],
+        { k: "s", room },
+        { k: "w", room, op: { ...send, _tag: "Edit", seq: 1, body: "x" } },
+        { k: "w", room: "not-a-uuid", op: send },
+        { k: "w", room: 1, op: send },
+        { k: "w", op: send },
+        { k: "w", room, op: null },
+        { k: "w", room, op: { ...send, actor: "" } },
+        { k: "w", room, op: { ...send, actor: "a".repeat(129) } },
+        { k: "w", room, op: { ...send, actor: "nul\u0000" } },
+        { k: "w", room, op: { ...send, actor: "lone \ud800" } },
+        { k: "w", room, op: { ...send, messageId: 1 } },
+        { k: "w", room, op: { ...send, clientMsgId: undefined } },
+        { k: "w", room, op: { ...send, body: null } },
+        { k: "w", room, op: { ...send, replyTo: 1.5 } },
+        { k: "w", room, op: { ...send, replyTo: "1" } },
+        { k: "w", room, op: { ...send, replyTo: Number.MAX_SAFE_INTEGER + 2 } },
+        { k: "w", room, op: { ...send, system: "yes" } },
+        { k: "x", room, op: send }
+      ]
+    )
+  })
+
+  it("a committed or duplicate write's reply", () => {
+    agree(
+      Fast.decodeOkResultValue,
+      (raw) => Either.map(decodeReplySchema(raw), (v) => ("r" in v ? v.r : v)),
+      [
+        { ok: true, r: { _tag: "Committed", ack, events: [ev] } },
+        { ok: true, r: { _tag: "Committed", ack: { room: upper, seq: 0, ts }, events: [] } },
+        { ok: true, r: { _tag: "Committed", ack, events: [ev, { ...ev, seq: 4, kind: "reaction.added", data: null }] } },
+        { ok: true, r: { _tag: "Duplicate", ack: { ...ack, extra: true } } }
+      ],
+      [
+        null,
+        { ok: false, e: { _tag: "NotFound", message: "x" } },
+        { ok: true, r: { _tag: "Rejected", error: { _tag: "NotFound", message: "x" } } },
+        { ok: true, s: { room, kind: "group", createdAt: ts, lastSeq: 1, members: [] } },
+        { ok: true, r: { _tag: "Committed", ack } },
+        { ok: true, r: { _tag: "Committed", ack, events: [{ ...ev, kind: "message.exploded" }] } },
+        { ok: true, r: { _tag: "Committed", ack, events: [{ ...ev, seq: -1 }] } },
+        { ok: true, r: { _tag: "Committed", ack, events: [{ ...ev, actor: "" }] } },
+        { ok: true, r: { _tag: "Committed", ack, events: [{ room, seq: 3, ts, kind: "message.created", actor: alice }] } },
+        { ok: true, r: { _tag: "Committed", ack, events: [{ ...ev, room: "nope" }] } },
+        { ok: true, r: { _tag: "Duplicate", ack: { ...ack, seq: 1.5 } } },
+        { ok: true, r: { _tag: "Duplicate", ack: { ...ack, messageId: 5 } } },
+        { ok: true, r: { _tag: "Duplicate", ack: { room, seq: 1 } } },
+        { ok: "true", r: { _tag: "Duplicate", ack } }
+      ]
+    )
+  })
+
+  it("the event frame on a room's events subject", () => {
+    const frame = JSON.parse(eventFrame(ev as never))
+    agree(
+      Fast.decodeEventFrameValue,
+      (raw) => Either.map(decodeEventSchema(raw), ({ type: _type, ...event }) => event),
+      [frame, { ...frame, room: "any string", actor: "" }, { ...frame, data: null, extra: 1 }],
+      [
+        null,
+        { ...frame, type: "ack" },
+        { ...frame, seq: -1 },
+        { ...frame, seq: "3" },
+        { ...frame, kind: "nope" },
+        { ...frame, ts: 5 },
+        { ...frame, room: 5 },
+        { type: "event", room, seq: 3, ts, kind: "message.created", actor: alice }
+      ]
+    )
+  })
+
+  it("encoding: the hand-written JSON is what the Schema encodes", () => {
+    for (const op of ops.filter((o) => o._tag === "Send")) {
+      const c = { k: "w" as const, room, op }
+      expect(JSON.parse(Wire.encodeCommand(c))).toEqual(encodeCommandSchema(c))
+    }
+    const results: ReadonlyArray<OpResult> = [
+      { _tag: "Committed", ack, events: [ev as never] },
+      { _tag: "Committed", ack: { room, seq: 1, ts }, events: [] },
+      { _tag: "Duplicate", ack }
+    ]
+    for (const r of results) expect(JSON.parse(Wire.encodeResult(r))).toEqual(encodeReplySchema({ ok: true, r }))
   })
 })
