@@ -370,11 +370,13 @@ const natsChildren = (): Array<number> =>
     })
 
 /**
- * `ours-cluster2`: two of our nodes on this host in clustered mode, one PostgreSQL database
- * and one NATS server (JetStream) between them, as docs/cluster.md describes. Clients are
+ * `ours-cluster2`: two of our nodes on this host in clustered mode, one PostgreSQL database,
+ * one NATS server (JetStream) and one Redis between them, as deploy/ runs a cluster (Redis
+ * shares presence, limits and the membership cache; without it each node would think a
+ * member on the other node offline and publish a push intent for every message). Clients are
  * spread over both nodes (a room's members on different nodes), so sends reach the room's
  * owner and deliveries the other node through NATS. CPU and RSS: both nodes (RSS: the first);
- * the NATS server's CPU counts with the database's.
+ * the NATS server's and Redis's CPU count with the database's.
  */
 const startCluster2 = async (
   postgresUrl: string,
@@ -385,32 +387,34 @@ const startCluster2 = async (
   const { startNats } = await import("../../tests/support/nats.ts")
   const nats = await startNats()
   const natsPid = natsChildren().find((p) => !before.has(p))
+  const { startRedis } = await import("../../tests/support/redis.ts")
+  const redis = await startRedis()
   const nodes: Array<RunningServer> = []
   try {
     for (const id of ["bench-a", "bench-b"]) {
-      nodes.push(await startOurs({ store: "postgres", postgresUrl, env: { CHAT_NATS_URL: nats.url, CHAT_NODE_ID: id }, ...profile }, pg))
+      const env = { CHAT_NATS_URL: nats.url, CHAT_REDIS_URL: redis.url, CHAT_NODE_ID: id }
+      nodes.push(await startOurs({ store: "postgres", postgresUrl, env, ...profile }, pg))
     }
   } catch (e) {
     for (const n of nodes) await n.stop()
-    await nats.stop()
+    await Promise.all([nats.stop(), redis.stop()])
     throw e
   }
+  const redisPid = redis.pid()
   const [a, b] = nodes
   return {
     ...a,
     name: "ours-cluster2",
     connectUrls: [a.connectUrl, b.connectUrl],
     extraPids: [b.pid],
-    ...(a.dbCpuTicks !== undefined || natsPid !== undefined
-      ? { dbCpuTicks: () => (a.dbCpuTicks?.() ?? 0) + (natsPid !== undefined ? cpuTicks(natsPid) : 0) }
-      : {}),
+    dbCpuTicks: () => (a.dbCpuTicks?.() ?? 0) + (natsPid !== undefined ? cpuTicks(natsPid) : 0) + cpuTicks(redisPid),
     kill: () => {
       a.kill()
       b.kill()
     },
     stop: async () => {
       await Promise.all([a.stop(), b.stop()])
-      await nats.stop()
+      await Promise.all([nats.stop(), redis.stop()])
     }
   }
 }
