@@ -205,7 +205,12 @@ export const makeRouter = (
       forwardOk(error === undefined ? 1 : 0)
       forwardError(error === undefined ? 0 : 1)
       M.forwardDuration.unsafeUpdate((Date.now() - started) / 1000, [])
-      reply(error, result)
+      try {
+        reply(error, result)
+      } catch {
+        // The caller's callback threw: its bug, and inside a promise callback it would
+        // become an unhandled rejection. The router goes on.
+      }
     }
     let request: Promise<Msg>
     try {
@@ -252,6 +257,15 @@ export const makeRouter = (
   const snapshot: RoomRegistry["snapshot"] = (room) =>
     route(room, local.snapshot(room), { k: "s", room }, Date.now() + o.commandTimeoutMs)
 
+  /** A reply to a forwarded command; a connection that closed meanwhile drops it (the requester times out). */
+  const respond = (msg: Msg, text: string): void => {
+    try {
+      msg.respond(text)
+    } catch {
+      // Closed connection: nothing to answer on.
+    }
+  }
+
   /** The owner's side: answer commands for one shard while the subscription's scope lives. */
   const serveShard = (shard: number) =>
     Effect.gen(function* () {
@@ -275,18 +289,18 @@ export const makeRouter = (
       let plainInFlight = 0
       let onPlainIdle: (() => void) | undefined
       const respondPlain = (msg: Msg): Reply<OpResult> => (error, result) => {
-        msg.respond(error !== undefined ? Wire.encodeFailure(error) : Wire.encodeResult(result!))
         if (--plainInFlight === 0) onPlainIdle?.()
+        respond(msg, error !== undefined ? Wire.encodeFailure(error) : Wire.encodeResult(result!))
       }
       const sub = nc.subscribe(o.subjects.shardCommands(shard), {
         callback: (err, msg) => {
           if (err !== null) return
           const decoded = Wire.decodeCommand(msg.string())
-          if (Either.isLeft(decoded)) return void msg.respond(Wire.encodeFailure(decoded.left))
+          if (Either.isLeft(decoded)) return respond(msg, Wire.encodeFailure(decoded.left))
           const command = decoded.right
           if (command.k !== "w" || localSubmit === undefined) return void run(Effect.asVoid(handle(msg, command)))
           // The common command, a write, plain: checked and queued in arrival order, no fiber.
-          if (!shards.owns(shard)) return void msg.respond(Wire.encodeFailure(notOwner(command.room)))
+          if (!shards.owns(shard)) return respond(msg, Wire.encodeFailure(notOwner(command.room)))
           plainInFlight++
           const refused = localSubmit(command.room, command.op, respondPlain(msg))
           if (refused !== undefined) respondPlain(msg)(refused)
