@@ -38,25 +38,42 @@ export interface RedisLimiterOptions extends Omit<BucketOptions, "now"> {
 }
 
 /**
- * KEYS[1]: the bucket, a hash { tokens, at } with `at` in milliseconds of the Redis clock.
- * ARGV: tokens per second, burst. Answers { 1, 0 } when a token was taken, else
- * { 0, milliseconds until one is available }.
+ * What both scripts share: ARGV[1] and ARGV[2] are tokens per second and burst; a bucket is
+ * a hash { tokens, at } with `at` in milliseconds of the Redis clock (`TIME`), so the nodes'
+ * clocks do not matter. `loadBucket` refills a bucket up to now, `storeBucket` writes it back.
  */
-const take = defineScript(
-  "rate-limit-take",
-  `
+const bucketFunctions = `
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
-local bucket = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(bucket[1]) or burst
-local at = tonumber(bucket[2]) or now
--- A clock that stepped back refills nothing rather than a negative amount.
-if now > at then
-  tokens = math.min(burst, tokens + (now - at) * rate / 1000)
-  at = now
+local function loadBucket(key)
+  local bucket = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens = tonumber(bucket[1]) or burst
+  local at = tonumber(bucket[2]) or now
+  -- A clock that stepped back refills nothing rather than a negative amount.
+  if now > at then
+    tokens = math.min(burst, tokens + (now - at) * rate / 1000)
+    at = now
+  end
+  return tokens, at
 end
+local function storeBucket(key, tokens, at)
+  redis.call('HSET', key, 'tokens', string.format('%.17g', tokens), 'at', string.format('%.17g', at))
+  -- The key lives until the bucket would be full again: a full bucket holds no information.
+  redis.call('PEXPIRE', key, math.max(1, math.ceil((burst - tokens) * 1000 / rate)))
+end
+`
+
+/**
+ * KEYS[1]: the bucket. Answers { 1, 0, level } when a token was taken, else
+ * { 0, milliseconds until one is available, level }; the level after the call is text
+ * (a Lua number would reach the client truncated to an integer).
+ */
+const take = defineScript(
+  "rate-limit-take",
+  `${bucketFunctions}
+local tokens, at = loadBucket(KEYS[1])
 local taken, retry = 0, 0
 -- The epsilon absorbs float error, so a caller that waited the advertised time gets its token.
 if tokens >= 1 - 1e-9 then
@@ -65,39 +82,24 @@ if tokens >= 1 - 1e-9 then
 else
   retry = math.ceil((1 - tokens) * 1000 / rate)
 end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'at', string.format('%.17g', at))
--- The key lives until the bucket would be full again: a full bucket holds no information.
-redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((burst - tokens) * 1000 / rate)))
--- The level after this call, as text: a Lua number would reach the client truncated to an integer.
+storeBucket(KEYS[1], tokens, at)
 return { taken, retry, string.format('%.17g', tokens) }
 `
 )
 
 /**
- * KEYS: buckets; ARGV: tokens per second, burst, then the tokens to consume from each key,
- * in KEYS order (taken already by a node's local bucket). Refills as `take` does, consumes
- * down to at most one burst below zero (a user who overdrew waits it out), and answers each
- * bucket's level after, as text.
+ * KEYS: buckets; ARGV[3..]: the tokens to consume from each key, in KEYS order (taken
+ * already by a node's local bucket). Consumes down to at most one burst below zero (a user
+ * who overdrew waits it out), and answers each bucket's level after, as text.
  */
 const consume = defineScript(
   "rate-limit-consume",
-  `
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+  `${bucketFunctions}
 local levels = {}
 for i, key in ipairs(KEYS) do
-  local bucket = redis.call('HMGET', key, 'tokens', 'at')
-  local tokens = tonumber(bucket[1]) or burst
-  local at = tonumber(bucket[2]) or now
-  if now > at then
-    tokens = math.min(burst, tokens + (now - at) * rate / 1000)
-    at = now
-  end
+  local tokens, at = loadBucket(key)
   tokens = math.max(-burst, tokens - tonumber(ARGV[2 + i]))
-  redis.call('HSET', key, 'tokens', string.format('%.17g', tokens), 'at', string.format('%.17g', at))
-  redis.call('PEXPIRE', key, math.max(1, math.ceil((burst - tokens) * 1000 / rate)))
+  storeBucket(key, tokens, at)
   levels[i] = string.format('%.17g', tokens)
 end
 return levels
