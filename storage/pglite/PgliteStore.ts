@@ -15,6 +15,7 @@ import { type ChatStore, ChatStoreTag } from "../ChatStore.ts"
 import { type Migration, migrate } from "../sql/migrate.ts"
 import type { SqlClient, SqlDatabase } from "../sql/SqlClient.ts"
 import { makeSqlStore } from "../sql/SqlStore.ts"
+import { queryPrepared } from "./prepared.ts"
 import { compileWasmBaselineOnly, pgliteStartParams } from "./settings.ts"
 import { unpackTemplate } from "./template.node.ts"
 
@@ -39,6 +40,14 @@ const client = (db: PGlite | Transaction): SqlClient => ({
   }
 })
 
+/** Outside transactions: named prepared statements (./prepared.ts), `query` past their cap. */
+const topLevel = (db: PGlite): SqlClient => ({
+  query: async (text, params = []) => (await queryPrepared(db, text, params)) ?? (await db.query<Record<string, unknown>>(text, [...params])).rows,
+  script: async (text) => {
+    await db.exec(text)
+  }
+})
+
 /** One at a time, in call order; a failure does not block the queue. */
 const serialised = () => {
   let tail: Promise<unknown> = Promise.resolve()
@@ -52,7 +61,7 @@ const serialised = () => {
 /** An open PGlite as a SqlDatabase; the caller keeps ownership (tests share one per file). */
 export const pgliteDatabase = (db: PGlite): SqlDatabase => {
   const exclusive = serialised()
-  const direct = client(db)
+  const direct = topLevel(db)
   return {
     query: (text, params) => exclusive(() => direct.query(text, params)),
     script: (text) => exclusive(() => direct.script(text)),

@@ -11,6 +11,7 @@ import { join } from "node:path"
 import { afterAll, beforeAll } from "vitest"
 import type { RoomId, UserId } from "../../core/model.ts"
 import { makePgliteStore, pgliteDatabase } from "../../storage/pglite/PgliteStore.ts"
+import { queryPrepared } from "../../storage/pglite/prepared.ts"
 import { migrate } from "../../storage/sql/migrate.ts"
 import { loadMigrations } from "../../storage/sql/migrations.node.ts"
 import type { SqlDatabase } from "../../storage/sql/SqlClient.ts"
@@ -80,4 +81,53 @@ describe("pglite store", () => {
       )
       expect(Option.getOrThrow(head).room.name).toBe("persisted")
     }).pipe(Effect.scoped), 60_000)
+})
+
+describe("pglite prepared statements (storage/pglite/prepared.ts)", () => {
+  const compare = async (text: string, params: ReadonlyArray<unknown>) => {
+    const viaQuery = (await pglite.query<Record<string, unknown>>(text, [...params])).rows
+    const viaPrepared = await queryPrepared(pglite, text, params)
+    expect(viaPrepared).toEqual(viaQuery)
+    return viaPrepared!
+  }
+
+  it("answers the rows `query` answers, with the same types, NULLs and arrays", async () => {
+    const rows = await compare(
+      "SELECT $1::bigint AS n, $2::text AS t, $3::timestamptz AS ts, $4::jsonb AS j, $5::uuid[] AS ids, $6::text AS missing, $7::bool AS b",
+      [42, "it's \"quoted\" \\ and {braced}", "2026-12-06T10:00:00.123Z", { a: [1, "x"] }, [crypto.randomUUID(), crypto.randomUUID()], null, true]
+    )
+    expect(rows).toHaveLength(1)
+    expect(rows[0]!.t).toBe("it's \"quoted\" \\ and {braced}")
+    expect(rows[0]!.missing).toBeNull()
+    expect(rows[0]!.ts).toBeInstanceOf(Date)
+    // The same text again runs the statement already prepared, with other values.
+    const again = await compare(
+      "SELECT $1::bigint AS n, $2::text AS t, $3::timestamptz AS ts, $4::jsonb AS j, $5::uuid[] AS ids, $6::text AS missing, $7::bool AS b",
+      [7, "", "2020-01-01T00:00:00Z", [], [], "here", false]
+    )
+    expect(again[0]!.n).toBe(7)
+    expect(await compare("SELECT g FROM generate_series(1, $1::int) g WHERE false", [3])).toEqual([])
+  })
+
+  it("fails as `query` does (SQLSTATE in `code`) and leaves the session usable", async () => {
+    const text = "SELECT 1 / $1::int AS q"
+    await expect(queryPrepared(pglite, text, [0])).rejects.toMatchObject({ code: "22012" })
+    expect(await queryPrepared(pglite, text, [1])).toEqual([{ q: 1 }])
+    // A unique violation inside a data-modifying statement rolls it back whole.
+    const table = `prep_${crypto.randomUUID().replaceAll("-", "")}`
+    await pglite.exec(`CREATE TABLE ${table} (id int PRIMARY KEY)`)
+    const insert = `INSERT INTO ${table} SELECT unnest($1::int[]) RETURNING id`
+    expect(await queryPrepared(pglite, insert, [[1, 2]])).toEqual([{ id: 1 }, { id: 2 }])
+    await expect(queryPrepared(pglite, insert, [[3, 1]])).rejects.toMatchObject({ code: "23505" })
+    expect((await pglite.query(`SELECT id FROM ${table} ORDER BY id`)).rows).toEqual([{ id: 1 }, { id: 2 }])
+    expect(await pglite.query("SELECT 2 AS two")).toMatchObject({ rows: [{ two: 2 }] })
+  })
+
+  it("a statement that cannot be prepared yet (its table is missing) is prepared once it can be", async () => {
+    const table = `later_${crypto.randomUUID().replaceAll("-", "")}`
+    const text = `SELECT count(*)::int AS n FROM ${table} WHERE id > $1::int`
+    await expect(queryPrepared(pglite, text, [0])).rejects.toMatchObject({ code: "42P01" })
+    await pglite.exec(`CREATE TABLE ${table} (id int); INSERT INTO ${table} VALUES (1), (2)`)
+    expect(await queryPrepared(pglite, text, [0])).toEqual([{ n: 2 }])
+  })
 })
