@@ -8,6 +8,7 @@ import { createServer } from "node:http"
 import postgres from "postgres"
 
 const sql = postgres(process.argv[2], { max: 1, onnotice: () => {} })
+// The query of bench/scenarios/history.ts (RAW_PAGE), copied: this file runs with no TS loader.
 const RAW_PAGE = `SELECT seq, id, sender, body, ts, reply_to, client_msg_id, edited_at, deleted
 FROM messages WHERE room_id = $1::uuid AND seq < $2::bigint ORDER BY seq DESC LIMIT $3::bigint`
 

@@ -15,13 +15,14 @@
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import { once } from "node:events"
-import { Agent, request } from "node:http"
+import { Agent } from "node:http"
 import { fileURLToPath } from "node:url"
 import postgres from "postgres"
 import { signToken } from "../src/auth/signToken.ts"
 import { summarise } from "./lib/histogram.ts"
 import { ensureBuilt } from "./lib/build.ts"
 import { BENCH_SECRET, startOurs } from "./lib/servers.ts"
+import { get, PAGE, positions, RAW_PAGE } from "./scenarios/history.ts"
 import { HISTORY_READER, loadHistory } from "./scenarios/historyData.ts"
 
 const arg = (name: string, fallback: string) => {
@@ -31,25 +32,7 @@ const arg = (name: string, fallback: string) => {
 const url = arg("postgres-url", "postgres://postgres@127.0.0.1:5432/chat_historyfloor")
 const messages = Number(arg("messages", "200000"))
 const pages = Number(arg("pages", "4000"))
-const PAGE = 50
 const WARMUP = 1000
-const RAW_PAGE = `SELECT seq, id, sender, body, ts, reply_to, client_msg_id, edited_at, deleted
-FROM messages WHERE room_id = $1::uuid AND seq < $2::bigint ORDER BY seq DESC LIMIT $3::bigint`
-
-/** One GET over a kept-alive connection, answering the body (as scenarios/history.ts does). */
-const get = (agent: Agent, target: string, headers: Record<string, string>) =>
-  new Promise<string>((resolve, reject) => {
-    const req = request(target, { agent, headers, timeout: 30_000 }, (res) => {
-      res.setEncoding("utf8")
-      let body = ""
-      res.on("data", (chunk: string) => (body += chunk))
-      res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}: ${body.slice(0, 200)}`))))
-      res.on("error", reject)
-    })
-    req.on("timeout", () => req.destroy(new Error("request timed out")))
-    req.on("error", reject)
-    req.end()
-  })
 
 // Our node runs as `npm start` runs it: the bundle in dist/.
 await ensureBuilt((line) => console.log(line))
@@ -75,27 +58,23 @@ const ours = await startOurs({ store: "postgres", postgresUrl: url }).catch((e) 
 const token = await Effect.runPromise(signToken(BENCH_SECRET, HISTORY_READER, { expiresIn: "1h" }))
 const agents = { floor: new Agent({ keepAlive: true, maxSockets: 1 }), ours: new Agent({ keepAlive: true, maxSockets: 1 }) }
 
+/** A page's messages, from a 200 answer; anything else fails the run. */
+const pageOf = async (agent: Agent, target: string, headers: Record<string, string>): Promise<number> => {
+  const { status, body } = await get(agent, new URL(target), headers)
+  if (status !== 200) throw new Error(`HTTP ${status}: ${body.slice(0, 200)}`)
+  return (JSON.parse(body) as { messages: Array<unknown> }).messages.length
+}
+
 const sides = {
   raw: async (before: number) => (await sql.unsafe(RAW_PAGE, [room.room, before, PAGE], { prepare: true })).length,
-  floor: async (before: number) =>
-    (JSON.parse(await get(agents.floor, `${floorUrl}/?room=${room.room}&before=${before}`, {})) as { messages: Array<unknown> }).messages.length,
-  ours: async (before: number) =>
-    (JSON.parse(
-      await get(agents.ours, `${ours.httpUrl}/v1/rooms/${room.room}/messages?before=${before}&limit=${PAGE}`, { authorization: `Bearer ${token}` })
-    ) as { messages: Array<unknown> }).messages.length
+  floor: (before: number) => pageOf(agents.floor, `${floorUrl}/?room=${room.room}&before=${before}`, {}),
+  ours: (before: number) =>
+    pageOf(agents.ours, `${ours.httpUrl}/v1/rooms/${room.room}/messages?before=${before}&limit=${PAGE}`, { authorization: `Bearer ${token}` })
 }
 
 try {
-  // mulberry32, as scenarios/history.ts: the same positions in every run.
-  let a = 0x5eed
-  const rand = () => {
-    a = (a + 0x6d2b79f5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  const low = room.firstSeq + PAGE
-  const befores = Array.from({ length: pages }, () => low + Math.floor(rand() * (room.lastSeq + 2 - low)))
+  // The same positions as the history scenario's, in every run.
+  const befores = positions(room, pages)
   const names = ["raw", "floor", "ours"] as const
   for (let i = 0; i < WARMUP; i++) for (const n of names) await sides[n](befores[i % pages]!)
   const times = { raw: [] as Array<number>, floor: [] as Array<number>, ours: [] as Array<number> }

@@ -24,11 +24,11 @@ import { BENCH_SECRET, startOurs, type RunningServer } from "../lib/servers.ts"
 import { HISTORY_READER, loadHistory, type HistoryRoom } from "./historyData.ts"
 import type { Log } from "./stepped.ts"
 
-const PAGE = 50
+export const PAGE = 50
 /** Unmeasured pages first, on both sides: JIT, connection pools, caches, prepared plans. */
 const WARMUP_QUERIES = 1000
 
-const RAW_PAGE = `
+export const RAW_PAGE = `
 SELECT seq, id, sender, body, ts, reply_to, client_msg_id, edited_at, deleted
 FROM messages WHERE room_id = $1::uuid AND seq < $2::bigint
 ORDER BY seq DESC LIMIT $3::bigint`
@@ -62,7 +62,7 @@ export interface HistoryResult {
 }
 
 /** mulberry32: reproducible positions, the same in every run. */
-const positions = (room: HistoryRoom, n: number): Array<number> => {
+export const positions = (room: HistoryRoom, n: number): Array<number> => {
   let a = 0x5eed
   const rand = () => {
     a = (a + 0x6d2b79f5) | 0
@@ -93,7 +93,7 @@ const timeAll = async (befores: ReadonlyArray<number>, fetchPage: (before: numbe
  * `fetch`: Node 20's fetch (undici) adds about a millisecond of the client's own work to
  * every request, which this scenario would count as the server's.
  */
-const get = (agent: Agent, url: URL, headers: Record<string, string>): Promise<{ status: number; body: string }> =>
+export const get = (agent: Agent, url: URL, headers: Record<string, string>): Promise<{ status: number; body: string }> =>
   new Promise((resolve, reject) => {
     const req = request(url, { agent, headers, timeout: 30_000 }, (res) => {
       res.setEncoding("utf8")
