@@ -99,7 +99,12 @@ export interface BenchConfig {
     readonly repeats: number
   }
   readonly history: { readonly messages: number; readonly queries: number; readonly batch: number; readonly stores: ReadonlyArray<"postgres" | "pglite"> }
-  readonly coldstart: { readonly repeats: number; readonly stores: ReadonlyArray<"postgres" | "pglite"> }
+  readonly coldstart: {
+    readonly repeats: number
+    readonly stores: ReadonlyArray<"postgres" | "pglite">
+    /** After each start on an empty PGlite data dir, how long the node idles before its RSS is read again (0: not). */
+    readonly idleMs: number
+  }
   readonly outDir: string
   /** Where BENCHMARKS.md goes; none when empty. */
   readonly markdown: string
@@ -147,7 +152,7 @@ const quick: BenchConfig = {
   idle: { conns: [1000], roomSize: 100, servers: ["ours-postgres", "rawws"], repeats: 1 },
   history: { messages: 10_000, queries: 200, batch: 2000, stores: ["postgres", "pglite"] },
   // Quick: the two cases of the issue (empty data dir, the history data dir); full adds PostgreSQL.
-  coldstart: { repeats: 1, stores: ["pglite"] },
+  coldstart: { repeats: 1, stores: ["pglite"], idleMs: 5000 },
   outDir: "bench/results",
   markdown: "BENCHMARKS.md"
 }
@@ -190,7 +195,8 @@ const full: BenchConfig = {
   killcheck: { rooms: 100, messages: 5000, servers: ["ours-pglite", "ours-postgres", "socketio-pg"] },
   idle: { ...quick.idle, conns: [10_000, 100_000], repeats: 3 },
   history: { ...quick.history, messages: 1_000_000, queries: 1000, batch: 2000 },
-  coldstart: { repeats: 3, stores: ["pglite", "postgres"] }
+  // The issue's idle RSS figure is read one minute after start.
+  coldstart: { repeats: 3, stores: ["pglite", "postgres"], idleMs: 60_000 }
 }
 
 const FLAGS = {
@@ -253,6 +259,7 @@ const FLAGS = {
   "history-stores": { type: "string", doc: "postgres,pglite" },
   "coldstart-repeats": { type: "string", doc: "starts per case" },
   "coldstart-stores": { type: "string", doc: "pglite,postgres" },
+  "coldstart-idle-ms": { type: "string", doc: "idle time after each empty-PGlite start before its RSS is read (quick 5000, full 60000; 0: none)" },
   out: { type: "string", doc: "results directory (default bench/results)" },
   markdown: { type: "string", doc: "generated report path (default BENCHMARKS.md; '' for none)" },
   render: { type: "string", doc: "run nothing: regenerate the report and charts from this results JSON" }
@@ -387,7 +394,8 @@ export const parseConfig = (argv: ReadonlyArray<string>): BenchConfig | "help" =
     },
     coldstart: {
       repeats: Math.max(1, int("coldstart-repeats", v["coldstart-repeats"], base.coldstart.repeats)),
-      stores: stores("coldstart-stores", base.coldstart.stores)
+      stores: stores("coldstart-stores", base.coldstart.stores),
+      idleMs: Math.max(0, int("coldstart-idle-ms", v["coldstart-idle-ms"], base.coldstart.idleMs))
     },
     outDir: v.out ?? base.outDir,
     markdown: v.markdown ?? base.markdown,

@@ -95,8 +95,9 @@ export const estimate = (cfg: BenchConfig): Estimate => {
         break
       }
       case "coldstart": {
+        const idle = cfg.coldstart.stores.includes("pglite") ? (cfg.coldstart.repeats * cfg.coldstart.idleMs) / 1000 : 0
         const t = cfg.coldstart.stores.length * cfg.coldstart.repeats * 2 * 8 + 10
-        by[sc] = { typical: t, max: t * 2 }
+        by[sc] = { typical: t + idle, max: t * 2 + idle }
         break
       }
     }

@@ -480,16 +480,20 @@ const coldSection = (r: BenchResults) => {
   return [
     "## 5. Cold start",
     "",
-    "Spawn of `node dist/bundle/node/main.js` (what `npm start` runs) to the first 200 from `/healthz`.",
+    "Spawn of `node dist/bundle/node/main.js` (what `npm start` runs) to the first 200 from `/healthz`. " +
+      "Where the case lists RSS, the node was then left idle and its VmRSS read at healthy and at the end of the idle time " +
+      "(the embedded store runs in the node process, so that is all of its memory).",
     "",
     table(
-      ["case", "starts", "p50 ms", "max ms", "each ms", "notes"],
+      ["case", "starts", "p50 ms", "max ms", "each ms", "RSS at healthy MB", "RSS idle MB", "notes"],
       c.cases.map((k) => [
         k.name,
         n(k.startsMs.length),
         ms(k.summary?.p50),
         ms(k.summary?.max),
         k.startsMs.map((v) => n(v)).join(", "),
+        k.rssHealthyMb !== undefined ? k.rssHealthyMb.map((v) => n(v, 1)).join(", ") : "-",
+        k.rssIdleMb !== undefined ? `${k.rssIdleMb.map((v) => n(v, 1)).join(", ")} (after ${n((k.idleMs ?? 0) / 1000)} s)` : "-",
         k.error !== undefined ? `error: ${k.error.split("\n")[0].slice(0, 160)}` : ""
       ])
     ),

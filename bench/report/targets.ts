@@ -2,6 +2,7 @@
  * The issue's targets, each computed from a run's results: the measured value, the ratio
  * it is judged on, and whether it was met (null when a side of the comparison is missing).
  */
+import { EMBEDDED_CASE, type ColdStartResult } from "../scenarios/coldstart.ts"
 import type { IdleResult } from "../scenarios/idle.ts"
 import type { HistoryRun } from "../scenarios/history.ts"
 import type { LoadResult } from "../scenarios/load.ts"
@@ -48,6 +49,7 @@ export const computeTargets = (s: {
   fixed?: LoadResult
   idle?: IdleResult
   history?: { runs: ReadonlyArray<HistoryRun> }
+  coldstart?: ColdStartResult
 }): Array<Target> => {
   const out: Array<Target> = []
   if (s.fanout !== undefined) {
@@ -111,5 +113,37 @@ export const computeTargets = (s: {
       )
     )
   }
+  if (s.coldstart !== undefined) {
+    const c = s.coldstart.cases.find((k) => k.name === EMBEDDED_CASE && k.error === undefined)
+    const range = (xs: ReadonlyArray<number>) => (xs.length > 1 ? ` (median of ${xs.length}, ${Math.min(...xs)}–${Math.max(...xs)})` : "")
+    const startMs = c?.summary?.p50 ?? null
+    out.push(
+      judge(
+        "first-start",
+        "embedded default: first start on an empty data dir to healthy <= 3 s",
+        c === undefined ? "not measured" : `${startMs} ms${range(c.startsMs)}`,
+        startMs === null ? null : startMs / 1000,
+        3,
+        "max"
+      )
+    )
+    const idle = c?.rssIdleMb !== undefined && c.rssIdleMb.length > 0 ? median(c.rssIdleMb) : null
+    out.push(
+      judge(
+        "embedded-idle-rss",
+        "embedded default: RSS idle, one minute after start (empty data dir) <= 250 MB",
+        idle === null ? "not measured" : `${idle} MB${range(c!.rssIdleMb!)} after ${c!.idleMs! / 1000} s idle`,
+        idle,
+        250,
+        "max"
+      )
+    )
+  }
   return out
+}
+
+const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
