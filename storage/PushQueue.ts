@@ -6,6 +6,14 @@
  * notify (members, minus each message's sender, minus who is online) is decided by the push
  * worker when it delivers (src/push/), from the events it reads back.
  *
+ * The SQL stores (PostgreSQL, PGlite) and the memory store write an intent only when a
+ * member of the room has a registered device at commit time (storage/sql/queries.ts
+ * `ANY_MEMBER_DEVICE`): without one nobody can be notified, and the intent would cost an
+ * insert, a claim and a delete. So a device registered after a message was committed is
+ * notified of later messages, not of that one. The ScyllaDB store writes every intent (a
+ * device lookup per member would cost it a query each); its worker acks those of rooms
+ * without devices after one audience read.
+ *
  * At-least-once: `claim` leases intents for a while; `ack` deletes them once delivered; a
  * worker that dies leaves its lease to expire and the intents are claimed again. Per user
  * and room, `sentUpTo`/`markSent` record the last seq notified, so a redelivered intent does
@@ -65,7 +73,7 @@ export interface PushQueue {
   readonly markSent: (room: RoomId, recipient: string, seq: number) => Effect.Effect<void, StoreError>
 }
 
-/** The batch's intent, if it created messages: what every store's commit writes. */
+/** The batch's intent, if it created messages: what a store's commit writes (see above for when). */
 export const intentOf = (
   room: RoomId,
   messages: ReadonlyArray<{ readonly seq: number }>,

@@ -135,6 +135,10 @@ export const makeMemoryStore = (): ChatStore => {
   const devices = new Map<UserId, Map<string, Device>>()
   const keys = new Map<string, Array<WrappedRoomKey>>()
   const push = makeMemoryPushQueue()
+  const anyDevice = (users: Iterable<UserId>): boolean => {
+    for (const u of users) if ((devices.get(u)?.size ?? 0) > 0) return true
+    return false
+  }
   const devicesOf = (user: UserId): Array<Device> =>
     [...(devices.get(user)?.values() ?? [])].sort((a, b) =>
       a.createdAt !== b.createdAt ? (a.createdAt < b.createdAt ? -1 : 1) : byteOrder(a.token, b.token)
@@ -184,8 +188,9 @@ export const makeMemoryStore = (): ChatStore => {
       }
       const p = plan({ room, kind: r.kind, lastSeq: r.lastSeq, members, ops, targets, sent, reactions, now })
       persist(r, p, now)
+      // Only where a member has a device (as the SQL stores rule, ../PushQueue.ts).
       const intent = intentOf(room, p.messages, now)
-      if (intent !== undefined) push.add(intent)
+      if (intent !== undefined && anyDevice(r.members.keys())) push.add(intent)
       r.lastSeq = p.lastSeq
       r.epoch = epoch
       if (p.name !== undefined) r.name = p.name

@@ -171,11 +171,24 @@ FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[
 WHERE r.id = u.id`
 
 /**
+ * True when a member of the room has a registered device: a push intent is written only
+ * then. A room where nobody has a device gets no notification anyway, and its intent cost
+ * the database an insert, a claim and a delete for the push worker to find that out (three
+ * interleaved runs each here, rooms of 2 at 2,000 msg/s: PostgreSQL used 30.7-36.7 % of a
+ * core with those intents, 24.6-27.1 % without). The probe reads members by the room's key
+ * and devices by each member's, and stops at the first device: at most what the worker's
+ * audience lookup (every member's devices) would have read for the intent.
+ */
+const ANY_MEMBER_DEVICE = (room: string) =>
+  `EXISTS (SELECT 1 FROM members m JOIN devices d ON d.user_id = m.user_id WHERE m.room_id = ${room})`
+
+/**
  * A group of send-only batches in one statement (./fastCommit.ts): each room's head moves
  * from the last seq the actor's store knows, under the same epoch and shard-fence checks as
- * the full path; messages, events and the push intent are written only for rooms whose head
- * moved. A message not inserted (its key is taken) makes the statement divide by zero, so it
- * writes nothing and the group takes the full path. Answers the rooms that committed.
+ * the full path; messages, events and the push intent (where a member has a device) are
+ * written only for rooms whose head moved. A message not inserted (its key is taken) makes
+ * the statement divide by zero, so it writes nothing and the group takes the full path.
+ * Answers the rooms that committed.
  * $1 the group's shards; per room $2 id, $3 expected last seq, $4 new last seq, $5 epoch,
  * $6 shard, $7 time (also every message's), $8 messages, $15 first new seq; per message $9..$14.
  */
@@ -205,6 +218,7 @@ WITH fence AS (
 ), intent AS (
   INSERT INTO push_intents (room_id, from_seq, to_seq, created_at)
   SELECT head.id, head.from_seq, head.last_seq, head.ts FROM head
+  WHERE ${ANY_MEMBER_DEVICE("head.id")}
   ON CONFLICT (room_id, from_seq) DO NOTHING
 )
 SELECT head.id, 1 / (CASE WHEN (SELECT count(*) FROM msg WHERE msg.room_id = head.id) = head.n THEN 1 ELSE 0 END) AS ok
@@ -328,11 +342,15 @@ UPDATE room_keys SET master_key_id = $3::text, wrapped = $4::text WHERE room_id 
 
 // ---- push queue (storage/PushQueue.ts; sql/0004_push_queue.sql)
 
-/** Written with the batch's other rows: one row per room of the group that created messages. */
+/**
+ * Written with the batch's other rows: one row per room of the group that created messages
+ * and has a member with a device (COMMIT_SENDS rules the same; ../PushQueue.ts says why).
+ */
 export const INSERT_PUSH_INTENTS = `
 INSERT INTO push_intents (room_id, from_seq, to_seq, created_at)
 SELECT u.room_id, u.from_seq, u.to_seq, u.created_at
 FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[]) AS u(room_id, from_seq, to_seq, created_at)
+WHERE ${ANY_MEMBER_DEVICE("u.room_id")}
 ON CONFLICT (room_id, from_seq) DO NOTHING`
 
 /**

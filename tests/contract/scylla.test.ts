@@ -52,7 +52,7 @@ afterAll(async () => {
 
 storeContract(
   "scylla",
-  Effect.sync(() => ({ store: shared.store }))
+  Effect.sync(() => ({ store: shared.store, intentsWithoutDevices: true }))
 )
 
 const send = (actor: UserId, body: string, clientMsgId: string): WriteOp => ({

@@ -16,6 +16,11 @@ export interface StoreUnderTest {
   readonly store: ChatStore
   /** SQL stores: read rows directly, to check what is really stored. */
   readonly sql?: (text: string, params?: ReadonlyArray<unknown>) => Promise<ReadonlyArray<Record<string, unknown>>>
+  /**
+   * ScyllaDB writes a push intent for every batch that created messages; the other stores
+   * only where a member of the room has a device (storage/PushQueue.ts).
+   */
+  readonly intentsWithoutDevices?: boolean
 }
 
 export type StoreFactory = Effect.Effect<StoreUnderTest, unknown, Scope.Scope>
@@ -882,12 +887,19 @@ export const storeContract = (name: string, factory: StoreFactory) =>
     const mine = (intents: ReadonlyArray<PushIntent>, room: RoomId) => intents.filter((i) => i.room === room)
     const claimAll = (store: ChatStore, now: number, settleMs = 0, leaseMs = 30_000) =>
       store.push.claim({ now, rooms: 10_000, leaseMs, settleMs })
+    /** A room of ann and bob where bob has a device: every store queues its intents. */
+    const pushRoom = (store: ChatStore) =>
+      Effect.gen(function* () {
+        const [ann, bob] = users("ann", "bob")
+        yield* store.registerDevice(bob, `tok-${bob}`, "fcm")
+        const room = yield* group(store, ann, [bob])
+        return { ann, bob, room }
+      })
 
     it.scoped("push - a batch that creates messages queues one intent with its seq range; edits, reactions and duplicates queue none", () =>
       Effect.gen(function* () {
         const { store } = yield* factory
-        const [ann, bob] = users("ann", "bob")
-        const room = yield* group(store, ann, [bob])
+        const { ann, bob, room } = yield* pushRoom(store)
         yield* commit(store, room.id, [send(ann, "one", "p1"), send(bob, "two")])
         yield* commit(store, room.id, [edit(ann, 1, "one!"), react(bob, 1, "👍"), send(ann, "one", "p1")])
         const now = yield* Clock.currentTimeMillis
@@ -905,8 +917,7 @@ export const storeContract = (name: string, factory: StoreFactory) =>
     it.scoped("push - a claim leases its intents until they are acked; an expired lease or retryAt makes them claimable again", () =>
       Effect.gen(function* () {
         const { store } = yield* factory
-        const [ann, bob] = users("ann", "bob")
-        const room = yield* group(store, ann, [bob])
+        const { ann, room } = yield* pushRoom(store)
         yield* commit(store, room.id, [send(ann, "a")])
         yield* commit(store, room.id, [send(ann, "b")])
         const t0 = yield* Clock.currentTimeMillis
@@ -928,8 +939,7 @@ export const storeContract = (name: string, factory: StoreFactory) =>
     it.scoped("push - a room is claimed once its oldest intent has settled, then with every intent it has", () =>
       Effect.gen(function* () {
         const { store } = yield* factory
-        const [ann, bob] = users("ann", "bob")
-        const room = yield* group(store, ann, [bob])
+        const { ann, room } = yield* pushRoom(store)
         const t0 = yield* Clock.currentTimeMillis
         yield* commit(store, room.id, [send(ann, "1")])
         yield* TestClock.adjust("400 millis")
@@ -943,6 +953,28 @@ export const storeContract = (name: string, factory: StoreFactory) =>
         expect(stats.depth).toBeGreaterThanOrEqual(3)
         expect(stats.oldestAt! <= new Date(t0).toISOString()).toBe(true)
         yield* store.push.ack(burst)
+      }))
+
+    it.scoped("push - an intent only where a member has a device at commit time (ScyllaDB: every batch)", () =>
+      Effect.gen(function* () {
+        const { store, intentsWithoutDevices } = yield* factory
+        const [ann, bob, cat] = users("ann", "bob", "cat")
+        const room = yield* group(store, ann, [bob])
+        const fast = yield* commit(store, room.id, [send(ann, "nobody has a device")])
+        // The other path (a membership change in the batch): cat joins with a device of her own.
+        yield* commit(store, room.id, [send(bob, "still nobody")])
+        yield* store.registerDevice(cat, `tok-${cat}`, "apns")
+        yield* commit(store, room.id, [{ _tag: "AddMembers", actor: ann, users: [cat] }, send(ann, "cat can be told")])
+        const now = yield* Clock.currentTimeMillis
+        const claimed = mine(yield* claimAll(store, now), room.id).map((i) => [i.fromSeq, i.toSeq])
+        expect(fast.map(ackSeq)).toEqual([1])
+        // seq 3 is cat's join, 4 the message after it.
+        expect(claimed).toEqual(intentsWithoutDevices === true ? [[1, 1], [2, 2], [4, 4]] : [[4, 4]])
+        // A device gone again: no intent for the next message (ScyllaDB: one).
+        expect(yield* store.unregisterDevice(cat, `tok-${cat}`)).toBe(true)
+        yield* commit(store, room.id, [send(bob, "nobody again")])
+        const after = mine(yield* claimAll(store, now), room.id).map((i) => i.fromSeq)
+        expect(after).toEqual(intentsWithoutDevices === true ? [5] : [])
       }))
 
     it.scoped("push - the notified seq per user and room only moves forward", () =>

@@ -116,8 +116,13 @@ describe("push worker", () => {
   it.effect("push - a claim of many rooms with nobody to notify costs one audience lookup and one ack, asks presence nothing", () =>
     Effect.gen(function* () {
       const { calls, store } = recordedStore()
-      const rooms = yield* Effect.forEach(Array.from({ length: 12 }), () => room(store, [`bob-${tag()}` as UserId]))
+      const bobs = Array.from({ length: 12 }, () => `bob-${tag()}` as UserId)
+      const rooms = yield* Effect.forEach(bobs, (bob) => room(store, [bob]))
+      // Each bob had a device when the message was committed (so it has an intent) and
+      // removed it before the worker claimed: nobody is left to notify.
+      for (const bob of bobs) yield* store.registerDevice(bob, `gone-${bob}`, "fcm")
       for (const r of rooms) yield* r.say("nobody has a device")
+      for (const bob of bobs) yield* store.unregisterDevice(bob, `gone-${bob}`)
       const presenceCalls: Array<Call> = []
       const presence = recorded(makeLocal(), presenceCalls)
       const worker = makePushWorker({ store, presence, providers: providers(), options: options() })
@@ -138,7 +143,8 @@ describe("push worker", () => {
       const presence = makeLocal()
       const t = tag()
       const [bob, cat, dan, gus] = ["bob", "cat", "dan", "gus"].map((n) => `${n}-${t}` as UserId)
-      const silent = yield* Effect.forEach([1, 2, 3], () => room(inner, [`eve-${tag()}` as UserId]))
+      const eves = [1, 2, 3].map(() => `eve-${tag()}` as UserId)
+      const silent = yield* Effect.forEach(eves, (eve) => room(inner, [eve]))
       const notified = [yield* room(inner, [bob!]), yield* room(inner, [cat!])]
       const looking = yield* room(inner, [dan!])
       const gone = yield* room(inner, [gus!])
@@ -148,7 +154,10 @@ describe("push worker", () => {
       yield* inner.registerDevice(dan!, web.subscription(devices.dan), "webpush")
       yield* inner.registerDevice(gus!, web.subscription(devices.gus), "webpush")
       yield* presence.join(looking.id, dan!)
+      // The silent rooms' members had a device when the message was committed, gone by the claim.
+      for (const eve of eves) yield* inner.registerDevice(eve, `gone-${eve}`, "fcm")
       for (const r of [...silent, ...notified, looking, gone]) yield* r.say("hello")
+      for (const eve of eves) yield* inner.unregisterDevice(eve, `gone-${eve}`)
       // `gone` was deleted after its intent was written: the lookup does not know it.
       const { calls, store } = recordedStore({
         ...inner,
