@@ -187,7 +187,8 @@ const full: BenchConfig = {
     rates: [100, 250, 500, 1000, 2000, 4000, 8000, 16_000, 32_000],
     servers: ["ours-pglite", "ours-postgres", "socketio-pg"]
   },
-  fixed: { rooms: 100, rates: [250, 500, 1000], stepMs: 8000, servers: ["ours-pglite", "ours-postgres", "socketio-pg"], repeats: 3 },
+  // lean-pg (bench/peers/leanPg.ts): what the lean design of issue 12 costs on the machine of the run.
+  fixed: { rooms: 100, rates: [250, 500, 1000], stepMs: 8000, servers: ["ours-pglite", "ours-postgres", "socketio-pg", "lean-pg"], repeats: 3 },
   zipf: { rooms: 1000, exponent: 1, rates: [250, 500, 1000, 2000, 4000, 8000], p99LimitMs: 50, servers: ["ours-postgres", "socketio-pg"], repeats: 1 },
   storm: { rooms: 200, perRoom: 10, rate: 500, dropMs: 2000, stepMs: 10_000, servers: ["ours-postgres", "ours-pglite"] },
   mixed: { rooms: 100, rate: 500, readsPerS: 200, stepMs: 10_000, servers: ["ours-postgres", "ours-pglite"] },

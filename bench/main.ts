@@ -32,7 +32,7 @@ const commandLine = (argv: ReadonlyArray<string>) =>
     ? `npm run bench${argv.length > 0 ? ` -- ${argv.join(" ")}` : ""}`
     : `node --import tsx bench/main.ts ${argv.join(" ")}`.trim()
 
-const usesPg = (n: string) => n === "ours-postgres" || n === "ours-dual" || n === "ours-cluster2" || n === "socketio-pg"
+const usesPg = (n: string) => n === "ours-postgres" || n === "ours-dual" || n === "ours-cluster2" || n === "socketio-pg" || n === "lean-pg"
 
 /** What the report says of the CQL server: Cassandra's version, one node, same machine. */
 const cassandraVersionOf = async (c: RunningCassandra) =>

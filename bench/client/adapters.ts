@@ -226,6 +226,8 @@ const socketio = async (): Promise<Connect> => {
 
 export const adapters: Record<Protocol, () => Promise<Connect>> = {
   ours: async () => ours,
+  // bench/peers/leanPg.ts speaks the part of our protocol the load uses.
+  lean: async () => ours,
   rawws: async () => rawws,
   socketio
 }

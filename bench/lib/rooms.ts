@@ -94,7 +94,8 @@ export const planRooms = async (server: RunningServer, layout: RoomLayout): Prom
       })
     }
   }
-  if (server.protocol !== "ours") return { conns, subscribers }
+  // Our node and the lean peer check a JWT at the upgrade.
+  if (server.protocol !== "ours" && server.protocol !== "lean") return { conns, subscribers }
   const tokens = await signAll(conns.map((c) => c.user))
   return { conns: conns.map((c, i) => ({ ...c, token: tokens[i] })), subscribers }
 }

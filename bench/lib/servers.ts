@@ -13,13 +13,13 @@ import { compiled, OURS_ENTRY, OURS_UNBUNDLED_ENTRY } from "./build.ts"
 import { freePort, ROOT, stopChild, tail, track } from "./children.ts"
 import { cpuTicks, treeCpuTicks } from "./procstat.ts"
 
-export const SERVER_NAMES = ["ours-pglite", "ours-postgres", "ours-scylla", "ours-dual", "ours-cluster2", "rawws", "socketio", "socketio-pg"] as const
+export const SERVER_NAMES = ["ours-pglite", "ours-postgres", "ours-scylla", "ours-dual", "ours-cluster2", "rawws", "socketio", "socketio-pg", "lean-pg"] as const
 export type ServerName = (typeof SERVER_NAMES)[number]
 /** The wire protocol a client adapter speaks (bench/client/adapters.ts). */
-export type Protocol = "ours" | "rawws" | "socketio"
+export type Protocol = "ours" | "rawws" | "socketio" | "lean"
 
 export const protocolOf = (name: ServerName): Protocol =>
-  name.startsWith("ours") ? "ours" : name === "rawws" ? "rawws" : "socketio"
+  name.startsWith("ours") ? "ours" : name === "rawws" ? "rawws" : name === "lean-pg" ? "lean" : "socketio"
 
 export const isServerName = (s: string): s is ServerName => (SERVER_NAMES as ReadonlyArray<string>).includes(s)
 
@@ -243,19 +243,24 @@ export const startOurs = async (options: OursOptions, pg?: DatabaseHost): Promis
 const PEER_FILES: Record<Exclude<ServerName, `ours-${string}`>, string> = {
   rawws: "bench/peers/rawws.ts",
   socketio: "bench/peers/socketio.ts",
-  "socketio-pg": "bench/peers/socketioPg.ts"
+  "socketio-pg": "bench/peers/socketioPg.ts",
+  "lean-pg": "bench/peers/leanPg.ts"
 }
 
 /** Starts a peer; it prints `{"port":N}` on stdout once listening. */
 export const startPeer = async (
-  name: "rawws" | "socketio" | "socketio-pg",
+  name: "rawws" | "socketio" | "socketio-pg" | "lean-pg",
   options: { readonly postgresUrl?: string; readonly pg?: DatabaseHost; readonly gcOnSignal?: boolean } = {}
 ): Promise<RunningServer> => {
   const out = tail()
   const child = track(
     spawn(process.execPath, [...(options.gcOnSignal === true ? gcOnSignalArgs() : []), compiled(PEER_FILES[name])], {
       cwd: ROOT,
-      env: childEnv({ PORT: "0", ...(options.postgresUrl !== undefined ? { PEER_POSTGRES_URL: options.postgresUrl } : {}) }),
+      env: childEnv({
+        PORT: "0",
+        ...(options.postgresUrl !== undefined ? { PEER_POSTGRES_URL: options.postgresUrl } : {}),
+        ...(name === "lean-pg" ? { PEER_JWT_SECRET: BENCH_SECRET } : {})
+      }),
       stdio: ["ignore", "pipe", "pipe"]
     })
   )
@@ -290,8 +295,8 @@ export const startPeer = async (
     pid: child.pid!,
     port,
     httpUrl,
-    connectUrl: name === "rawws" ? `ws://127.0.0.1:${port}/` : httpUrl,
-    ...(name === "socketio-pg" ? dbCpu(options.pg) : {}),
+    connectUrl: name === "rawws" || name === "lean-pg" ? `ws://127.0.0.1:${port}/` : httpUrl,
+    ...(name === "socketio-pg" || name === "lean-pg" ? dbCpu(options.pg) : {}),
     kill: () => child.kill("SIGKILL"),
     stop: () => stopChild(child)
   }
@@ -308,7 +313,7 @@ export const startServer = async (
     ...(extras.profileDir !== undefined ? { profileDir: extras.profileDir } : {}),
     ...(extras.gcOnSignal === true ? { gcOnSignal: true } : {})
   }
-  const needsPg = name === "ours-postgres" || name === "ours-dual" || name === "ours-cluster2" || name === "socketio-pg"
+  const needsPg = name === "ours-postgres" || name === "ours-dual" || name === "ours-cluster2" || name === "socketio-pg" || name === "lean-pg"
   if (needsCql(name) && cqlHost === undefined) throw new Error(`${name} needs the CQL server`)
   if (needsPg && pg === undefined) throw new Error(`${name} needs PostgreSQL`)
   const url = needsPg ? await pg!.createDatabase(`bench_${label}_${name.replace("-", "_")}`) : undefined
@@ -349,6 +354,7 @@ const startNamed = (
     case "ours-cluster2":
       return startCluster2(url!, pg!, profile)
     case "socketio-pg":
+    case "lean-pg":
       return startPeer(name, { postgresUrl: url!, pg: pg!, ...profile })
     default:
       return startPeer(name, profile)

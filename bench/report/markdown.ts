@@ -16,7 +16,8 @@ const LABELS: Record<string, string> = {
   "ours-cluster2": "this project, 2 nodes + NATS (PostgreSQL)",
   rawws: "raw ws",
   socketio: "Socket.IO",
-  "socketio-pg": "Socket.IO + INSERT"
+  "socketio-pg": "Socket.IO + INSERT",
+  "lean-pg": "lean (ws + group INSERT)"
 }
 const label = (s: string) => LABELS[s] ?? s
 

@@ -1,6 +1,6 @@
 /**
  * The bench harness end to end at a tiny size: our node (PostgreSQL, a fresh database on
- * the test run's server) and the raw ws peer, each
+ * the test run's server), the raw ws peer and the lean peer (another fresh database), each
  * as a child process, two client processes, one low-rate step. Not timed and not asserting
  * performance: it checks that every field of the report is there and that nothing is lost.
  */
@@ -78,19 +78,20 @@ describe("bench harness", () => {
   // The bench measures compiled JS (dist/ and bench/.build/): build them once, as bench/main.ts does.
   beforeAll(() => ensureBuilt(), 600_000)
 
-  it("runs a tiny fan-out end to end against our server and the raw ws peer and reports every field", async () => {
+  it("runs a tiny fan-out end to end against our server, the raw ws peer and the lean peer and reports every field", async () => {
     const noLog = () => {}
     const databases: Array<string> = []
     const db = { createDatabase: async () => databases[databases.push(await freshDatabase()) - 1] }
-    const [ours, raw] = await Promise.all([
+    const [ours, raw, lean] = await Promise.all([
       // Profiled (--profile): only our node is, and the run carries where its time went.
-      runOnServer("ours-postgres", "harness", { ...tiny, profile: true }, db, noLog).finally(() =>
-        Promise.all(databases.map(dropDatabase))
-      ),
-      runOnServer("rawws", "harness", tiny, undefined, noLog)
-    ])
+      runOnServer("ours-postgres", "harness", { ...tiny, profile: true }, db, noLog),
+      runOnServer("rawws", "harness", tiny, undefined, noLog),
+      // The lean fixture (bench/peers/leanPg.ts) speaks our protocol: acked and delivered alike.
+      runOnServer("lean-pg", "harness", tiny, db, noLog)
+    ]).finally(() => Promise.all(databases.map(dropDatabase)))
     expectComplete(ours, true)
     expectComplete(raw, false)
+    expectComplete(lean, true)
     expect(ours.profile?.seconds).toBeGreaterThan(0)
     expect(ours.profile?.areas.map((a) => a.name)).toContain("effect")
     expect(ours.profile?.functions.length).toBeGreaterThan(0)
