@@ -9,7 +9,7 @@
  * - AES-256-GCM on every body (a random 96-bit IV per message), stored base64 as ours is;
  * - one SQL statement per group commit: every message waiting, of every room, inserted from
  *   `unnest` arrays; groups wait up to `PEER_LINGER_MS` (default 6, this project's default)
- *   for more, with at most two in flight, as this project's group commit does;
+ *   for more, with at most four in flight, as this project's group commit on PostgreSQL does;
  * - the ack after the commit; each event serialised once and written to every subscriber,
  *   the sockets corked for the whole group, as this project does;
  * - idempotency: a resend of a recent clientMsgId is answered from memory with its first
@@ -35,7 +35,7 @@ if (url === undefined || url === "") throw new Error("PEER_POSTGRES_URL is requi
 const secret = new TextEncoder().encode(process.env.PEER_JWT_SECRET ?? "")
 if (secret.length === 0) throw new Error("PEER_JWT_SECRET is required")
 const LINGER_MS = Number(process.env.PEER_LINGER_MS ?? 6)
-const CONCURRENCY = 2
+const CONCURRENCY = 4
 const RECENT = 256
 
 const sql = postgres(url, { max: 10, onnotice: () => {} })
