@@ -7,7 +7,7 @@ import type { IdleResult } from "../scenarios/idle.ts"
 import type { HistoryRun } from "../scenarios/history.ts"
 import type { LoadResult } from "../scenarios/load.ts"
 import type { ServerName } from "../lib/servers.ts"
-import { aggregate, fixedCells, idleMedian } from "./aggregate.ts"
+import { aggregate, fixedCells, idleMedian, median } from "./aggregate.ts"
 
 export interface Target {
   readonly id: string
@@ -130,7 +130,7 @@ export const computeTargets = (s: {
         "max"
       )
     )
-    const idle = c?.rssIdleMb !== undefined && c.rssIdleMb.length > 0 ? median(c.rssIdleMb) : null
+    const idle = median(c?.rssIdleMb ?? [])
     out.push(
       judge(
         "embedded-idle-rss",
@@ -145,8 +145,3 @@ export const computeTargets = (s: {
   return out
 }
 
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}

@@ -17,7 +17,7 @@ import type { BenchConfig } from "../config.ts"
 import { freePort, stopChild } from "../lib/children.ts"
 import { summarise, type LatencySummary } from "../lib/histogram.ts"
 import type { BenchPostgres } from "../lib/postgres.ts"
-import { rssBytes } from "../lib/procstat.ts"
+import { mb, rssBytes } from "../lib/procstat.ts"
 import { spawnOurs, waitHealthy, type OursOptions } from "../lib/servers.ts"
 import type { HistoryData } from "./history.ts"
 import { loadHistory } from "./historyData.ts"
@@ -47,8 +47,6 @@ interface Start {
   readonly rssIdleMb?: number
 }
 
-const mbOf = (bytes: number) => Math.round((bytes / (1024 * 1024)) * 10) / 10
-
 /** One start: spawn to healthy; with `idleMs`, also its RSS at healthy and after that idle wait. */
 /** The case the embedded default's targets (first start, idle RSS) are judged on. */
 export const EMBEDDED_CASE = "PGlite, empty data dir (npm start)"
@@ -61,10 +59,10 @@ const timeStart = async (options: OursOptions, idleMs: number | undefined): Prom
     await waitHealthy(child, `http://127.0.0.1:${port}`, 120_000, output)
     const ms = Math.round((performance.now() - t0) * 10) / 10
     if (idleMs === undefined) return { ms }
-    const rssHealthyMb = mbOf(rssBytes(child.pid!))
+    const rssHealthyMb = mb(rssBytes(child.pid!))
     await delay(idleMs)
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the node exited while idle: ${output().slice(-500)}`)
-    return { ms, rssHealthyMb, rssIdleMb: mbOf(rssBytes(child.pid!)) }
+    return { ms, rssHealthyMb, rssIdleMb: mb(rssBytes(child.pid!)) }
   } finally {
     await stopChild(child)
     if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true })
