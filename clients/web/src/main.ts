@@ -415,7 +415,17 @@ const loadOlder = async (view: RoomView) => {
 // positioning after a render fires scroll events too, and must not load the whole room.
 let userScrollAt = 0
 for (const type of ["wheel", "touchmove", "keydown"]) {
-  $("scroller").addEventListener(type, () => (userScrollAt = Date.now()), { passive: true })
+  $("scroller").addEventListener(
+    type,
+    () => {
+      userScrollAt = Date.now()
+      // Already at the top (or the messages do not fill the pane) scrolls nothing, so no
+      // scroll event comes: the reader's gesture there asks for the older page itself.
+      const view = current ? views.get(current) : undefined
+      if (view && $("scroller").scrollTop < 80) void loadOlder(view)
+    },
+    { passive: true }
+  )
 }
 $("scroller").addEventListener("scroll", () => {
   const view = current ? views.get(current) : undefined
