@@ -45,9 +45,11 @@ export interface VerifyReport {
   readonly mismatches: ReadonlyArray<Mismatch>
 }
 
+// A message is its own message.created event in PostgreSQL (../sql/queries.ts REPLAY).
 const COUNTS = `
 SELECT (SELECT count(*) FROM messages WHERE room_id = $1::uuid) AS messages,
-       (SELECT count(*) FROM events WHERE room_id = $1::uuid) AS events`
+       (SELECT count(*) FROM messages WHERE room_id = $1::uuid)
+       + (SELECT count(*) FROM events WHERE room_id = $1::uuid AND kind <> 'message.created') AS events`
 const SAMPLE = "SELECT seq FROM messages WHERE room_id = $1::uuid ORDER BY random() LIMIT $2::bigint"
 const COUNT_MESSAGES = "SELECT count(*) AS n FROM messages_by_room WHERE room_id = ? AND bucket = ?"
 const COUNT_EVENTS = "SELECT count(*) AS n FROM events_by_room WHERE room_id = ? AND bucket = ?"

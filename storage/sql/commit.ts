@@ -190,6 +190,8 @@ const persist = (
       messages.add(room, m.seq, m.id, m.sender, m.body, now, m.replyTo ?? null, m.clientMsgId ?? null, m.editedAt ?? null)
     }
     for (const e of p.events) {
+      // A message is its own `message.created` event (Q.REPLAY reads it from messages).
+      if (e.kind === "message.created") continue
       // Passed as text and cast in SQL: a driver given a string for a jsonb parameter may
       // JSON-encode it a second time.
       const data = e.targetSeq === undefined ? JSON.stringify(e.data ?? null) : null

@@ -8,7 +8,8 @@
  *   than the batch's, and where the shard's fence (read FOR SHARE, as the full path does) is
  *   not newer either: the fencing and gapless-seq checks of the full path, as a conditional
  *   update that waits for any other writer of the row and re-checks;
- * - inserts the messages, their events and the push intent only for rooms whose head moved;
+ * - inserts the messages (each its own `message.created` event: no events row) and the push
+ *   intent only for rooms whose head moved;
  * - refuses itself (division by zero, SQLSTATE 22012) when a message was not inserted
  *   (ON CONFLICT DO NOTHING: a resend the actor's recent-keys cache did not know, or a key
  *   the database stores alike): the statement then wrote nothing, and the group goes the

@@ -185,8 +185,9 @@ const ANY_MEMBER_DEVICE = (room: string) =>
 /**
  * A group of send-only batches in one statement (./fastCommit.ts): each room's head moves
  * from the last seq the actor's store knows, under the same epoch and shard-fence checks as
- * the full path; messages, events and the push intent (where a member has a device) are
- * written only for rooms whose head moved. A message not inserted (its key is taken) makes
+ * the full path; messages and the push intent (where a member has a device) are written
+ * only for rooms whose head moved. A message is its own `message.created` event: no events
+ * row is written for it (see REPLAY). A message not inserted (its key is taken) makes
  * the statement divide by zero, so it writes nothing and the group takes the full path.
  * Answers the rooms that committed.
  * $1 the group's shards; per room $2 id, $3 expected last seq, $4 new last seq, $5 epoch,
@@ -210,11 +211,6 @@ WITH fence AS (
   JOIN head ON head.id = u.room_id
   ON CONFLICT DO NOTHING
   RETURNING room_id
-), ev AS (
-  INSERT INTO events (room_id, seq, kind, actor, ts, target_seq)
-  SELECT u.room_id, u.seq, 'message.created', u.sender, head.ts, u.seq
-  FROM unnest($9::uuid[], $10::bigint[], $12::text[]) AS u(room_id, seq, sender)
-  JOIN head ON head.id = u.room_id
 ), intent AS (
   INSERT INTO push_intents (room_id, from_seq, to_seq, created_at)
   SELECT head.id, head.from_seq, head.last_seq, head.ts FROM head
@@ -226,14 +222,30 @@ FROM head`
 
 // ---- reads
 
-/** Replay: a range of the events primary key; message events joined with their message's current row. */
+/**
+ * Replay: the room's seqs in (after, upTo], from two primary-key ranges merged in seq order.
+ * A message is its own `message.created` event (its seq, its sender as actor, its time), so
+ * the send path writes one row per message, not two; every other event is an events row,
+ * and message events (edited, deleted) are joined with their message's current row. Each
+ * seq is in exactly one of the two tables, except `message.created` rows that earlier
+ * versions wrote to events too: they are skipped here, the message row stands for them.
+ */
 export const REPLAY = `
-SELECT e.seq, e.kind, e.actor, e.ts, e.target_seq, e.data,
+(SELECT e.seq, e.kind, e.actor, e.ts, e.target_seq, e.data,
   m.id, m.sender, m.body, m.ts AS message_ts, m.reply_to, m.client_msg_id, m.edited_at, m.deleted
-FROM events e
-LEFT JOIN messages m ON m.room_id = e.room_id AND m.seq = e.target_seq
-WHERE e.room_id = $1::uuid AND e.seq > $2::bigint AND e.seq <= $3::bigint
-ORDER BY e.seq
+ FROM events e
+ LEFT JOIN messages m ON m.room_id = e.room_id AND m.seq = e.target_seq
+ WHERE e.room_id = $1::uuid AND e.seq > $2::bigint AND e.seq <= $3::bigint AND e.kind <> 'message.created'
+ ORDER BY e.seq
+ LIMIT $4::bigint)
+UNION ALL
+(SELECT m.seq, 'message.created', m.sender, m.ts, m.seq, NULL::jsonb,
+  m.id, m.sender, m.body, m.ts, m.reply_to, m.client_msg_id, m.edited_at, m.deleted
+ FROM messages m
+ WHERE m.room_id = $1::uuid AND m.seq > $2::bigint AND m.seq <= $3::bigint
+ ORDER BY m.seq
+ LIMIT $4::bigint)
+ORDER BY seq
 LIMIT $4::bigint`
 
 /**

@@ -176,7 +176,11 @@ export const storedMessages = async (dbUrl: string, room: string) => {
   const nc = (await import("postgres")).default(dbUrl, { max: 1 })
   try {
     const rows = await nc`SELECT seq::int AS seq, client_msg_id FROM messages WHERE room_id = ${room} ORDER BY seq`
-    const events = await nc`SELECT seq::int AS seq FROM events WHERE room_id = ${room} ORDER BY seq`
+    // Every seq of the room: a message is its own message.created event (no events row).
+    const events = await nc`
+      SELECT seq::int AS seq FROM events WHERE room_id = ${room} AND kind <> 'message.created'
+      UNION ALL SELECT seq::int FROM messages WHERE room_id = ${room}
+      ORDER BY seq`
     return { messages: rows as unknown as Array<{ seq: number; client_msg_id: string }>, eventSeqs: events.map((e: any) => e.seq as number) }
   } finally {
     await nc.end()

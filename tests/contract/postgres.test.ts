@@ -76,6 +76,54 @@ describe("postgres store", () => {
       expect(total).toBe(readSeq)
     }))
 
+  it.scoped(
+    "replay - a message is its own event: sends (one statement or the full path) write no events row, and one written by an earlier version is skipped",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* scopedDatabase
+        const db = yield* makePostgresDatabase({ url, poolSize: 4 })
+        yield* migrate(db, loadMigrations())
+        const store = makeSqlStore(db, "postgres")
+        const ann = "ann" as UserId
+        const room = yield* store.createGroupRoom({ id: crypto.randomUUID() as RoomId, name: "r", owner: ann, members: [] })
+        const head = Option.getOrThrow(yield* store.loadRoom(room.id))
+        const send = (n: number, replyTo?: number): WriteOp => ({
+          _tag: "Send",
+          actor: ann,
+          messageId: crypto.randomUUID(),
+          clientMsgId: `m${n}`,
+          body: `b${n}`,
+          ...(replyTo !== undefined ? { replyTo } : {})
+        })
+        // Sends only, head known: the one-statement path; a reply and an edit: the full path.
+        yield* store.commit(room.id, head.epoch, head.members, [send(1)])
+        yield* store.commit(room.id, head.epoch, head.members, [send(2)])
+        yield* store.commit(room.id, head.epoch, head.members, [send(3, 1), { _tag: "Edit", actor: ann, seq: 2, body: "b2'" }])
+        const rows = yield* Effect.promise(() => db.query("SELECT seq::int AS seq, kind FROM events WHERE room_id = $1::uuid ORDER BY seq", [room.id]))
+        expect(rows.map((r) => [r.seq, r.kind])).toEqual([[4, "message.edited"]])
+        // What an earlier version wrote beside each message: replay must not show it twice.
+        yield* Effect.promise(() =>
+          db.query(
+            "INSERT INTO events (room_id, seq, kind, actor, ts, target_seq) SELECT room_id, seq, 'message.created', sender, ts, seq FROM messages WHERE room_id = $1::uuid AND seq <= 2",
+            [room.id]
+          )
+        )
+        const replay = yield* store.events(room.id, 0, 4, 100)
+        expect(replay.map((e) => [e.seq, e.kind, e.actor])).toEqual([
+          [1, "message.created", ann],
+          [2, "message.created", ann],
+          [3, "message.created", ann],
+          [4, "message.edited", ann]
+        ])
+        // Message events show the message as it is now, whichever table they came from.
+        expect(replay.map((e) => (e.data as { body: string }).body)).toEqual(["b1", "b2'", "b3", "b2'"])
+        expect((replay[2]!.data as { replyTo?: number }).replyTo).toBe(1)
+        // after, upTo and limit over the merged ranges.
+        expect((yield* store.events(room.id, 1, 4, 2)).map((e) => e.seq)).toEqual([2, 3])
+        expect((yield* store.events(room.id, 2, 3, 100)).map((e) => e.seq)).toEqual([3])
+      })
+  )
+
   it.scoped("connect - an unreachable server fails at start with a StoreError", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(makePostgresDatabase({ url: "postgres://postgres@127.0.0.1:1/none", connectTimeoutSeconds: 2 }))
