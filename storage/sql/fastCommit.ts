@@ -10,10 +10,11 @@
  *   update that waits for any other writer of the row and re-checks;
  * - inserts the messages (each its own `message.created` event: no events row) and the push
  *   intent only for rooms whose head moved;
- * - refuses itself (division by zero, SQLSTATE 22012) when a message was not inserted
- *   (ON CONFLICT DO NOTHING: a resend the actor's recent-keys cache did not know, or a key
- *   the database stores alike): the statement then wrote nothing, and the group goes the
- *   full way, whose planner answers the first ack.
+ * - fails with a unique violation (SQLSTATE 23505) when a message's key is taken (a resend
+ *   the actor's recent-keys cache did not know, or a key the database stores alike): the
+ *   statement then wrote nothing, and the group goes the full way, whose planner answers
+ *   the first ack. The other unique key of messages, (room, seq), cannot collide: a message
+ *   is inserted only where its room's head moved from the seq it was numbered after.
  *
  * A room whose head did not move (stale hint, newer epoch elsewhere, missing room) wrote
  * nothing either, and goes the full way (./commit.ts), which answers it exactly. Any other
@@ -27,8 +28,8 @@ import type { CommitOutcome, RoomBatch } from "./commit.ts"
 import * as Q from "./queries.ts"
 import type { SqlClient } from "./SqlClient.ts"
 
-/** SQLSTATE the statement raises on purpose when a send collided with a stored key. */
-const COLLIDED = "22012"
+/** SQLSTATE of a send that collided with a stored key (unique_violation; the only unique keys written here are messages'). */
+const COLLIDED = "23505"
 
 export const isCollision = (e: unknown): boolean => (e as { code?: unknown } | null)?.code === COLLIDED
 
@@ -53,7 +54,7 @@ export const commitFast = async (
   const plans = batches.map((b, i) =>
     planSends(b.room, lastSeqs[i]!, b.members, b.ops as ReadonlyArray<Extract<WriteOp, { _tag: "Send" }>>, b.now)
   )
-  const h = { room: [] as Array<RoomId>, expected: [] as Array<number>, last: [] as Array<number>, epoch: [] as Array<number>, shard: [] as Array<number | null>, ts: [] as Array<string>, n: [] as Array<number>, from: [] as Array<number | null> }
+  const h = { room: [] as Array<RoomId>, expected: [] as Array<number>, last: [] as Array<number>, epoch: [] as Array<number>, shard: [] as Array<number | null>, ts: [] as Array<string>, from: [] as Array<number | null> }
   // A message's timestamp is its room's commit time (head.ts in the statement): not sent per message.
   const m = { room: [] as Array<RoomId>, seq: [] as Array<number>, id: [] as Array<string>, sender: [] as Array<string>, body: [] as Array<string | null>, cmid: [] as Array<string | null> }
   const shards = new Set<number>()
@@ -77,7 +78,6 @@ export const commitFast = async (
     h.epoch.push(b.epoch)
     h.shard.push(b.shard ?? null)
     h.ts.push(b.now)
-    h.n.push(p.messages.length)
     h.from.push(intent?.fromSeq ?? null)
     if (b.shard !== undefined) shards.add(b.shard)
     for (const msg of p.messages) {
@@ -99,7 +99,6 @@ export const commitFast = async (
     h.epoch,
     h.shard,
     h.ts,
-    h.n,
     m.room,
     m.seq,
     m.id,

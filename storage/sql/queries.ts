@@ -187,38 +187,36 @@ const ANY_MEMBER_DEVICE = (room: string) =>
  * from the last seq the actor's store knows, under the same epoch and shard-fence checks as
  * the full path; messages and the push intent (where a member has a device) are written
  * only for rooms whose head moved. A message is its own `message.created` event: no events
- * row is written for it (see REPLAY). A message not inserted (its key is taken) makes
- * the statement divide by zero, so it writes nothing and the group takes the full path.
- * Answers the rooms that committed.
+ * row is written for it (see REPLAY). A message whose key is taken fails the statement with
+ * a unique violation (a plain INSERT: ON CONFLICT DO NOTHING would pre-check both unique
+ * indexes and log a second WAL record per row, to learn the same thing), so it writes
+ * nothing and the group takes the full path. Answers the rooms that committed.
  * $1 the group's shards; per room $2 id, $3 expected last seq, $4 new last seq, $5 epoch,
- * $6 shard, $7 time (also every message's), $8 messages, $15 first new seq; per message $9..$14.
+ * $6 shard, $7 time (also every message's), $14 first new seq; per message $8..$13.
  */
 export const COMMIT_SENDS = `
 WITH fence AS (
   SELECT shard, epoch FROM shard_fences WHERE shard = ANY($1::int[]) ORDER BY shard FOR SHARE
 ), head AS (
   UPDATE rooms r SET last_seq = h.last_seq, epoch = h.epoch, last_activity_at = h.ts
-  FROM unnest($2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[], $6::int[], $7::timestamptz[], $8::int[], $15::bigint[])
-    AS h(id, expected, last_seq, epoch, shard, ts, n, from_seq)
+  FROM unnest($2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[], $6::int[], $7::timestamptz[], $14::bigint[])
+    AS h(id, expected, last_seq, epoch, shard, ts, from_seq)
   WHERE r.id = h.id AND r.last_seq = h.expected AND r.epoch <= h.epoch
     AND NOT EXISTS (SELECT 1 FROM fence f WHERE f.shard = h.shard AND f.epoch > h.epoch)
-  RETURNING r.id, h.n, h.from_seq, h.last_seq, h.ts
+  RETURNING r.id, h.from_seq, h.last_seq, h.ts
 ), msg AS (
   INSERT INTO messages (room_id, seq, id, sender, body, ts, client_msg_id, deleted)
   SELECT u.room_id, u.seq, u.id, u.sender, u.body, head.ts, u.client_msg_id, false
-  FROM unnest($9::uuid[], $10::bigint[], $11::uuid[], $12::text[], $13::text[], $14::text[])
+  FROM unnest($8::uuid[], $9::bigint[], $10::uuid[], $11::text[], $12::text[], $13::text[])
     AS u(room_id, seq, id, sender, body, client_msg_id)
   JOIN head ON head.id = u.room_id
-  ON CONFLICT DO NOTHING
-  RETURNING room_id
 ), intent AS (
   INSERT INTO push_intents (room_id, from_seq, to_seq, created_at)
   SELECT head.id, head.from_seq, head.last_seq, head.ts FROM head
   WHERE ${ANY_MEMBER_DEVICE("head.id")}
   ON CONFLICT (room_id, from_seq) DO NOTHING
 )
-SELECT head.id, 1 / (CASE WHEN (SELECT count(*) FROM msg WHERE msg.room_id = head.id) = head.n THEN 1 ELSE 0 END) AS ok
-FROM head`
+SELECT head.id FROM head`
 
 // ---- reads
 
