@@ -13,7 +13,7 @@ import { ensureBuilt } from "./lib/build.ts"
 import { ROOT } from "./lib/children.ts"
 import { machineFacts } from "./lib/machine.ts"
 import { startBenchPostgres, type BenchPostgres } from "./lib/postgres.ts"
-import { needsCql, pauseCql, resumeCql, useCqlHost } from "./lib/servers.ts"
+import { needsCql, needsPg, pauseCql, resumeCql, useCqlHost } from "./lib/servers.ts"
 import { cassandraVersion, startCassandra, type RunningCassandra } from "../scripts/cassandra/server.ts"
 import { renderChart } from "./report/chart.ts"
 import { renderMarkdown } from "./report/markdown.ts"
@@ -32,7 +32,6 @@ const commandLine = (argv: ReadonlyArray<string>) =>
     ? `npm run bench${argv.length > 0 ? ` -- ${argv.join(" ")}` : ""}`
     : `node --import tsx bench/main.ts ${argv.join(" ")}`.trim()
 
-const usesPg = (n: string) => n === "ours-postgres" || n === "ours-dual" || n === "ours-cluster2" || n === "socketio-pg" || n === "lean-pg"
 
 /** What the report says of the CQL server: Cassandra's version, one node, same machine. */
 const cassandraVersionOf = async (c: RunningCassandra) =>
@@ -51,14 +50,14 @@ const needsCqlServer = (cfg: BenchConfig) =>
 const needsPostgres = (cfg: BenchConfig) =>
   cfg.scenarios.some(
     (s) =>
-      (s === "fanout" && cfg.fanout.servers.some(usesPg)) ||
-      (s === "persist" && cfg.persist.servers.some(usesPg)) ||
-      (s === "fixed" && cfg.fixed.servers.some(usesPg)) ||
-      (s === "zipf" && cfg.zipf.servers.some(usesPg)) ||
-      (s === "killcheck" && cfg.killcheck.servers.some(usesPg)) ||
-      (s === "storm" && cfg.storm.servers.some(usesPg)) ||
-      (s === "mixed" && cfg.mixed.servers.some(usesPg)) ||
-      (s === "cluster" && cfg.cluster.servers.some(usesPg)) ||
+      (s === "fanout" && cfg.fanout.servers.some(needsPg)) ||
+      (s === "persist" && cfg.persist.servers.some(needsPg)) ||
+      (s === "fixed" && cfg.fixed.servers.some(needsPg)) ||
+      (s === "zipf" && cfg.zipf.servers.some(needsPg)) ||
+      (s === "killcheck" && cfg.killcheck.servers.some(needsPg)) ||
+      (s === "storm" && cfg.storm.servers.some(needsPg)) ||
+      (s === "mixed" && cfg.mixed.servers.some(needsPg)) ||
+      (s === "cluster" && cfg.cluster.servers.some(needsPg)) ||
       (s === "idle" && cfg.idle.servers.includes("ours-postgres")) ||
       (s === "history" && cfg.history.stores.includes("postgres")) ||
       (s === "coldstart" && cfg.coldstart.stores.includes("postgres"))

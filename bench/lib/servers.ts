@@ -102,6 +102,10 @@ export const useCqlHost = (host: CqlHost | undefined) => {
 }
 export const needsCql = (name: ServerName) => name === "ours-scylla" || name === "ours-dual"
 
+/** Servers that store in PostgreSQL (a database of the run's server each). */
+export const needsPg = (name: ServerName) =>
+  name === "ours-postgres" || name === "ours-dual" || name === "ours-cluster2" || name === "socketio-pg" || name === "lean-pg"
+
 /**
  * The CQL server is paused (SIGSTOP to its process group) while no server under test uses it:
  * an idle JVM's background work (GC, compaction, gossip) otherwise takes CPU from every other
@@ -313,10 +317,10 @@ export const startServer = async (
     ...(extras.profileDir !== undefined ? { profileDir: extras.profileDir } : {}),
     ...(extras.gcOnSignal === true ? { gcOnSignal: true } : {})
   }
-  const needsPg = name === "ours-postgres" || name === "ours-dual" || name === "ours-cluster2" || name === "socketio-pg" || name === "lean-pg"
+  const usesPg = needsPg(name)
   if (needsCql(name) && cqlHost === undefined) throw new Error(`${name} needs the CQL server`)
-  if (needsPg && pg === undefined) throw new Error(`${name} needs PostgreSQL`)
-  const url = needsPg ? await pg!.createDatabase(`bench_${label}_${name.replace("-", "_")}`) : undefined
+  if (usesPg && pg === undefined) throw new Error(`${name} needs PostgreSQL`)
+  const url = usesPg ? await pg!.createDatabase(`bench_${label}_${name.replace("-", "_")}`) : undefined
   if (needsCql(name)) {
     resumeCql()
     try {
