@@ -170,8 +170,11 @@ const oursEnv = (): Record<string, string> =>
       .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])
   )
 
+const flagsOf = (value: string | undefined): Array<string> => (value ?? "").split(/\s+/).filter((f) => f !== "")
 /** `BENCH_OURS_NODE_FLAGS="--flag ..."`: extra V8/Node flags for our node only (experiments). */
-const oursNodeFlags = (): Array<string> => (process.env.BENCH_OURS_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f !== "")
+const oursNodeFlags = (): Array<string> => flagsOf(process.env.BENCH_OURS_NODE_FLAGS)
+/** `BENCH_PEER_NODE_FLAGS="--flag ..."`: the same for the peers (e.g. `--perf-basic-prof`, to profile both sides alike). */
+const peerNodeFlags = (): Array<string> => flagsOf(process.env.BENCH_PEER_NODE_FLAGS)
 
 /** Spawns our node with the bench settings; answers once /healthz is 200. */
 export const spawnOurs = (options: OursOptions, port: number) => {
@@ -258,7 +261,7 @@ export const startPeer = async (
 ): Promise<RunningServer> => {
   const out = tail()
   const child = track(
-    spawn(process.execPath, [...(options.gcOnSignal === true ? gcOnSignalArgs() : []), compiled(PEER_FILES[name])], {
+    spawn(process.execPath, [...peerNodeFlags(), ...(options.gcOnSignal === true ? gcOnSignalArgs() : []), compiled(PEER_FILES[name])], {
       cwd: ROOT,
       env: childEnv({
         PORT: "0",
