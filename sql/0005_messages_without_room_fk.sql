@@ -1,4 +1,5 @@
--- Messages no longer carry a foreign key to rooms (docs/architecture.md, "What a send writes").
+-- Messages no longer carry a foreign key to rooms (docs/architecture.md, "The events table
+-- and the messages table").
 --
 -- The key made every inserted message run a referential-integrity check at the end of its
 -- statement: an index probe of rooms and a KEY SHARE lock on the room row the same statement
@@ -7,7 +8,7 @@
 -- (storage/sql/queries.ts, COMMIT_SENDS), and the full commit locks the room rows first and
 -- writes nothing for a room it did not find. Rooms are never deleted by the server, so the
 -- ON DELETE CASCADE had nothing to do. Dropped, the database spends 10-15 % less CPU per
--- persisted message (bench/analysis.md).
+-- persisted message (measured when this was added: docs/architecture.md).
 --
 -- Dropping a constraint takes a short ACCESS EXCLUSIVE lock on messages and rooms, without a
 -- scan: nodes that keep writing during a rolling upgrade wait for it and go on.
