@@ -124,6 +124,42 @@ describe("postgres store", () => {
       })
   )
 
+  it.scoped(
+    "rooms - no foreign key guards messages any more: a send to a room that is gone or never was is refused and stores nothing, on either path",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* scopedDatabase
+        const db = yield* makePostgresDatabase({ url, poolSize: 4 })
+        yield* migrate(db, loadMigrations())
+        const store = makeSqlStore(db, "postgres")
+        const ann = "ann" as UserId
+        const send = (n: number, replyTo?: number): WriteOp => ({
+          _tag: "Send",
+          actor: ann,
+          messageId: crypto.randomUUID(),
+          clientMsgId: `m${n}`,
+          body: `b${n}`,
+          ...(replyTo !== undefined ? { replyTo } : {})
+        })
+        const stored = (room: string) =>
+          Effect.promise(() => db.query("SELECT seq::int AS seq FROM messages WHERE room_id = $1::uuid ORDER BY seq", [room]))
+        const room = yield* store.createGroupRoom({ id: crypto.randomUUID() as RoomId, name: "r", owner: ann, members: [] })
+        const head = Option.getOrThrow(yield* store.loadRoom(room.id))
+        yield* store.commit(room.id, head.epoch, head.members, [send(1)])
+        // The room goes behind the store's back; the store still knows its head, so the next
+        // send takes the one-statement path, whose head update now matches no row.
+        yield* Effect.promise(() => db.query("DELETE FROM rooms WHERE id = $1::uuid", [room.id]))
+        const gone = yield* store.commit(room.id, head.epoch, head.members, [send(2)])
+        expect(gone.map((r) => (r._tag === "Rejected" ? r.error._tag : r._tag))).toEqual(["NotFound"])
+        expect((yield* stored(room.id)).map((r) => r.seq)).toEqual([1])
+        // A room that never was, through the full path (a reply is never one-statement).
+        const never = crypto.randomUUID()
+        const refused = yield* store.commit(never as RoomId, 0, new Map([[ann, "owner"]]), [send(3), send(4, 1)])
+        expect(refused.map((r) => (r._tag === "Rejected" ? r.error._tag : r._tag))).toEqual(["NotFound", "NotFound"])
+        expect(yield* stored(never)).toEqual([])
+      })
+  )
+
   it.scoped("connect - an unreachable server fails at start with a StoreError", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(makePostgresDatabase({ url: "postgres://postgres@127.0.0.1:1/none", connectTimeoutSeconds: 2 }))
