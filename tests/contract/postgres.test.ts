@@ -21,6 +21,26 @@ storeContract(
   })
 )
 
+/** A store on a fresh, migrated database, and the database beside it for direct checks. */
+const migratedStore = Effect.gen(function* () {
+  const url = yield* scopedDatabase
+  const db = yield* makePostgresDatabase({ url, poolSize: 4 })
+  yield* migrate(db, loadMigrations())
+  return { db, store: makeSqlStore(db, "postgres") }
+})
+
+const ann = "ann" as UserId
+
+/** Ann's n-th send, body `b<n>`, optionally a reply. */
+const send = (n: number, replyTo?: number): WriteOp => ({
+  _tag: "Send",
+  actor: ann,
+  messageId: crypto.randomUUID(),
+  clientMsgId: `m${n}`,
+  body: `b${n}`,
+  ...(replyTo !== undefined ? { replyTo } : {})
+})
+
 describe("postgres store", () => {
   it.scoped("migrations - two runners starting at once apply each file exactly once", () =>
     Effect.gen(function* () {
@@ -80,21 +100,9 @@ describe("postgres store", () => {
     "replay - a message is its own event: sends (one statement or the full path) write no events row, and one written by an earlier version is skipped",
     () =>
       Effect.gen(function* () {
-        const url = yield* scopedDatabase
-        const db = yield* makePostgresDatabase({ url, poolSize: 4 })
-        yield* migrate(db, loadMigrations())
-        const store = makeSqlStore(db, "postgres")
-        const ann = "ann" as UserId
+        const { db, store } = yield* migratedStore
         const room = yield* store.createGroupRoom({ id: crypto.randomUUID() as RoomId, name: "r", owner: ann, members: [] })
         const head = Option.getOrThrow(yield* store.loadRoom(room.id))
-        const send = (n: number, replyTo?: number): WriteOp => ({
-          _tag: "Send",
-          actor: ann,
-          messageId: crypto.randomUUID(),
-          clientMsgId: `m${n}`,
-          body: `b${n}`,
-          ...(replyTo !== undefined ? { replyTo } : {})
-        })
         // Sends only, head known: the one-statement path; a reply and an edit: the full path.
         yield* store.commit(room.id, head.epoch, head.members, [send(1)])
         yield* store.commit(room.id, head.epoch, head.members, [send(2)])
@@ -128,19 +136,7 @@ describe("postgres store", () => {
     "rooms - no foreign key guards messages any more: a send to a room that is gone or never was is refused and stores nothing, on either path",
     () =>
       Effect.gen(function* () {
-        const url = yield* scopedDatabase
-        const db = yield* makePostgresDatabase({ url, poolSize: 4 })
-        yield* migrate(db, loadMigrations())
-        const store = makeSqlStore(db, "postgres")
-        const ann = "ann" as UserId
-        const send = (n: number, replyTo?: number): WriteOp => ({
-          _tag: "Send",
-          actor: ann,
-          messageId: crypto.randomUUID(),
-          clientMsgId: `m${n}`,
-          body: `b${n}`,
-          ...(replyTo !== undefined ? { replyTo } : {})
-        })
+        const { db, store } = yield* migratedStore
         const stored = (room: string) =>
           Effect.promise(() => db.query("SELECT seq::int AS seq FROM messages WHERE room_id = $1::uuid ORDER BY seq", [room]))
         const room = yield* store.createGroupRoom({ id: crypto.randomUUID() as RoomId, name: "r", owner: ann, members: [] })
