@@ -32,7 +32,6 @@ const commandLine = (argv: ReadonlyArray<string>) =>
     ? `npm run bench${argv.length > 0 ? ` -- ${argv.join(" ")}` : ""}`
     : `node --import tsx bench/main.ts ${argv.join(" ")}`.trim()
 
-
 /** What the report says of the CQL server: Cassandra's version, one node, same machine. */
 const cassandraVersionOf = async (c: RunningCassandra) =>
   `Apache Cassandra ${cassandraVersion()} (standing in for ScyllaDB; throw-away, one node, same machine, ${c.contactPoint.split(":")[0]}; keyspace per server, replication 1, consistency ONE)`
