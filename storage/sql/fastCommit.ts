@@ -25,6 +25,7 @@ import type { WriteOp } from "../../core/ops.ts"
 import { planSends } from "../../core/plan.ts"
 import { intentOf } from "../PushQueue.ts"
 import type { CommitOutcome, RoomBatch } from "./commit.ts"
+import { arrayLiteral, withInt, withPlain } from "./arrayLiteral.ts"
 import * as Q from "./queries.ts"
 import type { SqlClient } from "./SqlClient.ts"
 
@@ -50,68 +51,90 @@ export const commitFast = async (
   batches: ReadonlyArray<RoomBatch>,
   lastSeqs: ReadonlyArray<number>
 ): Promise<{ readonly outcomes: Array<CommitOutcome | undefined>; readonly rest: Array<number> }> => {
+  const n = batches.length
   // Sends are ruled the same in both kinds of room; fastEligible admitted sends only.
-  const plans = batches.map((b, i) =>
-    planSends(b.room, lastSeqs[i]!, b.members, b.ops as ReadonlyArray<Extract<WriteOp, { _tag: "Send" }>>, b.now)
-  )
-  const h = { room: [] as Array<RoomId>, expected: [] as Array<number>, last: [] as Array<number>, epoch: [] as Array<number>, shard: [] as Array<number | null>, ts: [] as Array<string>, from: [] as Array<number | null> }
-  // A message's timestamp is its room's commit time (head.ts in the statement): not sent per message.
-  const m = { room: [] as Array<RoomId>, seq: [] as Array<number>, id: [] as Array<string>, sender: [] as Array<string>, body: [] as Array<string | null>, cmid: [] as Array<string | null> }
-  const shards = new Set<number>()
+  const plans = new Array<ReturnType<typeof planSends>>(n)
+  for (let i = 0; i < n; i++) {
+    const b = batches[i]!
+    plans[i] = planSends(b.room, lastSeqs[i]!, b.members, b.ops as ReadonlyArray<Extract<WriteOp, { _tag: "Send" }>>, b.now)
+  }
+  // Per room: id, expected last seq, new last seq, epoch, shard, time (also every message's),
+  // first new seq; per message: room, seq, id. Array literals (./arrayLiteral.ts); the
+  // user-given strings (sender, body, clientMsgId) go as arrays, through the driver's escaping.
+  let hRoom = "", hExpected = "", hLast = "", hEpoch = "", hShard = "", hTs = "", hFrom = ""
+  let mRoom = "", mSeq = "", mId = ""
+  const sender: Array<string> = []
+  const body: Array<string | null> = []
+  const cmid: Array<string | null> = []
+  let shards = ""
+  const seenShards: Array<number> = []
   // Row locks in room order, as the full path takes them.
-  const order = batches.map((_, i) => i).sort((a, b) => (batches[a]!.room < batches[b]!.room ? -1 : 1))
-  const outcomes: Array<CommitOutcome | undefined> = new Array(batches.length)
+  const order = n === 1 ? ONLY_FIRST : byRoom(batches)
+  const outcomes: Array<CommitOutcome | undefined> = new Array(n)
   const written: Array<number> = []
   for (const i of order) {
     const b = batches[i]!
     const p = plans[i]!
-    if (p.messages.length === 0) {
+    const messages = p.messages
+    if (messages.length === 0) {
       // Nothing to write (every op rejected or a duplicate within the batch): the answers stand.
       outcomes[i] = { _tag: "Done", results: p.results, lastSeq: lastSeqs[i]! }
       continue
     }
     written.push(i)
-    const intent = intentOf(b.room, p.messages, b.now)
-    h.room.push(b.room)
-    h.expected.push(lastSeqs[i]!)
-    h.last.push(p.lastSeq)
-    h.epoch.push(b.epoch)
-    h.shard.push(b.shard ?? null)
-    h.ts.push(b.now)
-    h.from.push(intent?.fromSeq ?? null)
-    if (b.shard !== undefined) shards.add(b.shard)
-    for (const msg of p.messages) {
-      m.room.push(b.room)
-      m.seq.push(msg.seq)
-      m.id.push(msg.id)
-      m.sender.push(msg.sender)
-      m.body.push(msg.body)
-      m.cmid.push(msg.clientMsgId ?? null)
+    const shard = b.shard ?? null
+    hRoom = withPlain(hRoom, b.room)
+    hExpected = withInt(hExpected, lastSeqs[i]!)
+    hLast = withInt(hLast, p.lastSeq)
+    hEpoch = withInt(hEpoch, b.epoch)
+    hShard = withInt(hShard, shard)
+    hTs = withPlain(hTs, b.now)
+    hFrom = withInt(hFrom, intentOf(b.room, messages, b.now)?.fromSeq ?? null)
+    if (shard !== null && !seenShards.includes(shard)) {
+      seenShards.push(shard)
+      shards = withInt(shards, shard)
+    }
+    for (const msg of messages) {
+      mRoom = withPlain(mRoom, b.room)
+      mSeq = withInt(mSeq, msg.seq)
+      mId = withPlain(mId, msg.id)
+      sender.push(msg.sender)
+      body.push(msg.body)
+      cmid.push(msg.clientMsgId ?? null)
     }
   }
   const rest: Array<number> = []
   if (written.length === 0) return { outcomes, rest }
   const rows = await db.query(Q.COMMIT_SENDS, [
-    [...shards],
-    h.room,
-    h.expected,
-    h.last,
-    h.epoch,
-    h.shard,
-    h.ts,
-    m.room,
-    m.seq,
-    m.id,
-    m.sender,
-    m.body,
-    m.cmid,
-    h.from
+    arrayLiteral(shards),
+    arrayLiteral(hRoom),
+    arrayLiteral(hExpected),
+    arrayLiteral(hLast),
+    arrayLiteral(hEpoch),
+    arrayLiteral(hShard),
+    arrayLiteral(hTs),
+    arrayLiteral(mRoom),
+    arrayLiteral(mSeq),
+    arrayLiteral(mId),
+    sender,
+    body,
+    cmid,
+    arrayLiteral(hFrom)
   ])
-  const moved = new Set(rows.map((r) => String(r.id)))
+  // A room appears once in a group and its head row at most once in the answer: as many rows
+  // as rooms written means every head moved (the common case: no set of ids needed).
+  const moved = rows.length === written.length ? undefined : new Set(rows.map((r) => String(r.id)))
   for (const i of written) {
     const b = batches[i]!
-    if (moved.has(b.room.toLowerCase())) outcomes[i] = { _tag: "Done", results: plans[i]!.results, lastSeq: plans[i]!.lastSeq }
-    else rest.push(i)
+    if (moved === undefined || moved.has(b.room.toLowerCase())) {
+      outcomes[i] = { _tag: "Done", results: plans[i]!.results, lastSeq: plans[i]!.lastSeq }
+    } else rest.push(i)
   }
   return { outcomes, rest }
 }
+
+const ONLY_FIRST: ReadonlyArray<number> = [0]
+
+/** The batches' indexes in room order. */
+const byRoom = (batches: ReadonlyArray<RoomBatch>): Array<number> =>
+  batches.map((_, i) => i).sort((a, b) => (batches[a]!.room < batches[b]!.room ? -1 : 1))
