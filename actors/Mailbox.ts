@@ -34,21 +34,32 @@ export type Envelope =
    */
   | { readonly _tag: "Idle" }
 
+/** Slots of a new or drained mailbox; a drained ring larger than SHRINK_ABOVE goes back to this. */
+const INITIAL_SLOTS = 4
+const SHRINK_ABOVE = 64
+
 /**
  * A bounded FIFO with one consumer. `offer` never waits: a full or shut mailbox answers
  * false and the caller fails fast (MailboxFull). `takeUpTo` is synchronous; `ready` waits
  * for the first item (or shutdown) and is the only Effect, paid once per batch at most.
  */
 export class Mailbox<A> {
-  private items: Array<A> = []
+  /**
+   * A ring: `size` items from `head`, wrapping at the end of `ring`. It grows (doubling) when
+   * full and keeps its slots when drained, so a busy room's steady offer-and-take allocates
+   * nothing but the batches taken (a plain array reset on every drain reallocated its
+   * storage on the next offer). It shrinks back once drained after a burst.
+   */
+  private ring: Array<A | undefined> = new Array(INITIAL_SLOTS)
   private head = 0
+  private count = 0
   private waiter: ((open: boolean) => void) | null = null
   private shut = false
 
   constructor(readonly capacity: number) {}
 
   get size(): number {
-    return this.items.length - this.head
+    return this.count
   }
 
   get isShutdown(): boolean {
@@ -56,8 +67,11 @@ export class Mailbox<A> {
   }
 
   offer(item: A): boolean {
-    if (this.shut || this.size >= this.capacity) return false
-    this.items.push(item)
+    if (this.shut || this.count >= this.capacity) return false
+    if (this.count === this.ring.length) this.resize(this.ring.length * 2)
+    const at = this.head + this.count
+    this.ring[at < this.ring.length ? at : at - this.ring.length] = item
+    this.count++
     const w = this.waiter
     if (w !== null) {
       this.waiter = null
@@ -68,19 +82,33 @@ export class Mailbox<A> {
 
   /** Up to `max` items, oldest first (none when empty). */
   takeUpTo(max: number): Array<A> {
-    const n = Math.min(max, this.size)
-    if (n === 0) return []
-    const out = this.items.slice(this.head, this.head + n)
-    this.head += n
-    if (this.head === this.items.length) {
-      this.items = []
-      this.head = 0
-    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
-      // Reclaim the consumed prefix now and then, not on every take.
-      this.items = this.items.slice(this.head)
+    const n = Math.min(max, this.count)
+    const out = new Array<A>(n)
+    const ring = this.ring
+    let at = this.head
+    for (let i = 0; i < n; i++) {
+      out[i] = ring[at] as A
+      ring[at] = undefined
+      if (++at === ring.length) at = 0
+    }
+    this.head = at
+    this.count -= n
+    if (this.count === 0 && ring.length > SHRINK_ABOVE) {
+      this.ring = new Array(INITIAL_SLOTS)
       this.head = 0
     }
     return out
+  }
+
+  /** Moves the items to a ring of `slots` (>= count), oldest at 0. */
+  private resize(slots: number): void {
+    const next = new Array<A | undefined>(slots)
+    for (let i = 0, at = this.head; i < this.count; i++) {
+      next[i] = this.ring[at]
+      if (++at === this.ring.length) at = 0
+    }
+    this.ring = next
+    this.head = 0
   }
 
   takeAll(): Array<A> {

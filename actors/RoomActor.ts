@@ -67,7 +67,7 @@ export interface ActorCell {
 }
 
 /** Recent sends an actor answers resends of from memory (a few KB per active room). */
-const RECENT_KEYS = 256
+export const RECENT_KEYS = 256
 /**
  * The strings as sent, not as stored (core/plan.ts `idempotencyKey`): a hit needs equal
  * strings, whose stored forms are equal too; two strings stored alike but sent differently
@@ -213,11 +213,25 @@ const serve = (
     const { room, mailbox } = cell
     const commitNow = commitNowOf(deps.store, runtime)
     const runEffect = Runtime.runCallback(runtime)
-    /** Acks of this incarnation's latest sends, by idempotency key; oldest evicted first. */
+    /**
+     * Acks of this incarnation's latest sends, by idempotency key; oldest evicted first. The
+     * keys in the order remembered sit in a ring beside the map: evicting through the map's
+     * own iterator walked past every deleted entry still at its front (it showed as 0.4 % of
+     * the node's CPU at 1,000 msg/s).
+     */
     const recent = new Map<string, Ack>()
+    const order: Array<string> = []
+    let next = 0
     const remember = (key: string, ack: Ack) => {
+      // Grown as sends come (a quiet room keeps a short list), then a ring. A key remembered
+      // twice takes two slots: the older one's eviction drops it a little early.
+      if (order.length < RECENT_KEYS) order.push(key)
+      else {
+        recent.delete(order[next]!)
+        order[next] = key
+        next = next + 1 === RECENT_KEYS ? 0 : next + 1
+      }
       recent.set(key, ack)
-      if (recent.size > RECENT_KEYS) recent.delete(recent.keys().next().value!)
     }
     let stopped = false
     const stop = (exit: Effect.Effect<ActorExit, ActorCrashed>) => {
@@ -315,16 +329,31 @@ const serve = (
             return mailbox.wait((open) => (open ? loop() : stop(Effect.succeed("passivated"))))
           }
           // One synchronous step: a write is either taken here or withdrawn by its caller's deadline.
-          batch = []
-          writes = []
-          for (const e of mailbox.takeUpTo(deps.maxBatch)) {
-            if (e._tag === "Idle") continue
-            if (e._tag === "Write") {
-              if (e.status === "withdrawn") continue
-              e.status = "taken"
-              writes.push(e)
+          const taken = mailbox.takeUpTo(deps.maxBatch)
+          let plain = true
+          for (const e of taken) {
+            if (e._tag !== "Write" || e.status === "withdrawn") {
+              plain = false
+              break
             }
-            batch.push(e)
+          }
+          if (plain) {
+            // The common batch, live writes only: it is its own list of writes (no copies).
+            for (const e of taken as Array<Extract<Envelope, { _tag: "Write" }>>) e.status = "taken"
+            batch = taken
+            writes = taken as Array<Extract<Envelope, { _tag: "Write" }>>
+          } else {
+            batch = []
+            writes = []
+            for (const e of taken) {
+              if (e._tag === "Idle") continue
+              if (e._tag === "Write") {
+                if (e.status === "withdrawn") continue
+                e.status = "taken"
+                writes.push(e)
+              }
+              batch.push(e)
+            }
           }
           if (batch.length === 0) {
             // Only the registry's idle nudge: passivate if nothing arrived since. The check and
@@ -339,16 +368,22 @@ const serve = (
           // the common retry costs no round trip, and never meets the unique key in the store.
           // Membership first, as plan() rules: a former member's resend goes to the store.
           results = new Array(writes.length)
-          ops = []
-          committing = []
+          // Sized for the common batch (no resend): each list is allocated once, at its size.
+          ops = new Array(writes.length)
+          committing = new Array(writes.length)
+          let count = 0
           for (let i = 0; i < writes.length; i++) {
             const op = writes[i]!.op
             const ack = op._tag === "Send" && state.members.has(op.actor) ? recent.get(recentKey(op.actor, op.clientMsgId)) : undefined
             if (ack !== undefined) results[i] = { _tag: "Duplicate", ack }
             else {
-              ops.push(op)
-              committing.push(i)
+              ops[count] = op
+              committing[count++] = i
             }
+          }
+          if (count < writes.length) {
+            ops.length = count
+            committing.length = count
           }
           if (ops.length === 0) {
             answer()

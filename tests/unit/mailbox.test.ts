@@ -1,7 +1,8 @@
 /** The room actor's mailbox (actors/Mailbox.ts) and the actor's answers from its recent sends. */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Effect, FastCheck as fc, Fiber } from "effect"
 import { Mailbox } from "../../actors/Mailbox.ts"
+import { RECENT_KEYS } from "../../actors/RoomActor.ts"
 import * as Registry from "../../actors/RoomRegistry.ts"
 import type { RoomId, UserId } from "../../core/model.ts"
 import type { OpResult, WriteOp } from "../../core/ops.ts"
@@ -21,7 +22,33 @@ describe("mailbox", () => {
     expect(m.size).toBe(0)
   })
 
-  it("mailbox - stays FIFO over many offers and takes (the consumed prefix is reclaimed)", () => {
+  it("mailbox - agrees with a plain queue over any mix of offers and takes (its ring wraps, grows and shrinks)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.integer({ min: 1, max: 90 }).map((n) => ({ offer: n })), fc.integer({ min: 0, max: 100 }).map((n) => ({ take: n })))),
+        fc.integer({ min: 1, max: 150 }),
+        (steps, capacity) => {
+          const m = new Mailbox<number>(capacity)
+          const model: Array<number> = []
+          let next = 0
+          for (const step of steps) {
+            if ("offer" in step) {
+              for (let i = 0; i < step.offer; i++) {
+                const fits = model.length < capacity
+                expect(m.offer(next)).toBe(fits)
+                if (fits) model.push(next)
+                next++
+              }
+            } else expect(m.takeUpTo(step.take)).toEqual(model.splice(0, step.take))
+            expect(m.size).toBe(model.length)
+          }
+          expect(m.takeAll()).toEqual(model)
+        }
+      )
+    )
+  })
+
+  it("mailbox - stays FIFO over many offers and takes", () => {
     const m = new Mailbox<number>(5_000)
     const seen: Array<number> = []
     let next = 0
@@ -94,6 +121,41 @@ describe("room actor - recent sends", () => {
       })
       expect(viaSubmit).toEqual({ _tag: "Duplicate", ack: ack(other) })
       expect(committed).toEqual([1, 1])
+    })
+  )
+
+  it.scopedLive("the actor remembers the latest RECENT_KEYS sends: an older resend goes to the store, which answers it alike", () =>
+    Effect.gen(function* () {
+      const base = makeMemoryStore()
+      let commits = 0
+      const store: ChatStore = {
+        ...base,
+        commit: (room, epoch, members, ops, shard) => {
+          commits++
+          return base.commit(room, epoch, members, ops, shard)
+        }
+      }
+      const registry = yield* Registry.make(
+        { store, maxBatch: 64, idleMs: 60_000, onCommitted: () => undefined },
+        { mailboxCapacity: 16, commandTimeoutMs: 5_000, restartBaseMs: 10, restartMaxMs: 100, onRestart: () => Effect.void }
+      )
+      const room = (yield* base.createGroupRoom({ id: uuidv7() as RoomId, name: "r", owner: alice, members: [] })).id
+      const write = (op: WriteOp) => Effect.flatten(registry.write(room, op))
+      const acks: Array<OpResult> = []
+      // Two rounds past the limit, so the ring of keys wraps.
+      const total = 2 * RECENT_KEYS + 3
+      for (let i = 0; i < total; i++) acks.push(yield* write(send(`k${i}`)))
+      expect(commits).toBe(total)
+      const ack = (r: OpResult) => (r._tag === "Rejected" ? undefined : r.ack)
+      // The latest RECENT_KEYS: answered from memory.
+      for (const i of [total - 1, total - RECENT_KEYS]) {
+        expect(yield* write(send(`k${i}`))).toEqual({ _tag: "Duplicate", ack: ack(acks[i]!) })
+      }
+      expect(commits).toBe(total)
+      // One older: the store answers it (the first ack), at the cost of a commit.
+      const older = total - RECENT_KEYS - 1
+      expect(yield* write(send(`k${older}`))).toEqual({ _tag: "Duplicate", ack: ack(acks[older]!) })
+      expect(commits).toBe(total + 1)
     })
   )
 })
