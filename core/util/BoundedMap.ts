@@ -22,6 +22,11 @@ export class BoundedMap<K, V> {
     return value
   }
 
+  /** The value, without counting as a use (the entry keeps its place in the eviction order). */
+  peek(key: K): V | undefined {
+    return this.#entries.get(key)
+  }
+
   set(key: K, value: V): void {
     this.#entries.delete(key)
     this.#entries.set(key, value)

@@ -68,7 +68,8 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
    */
   const heads = new BoundedMap<string, number>(HEAD_HINTS)
   const commitRooms = async (items: ReadonlyArray<RoomBatch>): Promise<ReadonlyArray<CommitOutcome>> => {
-    const hints = items.map((b) => heads.get(b.room))
+    // Peeked: the commit's outcome sets (or drops) each hint below, which renews its place.
+    const hints = items.map((b) => heads.peek(b.room))
     let outcomes: Array<CommitOutcome | undefined> = new Array(items.length)
     let full: Array<number> = items.map((_, i) => i)
     if (items.every((b, i) => fastEligible(b, hints[i]))) {
