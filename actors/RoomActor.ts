@@ -14,10 +14,11 @@
  */
 import { Cause, type Clock, Context, Effect, Option, Runtime } from "effect"
 import { NotFound, notOwner, Timeout, Unavailable, type ChatError, type NotOwner } from "../core/errors.ts"
-import type { Ack, ChatEvent, Role, RoomId, RoomKind, UserId } from "../core/model.ts"
+import type { ChatEvent, Role, RoomId, RoomKind, UserId } from "../core/model.ts"
 import { CommitDefect, commitNowOf, type ChatStore } from "../storage/ChatStore.ts"
 import type { OpResult, WriteOp } from "../core/ops.ts"
 import type { OnCommitted } from "./AfterCommit.ts"
+import { RecentSends } from "./RecentSends.ts"
 import type { Envelope, Mailbox, RoomSnapshot } from "./Mailbox.ts"
 
 /** Clustered mode: the right to commit to a room, checked before every commit. */
@@ -66,14 +67,8 @@ export interface ActorCell {
   members: ReadonlyMap<UserId, Role> | undefined
 }
 
-/** Recent sends an actor answers resends of from memory (a few KB per active room). */
+/** Recent sends an actor answers resends of from memory (./RecentSends.ts; a few KB per active room). */
 export const RECENT_KEYS = 256
-/**
- * The strings as sent, not as stored (core/plan.ts `idempotencyKey`): a hit needs equal
- * strings, whose stored forms are equal too; two strings stored alike but sent differently
- * miss here and are answered by the store's rule (the first ack).
- */
-const recentKey = (sender: string, clientMsgId: string) => `${sender}\u0000${clientMsgId}`
 
 export type ActorExit = "passivated" | "gone" | "fenced"
 
@@ -213,26 +208,8 @@ const serve = (
     const { room, mailbox } = cell
     const commitNow = commitNowOf(deps.store, runtime)
     const runEffect = Runtime.runCallback(runtime)
-    /**
-     * Acks of this incarnation's latest sends, by idempotency key; oldest evicted first. The
-     * keys in the order remembered sit in a ring beside the map: evicting through the map's
-     * own iterator walked past every deleted entry still at its front (it showed as 0.4 % of
-     * the node's CPU at 1,000 msg/s).
-     */
-    const recent = new Map<string, Ack>()
-    const order: Array<string> = []
-    let next = 0
-    const remember = (key: string, ack: Ack) => {
-      // Grown as sends come (a quiet room keeps a short list), then a ring. A key remembered
-      // twice takes two slots: the older one's eviction drops it a little early.
-      if (order.length < RECENT_KEYS) order.push(key)
-      else {
-        recent.delete(order[next]!)
-        order[next] = key
-        next = next + 1 === RECENT_KEYS ? 0 : next + 1
-      }
-      recent.set(key, ack)
-    }
+    /** Acks of this incarnation's latest sends. */
+    const recent = new RecentSends(RECENT_KEYS)
     let stopped = false
     const stop = (exit: Effect.Effect<ActorExit, ActorCrashed>) => {
       if (stopped) return
@@ -290,7 +267,7 @@ const serve = (
         results[committing[j]!] = r
         if (r._tag === "Committed") for (const e of r.events) events.push(e)
         const op = ops[j]!
-        if (op._tag === "Send" && r._tag !== "Rejected") remember(recentKey(op.actor, op.clientMsgId), r.ack)
+        if (op._tag === "Send" && r._tag !== "Rejected") recent.remember(op.actor, op.clientMsgId, r.ack)
       }
       if (events.length > 0) {
         applyEvents(state, events)
@@ -374,7 +351,7 @@ const serve = (
           let count = 0
           for (let i = 0; i < writes.length; i++) {
             const op = writes[i]!.op
-            const ack = op._tag === "Send" && state.members.has(op.actor) ? recent.get(recentKey(op.actor, op.clientMsgId)) : undefined
+            const ack = op._tag === "Send" && state.members.has(op.actor) ? recent.get(op.actor, op.clientMsgId) : undefined
             if (ack !== undefined) results[i] = { _tag: "Duplicate", ack }
             else {
               ops[count] = op

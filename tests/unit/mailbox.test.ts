@@ -2,6 +2,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck as fc, Fiber } from "effect"
 import { Mailbox } from "../../actors/Mailbox.ts"
+import { RecentSends } from "../../actors/RecentSends.ts"
 import { RECENT_KEYS } from "../../actors/RoomActor.ts"
 import * as Registry from "../../actors/RoomRegistry.ts"
 import type { RoomId, UserId } from "../../core/model.ts"
@@ -82,6 +83,37 @@ describe("mailbox", () => {
       expect(yield* Fiber.join(parked)).toBe(false)
     })
   )
+})
+
+describe("recent sends", () => {
+  const ack = (seq: number) => ({ room: "r" as RoomId, seq, messageId: `m${seq}`, ts: "t" })
+
+  it("keys by sender and clientMsgId as sent, and evicts the oldest pair once full", () => {
+    const recent = new RecentSends(3)
+    recent.remember("alice", "k", ack(1))
+    recent.remember("bob", "k", ack(2))
+    // A joined-string key would confuse these two; pairs do not.
+    recent.remember("a", "b\u0000c", ack(3))
+    expect([recent.get("alice", "k"), recent.get("bob", "k"), recent.get("a", "b\u0000c"), recent.get("a\u0000b", "c")]).toEqual([
+      ack(1),
+      ack(2),
+      ack(3),
+      undefined
+    ])
+    recent.remember("carol", "x", ack(4))
+    expect(recent.get("alice", "k")).toBeUndefined()
+    expect(recent.get("bob", "k")).toEqual(ack(2))
+    // Remembered twice (slots: carol, carol, a): the older slot's eviction drops it early.
+    recent.remember("carol", "x", ack(4))
+    recent.remember("dave", "y", ack(5))
+    recent.remember("erin", "z", ack(6))
+    expect([recent.get("bob", "k"), recent.get("carol", "x"), recent.get("dave", "y"), recent.get("erin", "z")]).toEqual([
+      undefined,
+      undefined,
+      ack(5),
+      ack(6)
+    ])
+  })
 })
 
 describe("room actor - recent sends", () => {
