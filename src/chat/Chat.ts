@@ -170,14 +170,18 @@ const reserved = () => new BadRequest({ message: `"${SYSTEM_SENDER}" is reserved
 const sendOp = (
   actor: UserId,
   input: { readonly clientMsgId: string; readonly body: string; readonly replyTo?: number | undefined }
-): Extract<WriteOp, { _tag: "Send" }> => ({
-  _tag: "Send",
-  actor,
-  messageId: uuidv7(),
-  clientMsgId: input.clientMsgId,
-  body: input.body,
-  ...(input.replyTo !== undefined ? { replyTo: input.replyTo } : {})
-})
+): Extract<WriteOp, { _tag: "Send" }> => {
+  const op: { -readonly [K in keyof Extract<WriteOp, { _tag: "Send" }>]: Extract<WriteOp, { _tag: "Send" }>[K] } = {
+    _tag: "Send",
+    actor,
+    messageId: uuidv7(),
+    clientMsgId: input.clientMsgId,
+    body: input.body
+  }
+  // Only when present, and without spreading a temporary object per send.
+  if (input.replyTo !== undefined) op.replyTo = input.replyTo
+  return op
+}
 
 const ackOf = (r: OpResult): Effect.Effect<Ack, ChatError> =>
   r._tag === "Rejected" ? Effect.fail(r.error) : Effect.succeed(r.ack)

@@ -51,12 +51,10 @@ export const decodeSendValue = (raw: unknown): SendFrame | undefined => {
     if (typeof r.replyTo !== "number" || !Number.isSafeInteger(r.replyTo) || r.replyTo <= 0) return undefined
     replyTo = r.replyTo
   }
-  return {
-    type: "send",
-    ...(id !== undefined ? { id } : {}),
-    room: room as SendFrame["room"],
-    clientMsgId: cmid,
-    body,
-    ...(replyTo !== undefined ? { replyTo } : {})
-  }
+  // Optional fields added only when present (as the Schema decodes them), without spreading
+  // a temporary object per frame.
+  const frame: { -readonly [K in keyof SendFrame]: SendFrame[K] } = { type: "send", room: room as SendFrame["room"], clientMsgId: cmid, body }
+  if (id !== undefined) frame.id = id
+  if (replyTo !== undefined) frame.replyTo = replyTo
+  return frame
 }

@@ -337,7 +337,8 @@ class WsSession implements Session, HubMember, OrderedSink {
     const submit = this.deps.chat.submitSend
     if (submit === undefined) return false
     const id = f.id
-    return submit(this.user, f.room, { clientMsgId: f.clientMsgId, body: f.body, replyTo: f.replyTo }, (error, ack) => {
+    // The frame is the input (it has clientMsgId, body and replyTo): no copy of it.
+    return submit(this.user, f.room, f, (error, ack) => {
       if (error !== undefined) this.sendError(id, error)
       else this.sendRaw(ackFrame(id, ack!))
     })
