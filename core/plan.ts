@@ -345,7 +345,9 @@ export const planSends = (
 ): Pick<Plan, "results" | "lastSeq" | "messages"> => {
   let seq = lastSeq
   const results: Array<OpResult> = new Array(ops.length)
-  const messages: Array<StoredMessage> = []
+  // Sized for the common batch (every send new): allocated once, trimmed when some were not.
+  const messages: Array<StoredMessage> = new Array(ops.length)
+  let count = 0
   // Earlier sends of this batch by key; most batches hold one send, so made on a second.
   let sent: Map<string, StoredMessage> | undefined
   for (let i = 0; i < ops.length; i++) {
@@ -371,7 +373,7 @@ export const planSends = (
       clientMsgId: op.clientMsgId,
       deleted: false
     }
-    messages.push(m)
+    messages[count++] = m
     if (ops.length > 1) (sent ??= new Map()).set(key, m)
     const data: Message = { seq, id: op.messageId, room, sender: op.actor, body: op.body, ts: now, clientMsgId: op.clientMsgId }
     results[i] = {
@@ -380,5 +382,6 @@ export const planSends = (
       events: [{ room, seq, ts: now, kind: "message.created", actor: op.actor, data }]
     }
   }
+  if (count < ops.length) messages.length = count
   return { results, lastSeq: seq, messages }
 }
