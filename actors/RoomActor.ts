@@ -72,6 +72,9 @@ export const RECENT_KEYS = 256
 
 export type ActorExit = "passivated" | "gone" | "fenced"
 
+/** The empty batch, shared: never written to (each batch's lists are new arrays). */
+const NONE: Array<never> = []
+
 /** An incarnation failed: the commit error or defect, kept for logs. */
 export class ActorCrashed {
   readonly _tag = "ActorCrashed"
@@ -237,6 +240,13 @@ const serve = (
       for (let i = 0; i < writes.length; i++) writes[i]!.reply(undefined, results[i])
       let snapshot: RoomSnapshot | undefined
       for (const env of batch) if (env._tag === "Snapshot") env.reply(undefined, (snapshot ??= snapshotOf(room, state)))
+      // Let go of the answered batch now, not when the room's next batch comes: a quiet room
+      // would otherwise keep its last envelopes, ops and results (and what their callbacks
+      // hold) alive long enough to be promoted to the old generation.
+      batch = writes = NONE
+      results = NONE
+      ops = NONE
+      committing = NONE
     }
 
     /**
