@@ -5,7 +5,7 @@
  * the actor has confirmed membership (non-members get not_found, never forbidden, so
  * a room's existence is not revealed).
  */
-import { Clock, Context, Effect, Layer, Option } from "effect"
+import { Clock, Context, Effect, Layer, Option, type Types } from "effect"
 import { makeTypingThrottle } from "./TypingThrottle.ts"
 import type { RoomRegistry } from "../../actors/RoomRegistry.ts"
 import type { RoomSnapshot } from "../../core/snapshot.ts"
@@ -171,7 +171,7 @@ const sendOp = (
   actor: UserId,
   input: { readonly clientMsgId: string; readonly body: string; readonly replyTo?: number | undefined }
 ): Extract<WriteOp, { _tag: "Send" }> => {
-  const op: { -readonly [K in keyof Extract<WriteOp, { _tag: "Send" }>]: Extract<WriteOp, { _tag: "Send" }>[K] } = {
+  const op: Types.Mutable<Extract<WriteOp, { _tag: "Send" }>> = {
     _tag: "Send",
     actor,
     messageId: uuidv7(),

@@ -7,6 +7,7 @@
  * (tests/unit/fast-send.test.ts) runs both over valid and invalid frames and requires them to agree.
  */
 import { isWellFormed, UUID_PATTERN } from "../../core/model.ts"
+import type { Types } from "effect"
 import type { ClientFrame } from "./frames.ts"
 import { jsonTooDeep } from "./jsonDepth.ts"
 
@@ -53,7 +54,7 @@ export const decodeSendValue = (raw: unknown): SendFrame | undefined => {
   }
   // Optional fields added only when present (as the Schema decodes them), without spreading
   // a temporary object per frame.
-  const frame: { -readonly [K in keyof SendFrame]: SendFrame[K] } = { type: "send", room: room as SendFrame["room"], clientMsgId: cmid, body }
+  const frame: Types.Mutable<SendFrame> = { type: "send", room: room as SendFrame["room"], clientMsgId: cmid, body }
   if (id !== undefined) frame.id = id
   if (replyTo !== undefined) frame.replyTo = replyTo
   return frame
