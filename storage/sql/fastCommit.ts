@@ -66,8 +66,7 @@ export const commitFast = async (
   const sender: Array<string> = []
   const body: Array<string | null> = []
   const cmid: Array<string | null> = []
-  let shards = ""
-  const seenShards: Array<number> = []
+  const shards: Array<number> = []
   // Row locks in room order, as the full path takes them.
   const order = n === 1 ? ONLY_FIRST : byRoom(batches)
   const outcomes: Array<CommitOutcome | undefined> = new Array(n)
@@ -90,10 +89,7 @@ export const commitFast = async (
     hShard = withInt(hShard, shard)
     hTs = withPlain(hTs, b.now)
     hFrom = withInt(hFrom, intentOf(b.room, messages, b.now)?.fromSeq ?? null)
-    if (shard !== null && !seenShards.includes(shard)) {
-      seenShards.push(shard)
-      shards = withInt(shards, shard)
-    }
+    if (shard !== null && !shards.includes(shard)) shards.push(shard)
     for (const msg of messages) {
       mRoom = withPlain(mRoom, b.room)
       mSeq = withInt(mSeq, msg.seq)
@@ -106,7 +102,7 @@ export const commitFast = async (
   const rest: Array<number> = []
   if (written.length === 0) return { outcomes, rest }
   const rows = await db.query(Q.COMMIT_SENDS, [
-    arrayLiteral(shards),
+    arrayLiteral(shards.join(",")),
     arrayLiteral(hRoom),
     arrayLiteral(hExpected),
     arrayLiteral(hLast),
