@@ -150,6 +150,8 @@ export interface ChatStore {
    * absent elsewhere, where the actor runs `commit`. It exists because the actor commits one
    * batch per room per turn: at a thousand rooms with a message each, an Effect per batch is
    * an Effect per message (docs/architecture.md, "the path of a message").
+   * The results are the caller's: made for this call and kept by nobody else, so a wrapper
+   * may change them in place (the encryption layer puts the plaintext bodies back).
    */
   readonly commitNow?: (
     room: RoomId,

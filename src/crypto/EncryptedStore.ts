@@ -15,7 +15,7 @@
  * Sealing and opening a body are synchronous (a few microseconds each): a batch or a page
  * resolves the data keys it needs once, as effects, then runs its bodies in a plain loop.
  */
-import { Cause, Clock, Effect, Either, Exit, Layer, Option } from "effect"
+import { Cause, Clock, Effect, Either, Exit, Layer, Option, type Types } from "effect"
 import { BoundedMap } from "../../core/util/BoundedMap.ts"
 import { bodyKeyId, bodyOpener, sealBody } from "./body.ts"
 import type { DataKey } from "./body.ts"
@@ -291,25 +291,55 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
     )
   }
 
+  /** The ops with their bodies sealed, index for index; `sealed` (when given) maps each ciphertext to its plaintext. */
   const sealOps = (
     room: RoomId,
     key: DataKey,
     ops: ReadonlyArray<WriteOp>,
     targets: ReadonlyMap<number, string>,
-    sealed: Map<string, string>
+    sealed: Map<string, string> | undefined
   ): Either.Either<ReadonlyArray<WriteOp>, StoreError> => {
-    const out: Array<WriteOp> = []
-    for (const op of ops) {
+    const out: Array<WriteOp> = new Array(ops.length)
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!
       if (op._tag !== "Send" && op._tag !== "Edit") {
-        out.push(op)
+        out[i] = op
         continue
       }
       const body = sealBody(key, room, op.body, op._tag === "Send" ? op.messageId : targets.get(op.seq))
       if (Either.isLeft(body)) return Either.left(asStoreError("encrypt")(body.left))
-      sealed.set(body.right, op.body)
-      out.push({ ...op, body: body.right })
+      sealed?.set(body.right, op.body)
+      out[i] = { ...op, body: body.right }
     }
     return Either.right(out)
+  }
+
+  /**
+   * The plain commit's results opened where they lie: results are in op order, so the body
+   * of a message event of result `i` that is the very ciphertext sealed for op `i` is op
+   * `i`'s plaintext. The store's results are the caller's (ChatStore.commitNow), so the
+   * bodies are put back in place: no copy of each event, message and result per send, and
+   * no map from ciphertexts to plaintexts. Answers false, having changed nothing, when any
+   * body is not one this batch sealed (the caller then opens them through the keys).
+   */
+  const openInPlace = (results: ReadonlyArray<OpResult>, ops: ReadonlyArray<WriteOp>, stored: ReadonlyArray<WriteOp>): boolean => {
+    if (results.length !== ops.length) return false
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!
+      if (r._tag !== "Committed") continue
+      const sealedOp = stored[i]!
+      for (const e of r.events) {
+        if (!isMessageEvent(e) || e.data.body === "") continue
+        if (sealedOp === ops[i] || (sealedOp._tag !== "Send" && sealedOp._tag !== "Edit") || e.data.body !== sealedOp.body) return false
+      }
+    }
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!
+      if (r._tag !== "Committed") continue
+      const plain = (ops[i] as Extract<WriteOp, { _tag: "Send" | "Edit" }>).body
+      for (const e of r.events) if (isMessageEvent(e) && e.data.body !== "") (e.data as Types.Mutable<Message>).body = plain
+    }
+    return true
   }
 
   const commit: ChatStore["commit"] = (room, epoch, members, ops, shard) =>
@@ -349,19 +379,22 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
             if (op._tag === "Edit") return viaEffect(room, epoch, members, ops, shard, done)
             if (op._tag === "Send") bodies = true
           }
-          const sealed = new Map<string, string>()
           let stored = ops
           if (bodies) {
             const key = knownSealingKey(room)
             if (key === undefined) return viaEffect(room, epoch, members, ops, shard, done)
-            const sealedOps = sealOps(room, key, ops, EMPTY_TARGETS, sealed)
+            const sealedOps = sealOps(room, key, ops, EMPTY_TARGETS, undefined)
             if (Either.isLeft(sealedOps)) return done(sealedOps.left)
             stored = sealedOps.right
           }
           inner(room, epoch, members, stored, shard, (error, results) => {
             if (error !== undefined) return done(error)
-            const { out, pending } = openKnown(results!, sealed)
-            if (pending === undefined) return done(undefined, out)
+            if (openInPlace(results!, ops, stored)) return done(undefined, results)
+            const sealed = new Map<string, string>()
+            for (let i = 0; i < ops.length; i++) {
+              const op = ops[i]!
+              if (op._tag === "Send") sealed.set((stored[i] as typeof op).body, op.body)
+            }
             Effect.runCallback(openResults(room, results!, sealed), { onExit: (exit) => answerExit(exit, done) })
           })
         }

@@ -1,17 +1,17 @@
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import { vi } from "vitest"
-import { Deferred, Effect, Layer, Ref } from "effect"
+import { Deferred, Effect, Layer, Ref, Runtime } from "effect"
 import { encryptBody } from "../../src/crypto/body.ts"
 import * as KeyRing from "../../src/crypto/KeyRing.ts"
 import * as AesGcm from "../../src/platform/aesGcm.ts"
 import { StoreError } from "../../core/errors.ts"
 import type { Role, RoomId, UserId } from "../../core/model.ts"
-import { ChatStoreTag } from "../../storage/ChatStore.ts"
+import { ChatStoreTag, commitNowOf } from "../../storage/ChatStore.ts"
 import type { ChatStore, WrappedRoomKey } from "../../storage/ChatStore.ts"
 import * as Encrypted from "../../src/crypto/EncryptedStore.ts"
 import { withEncryption } from "../../src/crypto/EncryptedStore.ts"
 import { makeMemoryStore } from "../../storage/memory/MemoryStore.ts"
-import type { WriteOp } from "../../core/ops.ts"
+import type { OpResult, WriteOp } from "../../core/ops.ts"
 import { rotateMasterKey } from "../../src/crypto/rotate.ts"
 
 // Bodies open through this module: a pass-through spy counts decryptions.
@@ -180,6 +180,78 @@ describe("encrypted store - round trip", () => {
       expect(yield* historyBodies(encrypted, ROOM_A)).toEqual(["two", "uno"])
       expect(decrypt).toHaveBeenCalledTimes(2)
       expect(calls.roomKeys).toBe(1)
+    }))
+})
+
+describe("encrypted store - plain commit", () => {
+  /**
+   * The probe's store with a `commitNow`, as a SQL store has: its results are fresh copies
+   * (the contract: the caller's to change), optionally rewritten, and kept in `answered`.
+   */
+  const setupNow = (rewrite?: (results: Array<OpResult>) => void) =>
+    Effect.gen(function* () {
+      const { encrypted: _unused, ...rest } = yield* setup()
+      const answered: Array<ReadonlyArray<OpResult>> = []
+      const plain = commitNowOf(rest.store, Runtime.defaultRuntime)
+      const store: ChatStore = {
+        ...rest.store,
+        commitNow: (room, epoch, members, ops, shard, done) =>
+          plain(room, epoch, members, ops, shard, (error, results) => {
+            if (error !== undefined) return done(error)
+            const copy = structuredClone(results!) as Array<OpResult>
+            rewrite?.(copy)
+            answered.push(copy)
+            done(undefined, copy)
+          })
+      }
+      return { ...rest, answered, encrypted: withEncryption(store, rest.ring) }
+    })
+  const commitNow = (store: ChatStore, ops: ReadonlyArray<WriteOp>) =>
+    Effect.async<ReadonlyArray<OpResult>, unknown>((resume) =>
+      store.commitNow!(ROOM_A, EPOCH, MEMBERS, ops, undefined, (error, results) =>
+        resume(error !== undefined ? Effect.fail(error) : Effect.succeed(results!))
+      )
+    )
+  const bodiesOf = (results: ReadonlyArray<OpResult>) =>
+    results.map((r) => (r._tag === "Committed" ? ((r.events[0].data as { body?: string }).body ?? r.events[0].kind) : r._tag))
+
+  it.effect("answers the store's own results with the plaintext put back, without decrypting, and stores ciphertext", () =>
+    Effect.gen(function* () {
+      const { answered, encrypted, inner } = yield* setupNow()
+      // The first send resolves the room's key (the effect path); later ones are plain.
+      yield* commitNow(encrypted, [send("first")])
+      const decrypt = vi.mocked(AesGcm.open)
+      decrypt.mockClear()
+      const results = yield* commitNow(encrypted, [send("two"), { _tag: "Rename", actor: ALICE, name: "r" }, send("three", BOB)])
+      expect(results).toBe(answered[answered.length - 1])
+      expect(bodiesOf(results)).toEqual(["two", "room.updated", "three"])
+      expect(decrypt).not.toHaveBeenCalled()
+      const stored = yield* storedBodies(inner, ROOM_A)
+      expect(stored).toHaveLength(3)
+      for (const body of stored) expect(body).toMatch(/^v2\.[0-9a-f]{16}\./)
+      expect(yield* historyBodies(encrypted, ROOM_A)).toEqual(["three", "two", "first"])
+    }))
+
+  it.effect("opens through the room's keys, changing nothing in place, when a result carries a body this batch did not seal", () =>
+    Effect.gen(function* () {
+      // The second send's event is swapped for the first message as stored (ciphertext):
+      // only the key can open it, and the first send's plaintext is still put back.
+      let earlier: unknown
+      const { answered, encrypted, inner } = yield* setupNow((results) => {
+        const r = results[1]
+        if (earlier !== undefined && r?._tag === "Committed") (r.events[0] as { data: unknown }).data = structuredClone(earlier)
+      })
+      yield* commitNow(encrypted, [send("the first message")])
+      earlier = (yield* inner.history(ROOM_A, undefined, 1)).messages[0]
+      const decrypt = vi.mocked(AesGcm.open)
+      decrypt.mockClear()
+      const results = yield* commitNow(encrypted, [send("second"), send("third")])
+      expect(bodiesOf(results)).toEqual(["second", "the first message"])
+      expect(decrypt).toHaveBeenCalledTimes(1)
+      // The store's answer is left as it was: ciphertext where the store put ciphertext.
+      const given = answered[answered.length - 1]
+      expect(results).not.toBe(given)
+      for (const body of bodiesOf(given)) expect(body).toMatch(/^v2\./)
     }))
 })
 
