@@ -47,10 +47,13 @@ export const makeLocal = (o: BucketOptions): LocalBuckets => {
       sweepAt = t
       for (const [k, b] of buckets) if (b.tokens + ((t - b.at) / 1000) * o.ratePerSec >= o.burst) buckets.delete(k)
     }
-    const b = buckets.get(key) ?? { tokens: o.burst, at: t }
+    let b = buckets.get(key)
+    if (b === undefined) {
+      b = { tokens: o.burst, at: t }
+      buckets.set(key, b)
+    }
     b.tokens = Math.min(o.burst, b.tokens + ((t - b.at) / 1000) * o.ratePerSec)
     b.at = t
-    buckets.set(key, b)
     if (b.tokens >= 1) {
       b.tokens -= 1
       return undefined
