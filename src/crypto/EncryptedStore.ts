@@ -336,8 +336,10 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
     for (let i = 0; i < results.length; i++) {
       const r = results[i]!
       if (r._tag !== "Committed") continue
-      const plain = (ops[i] as Extract<WriteOp, { _tag: "Send" | "Edit" }>).body
-      for (const e of r.events) if (isMessageEvent(e) && e.data.body !== "") (e.data as Types.Mutable<Message>).body = plain
+      for (const e of r.events) {
+        // Only a Send or an Edit gets here: the check above refused any other op with a body.
+        if (isMessageEvent(e) && e.data.body !== "") (e.data as Types.Mutable<Message>).body = (ops[i] as Extract<WriteOp, { _tag: "Send" | "Edit" }>).body
+      }
     }
     return true
   }
