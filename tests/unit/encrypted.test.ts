@@ -190,11 +190,11 @@ describe("encrypted store - plain commit", () => {
    */
   const setupNow = (rewrite?: (results: Array<OpResult>) => void) =>
     Effect.gen(function* () {
-      const { encrypted: _unused, ...rest } = yield* setup()
+      const { inner, ring, store: probed } = yield* setup()
       const answered: Array<ReadonlyArray<OpResult>> = []
-      const plain = commitNowOf(rest.store, Runtime.defaultRuntime)
+      const plain = commitNowOf(probed, Runtime.defaultRuntime)
       const store: ChatStore = {
-        ...rest.store,
+        ...probed,
         commitNow: (room, epoch, members, ops, shard, done) =>
           plain(room, epoch, members, ops, shard, (error, results) => {
             if (error !== undefined) return done(error)
@@ -204,7 +204,7 @@ describe("encrypted store - plain commit", () => {
             done(undefined, copy)
           })
       }
-      return { ...rest, answered, encrypted: withEncryption(store, rest.ring) }
+      return { inner, answered, encrypted: withEncryption(store, ring) }
     })
   const commitNow = (store: ChatStore, ops: ReadonlyArray<WriteOp>) =>
     Effect.async<ReadonlyArray<OpResult>, unknown>((resume) =>
