@@ -16,6 +16,19 @@ describe("uuidv7", () => {
     expect(new Set(ids).size).toBe(ids.length)
     expect([...ids].sort()).toEqual(ids)
   })
+
+  it("fills its 74 random bits from the pool: ids of one millisecond differ, and every hex digit shows up in every random position", () => {
+    const at = 1_700_000_000_000
+    const ids = Array.from({ length: 4000 }, () => uuidv7(at))
+    expect(new Set(ids).size).toBe(ids.length)
+    const prefix = ids[0].slice(0, 13)
+    for (const id of ids) expect(id.slice(0, 13)).toBe(prefix)
+    // Positions of fully random hex digits: the rest of the group the version digit opens, the
+    // rest of the group the variant digit opens, and the last group.
+    const free = [15, 16, 17, 20, 21, 22, ...Array.from({ length: 12 }, (_, i) => 24 + i)]
+    for (const p of free) expect(new Set(ids.map((id) => id[p])).size).toBe(16)
+    expect(new Set(ids.map((id) => id[19]))).toEqual(new Set(["8", "9", "a", "b"]))
+  })
 })
 
 describe("publicRandomBytes", () => {
