@@ -5,6 +5,7 @@ import { createNodeWebSocket } from "@hono/node-ws"
 import { Effect } from "effect"
 import type { Context, Hono, Next } from "hono"
 import type { UpgradeWebSocket, WSEvents } from "hono/ws"
+import type { Buffer } from "node:buffer"
 import type { Server } from "node:http"
 import type { Socket } from "node:net"
 import { PerformanceObserver } from "node:perf_hooks"
@@ -12,6 +13,7 @@ import process from "node:process"
 import type { Duplex } from "node:stream"
 import type { WebSocket } from "ws"
 import type { SocketLink } from "../http/ws/Session.ts"
+import { textFrame } from "./wsFrame.ts"
 import { ServeError, type Platform } from "./types.ts"
 
 /**
@@ -44,30 +46,65 @@ const socketOf = (ws: WebSocket): Socket | undefined => {
   const socket = (ws as unknown as { _socket?: Socket })._socket
   return socket !== undefined && typeof socket.cork === "function" ? socket : undefined
 }
-const sendCorked = (ws: WebSocket, text: string) => {
-  const socket = socketOf(ws)
-  if (socket === undefined || socket.writableCorked > 0) {
-    ws.send(text)
-  } else {
-    socket.cork()
-    corked.push(socket)
-    if (!flushScheduled) {
-      flushScheduled = true
-      setImmediate(flushCorked)
-    }
-    ws.send(text)
+const corkForTurn = (socket: Socket) => {
+  if (socket.writableCorked > 0) return
+  socket.cork()
+  corked.push(socket)
+  if (!flushScheduled) {
+    flushScheduled = true
+    setImmediate(flushCorked)
   }
-  // A large burst (a replay page) goes out now rather than piling up until the turn ends.
-  if (socket !== undefined && socket.writableCorked > 0 && socket.writableLength > CORK_FLUSH_BYTES) {
+}
+// A large burst (a replay page) goes out now rather than piling up until the turn ends.
+const flushIfLarge = (socket: Socket) => {
+  if (socket.writableCorked > 0 && socket.writableLength > CORK_FLUSH_BYTES) {
     while (socket.writableCorked > 0) socket.uncork()
   }
 }
 
-/** A socket's link for its session: a class, so no closures are made per socket. */
+/**
+ * The last text framed, and its frame: a committed event is sent to each of a room's local
+ * subscribers one after the other with the same string, so it is framed once (see
+ * ./wsFrame.ts). Large frames are not kept.
+ */
+const FRAME_CACHE_MAX_BYTES = 16 * 1024
+let lastText: string | undefined
+let lastFrame: Buffer | undefined
+const framed = (text: string): Buffer => {
+  if (text === lastText) return lastFrame!
+  const frame = textFrame(text)
+  if (frame.length <= FRAME_CACHE_MAX_BYTES) {
+    lastText = text
+    lastFrame = frame
+  }
+  return frame
+}
+
+const OPEN = 1
+
+/**
+ * A socket's link for its session: a class, so no closures are made per socket. While the
+ * socket is open and no extension was negotiated (the server does not offer
+ * permessage-deflate, so none is), a frame is written to the socket as one framed buffer,
+ * the bytes `ws` would write; otherwise (closing, or an extension) it goes through `ws.send`,
+ * which also gives a send after close the behaviour `ws` defines.
+ */
 class WsLink implements SocketLink {
-  constructor(private readonly ws: WebSocket) {}
+  private readonly plain: boolean
+  constructor(private readonly ws: WebSocket) {
+    this.plain = ws.extensions === ""
+  }
   send(text: string): void {
-    sendCorked(this.ws, text)
+    const ws = this.ws
+    const socket = socketOf(ws)
+    if (socket === undefined) {
+      ws.send(text)
+      return
+    }
+    corkForTurn(socket)
+    if (this.plain && ws.readyState === OPEN) socket.write(framed(text))
+    else ws.send(text)
+    flushIfLarge(socket)
   }
   close(code: number, reason: string): void {
     this.ws.close(code, reason)
