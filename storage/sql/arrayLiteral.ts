@@ -8,7 +8,7 @@
  * unchanged (postgres.js `arraySerializer` and PGlite's alike), and PostgreSQL parses the
  * literal against the parameter's declared type (`$1::uuid[]`), so a malformed element is
  * refused by the database, never misread. User-given strings (sender, body, clientMsgId)
- * still go as arrays, through the driver's escaping.
+ * are quoted and escaped as the drivers do it (`withQuoted`).
  *
  * A column is a plain string of elements, appended to one at a time, then braced: no object
  * per column.
@@ -33,5 +33,18 @@ export const withPlain = (list: string, s: string): string => {
   return list.length === 0 ? s : list + "," + s
 }
 
-/** The literal of a list built with the two above (`{}` when empty). */
+const BACKSLASH = /\\/g
+const QUOTE = /"/g
+
+/**
+ * `list` with any string appended as a quoted element, or NULL for null: the element the
+ * drivers write (a double-quoted string with backslash and double quote escaped by a
+ * backslash), so user-given text (sender, body, clientMsgId) is read back as given. Most
+ * such strings (base64 ciphertexts, ids) hold neither character and are quoted as they are.
+ */
+export const withQuoted = (list: string, s: string | null): string => {
+  const element = s === null ? "NULL" : '"' + (s.includes("\\") || s.includes('"') ? s.replace(BACKSLASH, "\\\\").replace(QUOTE, '\\"') : s) + '"'
+  return list.length === 0 ? element : list + "," + element
+}
+/** The literal of a list built with the three above (`{}` when empty). */
 export const arrayLiteral = (list: string): string => "{" + list + "}"

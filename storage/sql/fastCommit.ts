@@ -25,7 +25,7 @@ import type { WriteOp } from "../../core/ops.ts"
 import { planSends } from "../../core/plan.ts"
 import { intentOf } from "../PushQueue.ts"
 import type { CommitOutcome, RoomBatch } from "./commit.ts"
-import { arrayLiteral, withInt, withPlain } from "./arrayLiteral.ts"
+import { arrayLiteral, withInt, withPlain, withQuoted } from "./arrayLiteral.ts"
 import * as Q from "./queries.ts"
 import type { SqlClient } from "./SqlClient.ts"
 
@@ -59,13 +59,10 @@ export const commitFast = async (
     plans[i] = planSends(b.room, lastSeqs[i]!, b.members, b.ops as ReadonlyArray<Extract<WriteOp, { _tag: "Send" }>>, b.now)
   }
   // Per room: id, expected last seq, new last seq, epoch, shard, time (also every message's),
-  // first new seq; per message: room, seq, id. Array literals (./arrayLiteral.ts); the
-  // user-given strings (sender, body, clientMsgId) go as arrays, through the driver's escaping.
+  // first new seq; per message: room, seq, id, sender, body, clientMsgId. Array literals
+  // (./arrayLiteral.ts), the user-given strings quoted and escaped.
   let hRoom = "", hExpected = "", hLast = "", hEpoch = "", hShard = "", hTs = "", hFrom = ""
-  let mRoom = "", mSeq = "", mId = ""
-  const sender: Array<string> = []
-  const body: Array<string | null> = []
-  const cmid: Array<string | null> = []
+  let mRoom = "", mSeq = "", mId = "", sender = "", body = "", cmid = ""
   const shards: Array<number> = []
   // Row locks in room order, as the full path takes them.
   const order = n === 1 ? ONLY_FIRST : byRoom(batches)
@@ -94,9 +91,9 @@ export const commitFast = async (
       mRoom = withPlain(mRoom, b.room)
       mSeq = withInt(mSeq, msg.seq)
       mId = withPlain(mId, msg.id)
-      sender.push(msg.sender)
-      body.push(msg.body)
-      cmid.push(msg.clientMsgId ?? null)
+      sender = withQuoted(sender, msg.sender)
+      body = withQuoted(body, msg.body)
+      cmid = withQuoted(cmid, msg.clientMsgId ?? null)
     }
   }
   const rest: Array<number> = []
@@ -112,9 +109,9 @@ export const commitFast = async (
     arrayLiteral(mRoom),
     arrayLiteral(mSeq),
     arrayLiteral(mId),
-    sender,
-    body,
-    cmid,
+    arrayLiteral(sender),
+    arrayLiteral(body),
+    arrayLiteral(cmid),
     arrayLiteral(hFrom)
   ])
   // A room appears once in a group and its head row at most once in the answer: as many rows

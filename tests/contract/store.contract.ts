@@ -168,6 +168,25 @@ export const storeContract = (name: string, factory: StoreFactory) =>
         }
       }))
 
+    it.scoped("send - text with quotes, backslashes, commas, braces or NULL in body, sender and clientMsgId is stored as given", () =>
+      Effect.gen(function* () {
+        const { store } = yield* factory
+        const [ann, odd] = users("ann", 'o"d\\d,{x}')
+        const room = yield* group(store, ann, [odd])
+        const tricky = ['say "hi"', "back\\slash\\", '\\"', "a,b {c} d", "NULL", "null", "héllo \u{1F44B}", " "]
+        // Twice: the first batch after the room's load, then sends on a known head (the SQL
+        // stores' one-statement path).
+        for (const round of [1, 2]) {
+          const ops = tricky.map((body, i) => send(i % 2 === 0 ? odd : ann, `${body}`, `${round}:${body}`))
+          const results = yield* commit(store, room.id, ops)
+          expect(results.map((r) => r._tag)).toEqual(tricky.map(() => "Committed"))
+        }
+        const messages = [...(yield* history(store, room.id, undefined, 50)).messages].sort((a, b) => a.seq - b.seq)
+        expect(messages.map((m) => m.body)).toEqual([...tricky, ...tricky])
+        expect(messages.map((m) => m.sender)).toEqual([...tricky, ...tricky].map((_, i) => (i % 2 === 0 ? odd : ann)))
+        expect(messages.map((m) => m.clientMsgId)).toEqual([1, 2].flatMap((round) => tricky.map((body) => `${round}:${body}`)))
+      }))
+
     it.scoped("send - a retried send in a later batch stores nothing and returns the first ack", () =>
       Effect.gen(function* () {
         const { store, sql } = yield* factory

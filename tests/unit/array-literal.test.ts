@@ -5,7 +5,9 @@
  * literals through both databases.)
  */
 import { describe, expect, it } from "@effect/vitest"
-import { arrayLiteral, withInt, withPlain } from "../../storage/sql/arrayLiteral.ts"
+// @ts-expect-error postgres.js has no type declarations for its internal module (the reference serializer).
+import { arraySerializer } from "../../node_modules/postgres/src/types.js"
+import { arrayLiteral, withInt, withPlain, withQuoted } from "../../storage/sql/arrayLiteral.ts"
 
 describe("array literals", () => {
   it("builds the literal of the elements appended, in order, with NULL for null", () => {
@@ -31,4 +33,27 @@ describe("array literals", () => {
       expect(() => withInt("", bad), String(bad)).toThrow(TypeError)
     }
   })
+
+  it("quotes any string as the driver does (postgres.js's own array serializer), escaping backslash and quote, NULL for null", () => {
+    const strings: Array<string | null> = [
+      "plain",
+      "",
+      "NULL",
+      null,
+      'say "hi"',
+      "back\\slash\\",
+      '\\"',
+      "a,b {c} d",
+      "héllo \u{1F44B}",
+      "v2.k1.aXY=.c2VhbGVk/+=="
+    ]
+    let list = ""
+    for (const s of strings) list = withQuoted(list, s)
+    const options = { transform: { undefined: undefined } }
+    // The driver writes null in lower case; PostgreSQL reads an unquoted NULL in any case.
+    const driver = arraySerializer(strings, undefined, options, 1009).replace(/(?<=[{,])null(?=[,}])/g, "NULL")
+    expect(arrayLiteral(list)).toBe(driver)
+    expect(arrayLiteral(withQuoted("", ""))).toBe('{""}')
+  })
 })
+
