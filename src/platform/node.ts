@@ -4,7 +4,7 @@ import { serve } from "@hono/node-server"
 import { createNodeWebSocket } from "@hono/node-ws"
 import { Effect } from "effect"
 import type { Context, Hono, Next } from "hono"
-import type { UpgradeWebSocket, WSEvents } from "hono/ws"
+import type { UpgradeWebSocket, WSContext, WSEvents } from "hono/ws"
 import type { Buffer } from "node:buffer"
 import type { Server } from "node:http"
 import type { Socket } from "node:net"
@@ -130,11 +130,56 @@ class WsLink implements SocketLink {
  * that the request is still let go.
  */
 const upgradeHeader = (name: string) => (name.toLowerCase() === "upgrade" ? "websocket" : undefined)
+
+/**
+ * Incoming frames straight from `ws`: node-ws wraps every message in a DOM `MessageEvent`
+ * (an Event with its own timestamp and internal fields, about 250 bytes and a microsecond
+ * each) before calling `onMessage`, which reads only `data`. So the events handed to node-ws
+ * have no `onMessage` (node-ws then builds nothing per message), and `onOpen` adds one shared
+ * listener to the socket that calls the app's `onMessage` with `{ data }`. The app's events
+ * are found on the socket under a symbol: no closure per socket. node-ws calls `onOpen`
+ * right after it registers its own listener, with no I/O between, so no message can reach
+ * node-ws's listener first. Thrown errors go where node-ws sends them.
+ */
+const appEvents = Symbol("chat.appEvents")
+type OnError = (error: unknown) => void
+function onRawMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  const target = (this as unknown as { [appEvents]: DirectEvents })[appEvents]
+  try {
+    // The server keeps ws's default binaryType ("nodebuffer"): a message is one Buffer.
+    target.events.onMessage!({ data: isBinary ? data : data.toString("utf8") } as MessageEvent<any>, target.ctx!)
+  } catch (error) {
+    target.report(error)
+  }
+}
+class DirectEvents {
+  ctx: WSContext<any> | undefined = undefined
+  constructor(
+    readonly events: WSEvents<any>,
+    readonly report: OnError
+  ) {}
+  onOpen(evt: Event, ctx: WSContext<any>): void {
+    this.ctx = ctx
+    const ws = ctx.raw as WebSocket
+    ;(ws as unknown as { [appEvents]: DirectEvents })[appEvents] = this
+    ws.on("message", onRawMessage)
+    this.events.onOpen?.(evt, ctx)
+  }
+  onClose(evt: CloseEvent, ctx: WSContext<any>): void {
+    this.events.onClose?.(evt, ctx)
+  }
+  onError(evt: Event, ctx: WSContext<any>): void {
+    this.events.onError?.(evt, ctx)
+  }
+}
+const direct = (events: WSEvents<any>, options: unknown): WSEvents<any> =>
+  events.onMessage === undefined ? events : new DirectEvents(events, (options as { onError?: OnError } | undefined)?.onError ?? console.error)
+
 const lightUpgrade = (upgrade: UpgradeWebSocket<any>): UpgradeWebSocket<any> =>
   ((createEvents: (c: Context) => WSEvents<any> | Promise<WSEvents<any>>, options?: unknown) =>
     async (c: Context, next: Next) => {
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return next()
-      const events = await createEvents(c)
+      const events = direct(await createEvents(c), options)
       const standIn: { req: { url: string; header: typeof upgradeHeader }; env: unknown } = {
         req: { url: c.req.url, header: upgradeHeader },
         env: c.env
