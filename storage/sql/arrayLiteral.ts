@@ -1,6 +1,6 @@
 /**
- * PostgreSQL array literals (`{a,b,NULL}`) for parameters whose elements never need quoting:
- * integers, UUIDs and ISO timestamps. Written here because the drivers' own array serializers
+ * PostgreSQL array literals (`{a,b,NULL}`) for the one-statement commit's parameters: integers,
+ * UUIDs and ISO timestamps unquoted, user-given strings quoted. Written here because the drivers' own array serializers
  * quote every element and run two regex replaces over it through a closure per element: for
  * the one-statement commit's fourteen arrays that was about 2 KB of garbage per message (V8's
  * sampling heap profiler at 1,000 msg/s) and about 6 µs of CPU (an earlier perf profile;
@@ -8,7 +8,7 @@
  * unchanged (postgres.js `arraySerializer` and PGlite's alike), and PostgreSQL parses the
  * literal against the parameter's declared type (`$1::uuid[]`), so a malformed element is
  * refused by the database, never misread. User-given strings (sender, body, clientMsgId)
- * are quoted and escaped as the drivers do it (`withQuoted`).
+ * are quoted and escaped as the drivers do it (`withQuoted`), so they read back as given.
  *
  * A column is a plain string of elements, appended to one at a time, then braced: no object
  * per column.
@@ -46,5 +46,6 @@ export const withQuoted = (list: string, s: string | null): string => {
   const element = s === null ? "NULL" : '"' + (s.includes("\\") || s.includes('"') ? s.replace(BACKSLASH, "\\\\").replace(QUOTE, '\\"') : s) + '"'
   return list.length === 0 ? element : list + "," + element
 }
+
 /** The literal of a list built with the three above (`{}` when empty). */
 export const arrayLiteral = (list: string): string => "{" + list + "}"
