@@ -132,48 +132,114 @@ class WsLink implements SocketLink {
 const upgradeHeader = (name: string) => (name.toLowerCase() === "upgrade" ? "websocket" : undefined)
 
 /**
- * Incoming frames straight from `ws`: node-ws wraps every message in a DOM `MessageEvent`
- * (an Event with its own timestamp and internal fields, about 250 bytes and a microsecond
- * each) before calling `onMessage`, which reads only `data`. So the events handed to node-ws
- * have no `onMessage` (node-ws then builds nothing per message), and `onOpen` adds one shared
- * listener to the socket that calls the app's `onMessage` with `{ data }`. The app's events
- * are found on the socket under a symbol: no closure per socket. node-ws calls `onOpen`
- * right after it registers its own listener, with no I/O between, so no message can reach
- * node-ws's listener first. Thrown errors go where node-ws sends them.
+ * A socket's events straight from `ws`, after node-ws has done the upgrade. node-ws keeps,
+ * for every socket's life, a context object (with a getter, so V8 keeps it as a dictionary),
+ * a URL of the request, and seven closures for its listeners: about 1.3 KB per idle
+ * connection in a heap snapshot (bench/README.md). And for every incoming message it builds
+ * a DOM `MessageEvent` (an Event with its own timestamp and internal fields, about 250 bytes
+ * and a microsecond) before calling `onMessage`, which reads only `data`.
+ *
+ * So node-ws gets a `DirectEvents`, whose `onOpen` adds three listeners shared by every
+ * socket (message, close, error: each finds the socket's `DirectEvents` under a symbol on
+ * the socket) and gives the app itself as the socket's context: a class instance, its
+ * methods and getters on the prototype. node-ws's own listeners, added right after `onOpen`
+ * returns, call `DirectEvents` methods that do nothing (no `onMessage` at all, so node-ws
+ * builds no event per message), and a microtask removes them, which lets go of its context
+ * and closures. node-ws calls `onOpen` right after it registers its buffering listener,
+ * with no I/O between, so no message can reach node-ws's listeners first; and `ws` always
+ * has an error listener (ours), which it needs: an `error` event with none would throw.
+ * Thrown errors go where node-ws sends them. `url` is null: nothing here reads it, and
+ * keeping it would keep the request's URL (with its query) for the socket's life.
  */
 const appEvents = Symbol("chat.appEvents")
 type OnError = (error: unknown) => void
+type Listener = (...args: Array<any>) => void
+const targetOf = (ws: WebSocket): DirectEvents => (ws as unknown as { [appEvents]: DirectEvents })[appEvents]
 function onRawMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  const target = (this as unknown as { [appEvents]: DirectEvents })[appEvents]
+  const target = targetOf(this)
   try {
     // The server keeps ws's default binaryType ("nodebuffer"): a message is one Buffer.
-    target.events.onMessage!({ data: isBinary ? data : data.toString("utf8") } as MessageEvent<any>, target.ctx!)
+    target.events.onMessage!({ data: isBinary ? data : data.toString("utf8") } as MessageEvent<any>, target as unknown as WSContext<any>)
   } catch (error) {
     target.report(error)
   }
 }
+function onRawClose(this: WebSocket, code: number, reason: Buffer): void {
+  const target = targetOf(this)
+  try {
+    const evt = { type: "close", code, reason: reason.toString("utf8") }
+    target.events.onClose?.(evt as unknown as CloseEvent, target as unknown as WSContext<any>)
+  } catch (error) {
+    target.report(error)
+  }
+}
+function onRawError(this: WebSocket, error: Error): void {
+  const target = targetOf(this)
+  try {
+    target.events.onError?.({ type: "error", error } as unknown as Event, target as unknown as WSContext<any>)
+  } catch (e) {
+    target.report(e)
+  }
+}
+const OWN: ReadonlyArray<readonly [string, Listener]> = [
+  ["message", onRawMessage],
+  ["close", onRawClose],
+  ["error", onRawError]
+]
+/** Removes the listeners added to `ws` since `known` was taken (node-ws's, after `onOpen`). */
+const dropAddedListeners = (ws: WebSocket, known: ReadonlyArray<Listener>) => {
+  for (const [name] of OWN) {
+    for (const listener of ws.listeners(name) as Array<Listener>) {
+      if (!known.includes(listener)) ws.removeListener(name, listener)
+    }
+  }
+}
 class DirectEvents {
-  ctx: WSContext<any> | undefined = undefined
+  ws: WebSocket | undefined = undefined
   constructor(
     readonly events: WSEvents<any>,
     readonly report: OnError
   ) {}
-  onOpen(evt: Event, ctx: WSContext<any>): void {
-    this.ctx = ctx
-    const ws = ctx.raw as WebSocket
+  onOpen(evt: Event, nodeWsContext: WSContext<any>): void {
+    const ws = nodeWsContext.raw as WebSocket
+    this.ws = ws
     ;(ws as unknown as { [appEvents]: DirectEvents })[appEvents] = this
-    ws.on("message", onRawMessage)
-    this.events.onOpen?.(evt, ctx)
+    const known: Array<Listener> = []
+    for (const [name, listener] of OWN) {
+      ws.on(name, listener)
+      known.push(...(ws.listeners(name) as Array<Listener>))
+    }
+    queueMicrotask(() => dropAddedListeners(ws, known))
+    this.events.onOpen?.(evt, this as unknown as WSContext<any>)
   }
-  onClose(evt: CloseEvent, ctx: WSContext<any>): void {
-    this.events.onClose?.(evt, ctx)
+  // Called by node-ws's listeners until they are removed: ours above forward the events.
+  onClose(): void {}
+  onError(): void {}
+  // The socket's context as the app sees it (hono/ws WSContext).
+  get raw(): WebSocket | undefined {
+    return this.ws
   }
-  onError(evt: Event, ctx: WSContext<any>): void {
-    this.events.onError?.(evt, ctx)
+  get readyState(): number {
+    return this.ws!.readyState
+  }
+  get protocol(): string | null {
+    return this.ws!.protocol
+  }
+  get binaryType(): string {
+    return "arraybuffer"
+  }
+  get url(): URL | null {
+    return null
+  }
+  send(source: string | ArrayBuffer | Uint8Array, options?: { compress?: boolean }): void {
+    this.ws!.send(source, { compress: options?.compress })
+  }
+  close(code?: number, reason?: string): void {
+    this.ws!.close(code, reason)
   }
 }
 const direct = (events: WSEvents<any>, options: unknown): WSEvents<any> =>
-  events.onMessage === undefined ? events : new DirectEvents(events, (options as { onError?: OnError } | undefined)?.onError ?? console.error)
+  new DirectEvents(events, (options as { onError?: OnError } | undefined)?.onError ?? console.error) as unknown as WSEvents<any>
 
 const lightUpgrade = (upgrade: UpgradeWebSocket<any>): UpgradeWebSocket<any> =>
   ((createEvents: (c: Context) => WSEvents<any> | Promise<WSEvents<any>>, options?: unknown) =>

@@ -1,15 +1,18 @@
 /**
- * What an open WebSocket keeps on Node (src/platform/node.ts): not the upgrade request.
- * node-ws's per-socket closures keep whatever context its handler is given for the
- * socket's life; the platform hands it a stand-in, so Hono's context (Request, headers) and
- * Node's IncomingMessage can be collected while the socket stays open. Checked with weak
- * references and forced collections.
+ * What an open WebSocket keeps on Node (src/platform/node.ts): not the upgrade request, and
+ * none of node-ws's per-socket listeners. node-ws's per-socket closures keep whatever
+ * context its handler is given for the socket's life; the platform hands it a stand-in, so
+ * Hono's context (Request, headers) and Node's IncomingMessage can be collected while the
+ * socket stays open (checked with weak references and forced collections). The platform
+ * listens to the socket itself and removes node-ws's listeners, with its context and URL;
+ * the app's events still see every message, close and error.
  */
 import { Effect, Exit, Scope } from "effect"
 import { Hono } from "hono"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 import { afterAll, describe, expect, it } from "vitest"
+import net from "node:net"
 import WebSocket from "ws"
 import { makeNodePlatform } from "../../src/platform/node.ts"
 
@@ -58,5 +61,78 @@ describe("Node WebSocket upgrade - memory", () => {
     ws.send("still")
     expect(await new Promise((resolve) => ws.once("message", (d) => resolve(d.toString())))).toBe("echo:still")
     ws.close()
+  })
+
+  it("the socket keeps one listener per event, and the app still gets messages, close codes and errors", async () => {
+    const platform = makeNodePlatform()
+    const seen: Array<string> = []
+    let raw: import("ws").WebSocket | undefined
+    let closed: (() => void) | undefined
+    const app = new Hono()
+    app.get(
+      "/ws",
+      platform.upgradeWebSocket(() => ({
+        onOpen(_evt, ws) {
+          raw = ws.raw as import("ws").WebSocket
+          seen.push(`open ${ws.readyState}`)
+        },
+        onMessage(evt, ws) {
+          seen.push(`message ${String(evt.data)}`)
+          ws.send(`echo:${String(evt.data)}`)
+        },
+        onClose(evt) {
+          seen.push(`close ${evt.code} ${evt.reason}`)
+          closed?.()
+        },
+        onError() {
+          seen.push("error")
+        }
+      }))
+    )
+    const { port } = await Effect.runPromise(
+      Scope.extend(platform.serve(app, { port: 0, host: "127.0.0.1", maxPayloadBytes: 1024 }), scope)
+    )
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`)
+    await new Promise((resolve, reject) => {
+      ws.once("open", resolve)
+      ws.once("error", reject)
+    })
+    ws.send("hi")
+    expect(await new Promise((resolve) => ws.once("message", (d) => resolve(d.toString())))).toBe("echo:hi")
+    // node-ws's listeners are gone: one each for message and error (the platform's), and
+    // for close the platform's and ws's own client tracking.
+    expect(raw!.listenerCount("message")).toBe(1)
+    expect(raw!.listenerCount("error")).toBe(1)
+    expect(raw!.listenerCount("close")).toBe(2)
+    const gone = new Promise<void>((resolve) => (closed = resolve))
+    ws.close(4001, "bye")
+    await gone
+    expect(seen).toEqual(["open 1", "message hi", "close 4001 bye"])
+
+    // A frame that breaks the protocol (RSV1 set, no extension negotiated): ws reports an
+    // error and closes (1002 to the client; the server side, with no close frame back, reports
+    // 1006); the app hears both, once, and the server goes on.
+    seen.length = 0
+    const bad = net.connect(port, "127.0.0.1")
+    bad.on("error", () => {})
+    bad.write(
+      "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await new Promise<void>((resolve) => bad.once("data", () => resolve()))
+    const closedBad = new Promise<void>((resolve) => (closed = resolve))
+    // FIN + RSV1 + text, masked, empty payload.
+    bad.write(Buffer.from([0xc1, 0x80, 1, 2, 3, 4]))
+    await closedBad
+    bad.destroy()
+    expect(seen).toEqual(["open 1", "error", "close 1006 "])
+    const again = new WebSocket(`ws://127.0.0.1:${port}/ws`)
+    await new Promise((resolve, reject) => {
+      again.once("open", resolve)
+      again.once("error", reject)
+    })
+    again.send("still")
+    expect(await new Promise((resolve) => again.once("message", (d) => resolve(d.toString())))).toBe("echo:still")
+    again.close()
   })
 })
