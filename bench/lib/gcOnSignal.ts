@@ -16,6 +16,9 @@ const snapshotDir = process.env.BENCH_HEAP_SNAPSHOT
 if (typeof gc === "function" && snapshotDir) {
   const { writeHeapSnapshot } = await import("node:v8")
   const { join } = await import("node:path")
+  const { mkdirSync } = await import("node:fs")
+  // A missing directory would make the first snapshot throw, and the signal handler with it.
+  mkdirSync(snapshotDir, { recursive: true })
   let n = 0
   process.on("SIGUSR2", () => {
     writeHeapSnapshot(join(snapshotDir, `heap-${process.pid}-${++n}.heapsnapshot`))
