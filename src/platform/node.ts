@@ -115,8 +115,10 @@ class WsLink implements SocketLink {
 }
 
 /**
- * node-ws's handler keeps the context it is called with for as long as the socket lives
- * (its per-socket closures share the handler's scope), and Hono's context holds the request:
+ * node-ws's handler keeps the context it is called with for as long as its per-socket closures
+ * live (they share the handler's scope). `DirectEvents` below removes them a microtask after
+ * the socket opens; the stand-in still matters until then, and for any listener a later
+ * node-ws adds on an event other than message, close and error. Hono's context holds the request:
  * a Request, its Headers and URL, and Node's IncomingMessage. A heap snapshot put that at
  * about 6 KB per idle connection. So the route's middleware here calls node-ws with a
  * stand-in that has only what node-ws reads: the Upgrade header, the URL, and `env`, the
