@@ -23,6 +23,23 @@ describe("Node WebSocket upgrade - memory", () => {
   const scope = Effect.runSync(Scope.make())
   afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
 
+  const listen = async (platform: ReturnType<typeof makeNodePlatform>, app: Hono): Promise<number> =>
+    (await Effect.runPromise(Scope.extend(platform.serve(app, { port: 0, host: "127.0.0.1", maxPayloadBytes: 1024 }), scope))).port
+  const open = async (port: number): Promise<WebSocket> => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`)
+    await new Promise((resolve, reject) => {
+      ws.once("open", resolve)
+      ws.once("error", reject)
+    })
+    return ws
+  }
+  /** Sends `text` and answers the next message's text. */
+  const roundTrip = (ws: WebSocket, text: string) =>
+    new Promise<string>((resolve) => {
+      ws.once("message", (d) => resolve(d.toString()))
+      ws.send(text)
+    })
+
   it("an open socket keeps neither the Hono context nor the IncomingMessage of its upgrade", async () => {
     const platform = makeNodePlatform()
     const refs: Array<WeakRef<object>> = []
@@ -38,16 +55,9 @@ describe("Node WebSocket upgrade - memory", () => {
         }
       })
     )
-    const { port } = await Effect.runPromise(
-      Scope.extend(platform.serve(app, { port: 0, host: "127.0.0.1", maxPayloadBytes: 1024 }), scope)
-    )
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`)
-    await new Promise((resolve, reject) => {
-      ws.once("open", resolve)
-      ws.once("error", reject)
-    })
-    ws.send("hi")
-    expect(await new Promise((resolve) => ws.once("message", (d) => resolve(d.toString())))).toBe("echo:hi")
+    const port = await listen(platform, app)
+    const ws = await open(port)
+    expect(await roundTrip(ws, "hi")).toBe("echo:hi")
     expect(refs).toHaveLength(2)
 
     // WeakRefs hold their target until the current job ends; then collect.
@@ -58,8 +68,7 @@ describe("Node WebSocket upgrade - memory", () => {
     expect(refs.map((r) => r.deref() === undefined)).toEqual([true, true])
 
     // The socket is still open and served.
-    ws.send("still")
-    expect(await new Promise((resolve) => ws.once("message", (d) => resolve(d.toString())))).toBe("echo:still")
+    expect(await roundTrip(ws, "still")).toBe("echo:still")
     ws.close()
   })
 
@@ -89,16 +98,9 @@ describe("Node WebSocket upgrade - memory", () => {
         }
       }))
     )
-    const { port } = await Effect.runPromise(
-      Scope.extend(platform.serve(app, { port: 0, host: "127.0.0.1", maxPayloadBytes: 1024 }), scope)
-    )
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`)
-    await new Promise((resolve, reject) => {
-      ws.once("open", resolve)
-      ws.once("error", reject)
-    })
-    ws.send("hi")
-    expect(await new Promise((resolve) => ws.once("message", (d) => resolve(d.toString())))).toBe("echo:hi")
+    const port = await listen(platform, app)
+    const ws = await open(port)
+    expect(await roundTrip(ws, "hi")).toBe("echo:hi")
     // node-ws's listeners are gone: one each for message and error (the platform's), and
     // for close the platform's and ws's own client tracking.
     expect(raw!.listenerCount("message")).toBe(1)
@@ -126,13 +128,8 @@ describe("Node WebSocket upgrade - memory", () => {
     await closedBad
     bad.destroy()
     expect(seen).toEqual(["open 1", "error", "close 1006 "])
-    const again = new WebSocket(`ws://127.0.0.1:${port}/ws`)
-    await new Promise((resolve, reject) => {
-      again.once("open", resolve)
-      again.once("error", reject)
-    })
-    again.send("still")
-    expect(await new Promise((resolve) => again.once("message", (d) => resolve(d.toString())))).toBe("echo:still")
+    const again = await open(port)
+    expect(await roundTrip(again, "still")).toBe("echo:still")
     again.close()
   })
 })
