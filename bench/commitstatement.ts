@@ -20,10 +20,10 @@
  * Linux only (/proc).
  */
 import { randomUUID } from "node:crypto"
-import { readFileSync } from "node:fs"
 import postgres from "postgres"
 import { loadMigrations } from "../storage/sql/migrations.node.ts"
 import { COMMIT_SENDS } from "../storage/sql/queries.ts"
+import { CLK_TCK, cpuTicks } from "./lib/procstat.ts"
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -57,12 +57,6 @@ ALTER TABLE reactions ADD FOREIGN KEY (room_id, seq) REFERENCES messages (room_i
 
 const urlOf = (db: string) => serverUrl.replace(/\/[^/]*$/, `/${db}`)
 const literal = (xs: ReadonlyArray<string | number>) => `{${xs.join(",")}}`
-
-/** Backend CPU in ms (utime + stime, clock ticks of 10 ms). */
-const backendCpuMs = (pid: number): number => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) * 10
-}
 
 const measure = async (variant: Variant): Promise<number> => {
   const db = `chat_commitstatement_${variant.replace(/-/g, "_")}`
@@ -131,10 +125,10 @@ const measure = async (variant: Variant): Promise<number> => {
     }
     for (let g = 0; g < WARMUP; g++) await group(g)
     const [{ pid }] = await sql.unsafe("SELECT pg_backend_pid() AS pid")
-    const before = backendCpuMs(Number(pid))
+    const before = cpuTicks(Number(pid))
     let messages = 0
     for (let g = WARMUP; g < WARMUP + groups; g++) messages += await group(g)
-    return ((backendCpuMs(Number(pid)) - before) * 1000) / messages
+    return ((cpuTicks(Number(pid)) - before) / CLK_TCK) * 1e6 / messages
   } finally {
     await sql.end()
     const cleanup = postgres(serverUrl, { max: 1, onnotice: () => {} })
