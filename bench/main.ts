@@ -10,6 +10,7 @@ import { basename, dirname, join, relative, resolve } from "node:path"
 import { parseConfig, usage, type BenchConfig } from "./config.ts"
 import { describeEstimate, estimate } from "./estimate.ts"
 import { ensureBuilt } from "./lib/build.ts"
+import { stopDiskProbe } from "./lib/diskProbe.ts"
 import { ROOT } from "./lib/children.ts"
 import { machineFacts } from "./lib/machine.ts"
 import { startBenchPostgres, type BenchPostgres } from "./lib/postgres.ts"
@@ -144,6 +145,7 @@ const runBench = async (cfg: BenchConfig, argv: ReadonlyArray<string>): Promise<
     resumeCql()
     useCqlHost(undefined)
     await cql?.stop()
+    await stopDiskProbe()
   }
   return {
     version: 1,

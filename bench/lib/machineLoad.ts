@@ -13,6 +13,7 @@
  *   blame a busy network on someone else.
  */
 import { readFileSync } from "node:fs"
+import { diskSyncBetween, ensureDiskProbe, type DiskSync } from "./diskProbe.ts"
 
 export interface CpuTimes {
   /** Sum of every field of the `cpu` line, in ticks (all CPUs). */
@@ -67,6 +68,8 @@ export interface MachineLoad {
   readonly pressureAvg10?: number
   /** Percent of all CPUs' time used by processes outside the run; undefined when not given. */
   readonly outsidePct: number | undefined
+  /** The disk's flush time over the window (./diskProbe.ts). */
+  readonly diskSync?: DiskSync
 }
 
 /**
@@ -74,12 +77,15 @@ export interface MachineLoad {
  * the CPU the run's own processes used in the window, in the same clock ticks as /proc/stat.
  */
 export const machineLoadWindow = () => {
+  ensureDiskProbe()
   const t0 = performance.now()
   const cpu0 = parseProcStat(read("/proc/stat") ?? "")
   const psi0 = parsePressureSomeTotal(read("/proc/pressure/cpu") ?? "")
   return {
     end: (runTicks?: number): MachineLoad => {
-      const wallUs = (performance.now() - t0) * 1000
+      const t1 = performance.now()
+      const wallUs = (t1 - t0) * 1000
+      const diskSync = diskSyncBetween(t0, t1)
       const cpu1 = parseProcStat(read("/proc/stat") ?? "")
       const psiText = read("/proc/pressure/cpu") ?? ""
       const psi1 = parsePressureSomeTotal(psiText)
@@ -96,7 +102,8 @@ export const machineLoadWindow = () => {
             ? undefined
             : Math.round(((psi1 - psi0) / wallUs) * 1000) / 10,
         ...(avg10 !== undefined ? { pressureAvg10: avg10 } : {}),
-        outsidePct: runTicks === undefined ? undefined : pct(Math.max(0, busy - (cpu1.irq - cpu0.irq) - (cpu1.steal - cpu0.steal) - runTicks))
+        outsidePct: runTicks === undefined ? undefined : pct(Math.max(0, busy - (cpu1.irq - cpu0.irq) - (cpu1.steal - cpu0.steal) - runTicks)),
+        ...(diskSync !== undefined ? { diskSync } : {})
       }
     }
   }

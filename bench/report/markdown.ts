@@ -46,10 +46,15 @@ const stepRows = (runs: ReadonlyArray<ServerRun>, kind: "fanout" | "persist") =>
       n(s.server.rssPeakMB, 1),
       `${ms(s.clients.lateness?.p99)} / ${(s.clients.cpuPct ?? []).map((c) => n(c)).join(", ")}`,
       s.machine === undefined ? "-" : `${n(s.machine.busyPct)} / ${n(s.machine.outsidePct)} / ${n(s.machine.stealPct)} / ${n(s.machine.pressurePct)}`,
-      s.clientLimited ? "client-limited" : s.machineBusy ? "busy machine" : "yes",
+      s.machine?.diskSync === undefined ? "-" : ms(s.machine.diskSync.maxMs),
+      validity(s),
       (s.held ? "yes" : `no: ${s.failedBecause.join("; ")}`) + (s.retried === true ? " (run again)" : "")
     ])
   )
+
+/** Whether a step's figures can be trusted, and whether the disk stalled in it. */
+const validity = (s: StepReport) =>
+  (s.clientLimited ? "client-limited" : s.machineBusy ? "busy machine" : "yes") + (s.diskStalled === true ? " (disk stall)" : "")
 
 const STEP_HEAD = [
   "server (run)",
@@ -65,6 +70,7 @@ const STEP_HEAD = [
   "RSS peak MB",
   "send lateness p99 ms / client CPU %",
   "machine busy / outside / steal / PSI %",
+  "disk flush max ms",
   "valid",
   "held"
 ]
@@ -268,7 +274,7 @@ const stormSection = (r: BenchResults) => {
           ms(s.e2e.p99),
           ms(s.ack?.p99),
           n(s.server.cpuPct),
-          s.clientLimited ? "client-limited" : s.machineBusy ? "busy machine" : "yes"
+          validity(s)
         ])
       )
     ),
@@ -299,7 +305,7 @@ const mixedSection = (r: BenchResults) => {
           s.history === undefined ? "-" : `${n(s.history.reads)} (${n(s.history.errors)})`,
           s.history === undefined ? "-" : `${ms(s.history.latency.p50)} / ${ms(s.history.latency.p99)} / ${ms(s.history.latency.max)}`,
           n(s.server.cpuPct) + (s.db === null ? "" : ` (db ${n(s.db.cpuPct)})`),
-          s.clientLimited ? "client-limited" : s.machineBusy ? "busy machine" : "yes"
+          validity(s)
         ])
       )
     ),
@@ -398,7 +404,10 @@ const trustNotes = (r: BenchResults) => {
       `it is **invalid** (busy machine) when processes outside the run used more than ${t.outsidePct} % of all CPUs' time over the step ` +
       `(whole-machine busy time from /proc/stat minus the run's processes: servers, database, clients, orchestrator) or steal exceeded ${t.stealPct} %. ` +
       "PSI (`/proc/pressure/cpu`, some, share of wall time a task waited for a CPU) is reported but does not invalidate a step: the run's own " +
-      "load raises it. A run that stopped on a client-limited or invalid step, or whose best step was invalid, is left out of medians and ratios.",
+      "load raises it. A run that stopped on a client-limited or invalid step, or whose best step was invalid, is left out of medians and ratios. " +
+      "**Disk flush max** is the slowest flush (4 KB write + fdatasync) of a probe the orchestrator runs every 100 ms in the databases' directory " +
+      "(`bench/lib/diskProbe.ts`): every persisted server acks after such a flush, so a stall there delays every ack alike. A step whose probe " +
+      "saw a flush slower than the step's latency limit is marked (disk stall); when it fails it is run once more, as on a busy machine, and still counts.",
     ""
   ]
 }

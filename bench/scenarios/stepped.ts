@@ -122,6 +122,12 @@ export interface StepReport {
   readonly machine?: MachineLoad
   /** Something outside the run used the machine: the step's figures are not to be trusted. */
   readonly machineBusy?: boolean
+  /**
+   * The disk stalled: a flush of the orchestrator's probe (lib/diskProbe.ts) took longer than
+   * the step's latency limit. A persisted server's acks wait on such flushes; a failing step
+   * is run once more, as on a busy machine, but the step still counts.
+   */
+  readonly diskStalled?: boolean
   /** The reconnect storm of this step. */
   readonly storm?: {
     readonly stormers: number
@@ -356,6 +362,7 @@ const runSteps = async (
         const clientLimited =
           windowS * 1000 > durationMs * 1.1 + 50 || lateness.p99 > trust.lateP99Ms || clientCpu.some((c) => c > trust.clientCpuPct)
         const machineBusy = (load.outsidePct ?? 0) > trust.outsidePct || load.stealPct > trust.stealPct
+        const diskStalled = (load.diskSync?.maxMs ?? 0) > params.limitMs
         const perMsg = hasAcks ? acked : totalSent
         const usPer = (us: number | undefined) => (us === undefined || perMsg === 0 ? null : round(us / perMsg, 1))
         const limited = params.limitOn === "ack" ? ack : e2e
@@ -396,6 +403,7 @@ const runSteps = async (
           clientLimited,
           machine: load,
           machineBusy,
+          ...(diskStalled ? { diskStalled } : {}),
           ...(stormed !== undefined
             ? {
                 storm: {
@@ -426,11 +434,12 @@ const runSteps = async (
             `loss ${report.lost}, cpu ${report.server.cpuPct}%${report.db ? ` db ${report.db.cpuPct}%` : ""} (${report.server.usPerMsg ?? "-"} µs/msg), ` +
             `client cpu ${report.clients.cpuPct?.join("/")}% late p99 ${report.clients.lateness?.p99} ms, ` +
             `machine busy ${report.machine?.busyPct}% outside ${report.machine?.outsidePct}% psi ${report.machine?.pressurePct}%` +
+            (report.machine?.diskSync !== undefined ? ` fsync max ${report.machine.diskSync.maxMs} ms` : "") +
             (report.storm !== undefined
               ? `, storm: ${report.storm.stormers - report.storm.failed}/${report.storm.stormers} resumed, reconnect p99 ${report.storm.reconnect.p99} ms, all in ${report.storm.wallMs} ms, dup ${report.duplicates} reordered ${report.reordered}`
               : "") +
             (report.history !== undefined ? `, history ${report.history.reads} reads p99 ${report.history.latency.p99} ms (${report.history.errors} shed/failed)` : "") +
-            `${report.machineBusy ? " [BUSY]" : ""}${report.held ? "" : ` -> ${params.search === false ? "failed" : "stop"}: ${report.failedBecause.join("; ")}`}`
+            `${report.machineBusy ? " [BUSY]" : ""}${report.diskStalled === true ? " [DISK STALL]" : ""}${report.held ? "" : ` -> ${params.search === false ? "failed" : "stop"}: ${report.failedBecause.join("; ")}`}`
         )
       }
       let stoppedBecause = "all steps held"
@@ -438,17 +447,18 @@ const runSteps = async (
       // A repeat starts its coarse search one step below where the first run of the server held
       // last (`startAt`), so repeats spend their time near the limit, not on the low steps.
       const coarse = params.rates.filter((r, i, all) => params.startAt === undefined || r >= params.startAt || all[i + 1] === undefined)
-      // One step per run that fails while client-limited or on a busy machine is run again at
-      // the same rate (a transient, e.g. another engineer's build, should not end the search);
-      // the first attempt stays in the report, marked `retried`.
+      // One step per run that fails while client-limited, on a busy machine or while the disk
+      // stalled is run again at the same rate (a transient, e.g. another engineer's build or the
+      // host's disk, should not end the search); the first attempt stays in the report, marked
+      // `retried`.
       let retriesLeft = params.search === false ? 0 : 1
       const measure = async (id: number, rate: number, ms: number): Promise<StepReport> => {
         let report = await runStep(id, rate, ms, params.drainMs)
-        if (!report.held && (report.clientLimited || report.machineBusy === true) && retriesLeft > 0) {
+        if (!report.held && (report.clientLimited || report.machineBusy === true || report.diskStalled === true) && retriesLeft > 0) {
           retriesLeft--
           steps.push({ ...report, retried: true })
           describe(report)
-          log(`  ${name} ${rate} msg/s: run once more (client-limited or busy machine)`)
+          log(`  ${name} ${rate} msg/s: run once more (client-limited, busy machine or disk stall)`)
           report = await runStep(id + 1000, rate, ms, params.drainMs)
         }
         steps.push(report)

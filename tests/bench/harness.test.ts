@@ -4,13 +4,14 @@
  * as a child process, two client processes, one low-rate step. Not timed and not asserting
  * performance: it checks that every field of the report is there and that nothing is lost.
  */
-import { beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ensureBuilt } from "../../bench/lib/build.ts"
 import { renderChart } from "../../bench/report/chart.ts"
 import { renderMarkdown } from "../../bench/report/markdown.ts"
 import type { BenchResults } from "../../bench/report/results.ts"
 import { computeTargets } from "../../bench/report/targets.ts"
 import { parseConfig, type BenchConfig } from "../../bench/config.ts"
+import { stopDiskProbe } from "../../bench/lib/diskProbe.ts"
 import { machineFacts } from "../../bench/lib/machine.ts"
 import { dropDatabase, freshDatabase } from "../support/freshDatabase.ts"
 import { runOnServer, type LoadParams, type ServerRun, type StepReport } from "../../bench/scenarios/stepped.ts"
@@ -75,6 +76,8 @@ const expectComplete = (run: ServerRun, acks: boolean) => {
   expect(s.server.rssPeakMB).toBeGreaterThan(0)
   expect(s.clients.elu).toHaveLength(2)
   for (const e of s.clients.elu) expect(e >= 0 && e <= 1).toBe(true)
+  // The disk probe timed flushes through the step (bench/lib/diskProbe.ts).
+  expect(s.machine?.diskSync?.samples).toBeGreaterThan(0)
   expect(s.held).toBe(true)
   expect(run.best).toBe(s)
 }
@@ -82,6 +85,7 @@ const expectComplete = (run: ServerRun, acks: boolean) => {
 describe("bench harness", () => {
   // The bench measures compiled JS (dist/ and bench/.build/): build them once, as bench/main.ts does.
   beforeAll(() => ensureBuilt(), 600_000)
+  afterAll(() => stopDiskProbe())
 
   it("runs a tiny fan-out end to end against our server, the raw ws peer and the lean peer and reports every field", async () => {
     const noLog = () => {}
