@@ -29,8 +29,22 @@ export const median = (xs: ReadonlyArray<number>): number | null => {
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 
-/** Results written before `trusted` existed count as trusted when they had a best step. */
-const isTrusted = (r: ServerRun) => r.trusted ?? (r.best !== null && r.error === undefined)
+/**
+ * A step that bounded the run's result (failed, and not run again) failed while the disk
+ * stalled: the limit it set may be the disk's, not the server's, so the run is left out of
+ * medians and ratios, as one stopped on a busy machine.
+ */
+export const stoppedByDiskStall = (steps: ReadonlyArray<StepReport>): boolean =>
+  steps.some((s) => !s.held && s.retried !== true && s.diskStalled === true)
+
+/**
+ * Results written before `trusted` existed count as trusted when they had a best step. A run
+ * one of whose failed steps was taken during a disk stall is left out whatever it was marked
+ * (results written before that rule: their steps say whether the disk stalled).
+ */
+const isTrusted = (r: ServerRun) => (r.trusted ?? (r.best !== null && r.error === undefined)) && !stoppedByDiskStall(r.steps)
+const whyUntrusted = (r: ServerRun) =>
+  r.untrustedBecause ?? r.error ?? (stoppedByDiskStall(r.steps) ? "a step that failed did so during a disk stall" : "untrusted")
 
 export const servers = (load: LoadResult): Array<string> => [...new Set(load.runs.map((r) => r.server))]
 
@@ -46,7 +60,7 @@ export const aggregate = (load: LoadResult, server: string, metric: (s: StepRepo
     median: median(values),
     min: values.length === 0 ? null : Math.min(...values),
     max: values.length === 0 ? null : Math.max(...values),
-    untrustedBecause: [...new Set(runs.filter((r) => !isTrusted(r)).map((r) => r.untrustedBecause ?? r.error ?? "untrusted"))]
+    untrustedBecause: [...new Set(runs.filter((r) => !isTrusted(r)).map(whyUntrusted))]
   }
 }
 

@@ -407,7 +407,7 @@ const trustNotes = (r: BenchResults) => {
       "load raises it. A run that stopped on a client-limited or invalid step, or whose best step was invalid, is left out of medians and ratios. " +
       "**Disk flush max** is the slowest flush (4 KB write + fdatasync) of a probe the orchestrator runs every 100 ms in the databases' directory " +
       "(`bench/lib/diskProbe.ts`): every persisted server acks after such a flush, so a stall there delays every ack alike. A step whose probe " +
-      "saw a flush slower than the step's latency limit is marked (disk stall); when it fails it is run once more, as on a busy machine, and still counts.",
+      "saw a flush slower than the step's latency limit is marked (disk stall); when it fails it is run once more, as on a busy machine, and a run with such a failed step is left out of medians and ratios.",
     ""
   ]
 }

@@ -22,6 +22,7 @@ import type { Stats } from "../client/messages.ts"
 import { startClients } from "../lib/clients.ts"
 import { Histogram, type LatencySummary } from "../lib/histogram.ts"
 import { machineLoadWindow, type MachineLoad } from "../lib/machineLoad.ts"
+import { stoppedByDiskStall } from "../report/aggregate.ts"
 import { CLK_TCK, cpuMeter, cpuTicks, mb, rssBytes, rssPeakSampler } from "../lib/procstat.ts"
 import { planRooms } from "../lib/rooms.ts"
 import { startServer, type DatabaseHost, type RunningServer, type ServerName } from "../lib/servers.ts"
@@ -125,7 +126,8 @@ export interface StepReport {
   /**
    * The disk stalled: a flush of the orchestrator's probe (lib/diskProbe.ts) took longer than
    * the step's latency limit. A persisted server's acks wait on such flushes; a failing step
-   * is run once more, as on a busy machine, but the step still counts.
+   * is run once more, as on a busy machine, and a run with such a failed step is left out
+   * of medians and ratios (report/aggregate.ts stoppedByDiskStall).
    */
   readonly diskStalled?: boolean
   /** The reconnect storm of this step. */
@@ -495,6 +497,7 @@ const runSteps = async (
         ...(stopStep?.clientLimited ? ["stopped on a client-limited step"] : []),
         ...(stopStep?.machineBusy ? ["stopped on a step taken while the machine was busy"] : []),
         ...(best?.machineBusy ? ["best step taken while the machine was busy"] : []),
+        ...(stoppedByDiskStall(steps) ? ["a step that failed did so during a disk stall"] : []),
         ...(best === null ? ["no step held"] : [])
       ]
       return {

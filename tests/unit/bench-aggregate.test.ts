@@ -57,6 +57,21 @@ describe("bench aggregate", () => {
     expect(median([])).toBeNull()
   })
 
+  it("bench aggregate - a run whose failed step was taken during a disk stall is left out, unless that step was run again", () => {
+    const stalled = (retried: boolean): ServerRun => ({
+      server: "ours-postgres",
+      steps: [step(100), step(200, { held: false, diskStalled: true, failedBecause: ["p99 ack 90 ms > 50 ms"], ...(retried ? { retried } : {}) }), ...(retried ? [step(200)] : [])],
+      best: retried ? step(200) : step(100),
+      stoppedBecause: "p99",
+      // Marked trusted when written (before the rule): the steps decide.
+      trusted: true
+    })
+    const out = aggregate(load([stalled(false), run("ours-postgres", 400)]), "ours-postgres", acked)
+    expect(out).toMatchObject({ runs: 2, trusted: 1, values: [400], untrustedBecause: ["a step that failed did so during a disk stall"] })
+    // Run again after the stall (and held): the second result counts, the run stays in.
+    expect(aggregate(load([stalled(true)]), "ours-postgres", acked)).toMatchObject({ trusted: 1, values: [200], untrustedBecause: [] })
+  })
+
   it("bench aggregate - median and range come from trusted runs only", () => {
     const a = aggregate(load([run("ours-postgres", 100), run("ours-postgres", 900, false), run("ours-postgres", 300)]), "ours-postgres", acked)
     expect(a).toMatchObject({ runs: 3, trusted: 2, median: 200, min: 100, max: 300 })
