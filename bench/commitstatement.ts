@@ -24,11 +24,8 @@ import postgres from "postgres"
 import { loadMigrations } from "../storage/sql/migrations.node.ts"
 import { COMMIT_SENDS } from "../storage/sql/queries.ts"
 import { CLK_TCK, cpuTicks } from "./lib/procstat.ts"
+import { arg } from "./lib/args.ts"
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? process.argv[i + 1]! : fallback
-}
 const serverUrl = arg("postgres-url", "postgres://postgres@127.0.0.1:5432/postgres")
 const rounds = Number(arg("rounds", "3"))
 const groups = Number(arg("groups", "5000"))

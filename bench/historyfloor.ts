@@ -21,14 +21,11 @@ import postgres from "postgres"
 import { signToken } from "../src/auth/signToken.ts"
 import { summarise } from "./lib/histogram.ts"
 import { ensureBuilt } from "./lib/build.ts"
+import { arg } from "./lib/args.ts"
 import { BENCH_SECRET, startOurs } from "./lib/servers.ts"
 import { get, PAGE, positions, RAW_PAGE } from "./scenarios/history.ts"
 import { HISTORY_READER, loadHistory } from "./scenarios/historyData.ts"
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? process.argv[i + 1]! : fallback
-}
 const url = arg("postgres-url", "postgres://postgres@127.0.0.1:5432/chat_historyfloor")
 const messages = Number(arg("messages", "200000"))
 const pages = Number(arg("pages", "4000"))

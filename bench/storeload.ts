@@ -13,11 +13,8 @@ import { migrate } from "../storage/sql/migrate.ts"
 import { loadMigrations } from "../storage/sql/migrations.node.ts"
 import { makeSqlStore } from "../storage/sql/SqlStore.ts"
 import type { RoomId, UserId } from "../core/model.ts"
+import { arg } from "./lib/args.ts"
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i >= 0 ? process.argv[i + 1]! : fallback
-}
 const url = arg("postgres-url", "postgres://postgres@127.0.0.1:5432/chat_storeload")
 const rooms = Number(arg("rooms", "100"))
 const batch = Number(arg("batch", "1"))
