@@ -5,7 +5,10 @@
  * a small JSON tree and the grouping we want (our source folders vs. each dependency) is
  * specific to this repository.
  *
- *   node --import tsx bench/profile.ts <file.cpuprofile> [--top 30]
+ *   node --import tsx bench/profile.ts <file.cpuprofile> [--top 30] [--skip 6]
+ *
+ * `--skip <s>` leaves out the first seconds of the profile (the node's start and the bench's
+ * warm-up), so that the figures are those of the measured load only.
  */
 import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
@@ -46,14 +49,19 @@ export interface ProfileSummary {
   readonly functions: ReadonlyArray<{ readonly name: string; readonly pct: number }>
 }
 
-export const summarise = (p: Profile, top: number): ProfileSummary => {
+export const summarise = (p: Profile, top: number, skipSeconds = 0): ProfileSummary => {
   const byId = new Map(p.nodes.map((n) => [n.id, n]))
   const self = new Map<number, number>()
+  // Sample i was taken at startTime + the sum of timeDeltas[0..i] (microseconds).
+  const from = p.startTime + skipSeconds * 1e6
+  let at = p.startTime
   for (let i = 0; i < p.samples.length; i++) {
+    at += p.timeDeltas[i] ?? 0
+    if (at <= from) continue
     const id = p.samples[i]!
     self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0))
   }
-  const total = p.endTime - p.startTime
+  const total = p.endTime - Math.min(from, p.endTime)
   const fns = new Map<string, number>()
   const areas = new Map<string, number>()
   for (const [id, us] of self) {
@@ -76,7 +84,7 @@ export const readProfile = (file: string): Profile => JSON.parse(readFileSync(fi
 
 export const formatSummary = (s: ProfileSummary) =>
   [
-    `profiled ${s.seconds} s`,
+    `profiled ${s.seconds} s, busy ${(100 - (s.areas.find((a) => a.name === "(idle)")?.pct ?? 0)).toFixed(1)} % of it`,
     "",
     "self time by area:",
     ...s.areas.map((a) => `  ${a.pct.toFixed(1).padStart(5)} %  ${a.name}`),
@@ -86,10 +94,10 @@ export const formatSummary = (s: ProfileSummary) =>
   ].join("\n")
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values, positionals } = parseArgs({ options: { top: { type: "string" } }, allowPositionals: true })
+  const { values, positionals } = parseArgs({ options: { top: { type: "string" }, skip: { type: "string" } }, allowPositionals: true })
   if (positionals.length !== 1) {
-    console.error("usage: node --import tsx bench/profile.ts <file.cpuprofile> [--top N]")
+    console.error("usage: node --import tsx bench/profile.ts <file.cpuprofile> [--top N] [--skip seconds]")
     process.exit(2)
   }
-  console.log(formatSummary(summarise(readProfile(positionals[0]!), Number(values.top ?? 30))))
+  console.log(formatSummary(summarise(readProfile(positionals[0]!), Number(values.top ?? 30), Number(values.skip ?? 0))))
 }

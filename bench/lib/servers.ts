@@ -5,7 +5,7 @@
  * server runs as compiled JavaScript: no TS loader in any measured process.
  */
 import { spawn, type ChildProcess } from "node:child_process"
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { setTimeout as delay } from "node:timers/promises"
@@ -176,6 +176,12 @@ const oursNodeFlags = (): Array<string> => flagsOf(process.env.BENCH_OURS_NODE_F
 /** `BENCH_PEER_NODE_FLAGS="--flag ..."`: the same for the peers (e.g. `--perf-basic-prof`, to profile both sides alike). */
 const peerNodeFlags = (): Array<string> => flagsOf(process.env.BENCH_PEER_NODE_FLAGS)
 
+/**
+ * `BENCH_OURS_OUTPUT=<file>`: our node's stdout and stderr are also appended to <file>
+ * (experiments: e.g. with `BENCH_OURS_NODE_FLAGS="--trace-gc-nvp"`, V8's own lines).
+ */
+const oursOutputFile = (): string | undefined => process.env.BENCH_OURS_OUTPUT || undefined
+
 /** Spawns our node with the bench settings; answers once /healthz is 200. */
 export const spawnOurs = (options: OursOptions, port: number) => {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "chat-bench-data-"))
@@ -212,6 +218,11 @@ export const spawnOurs = (options: OursOptions, port: number) => {
   // Always drained: a full pipe would block the server's logging, and so the server.
   child.stdout!.on("data", out.push)
   child.stderr!.on("data", out.push)
+  const copy = oursOutputFile()
+  if (copy !== undefined) {
+    child.stdout!.on("data", (chunk: Buffer) => appendFileSync(copy, chunk))
+    child.stderr!.on("data", (chunk: Buffer) => appendFileSync(copy, chunk))
+  }
   return { child, dataDir, output: out.get }
 }
 

@@ -241,6 +241,28 @@ export type Log = (line: string) => void
 /** Longest wait for the warm-up step's messages before the measured steps begin. */
 const WARMUP_DRAIN_MS = 30_000
 
+/** Warm-up of a repeat whose first step is above the lowest rate (`startAt`). */
+export const REPEAT_WARMUP_MS = 10_000
+
+/**
+ * The unrecorded step before the first measured one, or none. Every sender sends at least
+ * once (each room's first message pays for starting its actor and creating its encryption
+ * key), and the warm-up is let finish before step 1. A repeat's first step is near the limit:
+ * it is warmed at that step's rate, and for at least REPEAT_WARMUP_MS (a fresh node settles
+ * its heap and JIT within about 10 s of such load; warmed 3 s at the lowest rate, our node's
+ * first 4,000 msg/s step failed at p99 114-140 ms in 2 of 2 repeats and held at 29-34 ms when
+ * run again; warmed 10 s at 4,000, it held at 18.8 ms).
+ */
+export const warmupOf = (
+  params: Pick<LoadParams, "warmupMs" | "rates" | "senders">,
+  coarse: ReadonlyArray<number>
+): { readonly rate: number; readonly ms: number } | undefined => {
+  if (params.warmupMs <= 0 || coarse.length === 0) return undefined
+  const first = coarse[0]!
+  const ms = first > params.rates[0]! ? Math.max(params.warmupMs, REPEAT_WARMUP_MS) : params.warmupMs
+  return { rate: Math.max(first, Math.ceil((params.senders * 1000) / ms)), ms }
+}
+
 /** Runs the steps on one server; with `params.profile`, our node runs under the CPU profiler and the run carries its summary. */
 export const runOnServer = async (
   name: ServerName,
@@ -423,12 +445,11 @@ const runSteps = async (
         }
       }
 
-      if (params.warmupMs > 0 && params.rates.length > 0) {
-        // Every sender sends at least once (each room's first message pays for starting its
-        // actor and creating its encryption key), and the warm-up is let finish before step 1.
-        const rate = Math.max(params.rates[0], Math.ceil((params.senders * 1000) / params.warmupMs))
-        await runStep(0, rate, params.warmupMs, WARMUP_DRAIN_MS)
-      }
+      // A repeat starts its coarse search one step below where the first run of the server held
+      // last (`startAt`), so repeats spend their time near the limit, not on the low steps.
+      const coarse = params.rates.filter((r, i, all) => params.startAt === undefined || r >= params.startAt || all[i + 1] === undefined)
+      const warmup = warmupOf(params, coarse)
+      if (warmup !== undefined) await runStep(0, warmup.rate, warmup.ms, WARMUP_DRAIN_MS)
       const describe = (report: StepReport) => {
         const lat = params.limitOn === "ack" ? report.ack : report.e2e
         log(
@@ -446,9 +467,6 @@ const runSteps = async (
       }
       let stoppedBecause = "all steps held"
       let stopStep: StepReport | undefined
-      // A repeat starts its coarse search one step below where the first run of the server held
-      // last (`startAt`), so repeats spend their time near the limit, not on the low steps.
-      const coarse = params.rates.filter((r, i, all) => params.startAt === undefined || r >= params.startAt || all[i + 1] === undefined)
       // One step per run that fails while client-limited, on a busy machine or while the disk
       // stalled is run again at the same rate (a transient, e.g. another engineer's build or the
       // host's disk, should not end the search); the first attempt stays in the report, marked
