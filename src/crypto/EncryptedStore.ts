@@ -26,7 +26,7 @@ import type { KeyRing } from "./KeyRing.ts"
 import { StoreError } from "../../core/errors.ts"
 import type { ChatEvent, Message, RoomId, RoomSummary } from "../../core/model.ts"
 import { answerCommitExit as answerExit, ChatStoreTag } from "../../storage/ChatStore.ts"
-import type { ChatStore, HistoryDone, HistoryPage, WrappedRoomKey } from "../../storage/ChatStore.ts"
+import type { ChatStore, CommitDone, HistoryDone, HistoryPage, WrappedRoomKey } from "../../storage/ChatStore.ts"
 import type { OpResult, WriteOp } from "../../core/ops.ts"
 
 export interface EncryptionOptions {
@@ -371,6 +371,7 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
    * runs `commit` above to a callback.
    */
   const inner = store.commitNow
+  const innerPrepared = store.commitPreparedNow
   const EMPTY_TARGETS: ReadonlyMap<number, string> = new Map()
   const commitNow: ChatStore["commitNow"] =
     inner === undefined
@@ -385,21 +386,49 @@ export const withEncryption = (store: ChatStore, ring: KeyRing, options?: Encryp
           if (bodies) {
             const key = knownSealingKey(room)
             if (key === undefined) return viaEffect(room, epoch, members, ops, shard, done)
+            if (innerPrepared !== undefined) {
+              // Sealed when the store writes the batch's group, back to back with the group's
+              // other bodies (ChatStore.commitPreparedNow); the same ops on every call.
+              let made: ReadonlyArray<WriteOp> | undefined
+              const prepare = () => {
+                if (made === undefined) {
+                  const sealedOps = sealOps(room, key, ops, EMPTY_TARGETS, undefined)
+                  if (Either.isLeft(sealedOps)) throw sealedOps.left
+                  made = sealedOps.right
+                }
+                return made
+              }
+              return innerPrepared(room, epoch, members, shard, prepare, (error, results) => answerSealed(room, ops, made, error, results, done))
+            }
             const sealedOps = sealOps(room, key, ops, EMPTY_TARGETS, undefined)
             if (Either.isLeft(sealedOps)) return done(sealedOps.left)
             stored = sealedOps.right
           }
-          inner(room, epoch, members, stored, shard, (error, results) => {
-            if (error !== undefined) return done(error)
-            if (openInPlace(results!, ops, stored)) return done(undefined, results)
-            const sealed = new Map<string, string>()
-            for (let i = 0; i < ops.length; i++) {
-              const op = ops[i]!
-              if (op._tag === "Send") sealed.set((stored[i] as typeof op).body, op.body)
-            }
-            Effect.runCallback(openResults(room, results!, sealed), { onExit: (exit) => answerExit(exit, done) })
-          })
+          inner(room, epoch, members, stored, shard, (error, results) => answerSealed(room, ops, stored, error, results, done))
         }
+  /**
+   * A plain commit's answer with plaintext bodies: in place when every body is the one sealed
+   * for its op (`stored`: the ops as written), else opened through the room's keys.
+   */
+  const answerSealed = (
+    room: RoomId,
+    ops: ReadonlyArray<WriteOp>,
+    stored: ReadonlyArray<WriteOp> | undefined,
+    error: Parameters<CommitDone>[0],
+    results: ReadonlyArray<OpResult> | undefined,
+    done: CommitDone
+  ): void => {
+    if (error !== undefined) return done(error)
+    if (stored !== undefined && openInPlace(results!, ops, stored)) return done(undefined, results)
+    const sealed = new Map<string, string>()
+    if (stored !== undefined) {
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i]!
+        if (op._tag === "Send") sealed.set((stored[i] as typeof op).body, op.body)
+      }
+    }
+    Effect.runCallback(openResults(room, results!, sealed), { onExit: (exit) => answerExit(exit, done) })
+  }
   const viaEffect = (...[room, epoch, members, ops, shard, done]: Parameters<NonNullable<ChatStore["commitNow"]>>) =>
     void Effect.runCallback(commit(room, epoch, members, ops, shard), { onExit: (exit) => answerExit(exit, done) })
 

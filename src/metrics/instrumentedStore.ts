@@ -17,7 +17,7 @@ import { queryRecorder, timeQuery } from "./metrics.ts"
  * object of its own that the push worker polls; it is passed through untimed and measured by
  * the chat_push_* series instead.
  */
-export const OPERATION_NAMES: Readonly<Record<Exclude<keyof ChatStore, "name" | "push" | "commitNow" | "historyNow">, string>> = {
+export const OPERATION_NAMES: Readonly<Record<Exclude<keyof ChatStore, "name" | "push" | "commitNow" | "commitPreparedNow" | "historyNow">, string>> = {
   commit: "save_message",
   history: "get_messages",
   events: "get_events",
@@ -70,6 +70,24 @@ export const withMetrics = (store: ChatStore): ChatStore => {
           done(error, results)
         })
       }) satisfies ChatStore["commitNow"]
+    } else if (operation === "commitPreparedNow" && typeof member === "function") {
+      // Timed as `commitNow`; the kind of batch is known once its ops are made.
+      const commitPreparedNow = member as NonNullable<ChatStore["commitPreparedNow"]>
+      const save = queryRecorder(OPERATION_NAMES.commit, store.name)
+      const react = queryRecorder("react", store.name)
+      out[operation] = ((room, epoch, members, shard, prepare, done) => {
+        const start = performance.now()
+        let reacts = false
+        const made = () => {
+          const ops = prepare()
+          reacts = commitOperation(ops) === "react"
+          return ops
+        }
+        commitPreparedNow(room, epoch, members, shard, made, (error, results) => {
+          ;(reacts ? react : save)((performance.now() - start) / 1000)
+          done(error, results)
+        })
+      }) satisfies ChatStore["commitPreparedNow"]
     } else if (operation === "historyNow" && typeof member === "function") {
       // Timed under the name of `history`: the same query, on a path without an Effect.
       const historyNow = member as NonNullable<ChatStore["historyNow"]>

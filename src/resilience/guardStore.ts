@@ -14,7 +14,7 @@
  */
 import { Effect, Runtime } from "effect"
 import { StoreError } from "../../core/errors.ts"
-import type { ChatStore } from "../../storage/ChatStore.ts"
+import type { ChatStore, CommitDone } from "../../storage/ChatStore.ts"
 import { type Breaker, describeCause } from "./Breaker.ts"
 
 export class CircuitOpen extends Error {
@@ -90,30 +90,35 @@ export const withBreaker = (store: ChatStore, breaker: Breaker, timeoutMs?: numb
    * one timer per call for the deadline instead of Effect.timeoutFail, which races two
    * fibers per commit.
    */
+  const guardCommit = (start: (settle: CommitDone) => void, done: CommitDone): void => {
+    const refused = breaker.reject()
+    if (refused !== undefined) return done(new StoreError({ operation: "commit", cause: new CircuitOpen(refused.message) }))
+    let settled = false
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            if (settled) return
+            settled = true
+            const e = timedOut("commit", timeoutMs)
+            breaker.hung(describeCause(e))
+            done(e)
+          }, timeoutMs)
+    start((error, results) => {
+      if (settled) return
+      settled = true
+      if (timer !== undefined) clearTimeout(timer)
+      if (error === undefined) breaker.success()
+      else if (error._tag === "StoreError") breaker.failure(describeCause(error))
+      done(error, results)
+    })
+  }
   const guardNow = (commitNow: NonNullable<ChatStore["commitNow"]>): ChatStore["commitNow"] =>
-    (room, epoch, members, ops, shard, done) => {
-      const refused = breaker.reject()
-      if (refused !== undefined) return done(new StoreError({ operation: "commit", cause: new CircuitOpen(refused.message) }))
-      let settled = false
-      const timer =
-        timeoutMs === undefined
-          ? undefined
-          : setTimeout(() => {
-              if (settled) return
-              settled = true
-              const e = timedOut("commit", timeoutMs)
-              breaker.hung(describeCause(e))
-              done(e)
-            }, timeoutMs)
-      commitNow(room, epoch, members, ops, shard, (error, results) => {
-        if (settled) return
-        settled = true
-        if (timer !== undefined) clearTimeout(timer)
-        if (error === undefined) breaker.success()
-        else if (error._tag === "StoreError") breaker.failure(describeCause(error))
-        done(error, results)
-      })
-    }
+    (room, epoch, members, ops, shard, done) => guardCommit((settle) => commitNow(room, epoch, members, ops, shard, settle), done)
+  /** `commitPreparedNow` under the same rules. */
+  const guardPreparedNow = (commitPreparedNow: NonNullable<ChatStore["commitPreparedNow"]>): ChatStore["commitPreparedNow"] =>
+    (room, epoch, members, shard, prepare, done) =>
+      guardCommit((settle) => commitPreparedNow(room, epoch, members, shard, prepare, settle), done)
   /** The plain history page under the same rules (as `guardNow`). */
   const guardHistoryNow = (historyNow: NonNullable<ChatStore["historyNow"]>): ChatStore["historyNow"] =>
     (room, before, limit, done) => {
@@ -143,6 +148,9 @@ export const withBreaker = (store: ChatStore, breaker: Breaker, timeoutMs?: numb
   for (const [operation, member] of Object.entries(store)) {
     if (operation === "ping") out[operation] = member
     else if (operation === "commitNow") out[operation] = typeof member === "function" ? guardNow(member as NonNullable<ChatStore["commitNow"]>) : member
+    else if (operation === "commitPreparedNow") {
+      out[operation] = typeof member === "function" ? guardPreparedNow(member as NonNullable<ChatStore["commitPreparedNow"]>) : member
+    }
     else if (operation === "historyNow") {
       out[operation] = typeof member === "function" ? guardHistoryNow(member as NonNullable<ChatStore["historyNow"]>) : member
     }

@@ -11,7 +11,7 @@ import type { ChatStore, HistoryPage, Membership, NewGroupRoom, RoomHead, Wrappe
 import { byteOrder } from "../byteOrder.ts"
 import { decodeRoomCursor, encodeRoomCursor } from "../cursor.ts"
 import { toMessage } from "../../core/plan.ts"
-import type { OpResult } from "../../core/ops.ts"
+import type { OpResult, WriteOp } from "../../core/ops.ts"
 import { commitGroup, type CommitOutcome, type RoomBatch } from "./commit.ts"
 import { type GroupCommitOptions, makeGroupCommitter } from "./groupCommit.ts"
 import { makeSqlPushQueue } from "./pushQueue.ts"
@@ -59,6 +59,31 @@ export interface SqlStoreOptions {
 /** Rooms whose last seq the store remembers for the one-statement commit (about 100 bytes each). */
 const HEAD_HINTS = 65_536
 
+/** A batch submitted through `commitPreparedNow`: its ops are made by `prepare` when its group is written. */
+interface PreparedBatch extends Omit<RoomBatch, "ops"> {
+  readonly prepare: () => ReadonlyArray<WriteOp>
+}
+type Submitted = RoomBatch | PreparedBatch
+
+/** A batch whose `prepare` threw: answered alone, with what it threw. */
+interface Unprepared {
+  readonly _tag: "Unprepared"
+  readonly error: StoreError
+}
+
+const isPrepared = (b: Submitted): b is PreparedBatch => (b as PreparedBatch).prepare !== undefined
+const isUnprepared = (b: RoomBatch | Unprepared): b is Unprepared => (b as Unprepared)._tag === "Unprepared"
+
+/** The batch with its ops, or the error its `prepare` threw (as a StoreError). */
+const resolveBatch = (b: Submitted): RoomBatch | Unprepared => {
+  if (!isPrepared(b)) return b
+  try {
+    return { room: b.room, epoch: b.epoch, members: b.members, ops: b.prepare(), now: b.now, shard: b.shard }
+  } catch (e) {
+    return { _tag: "Unprepared", error: e instanceof StoreError ? e : new StoreError({ operation: "commit", cause: e }) }
+  }
+}
+
 export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOptions = {}): ChatStore => {
   /**
    * Each room's last seq as this store last loaded or committed it. A room's actor is its only
@@ -67,6 +92,30 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
    * writes nothing, and the room takes the full path, which reads the head under its lock.
    */
   const heads = new BoundedMap<string, number>(HEAD_HINTS)
+  /**
+   * A group as submitted: the prepared batches' ops are made now, back to back (see
+   * ChatStore.commitPreparedNow); a batch whose `prepare` threw is answered alone.
+   */
+  const commitSubmitted = async (submitted: ReadonlyArray<Submitted>): Promise<ReadonlyArray<CommitOutcome | Unprepared>> => {
+    let resolved: Array<RoomBatch | Unprepared> | undefined
+    for (let i = 0; i < submitted.length; i++) {
+      if (!isPrepared(submitted[i]!)) continue
+      resolved ??= submitted.slice() as Array<RoomBatch | Unprepared>
+      resolved[i] = resolveBatch(submitted[i]!)
+    }
+    if (resolved === undefined) return commitRooms(submitted as ReadonlyArray<RoomBatch>)
+    const items: Array<RoomBatch> = []
+    for (const b of resolved) if (!isUnprepared(b)) items.push(b)
+    if (items.length === resolved.length) return commitRooms(items)
+    const out: Array<CommitOutcome | Unprepared> = new Array(resolved.length)
+    const committed = items.length === 0 ? [] : await commitRooms(items)
+    let j = 0
+    for (let i = 0; i < resolved.length; i++) {
+      const b = resolved[i]!
+      out[i] = isUnprepared(b) ? b : committed[j++]!
+    }
+    return out
+  }
   const commitRooms = async (items: ReadonlyArray<RoomBatch>): Promise<ReadonlyArray<CommitOutcome>> => {
     // Peeked: the commit's outcome sets (or drops) each hint below, which renews its place.
     const hints = items.map((b) => heads.peek(b.room))
@@ -101,7 +150,7 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
     })
     return outcomes as Array<CommitOutcome>
   }
-  const committer = makeGroupCommitter<RoomBatch, CommitOutcome>(commitRooms, (b) => b.room, {
+  const committer = makeGroupCommitter<Submitted, CommitOutcome | Unprepared>(commitSubmitted, (b) => b.room, {
     concurrency: 2,
     maxRooms: 256,
     ...options.groupCommit
@@ -150,14 +199,23 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
    * or StoreError. A batch the database refused is retried op by op (./isolate.ts). Callbacks,
    * not promises, on the common path: the room actor's plain commit calls this per batch.
    */
-  const commitBatch = (batch: RoomBatch, done: (error: StoreError | Fenced | undefined, results?: ReadonlyArray<OpResult>) => void) => {
-    const answer = (outcome: CommitOutcome) =>
+  const commitBatch = (batch: Submitted, done: (error: StoreError | Fenced | undefined, results?: ReadonlyArray<OpResult>) => void) => {
+    const answer = (outcome: CommitOutcome | Unprepared) =>
       outcome._tag === "Done"
         ? done(undefined, outcome.results)
-        : done(new Fenced({ room: batch.room, epoch: batch.epoch, currentEpoch: outcome.currentEpoch }))
+        : outcome._tag === "Unprepared"
+          ? done(outcome.error)
+          : done(new Fenced({ room: batch.room, epoch: batch.epoch, currentEpoch: outcome.currentEpoch }))
     const failed = (cause: unknown) => done(new StoreError({ operation: "commit", cause }))
-    committer.submit(batch, answer, (e) => void isolate(db, committer, batch, e).then(answer, failed))
+    committer.submit(batch, answer, (e) => {
+      // Retried op by op with the ops made (a prepared batch's `prepare` answers the same ops again).
+      const resolved = resolveBatch(batch)
+      if (isUnprepared(resolved)) return done(resolved.error)
+      void isolate(db, commitResolved, resolved, e).then(answer, failed)
+    })
   }
+  /** A batch with its ops through the group committer (no `prepare`, so never Unprepared). */
+  const commitResolved = (batch: RoomBatch): Promise<CommitOutcome> => committer(batch) as Promise<CommitOutcome>
 
   const commit: ChatStore["commit"] = (room, epoch, members, ops, shard) =>
     Effect.flatMap(nowIso, (now) =>
@@ -171,6 +229,9 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
   /** `commit` as plain code (the room actor's), timestamped by the wall clock. */
   const commitNow: ChatStore["commitNow"] = (room, epoch, members, ops, shard, done) =>
     commitBatch({ room, epoch, members, ops, now: new Date().toISOString(), shard }, done)
+
+  const commitPreparedNow: ChatStore["commitPreparedNow"] = (room, epoch, members, shard, prepare, done) =>
+    commitBatch({ room, epoch, members, prepare, now: new Date().toISOString(), shard }, done)
 
   const fenceShard: ChatStore["fenceShard"] = (shard, epoch) =>
     Effect.flatMap(run("fenceShard", () => db.query(Q.RAISE_SHARD_FENCE, [shard, epoch])), ([row]) => {
@@ -267,6 +328,7 @@ export const makeSqlStore = (db: SqlDatabase, name: string, options: SqlStoreOpt
       }),
     commit,
     commitNow,
+    commitPreparedNow,
     historyNow,
     fenceShard,
     events: (room, after, upTo, limit) =>

@@ -273,6 +273,49 @@ export const storeContract = (name: string, factory: StoreFactory) =>
         expect((yield* allEvents(store, room.id)).at(-1)!.seq).toBe(last + 1)
       }))
 
+    it.scoped("commitPreparedNow - ops made by prepare when the group is written; a prepare that throws fails its own batch only", () =>
+      Effect.gen(function* () {
+        const { store, sql } = yield* factory
+        const prepared = store.commitPreparedNow
+        // Only the SQL store groups batches; the others have commitNow or commit alone.
+        if (!sql) return expect(prepared).toBeUndefined()
+        const [ann, bob] = users("ann", "bob")
+        const rooms = [yield* group(store, ann, [bob]), yield* group(store, ann, [bob]), yield* group(store, ann, [bob])]
+        const heads = yield* Effect.forEach(rooms, (r) => Effect.map(store.loadRoom(r.id), Option.getOrThrow))
+        const ops = [[send(ann, "a1"), send(bob, "a2")], [send(ann, "never")], [send(bob, "c1")]]
+        let calls = 0
+        const answers = yield* Effect.async<Array<{ error: unknown; results?: ReadonlyArray<OpResult> }>>((resume) => {
+          const out: Array<{ error: unknown; results?: ReadonlyArray<OpResult> }> = []
+          rooms.forEach((room, i) =>
+            prepared!(
+              room.id,
+              heads[i]!.epoch,
+              heads[i]!.members,
+              undefined,
+              () => {
+                calls += 1
+                if (i === 1) throw new Error("cannot make these ops")
+                return ops[i]!
+              },
+              (error, results) => {
+                out[i] = { error, results }
+                if (Object.keys(out).length === rooms.length) resume(Effect.succeed(out))
+              }
+            )
+          )
+          // Handed over, not made yet: the store makes a batch's ops when it writes the group.
+          expect(calls).toBe(0)
+        })
+        expect(answers[0]!.error).toBeUndefined()
+        expect(answers[0]!.results!.map(ackSeq)).toEqual([heads[0]!.room.lastSeq + 1, heads[0]!.room.lastSeq + 2])
+        expect(answers[1]!.error).toMatchObject({ _tag: "StoreError", operation: "commit" })
+        expect(answers[2]!.error).toBeUndefined()
+        expect(answers[2]!.results!.map(ackSeq)).toEqual([heads[2]!.room.lastSeq + 1])
+        expect((yield* history(store, rooms[0]!.id, undefined, 10)).messages.map((m) => m.body)).toEqual(["a2", "a1"])
+        expect((yield* history(store, rooms[1]!.id, undefined, 10)).messages).toEqual([])
+        expect((yield* history(store, rooms[2]!.id, undefined, 10)).messages.map((m) => m.body)).toEqual(["c1"])
+      }))
+
     it.scoped("send - concurrent committers to one room get gapless, unique seqs 1..N", () =>
       Effect.gen(function* () {
         const { store } = yield* factory

@@ -14,10 +14,10 @@ import { makeMemoryStore } from "../../storage/memory/MemoryStore.ts"
 import type { OpResult, WriteOp } from "../../core/ops.ts"
 import { rotateMasterKey } from "../../src/crypto/rotate.ts"
 
-// Bodies open through this module: a pass-through spy counts decryptions.
+// Bodies open and are sealed through this module: pass-through spies count both.
 vi.mock(import("../../src/platform/aesGcm.ts"), async (importOriginal) => {
   const actual = await importOriginal()
-  return { ...actual, open: vi.fn(actual.open) }
+  return { ...actual, open: vi.fn(actual.open), sealText: vi.fn(actual.sealText) }
 })
 
 /**
@@ -252,6 +252,104 @@ describe("encrypted store - plain commit", () => {
       const given = answered[answered.length - 1]
       expect(results).not.toBe(given)
       for (const body of bodiesOf(given)) expect(body).toMatch(/^v2\./)
+    }))
+})
+
+describe("encrypted store - prepared commit", () => {
+  /**
+   * The probe's store with `commitPreparedNow`, as the SQL store has: it holds each batch and
+   * calls `prepare` only when `write` is called (as a group is written), then commits what
+   * `prepare` made. `commitNow` is there too, and counted: a batch with bodies must not use it.
+   */
+  const setupPrepared = () =>
+    Effect.gen(function* () {
+      const { inner, ring, store: probed } = yield* setup()
+      const plain = commitNowOf(probed, Runtime.defaultRuntime)
+      const held: Array<() => void> = []
+      const made: Array<ReadonlyArray<WriteOp>> = []
+      let viaCommitNow = 0
+      const store: ChatStore = {
+        ...probed,
+        commitNow: (room, epoch, members, ops, shard, done) => {
+          viaCommitNow += 1
+          plain(room, epoch, members, ops, shard, done)
+        },
+        commitPreparedNow: (room, epoch, members, shard, prepare, done) =>
+          void held.push(() => {
+            let ops: ReadonlyArray<WriteOp>
+            try {
+              ops = prepare()
+            } catch (e) {
+              return done(e as StoreError)
+            }
+            // A retry asks again: the same ops.
+            expect(prepare()).toBe(ops)
+            made.push(ops)
+            plain(room, epoch, members, ops, shard, (error, results) => done(error, results && (structuredClone(results) as Array<OpResult>)))
+          })
+      }
+      const write = () => {
+        for (const f of held.splice(0)) f()
+      }
+      return { inner, made, held, write, viaCommitNow: () => viaCommitNow, encrypted: withEncryption(store, ring) }
+    })
+  const commitNow = (store: ChatStore, room: RoomId, ops: ReadonlyArray<WriteOp>, after?: () => void) =>
+    Effect.async<ReadonlyArray<OpResult>, unknown>((resume) => {
+      store.commitNow!(room, EPOCH, MEMBERS, ops, undefined, (error, results) =>
+        resume(error !== undefined ? Effect.fail(error) : Effect.succeed(results!))
+      )
+      after?.()
+    })
+
+  it.effect("seals a batch's bodies when the store writes it, not before, and answers plaintext", () =>
+    Effect.gen(function* () {
+      const { encrypted, inner, made, held, write, viaCommitNow } = yield* setupPrepared()
+      // The first send of a room resolves its key (the effect path); later ones are plain.
+      yield* commitNow(encrypted, ROOM_A, [send("first")], write)
+      const before = viaCommitNow()
+      const sealed = vi.mocked(AesGcm.sealText)
+      sealed.mockClear()
+      const results = yield* commitNow(encrypted, ROOM_A, [send("two"), send("three", BOB)], () => {
+        // Handed to the store, not sealed yet: nothing is sealed until the store writes.
+        expect(held).toHaveLength(1)
+        expect(sealed).not.toHaveBeenCalled()
+        write()
+        expect(sealed).toHaveBeenCalledTimes(2)
+      })
+      expect(results.map((r) => (r._tag === "Committed" ? (r.events[0].data as { body: string }).body : r._tag))).toEqual(["two", "three"])
+      expect(viaCommitNow()).toBe(before)
+      // What the store was given to write is ciphertext only.
+      const last = made[made.length - 1]!
+      expect(last).toHaveLength(2)
+      for (const op of last) expect((op as { body: string }).body).toMatch(/^v2\.[0-9a-f]{16}\./)
+      const stored = yield* storedBodies(inner, ROOM_A)
+      for (const body of stored) expect(body).toMatch(/^v2\./)
+      expect(yield* historyBodies(encrypted, ROOM_A)).toEqual(["three", "two", "first"])
+    }))
+
+  it.effect("a prepare that throws fails its own batch; a batch of another room written with it commits", () =>
+    Effect.gen(function* () {
+      const { encrypted, write } = yield* setupPrepared()
+      yield* commitNow(encrypted, ROOM_A, [send("a1")], write)
+      yield* commitNow(encrypted, ROOM_B, [send("b1")], write)
+      vi.mocked(AesGcm.sealText).mockImplementationOnce(() => {
+        throw new Error("no cipher")
+      })
+      // Both batches are handed over before the store writes them together.
+      const answers = yield* Effect.async<Array<unknown>>((resume) => {
+        const out: Array<unknown> = []
+        const answer = (i: number) => (error: unknown) => {
+          out[i] = error ?? "committed"
+          if (out.filter((x) => x !== undefined).length === 2) resume(Effect.succeed(out))
+        }
+        encrypted.commitNow!(ROOM_A, EPOCH, MEMBERS, [send("a2")], undefined, answer(0))
+        encrypted.commitNow!(ROOM_B, EPOCH, MEMBERS, [send("b2")], undefined, answer(1))
+        write()
+      })
+      expect(answers[0]).toBeInstanceOf(StoreError)
+      expect(answers[1]).toBe("committed")
+      expect(yield* historyBodies(encrypted, ROOM_A)).toEqual(["a1"])
+      expect(yield* historyBodies(encrypted, ROOM_B)).toEqual(["b2", "b1"])
     }))
 })
 

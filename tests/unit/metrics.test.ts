@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Metric, MetricBoundaries, TestClock } from "effect"
 import * as M from "../../src/metrics/metrics.ts"
+import { withMetrics } from "../../src/metrics/instrumentedStore.ts"
+import { makeMemoryStore } from "../../storage/memory/MemoryStore.ts"
 import { renderPrometheus, renderSnapshot } from "../../src/metrics/prometheus.ts"
 
 /** The whole registry, catalog or not (renderPrometheus exports the catalog only). */
@@ -172,5 +174,28 @@ describe("metrics", () => {
       expect(byName.get("chat_messages_sent_total")).toEqual(["room_type", "database"])
       expect(byName.get("chat_query_duration_seconds")).toEqual(["operation", "database"])
       expect(byName.get("chat_active_connections")).toEqual(["client_type"])
+    }))
+
+  it.effect("metrics - the plain commits are timed as save_message, or react for a batch of reactions only (commitPreparedNow once its ops are made)", () =>
+    Effect.gen(function* () {
+      const name = unique("plain")
+      const react = { _tag: "React", actor: "u", seq: 1, emoji: "x", remove: false } as const
+      const send = { _tag: "Send", actor: "u", messageId: "m", clientMsgId: "c", body: "b" } as const
+      const store = withMetrics({
+        ...makeMemoryStore(),
+        name,
+        commitNow: (_r, _e, _m, _o, _s, done) => done(undefined, []),
+        commitPreparedNow: (_r, _e, _m, _s, prepare, done) => {
+          prepare()
+          done(undefined, [])
+        }
+      })
+      const members = new Map()
+      store.commitNow!("r" as never, 0, members, [send as never], undefined, () => undefined)
+      store.commitPreparedNow!("r" as never, 0, members, undefined, () => [send as never], () => undefined)
+      store.commitPreparedNow!("r" as never, 0, members, undefined, () => [react as never], () => undefined)
+      const text = yield* renderPrometheus
+      expect(text).toContain(`chat_query_duration_seconds_count{database="${name}",operation="save_message"} 2\n`)
+      expect(text).toContain(`chat_query_duration_seconds_count{database="${name}",operation="react"} 1\n`)
     }))
 })
