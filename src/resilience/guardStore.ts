@@ -14,7 +14,7 @@
  */
 import { Effect, Runtime } from "effect"
 import { StoreError } from "../../core/errors.ts"
-import type { ChatStore, CommitDone } from "../../storage/ChatStore.ts"
+import type { ChatStore } from "../../storage/ChatStore.ts"
 import { type Breaker, describeCause } from "./Breaker.ts"
 
 export class CircuitOpen extends Error {
@@ -86,13 +86,18 @@ export const withBreaker = (store: ChatStore, breaker: Breaker, timeoutMs?: numb
       )
     })
   /**
-   * The plain commit (the room actor's hot path) under the same rules, without an Effect:
-   * one timer per call for the deadline instead of Effect.timeoutFail, which races two
-   * fibers per commit.
+   * A plain call (the room actor's commit, the REST history page) under the same rules,
+   * without an Effect: one timer per call for the deadline instead of Effect.timeoutFail,
+   * which races two fibers per call. `E` includes StoreError (refusals and timeouts are one);
+   * only a StoreError counts as the database failing (a Fenced commit does not).
    */
-  const guardCommit = (start: (settle: CommitDone) => void, done: CommitDone): void => {
+  const guardPlain = <E extends { readonly _tag: string }, A>(
+    operation: "commit" | "history",
+    start: (settle: (error: E | undefined, value?: A) => void) => void,
+    done: (error: E | undefined, value?: A) => void
+  ): void => {
     const refused = breaker.reject()
-    if (refused !== undefined) return done(new StoreError({ operation: "commit", cause: new CircuitOpen(refused.message) }))
+    if (refused !== undefined) return done(new StoreError({ operation, cause: new CircuitOpen(refused.message) }) as unknown as E)
     let settled = false
     const timer =
       timeoutMs === undefined
@@ -100,50 +105,28 @@ export const withBreaker = (store: ChatStore, breaker: Breaker, timeoutMs?: numb
         : setTimeout(() => {
             if (settled) return
             settled = true
-            const e = timedOut("commit", timeoutMs)
+            const e = timedOut(operation, timeoutMs)
             breaker.hung(describeCause(e))
-            done(e)
+            done(e as unknown as E)
           }, timeoutMs)
-    start((error, results) => {
+    start((error, value) => {
       if (settled) return
       settled = true
       if (timer !== undefined) clearTimeout(timer)
       if (error === undefined) breaker.success()
       else if (error._tag === "StoreError") breaker.failure(describeCause(error))
-      done(error, results)
+      done(error, value)
     })
   }
   const guardNow = (commitNow: NonNullable<ChatStore["commitNow"]>): ChatStore["commitNow"] =>
-    (room, epoch, members, ops, shard, done) => guardCommit((settle) => commitNow(room, epoch, members, ops, shard, settle), done)
+    (room, epoch, members, ops, shard, done) => guardPlain("commit", (settle) => commitNow(room, epoch, members, ops, shard, settle), done)
   /** `commitPreparedNow` under the same rules. */
   const guardPreparedNow = (commitPreparedNow: NonNullable<ChatStore["commitPreparedNow"]>): ChatStore["commitPreparedNow"] =>
     (room, epoch, members, shard, prepare, done) =>
-      guardCommit((settle) => commitPreparedNow(room, epoch, members, shard, prepare, settle), done)
-  /** The plain history page under the same rules (as `guardNow`). */
+      guardPlain("commit", (settle) => commitPreparedNow(room, epoch, members, shard, prepare, settle), done)
+  /** The plain history page under the same rules. */
   const guardHistoryNow = (historyNow: NonNullable<ChatStore["historyNow"]>): ChatStore["historyNow"] =>
-    (room, before, limit, done) => {
-      const refused = breaker.reject()
-      if (refused !== undefined) return done(new StoreError({ operation: "history", cause: new CircuitOpen(refused.message) }))
-      let settled = false
-      const timer =
-        timeoutMs === undefined
-          ? undefined
-          : setTimeout(() => {
-              if (settled) return
-              settled = true
-              const e = timedOut("history", timeoutMs)
-              breaker.hung(describeCause(e))
-              done(e)
-            }, timeoutMs)
-      historyNow(room, before, limit, (error, page) => {
-        if (settled) return
-        settled = true
-        if (timer !== undefined) clearTimeout(timer)
-        if (error === undefined) breaker.success()
-        else breaker.failure(describeCause(error))
-        done(error, page)
-      })
-    }
+    (room, before, limit, done) => guardPlain("history", (settle) => historyNow(room, before, limit, settle), done)
   const out: Record<string, unknown> = {}
   for (const [operation, member] of Object.entries(store)) {
     if (operation === "ping") out[operation] = member

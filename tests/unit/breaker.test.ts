@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Option } from "effect"
 import { StoreError } from "../../core/errors.ts"
-import type { ChatStore, CommitDone } from "../../storage/ChatStore.ts"
+import type { ChatStore } from "../../storage/ChatStore.ts"
 import { makeMemoryStore } from "../../storage/memory/MemoryStore.ts"
 import * as Breaker from "../../src/resilience/Breaker.ts"
 import { waitFor } from "../support/wait.ts"
@@ -49,23 +49,31 @@ describe("breaker", () => {
     )
   )
 
-  it.live("breaker - the plain commits (commitNow, commitPreparedNow) time out alike, and are refused without preparing while open", () =>
+  it.live("breaker - the plain calls (commitNow, commitPreparedNow, historyNow) time out alike, and are refused without preparing while open", () =>
     Effect.scoped(
       Effect.gen(function* () {
         const breaker = yield* Breaker.make({ dependency: "postgres", title: "PostgreSQL", probe: Effect.never, probeTimeoutMs: 100 })
         let prepared = 0
         // A store whose plain commits never answer, as a stopped database would.
         const store = withBreaker(
-          { ...makeMemoryStore(), commitNow: () => undefined, commitPreparedNow: (_r, _e, _m, _s, prepare) => void (prepared += 1, prepare()) },
+          {
+            ...makeMemoryStore(),
+            commitNow: () => undefined,
+            commitPreparedNow: (_r, _e, _m, _s, prepare) => void (prepared += 1, prepare()),
+            historyNow: () => undefined
+          },
           breaker,
           50
         )
-        const answer = (f: (done: CommitDone) => void) =>
+        // The error a plain call answers with (any callback: only its first argument is read).
+        const answer = (f: (done: (error: unknown) => void) => void) =>
           Effect.async<unknown>((resume) => f((error) => resume(Effect.succeed(error))))
         const members = new Map()
         const viaNow = yield* answer((done) => store.commitNow!("r" as never, 0, members, [], undefined, done))
         const viaPrepared = yield* answer((done) => store.commitPreparedNow!("r" as never, 0, members, undefined, () => [], done))
-        for (const error of [viaNow, viaPrepared]) expect((error as StoreError).cause).toBeInstanceOf(StoreCallTimedOut)
+        const viaHistory = yield* answer((done) => store.historyNow!("r" as never, undefined, 50, done))
+        for (const error of [viaNow, viaPrepared, viaHistory]) expect((error as StoreError).cause).toBeInstanceOf(StoreCallTimedOut)
+        expect((viaHistory as StoreError).operation).toBe("history")
         expect(prepared).toBe(1)
         yield* Effect.promise(() => waitFor("the circuit to open", () => breaker.state() !== "closed", { timeoutMs: 2_000, intervalMs: 10 }))
         const refused = yield* answer((done) => store.commitPreparedNow!("r" as never, 0, members, undefined, () => [], done))
