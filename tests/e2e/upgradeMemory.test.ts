@@ -106,6 +106,10 @@ describe("Node WebSocket upgrade - memory", () => {
     expect(raw!.listenerCount("message")).toBe(1)
     expect(raw!.listenerCount("error")).toBe(1)
     expect(raw!.listenerCount("close")).toBe(2)
+    // The TCP socket has ws's error listener only: the upgrade's guard is gone.
+    const socket = (raw as unknown as { _socket: net.Socket })._socket
+    expect(socket.listenerCount("error")).toBe(1)
+    expect(typeof (socket as unknown as { _events: Record<string, unknown> })._events.error).toBe("function")
     const gone = new Promise<void>((resolve) => (closed = resolve))
     ws.close(4001, "bye")
     await gone
