@@ -251,7 +251,8 @@ export const REPEAT_WARMUP_MS = 10_000
  * it is warmed at that step's rate, and for at least REPEAT_WARMUP_MS (a fresh node settles
  * its heap and JIT within about 10 s of such load; warmed 3 s at the lowest rate, our node's
  * first 4,000 msg/s step failed at p99 114-140 ms in 2 of 2 repeats and held at 29-34 ms when
- * run again; warmed 10 s at 4,000, it held at 18.8 ms).
+ * run again; warmed 10 s at 4,000, it held at 18.8 ms. In the next full run one of two repeats
+ * still failed its first step: a fresh node is still dearer for a while, see bench/analysis.md).
  */
 export const warmupOf = (
   params: Pick<LoadParams, "warmupMs" | "rates" | "senders">,

@@ -48,6 +48,13 @@ export const OPERATION_NAMES: Readonly<Record<Exclude<keyof ChatStore, "name" | 
 export const commitOperation = (ops: ReadonlyArray<WriteOp>): "react" | "save_message" =>
   ops.length > 0 && ops.every((op) => op._tag === "React") ? "react" : "save_message"
 
+/** The plain commits' recorders of one store: the one for a batch's operation (`commitOperation` above). */
+const commitRecorders = (database: string) => {
+  const save = queryRecorder(OPERATION_NAMES.commit, database)
+  const react = queryRecorder("react", database)
+  return (ops: ReadonlyArray<WriteOp>) => (commitOperation(ops) === "react" ? react : save)
+}
+
 export const withMetrics = (store: ChatStore): ChatStore => {
   const out: Record<string, unknown> = {}
   for (const [operation, member] of Object.entries(store)) {
@@ -60,10 +67,9 @@ export const withMetrics = (store: ChatStore): ChatStore => {
         (commitOperation(ops) === "react" ? react : time)(commit(room, epoch, members, ops, shard))) satisfies ChatStore["commit"]
     } else if (operation === "commitNow" && typeof member === "function") {
       const commitNow = member as NonNullable<ChatStore["commitNow"]>
-      const save = queryRecorder(OPERATION_NAMES.commit, store.name)
-      const react = queryRecorder("react", store.name)
+      const recorderOf = commitRecorders(store.name)
       out[operation] = ((room, epoch, members, ops, shard, done) => {
-        const record = commitOperation(ops) === "react" ? react : save
+        const record = recorderOf(ops)
         const start = performance.now()
         commitNow(room, epoch, members, ops, shard, (error, results) => {
           record((performance.now() - start) / 1000)
@@ -73,18 +79,17 @@ export const withMetrics = (store: ChatStore): ChatStore => {
     } else if (operation === "commitPreparedNow" && typeof member === "function") {
       // Timed as `commitNow`; the kind of batch is known once its ops are made.
       const commitPreparedNow = member as NonNullable<ChatStore["commitPreparedNow"]>
-      const save = queryRecorder(OPERATION_NAMES.commit, store.name)
-      const react = queryRecorder("react", store.name)
+      const recorderOf = commitRecorders(store.name)
       out[operation] = ((room, epoch, members, shard, prepare, done) => {
         const start = performance.now()
-        let reacts = false
+        let record = recorderOf([])
         const made = () => {
           const ops = prepare()
-          reacts = commitOperation(ops) === "react"
+          record = recorderOf(ops)
           return ops
         }
         commitPreparedNow(room, epoch, members, shard, made, (error, results) => {
-          ;(reacts ? react : save)((performance.now() - start) / 1000)
+          record((performance.now() - start) / 1000)
           done(error, results)
         })
       }) satisfies ChatStore["commitPreparedNow"]
