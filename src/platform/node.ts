@@ -82,6 +82,18 @@ const framed = (text: string): Buffer => {
 
 const OPEN = 1
 
+const sendText = (ws: WebSocket, plain: boolean, text: string): void => {
+  const socket = socketOf(ws)
+  if (socket === undefined) {
+    ws.send(text)
+    return
+  }
+  corkForTurn(socket)
+  if (plain && ws.readyState === OPEN) socket.write(framed(text))
+  else ws.send(text)
+  flushIfLarge(socket)
+}
+
 /**
  * A socket's link for its session: a class, so no closures are made per socket. While the
  * socket is open and no extension was negotiated (the server does not offer
@@ -95,16 +107,7 @@ class WsLink implements SocketLink {
     this.plain = ws.extensions === ""
   }
   send(text: string): void {
-    const ws = this.ws
-    const socket = socketOf(ws)
-    if (socket === undefined) {
-      ws.send(text)
-      return
-    }
-    corkForTurn(socket)
-    if (this.plain && ws.readyState === OPEN) socket.write(framed(text))
-    else ws.send(text)
-    flushIfLarge(socket)
+    sendText(this.ws, this.plain, text)
   }
   close(code: number, reason: string): void {
     this.ws.close(code, reason)
@@ -168,6 +171,7 @@ function onRawMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
 }
 function onRawClose(this: WebSocket, code: number, reason: Buffer): void {
   const target = targetOf(this)
+  target.closed(this)
   try {
     const evt = { type: "close", code, reason: reason.toString("utf8") }
     target.events.onClose?.(evt as unknown as CloseEvent, target as unknown as WSContext<any>)
@@ -203,15 +207,20 @@ const dropAddedListeners = (ws: WebSocket, known: ReadonlyArray<Listener>) => {
     for (const listener of kept) ws.on(name, listener)
   }
 }
-class DirectEvents {
+class DirectEvents implements SocketLink {
   ws: WebSocket | undefined = undefined
+  /** No extension negotiated (see WsLink); known at open. */
+  private plain = false
   constructor(
     readonly events: WSEvents<any>,
-    readonly report: OnError
+    readonly report: OnError,
+    private readonly open: Set<WebSocket>
   ) {}
   onOpen(evt: Event, nodeWsContext: WSContext<any>): void {
     const ws = nodeWsContext.raw as WebSocket
     this.ws = ws
+    this.plain = ws.extensions === ""
+    this.open.add(ws)
     // `ws` has its own error listener on the socket now: the guard's is no longer needed,
     // and without it the socket's `error` entry is one function, not a list (64 bytes).
     socketOf(ws)?.removeListener("error", ignoreSocketError)
@@ -243,21 +252,33 @@ class DirectEvents {
   get url(): URL | null {
     return null
   }
+  /**
+   * The app's send (WSContext) and the session's (SocketLink) in one: a string goes out as
+   * WsLink sends it; anything else, or with options, through `ws.send`.
+   */
   send(source: string | ArrayBuffer | Uint8Array, options?: { compress?: boolean }): void {
-    this.ws!.send(source, { compress: options?.compress })
+    if (typeof source === "string" && options === undefined) sendText(this.ws!, this.plain, source)
+    else this.ws!.send(source, { compress: options?.compress })
   }
   close(code?: number, reason?: string): void {
     this.ws!.close(code, reason)
   }
+  bufferedAmount(): number {
+    return this.ws!.bufferedAmount
+  }
+  /** The socket closed: called by onRawClose before the app hears of it. */
+  closed(ws: WebSocket): void {
+    this.open.delete(ws)
+  }
 }
-const direct = (events: WSEvents<any>, options: unknown): WSEvents<any> =>
-  new DirectEvents(events, (options as { onError?: OnError } | undefined)?.onError ?? console.error) as unknown as WSEvents<any>
+const direct = (events: WSEvents<any>, options: unknown, open: Set<WebSocket>): WSEvents<any> =>
+  new DirectEvents(events, (options as { onError?: OnError } | undefined)?.onError ?? console.error, open) as unknown as WSEvents<any>
 
-const lightUpgrade = (upgrade: UpgradeWebSocket<any>): UpgradeWebSocket<any> =>
+const lightUpgrade = (upgrade: UpgradeWebSocket<any>, open: Set<WebSocket>): UpgradeWebSocket<any> =>
   ((createEvents: (c: Context) => WSEvents<any> | Promise<WSEvents<any>>, options?: unknown) =>
     async (c: Context, next: Next) => {
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return next()
-      const events = direct(await createEvents(c), options)
+      const events = direct(await createEvents(c), options, open)
       const standIn: { req: { url: string; header: typeof upgradeHeader }; env: unknown } = {
         req: { url: c.req.url, header: upgradeHeader },
         env: c.env
@@ -290,6 +311,15 @@ export const makeNodePlatform = (): Platform => {
   let target: Hono<any> | undefined
   const proxy = { request: (...args: Parameters<Hono["request"]>) => target!.request(...args) } as unknown as Hono
   const nodeWs = createNodeWebSocket({ app: proxy })
+  // The open sockets, to end them when the server stops. ws's own client tracking (a Set
+  // too) is turned off: it adds a closure and its scope to every socket, as a second close
+  // listener, which also makes the socket's close entry a list (about 0.1 KB per idle
+  // connection, heap snapshots). node-ws builds its WebSocketServer with the default
+  // (tracking on) and no way to pass options; ws 8 reads `clients` only where it tracks.
+  const open = new Set<WebSocket>()
+  const wss = nodeWs.wss as unknown as { clients: Set<WebSocket> | undefined; options: { clientTracking?: boolean } }
+  wss.clients = undefined
+  wss.options.clientTracking = false
   return {
     name: "node",
     runtimeStats: () => {
@@ -297,8 +327,10 @@ export const makeNodePlatform = (): Platform => {
       return { heapUsedBytes: m.heapUsed, residentBytes: m.rss, gcPauseSeconds: gcPauseMs / 1000 }
     },
     makeHttp2Client: makeNodeHttp2Client,
-    upgradeWebSocket: lightUpgrade(nodeWs.upgradeWebSocket),
-    linkOf: (ctx) => new WsLink(ctx.raw as WebSocket),
+    upgradeWebSocket: lightUpgrade(nodeWs.upgradeWebSocket, open),
+    // The socket's context is its DirectEvents, which is also its link (one object less
+    // per socket); WsLink serves any other context.
+    linkOf: (ctx) => (ctx instanceof DirectEvents ? ctx : new WsLink(ctx.raw as WebSocket)),
     serve: (app, options) =>
       Effect.acquireRelease(
         Effect.async<{ server: Server; port: number }, ServeError>((resume) => {
@@ -314,7 +346,7 @@ export const makeNodePlatform = (): Platform => {
         }),
         ({ server }) =>
           Effect.async<void>((resume) => {
-            for (const client of nodeWs.wss.clients) client.terminate()
+            for (const client of [...open]) client.terminate()
             server.close(() => resume(Effect.void))
             server.closeAllConnections?.()
           })

@@ -101,11 +101,12 @@ describe("Node WebSocket upgrade - memory", () => {
     const port = await listen(platform, app)
     const ws = await open(port)
     expect(await roundTrip(ws, "hi")).toBe("echo:hi")
-    // node-ws's listeners are gone: one each for message and error (the platform's), and
-    // for close the platform's and ws's own client tracking.
+    // node-ws's listeners are gone, and ws's client tracking is off: one listener each for
+    // message, close and error (the platform's), each kept as a function, not a list.
     expect(raw!.listenerCount("message")).toBe(1)
     expect(raw!.listenerCount("error")).toBe(1)
-    expect(raw!.listenerCount("close")).toBe(2)
+    expect(raw!.listenerCount("close")).toBe(1)
+    expect(typeof (raw as unknown as { _events: Record<string, unknown> })._events.close).toBe("function")
     // The TCP socket has ws's error listener only: the upgrade's guard is gone.
     const socket = (raw as unknown as { _socket: net.Socket })._socket
     expect(socket.listenerCount("error")).toBe(1)
@@ -135,5 +136,24 @@ describe("Node WebSocket upgrade - memory", () => {
     const again = await open(port)
     expect(await roundTrip(again, "still")).toBe("echo:still")
     again.close()
+  })
+
+  it("stopping the server ends every open socket (the platform tracks them, not ws)", async () => {
+    const platform = makeNodePlatform()
+    const app = new Hono()
+    app.get("/ws", platform.upgradeWebSocket(() => ({})))
+    const serverScope = Effect.runSync(Scope.make())
+    const { port } = await Effect.runPromise(
+      Scope.extend(platform.serve(app, { port: 0, host: "127.0.0.1", maxPayloadBytes: 1024 }), serverScope)
+    )
+    const sockets = [await open(port), await open(port), await open(port)]
+    // One closes on its own first: it must not be counted among the open ones.
+    const first = new Promise<number>((resolve) => sockets[0]!.once("close", resolve))
+    sockets[0]!.close(1000)
+    expect(await first).toBe(1000)
+    const ended = sockets.slice(1).map((ws) => new Promise<number>((resolve) => ws.once("close", resolve)))
+    await Effect.runPromise(Scope.close(serverScope, Exit.void))
+    // Terminated: no close frame, so the clients see 1006.
+    expect(await Promise.all(ended)).toEqual([1006, 1006])
   })
 })

@@ -21,6 +21,8 @@ export interface HubMember {
 }
 
 interface RoomFanout {
+  /** The room's id as first joined: later joiners keep this string, not their own copy. */
+  readonly room: RoomId
   readonly members: Set<HubMember>
   readonly scope: Scope.CloseableScope
   /** Completes once the bus subscription is live; joiners wait for it. */
@@ -30,6 +32,11 @@ interface RoomFanout {
 export interface Hub {
   readonly join: (room: RoomId, member: HubMember) => Effect.Effect<void>
   readonly leave: (room: RoomId, member: HubMember) => Effect.Effect<void>
+  /**
+   * The id string the hub already keeps for `room`, or `room` itself: a subscriber that keeps
+   * it shares one string per room (each subscribe frame decodes its own copy, ~56 bytes).
+   */
+  readonly canonical: (room: RoomId) => RoomId
   readonly rooms: () => number
 }
 
@@ -74,7 +81,7 @@ export const makeHub = (bus: RoomBus): Hub => {
         }
         return Effect.gen(function* () {
           const scope = yield* Scope.make()
-          const fanout: RoomFanout = { members: new Set([member]), scope, ready: yield* Deferred.make<void>() }
+          const fanout: RoomFanout = { room, members: new Set([member]), scope, ready: yield* Deferred.make<void>() }
           // Registered before the (possibly remote) subscription is made, so that concurrent
           // joiners share it; they wait on `ready` so none reads the room's head too early.
           rooms.set(room, fanout)
@@ -91,6 +98,7 @@ export const makeHub = (bus: RoomBus): Hub => {
         rooms.delete(room)
         return Scope.close(fanout.scope, Exit.void)
       }),
+    canonical: (room) => rooms.get(room)?.room ?? room,
     rooms: () => rooms.size
   }
 }

@@ -222,7 +222,8 @@ class WsSession implements Session, HubMember, OrderedSink {
     const self = this
     const { chat, hub, limits } = this.deps
     return Effect.gen(function* () {
-      if (self.subs.get(f.room) !== undefined) {
+      const room = hub.canonical(f.room)
+      if (self.subs.get(room) !== undefined) {
         return yield* Effect.fail(new BadRequest({ message: "already subscribed to this room" }))
       }
       if (self.subs.size >= limits.maxSubscriptions) {
@@ -230,21 +231,21 @@ class WsSession implements Session, HubMember, OrderedSink {
       }
       // Listen first, then read the head: every event after the head is then either
       // replayed or received live (or both, and the seq check drops the copy).
-      const sub: RoomSub = { room: f.room, lastSeq: -1, pending: [] }
+      const sub: RoomSub = { room, lastSeq: -1, pending: [] }
       self.subs.add(sub)
-      yield* hub.join(f.room, self)
-      const snapshot = yield* chat.access(self.user, f.room).pipe(
-        Effect.tapError(() => Effect.zipRight(Effect.sync(() => self.subs.delete(f.room)), hub.leave(f.room, self)))
+      yield* hub.join(room, self)
+      const snapshot = yield* chat.access(self.user, room).pipe(
+        Effect.tapError(() => Effect.zipRight(Effect.sync(() => self.subs.delete(room)), hub.leave(room, self)))
       )
       const head = snapshot.lastSeq
       if (f.since !== undefined && f.since > head) {
-        self.subs.delete(f.room)
-        yield* hub.leave(f.room, self)
+        self.subs.delete(room)
+        yield* hub.leave(room, self)
         return yield* Effect.fail(new BadRequest({ message: `since ${f.since} is past the room's last seq ${head}` }))
       }
-      yield* chat.subscribed(self.user, f.room)
+      yield* chat.subscribed(self.user, room)
       const truncated = f.since !== undefined && head - f.since > limits.replayCap
-      self.sendRaw(replyFrame("subscribed", f.id, { room: f.room, seq: head, ...(truncated ? { truncated: true } : {}) }))
+      self.sendRaw(replyFrame("subscribed", f.id, { room, seq: head, ...(truncated ? { truncated: true } : {}) }))
       if (f.since === undefined || truncated) {
         sub.lastSeq = head
         self.startCatchUp(sub, head)
