@@ -1,11 +1,19 @@
 /**
  * Preloaded (`--import`) into every server the idle scenario measures, our node and the
  * peers alike, with `--expose-gc`: SIGUSR2 runs a full garbage collection, so that memory
- * per connection can be read without the garbage of connecting. Bench-only: the product
- * never loads this file.
+ * per connection can be read without the garbage of connecting, and then writes the heap in
+ * use to a file the bench reads (bench/lib/heapUsed.ts). Bench-only: the product never
+ * loads this file.
  */
+import { writeFileSync } from "node:fs"
+import { heapUsedFile } from "./heapUsed.ts"
+
 const gc = (globalThis as { gc?: () => void }).gc
-if (typeof gc === "function") process.on("SIGUSR2", () => gc())
+if (typeof gc === "function")
+  process.on("SIGUSR2", () => {
+    gc()
+    writeFileSync(heapUsedFile(process.pid), String(process.memoryUsage().heapUsed))
+  })
 
 /**
  * `BENCH_HEAP_SNAPSHOT=<dir>`: after each such GC, also a heap snapshot into <dir> (the last

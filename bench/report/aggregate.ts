@@ -112,15 +112,19 @@ export const fixedCells = (load: LoadResult): Array<FixedCell> =>
     })
   )
 
-/** The median KB per connection of a server's measured runs at `k`, with their range and count. */
+/**
+ * The median KB per connection of a server's measured runs at `k`, with their range and
+ * count: by RSS (what the target uses), or by JS heap.
+ */
 export const idleMedian = (
   result: IdleResult,
   server: ServerName,
-  k: number
+  k: number,
+  figure: "perConnectionKB" | "perConnectionHeapKB" = "perConnectionKB"
 ): { readonly median: number; readonly min: number; readonly max: number; readonly runs: number } | undefined => {
   const values = result.runs
-    .filter((r) => r.server === server && r.requested === k && r.perConnectionKB !== undefined && r.error === undefined)
-    .map((r) => r.perConnectionKB!)
+    .filter((r) => r.server === server && r.requested === k && r[figure] !== undefined && r.error === undefined)
+    .map((r) => r[figure]!)
     .sort((a, b) => a - b)
   if (values.length === 0) return undefined
   return { median: Math.round(median(values)! * 100) / 100, min: values[0]!, max: values.at(-1)!, runs: values.length }

@@ -3,6 +3,7 @@
  * table per scenario with this project and the peers side by side. Nothing in it is
  * written by hand, so it always says what the run measured and nothing more.
  */
+import type { IdleResult } from "../scenarios/idle.ts"
 import type { ServerRun, StepReport } from "../scenarios/stepped.ts"
 import type { LoadResult } from "../scenarios/load.ts"
 import { acked, aggregate, deliveries, fixedCells, idleMedian, ratioOfMedians, servers, type ServerAggregate } from "./aggregate.ts"
@@ -416,6 +417,10 @@ const idleSection = (r: BenchResults) => {
   const idle = r.scenarios.idle!
   // Each run against the median of raw ws's runs at the same count.
   const rawAt = (k: number) => idleMedian(idle, "rawws", k)?.median ?? null
+  const rawHeapAt = (k: number) => idleMedian(idle, "rawws", k, "perConnectionHeapKB")?.median ?? null
+  const heapMeasured = idle.runs.some((r) => r.perConnectionHeapKB !== undefined)
+  const vsRaw = (run: IdleResult["runs"][number], value: number | undefined, raw: number | null) =>
+    run.server === "rawws" ? (value === undefined ? "-" : "1.00x") : value === undefined ? "-" : x(ratioTo(value, raw))
   return [
     "## 3. Idle connections",
     "",
@@ -425,10 +430,27 @@ const idleSection = (r: BenchResults) => {
       `"At 1 s, no GC" is the growth one second after the last connection without that collection, with the garbage of connecting still on the heap. Open-file limit: ${n(idle.fdLimit)}.` +
       (idle.runs.some((r) => r.repeat !== undefined)
         ? ` Each server ran several times at each count, interleaved (#n); "vs raw ws" compares each run with the median of raw ws's runs, and the target compares the medians.`
+        : "") +
+      (heapMeasured
+        ? " **JS heap KB per connection** is the growth of the JS heap in use (`process.memoryUsage().heapUsed`, written by the same handler " +
+          "right after each collection) over the same two points: the JavaScript objects a connection keeps, without native memory and without " +
+          "pages the allocators hold but do not use, which make the RSS figure swing from run to run. It is reported beside the target, not instead of it."
         : ""),
     "",
     table(
-      ["server", "connections", "RSS start MB", "RSS before MB", "RSS after MB", "KB per connection (after GC)", "KB at 1 s, no GC", "vs raw ws", "connect time s", "notes"],
+      [
+        "server",
+        "connections",
+        "RSS start MB",
+        "RSS before MB",
+        "RSS after MB",
+        "KB per connection (after GC)",
+        "KB at 1 s, no GC",
+        "vs raw ws",
+        ...(heapMeasured ? ["JS heap KB per connection", "heap vs raw ws"] : []),
+        "connect time s",
+        "notes"
+      ],
       idle.runs.map((run) => [
         run.repeat !== undefined ? `${label(run.server)} #${run.repeat}` : label(run.server),
         run.connections !== undefined ? n(run.connections) : n(run.requested),
@@ -437,7 +459,8 @@ const idleSection = (r: BenchResults) => {
         n(run.rssAfterMB, 1),
         n(run.perConnectionKB, 2),
         n(run.perConnectionKBAt1s, 2),
-        run.server === "rawws" || run.perConnectionKB === undefined ? (run.server === "rawws" ? "1.00x" : "-") : x(ratioTo(run.perConnectionKB, rawAt(run.requested))),
+        vsRaw(run, run.perConnectionKB, rawAt(run.requested)),
+        ...(heapMeasured ? [n(run.perConnectionHeapKB, 2), vsRaw(run, run.perConnectionHeapKB, rawHeapAt(run.requested))] : []),
         n(run.connectS, 1),
         run.skipped !== undefined
           ? `skipped: ${run.skipped}`

@@ -92,11 +92,18 @@ export const computeTargets = (s: {
     const ours = k === undefined ? undefined : idleMedian(s.idle, "ours-postgres", k)
     const raw = k === undefined ? undefined : idleMedian(s.idle, "rawws", k)
     const spread = (m: NonNullable<typeof ours>) => (m.runs > 1 ? ` (median of ${m.runs}, ${m.min}–${m.max})` : "")
+    // Beside it, not judged: the JS heap a connection keeps (steadier than RSS from run to run).
+    const oursHeap = k === undefined ? undefined : idleMedian(s.idle, "ours-postgres", k, "perConnectionHeapKB")
+    const rawHeap = k === undefined ? undefined : idleMedian(s.idle, "rawws", k, "perConnectionHeapKB")
+    const heapRatio = ratio(oursHeap?.median ?? null, rawHeap?.median ?? null)
     out.push(
       judge(
         "idle-memory",
         "memory per idle connection <= 1.2x raw ws",
-        k === undefined ? "not measured for both" : `${ours!.median}${spread(ours!)} vs ${raw!.median}${spread(raw!)} KB per connection at ${k}`,
+        k === undefined
+          ? "not measured for both"
+          : `${ours!.median}${spread(ours!)} vs ${raw!.median}${spread(raw!)} KB per connection at ${k} (RSS)` +
+              (heapRatio !== null ? `; JS heap ${oursHeap!.median} vs ${rawHeap!.median} KB, ${heapRatio.toFixed(2)}x` : ""),
         ratio(ours?.median ?? null, raw?.median ?? null),
         1.2,
         "max"

@@ -12,6 +12,7 @@ import type { BenchConfig } from "../config.ts"
 import { startClients } from "../lib/clients.ts"
 import { fdLimit } from "../lib/machine.ts"
 import type { BenchPostgres } from "../lib/postgres.ts"
+import { readHeapUsed, removeHeapUsed } from "../lib/heapUsed.ts"
 import { mb, rssBytes } from "../lib/procstat.ts"
 import { planRooms } from "../lib/rooms.ts"
 import { startServer, type RunningServer, type ServerName } from "../lib/servers.ts"
@@ -43,6 +44,14 @@ export interface IdleRun {
   readonly perConnectionKB?: number
   /** Without the GC, one second after the last connection (connect-time garbage mostly still on the heap). */
   readonly perConnectionKBAt1s?: number
+  /** The JS heap in use after the same full GCs (process.memoryUsage().heapUsed), before and after connecting. */
+  readonly heapBeforeMB?: number
+  readonly heapAfterMB?: number
+  /**
+   * From the heap figures: the JavaScript objects a connection keeps, without native memory
+   * and without pages the allocators keep but do not use (which make the RSS figure swing).
+   */
+  readonly perConnectionHeapKB?: number
 }
 
 export interface IdleResult {
@@ -60,12 +69,16 @@ const settledRss = async (pid: number): Promise<number> => {
   return samples.sort((a, b) => a - b)[2]
 }
 
-/** Full GC in the server (it was started with gcOnSignal), a moment for it, then the settled RSS. */
-const rssAfterGc = async (pid: number): Promise<number> => {
+/**
+ * Full GC in the server (it was started with gcOnSignal), a moment for it, then the settled
+ * RSS, and the heap in use the server wrote after that GC.
+ */
+const afterGc = async (pid: number): Promise<{ rss: number; heap: number | undefined }> => {
   process.kill(pid, "SIGUSR2")
   await delay(500)
   process.kill(pid, "SIGUSR2")
-  return settledRss(pid)
+  const rss = await settledRss(pid)
+  return { rss, heap: readHeapUsed(pid) }
 }
 
 const runOne = async (cfg: BenchConfig, name: ServerName, k: number, pg: BenchPostgres | undefined, log: Log): Promise<IdleRun> => {
@@ -90,7 +103,8 @@ const runOne = async (cfg: BenchConfig, name: ServerName, k: number, pg: BenchPo
     })
     // The baseline after a full GC too: the garbage of creating the rooms must not count as
     // "before", or the later reading could even come out lower.
-    const rssBefore = await rssAfterGc(server.pid)
+    const before = await afterGc(server.pid)
+    const rssBefore = before.rss
     const processes = Math.max(cfg.clientProcesses, Math.ceil(plan.conns.length / (limit - FD_HEADROOM)))
     const t0 = performance.now()
     const pool = await startClients({
@@ -106,16 +120,22 @@ const runOne = async (cfg: BenchConfig, name: ServerName, k: number, pg: BenchPo
       const connectS = Math.round(performance.now() - t0) / 1000
       const connected = pool.ready.reduce((a, r) => a + r.connected, 0)
       const failed = pool.ready.reduce((a, r) => a + r.failed, 0)
-      const perConnection = (rss: number) => (connected === 0 ? 0 : Math.round(((rss - rssBefore) / connected / 1024) * 100) / 100)
+      const perConnection = (rss: number, from = rssBefore) => (connected === 0 ? 0 : Math.round(((rss - from) / connected / 1024) * 100) / 100)
       const perConnectionKBAt1s = perConnection(await settledRss(server.pid))
       // What a connection keeps: read after a full GC in every server alike (SIGUSR2, see
       // bench/lib/gcOnSignal.ts), not the garbage of connecting (token checks, upgrade
       // requests, subscribe replies) that V8 would free whenever it next collects.
-      const rssAfter = await rssAfterGc(server.pid)
+      const after = await afterGc(server.pid)
+      const rssAfter = after.rss
       const perConnectionKB = perConnection(rssAfter)
+      const heap =
+        before.heap !== undefined && after.heap !== undefined
+          ? { heapBeforeMB: mb(before.heap), heapAfterMB: mb(after.heap), perConnectionHeapKB: perConnection(after.heap, before.heap) }
+          : {}
       log(
         `  ${name} ${connected} idle connections (${failed} failed): ${mb(rssBefore)} -> ${mb(rssAfter)} MB, ` +
-          `${perConnectionKB} KB each after a full GC (${perConnectionKBAt1s} KB at 1 s without)`
+          `${perConnectionKB} KB each after a full GC (${perConnectionKBAt1s} KB at 1 s without)` +
+          (heap.perConnectionHeapKB !== undefined ? `; JS heap ${heap.heapBeforeMB} -> ${heap.heapAfterMB} MB, ${heap.perConnectionHeapKB} KB each` : "")
       )
       return {
         server: name,
@@ -130,7 +150,8 @@ const runOne = async (cfg: BenchConfig, name: ServerName, k: number, pg: BenchPo
         rssBeforeMB: mb(rssBefore),
         rssAfterMB: mb(rssAfter),
         perConnectionKB,
-        perConnectionKBAt1s
+        perConnectionKBAt1s,
+        ...heap
       }
     } finally {
       await pool.close()
@@ -141,6 +162,7 @@ const runOne = async (cfg: BenchConfig, name: ServerName, k: number, pg: BenchPo
     return { server: name, requested: k, error: message.slice(0, 2000) }
   } finally {
     await server?.stop()
+    if (server !== undefined) removeHeapUsed(server.pid)
   }
 }
 
