@@ -82,6 +82,12 @@ const framed = (text: string): Buffer => {
 
 const OPEN = 1
 
+/**
+ * A text frame to a socket. While the socket is open and no extension was negotiated (the
+ * server does not offer permessage-deflate, so none is), it is written to the socket as one
+ * framed buffer, the bytes `ws` would write; otherwise (closing, or an extension) it goes
+ * through `ws.send`, which also gives a send after close the behaviour `ws` defines.
+ */
 const sendText = (ws: WebSocket, plain: boolean, text: string): void => {
   const socket = socketOf(ws)
   if (socket === undefined) {
@@ -92,29 +98,6 @@ const sendText = (ws: WebSocket, plain: boolean, text: string): void => {
   if (plain && ws.readyState === OPEN) socket.write(framed(text))
   else ws.send(text)
   flushIfLarge(socket)
-}
-
-/**
- * A socket's link for its session: a class, so no closures are made per socket. While the
- * socket is open and no extension was negotiated (the server does not offer
- * permessage-deflate, so none is), a frame is written to the socket as one framed buffer,
- * the bytes `ws` would write; otherwise (closing, or an extension) it goes through `ws.send`,
- * which also gives a send after close the behaviour `ws` defines.
- */
-class WsLink implements SocketLink {
-  private readonly plain: boolean
-  constructor(private readonly ws: WebSocket) {
-    this.plain = ws.extensions === ""
-  }
-  send(text: string): void {
-    sendText(this.ws, this.plain, text)
-  }
-  close(code: number, reason: string): void {
-    this.ws.close(code, reason)
-  }
-  bufferedAmount(): number {
-    return this.ws.bufferedAmount
-  }
 }
 
 /**
@@ -209,7 +192,7 @@ const dropAddedListeners = (ws: WebSocket, known: ReadonlyArray<Listener>) => {
 }
 class DirectEvents implements SocketLink {
   ws: WebSocket | undefined = undefined
-  /** No extension negotiated (see WsLink); known at open. */
+  /** No extension negotiated (see sendText); known at open. */
   private plain = false
   constructor(
     readonly events: WSEvents<any>,
@@ -254,7 +237,7 @@ class DirectEvents implements SocketLink {
   }
   /**
    * The app's send (WSContext) and the session's (SocketLink) in one: a string goes out as
-   * WsLink sends it; anything else, or with options, through `ws.send`.
+   * sendText sends it; anything else, or with options, through `ws.send`.
    */
   send(source: string | ArrayBuffer | Uint8Array, options?: { compress?: boolean }): void {
     if (typeof source === "string" && options === undefined) sendText(this.ws!, this.plain, source)
@@ -328,9 +311,12 @@ export const makeNodePlatform = (): Platform => {
     },
     makeHttp2Client: makeNodeHttp2Client,
     upgradeWebSocket: lightUpgrade(nodeWs.upgradeWebSocket, open),
-    // The socket's context is its DirectEvents, which is also its link (one object less
-    // per socket); WsLink serves any other context.
-    linkOf: (ctx) => (ctx instanceof DirectEvents ? ctx : new WsLink(ctx.raw as WebSocket)),
+    // The socket's context is its DirectEvents (every socket opens through lightUpgrade),
+    // which is also its link: no object of its own per socket, and no closures (a class).
+    linkOf: (ctx) => {
+      if (!(ctx instanceof DirectEvents)) throw new TypeError("not a socket opened by this platform")
+      return ctx
+    },
     serve: (app, options) =>
       Effect.acquireRelease(
         Effect.async<{ server: Server; port: number }, ServeError>((resume) => {
