@@ -14,7 +14,7 @@ import { ROOT } from "./children.ts"
 /** Where the compiled peers, client worker and preload go (ignored by git). */
 export const BENCH_BUILD = join(ROOT, "bench", ".build")
 
-const ENTRIES = ["bench/peers/rawws.ts", "bench/peers/socketio.ts", "bench/peers/socketioPg.ts", "bench/peers/leanPg.ts", "bench/client/worker.ts", "bench/lib/gcOnSignal.ts", "bench/lib/promotion.ts"]
+const ENTRIES = ["bench/peers/rawws.ts", "bench/peers/socketio.ts", "bench/peers/socketioPg.ts", "bench/peers/leanPg.ts", "bench/client/worker.ts", "bench/lib/gcOnSignal.ts", "bench/lib/gcTrace.ts"]
 
 /** The compiled file of a bench source: bench/peers/rawws.ts -> bench/.build/peers/rawws.js. */
 export const compiled = (source: string): string => join(BENCH_BUILD, source.replace(/^bench\//, "").replace(/\.ts$/, ".js"))
