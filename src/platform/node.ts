@@ -176,18 +176,15 @@ const OWN: ReadonlyArray<readonly [string, Listener]> = [
   ["error", onRawError]
 ]
 /**
- * Removes the listeners added to `ws` since `known` was taken (node-ws's, after `onOpen`).
- * An event left with two or more listeners (`close`: ws's client tracking and ours) is set
- * again in order, so its list is a new one of that length, not the longer one node-ws's
- * listeners left with spare room (about 90 bytes per idle connection, heap snapshots).
+ * Removes the listeners added to `ws` since `known` was taken (node-ws's, after `onOpen`),
+ * one by one: an event left with one listener keeps it as a function, not a list (EventEmitter
+ * unwraps a list of one), which is what an idle socket should hold.
  */
 const dropAddedListeners = (ws: WebSocket, known: ReadonlyArray<Listener>) => {
   for (const [name] of OWN) {
-    const all = ws.listeners(name) as Array<Listener>
-    const kept = all.filter((listener) => known.includes(listener))
-    if (kept.length === all.length) continue
-    ws.removeAllListeners(name)
-    for (const listener of kept) ws.on(name, listener)
+    for (const listener of ws.listeners(name) as Array<Listener>) {
+      if (!known.includes(listener)) ws.removeListener(name, listener)
+    }
   }
 }
 class DirectEvents implements SocketLink {
