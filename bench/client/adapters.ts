@@ -3,9 +3,9 @@
  * connect and join one room, send a body, report deliveries, acks and errors. A delivery
  * hands over only the start of the body, where the sender wrote `<step>:<send time us>:`.
  */
-import WebSocket from "ws"
 import type { Protocol } from "../lib/servers.ts"
 import type { ConnSpec } from "./messages.ts"
+import { openLite, type LiteSocket } from "./wsLite.ts"
 
 export interface Hooks {
   readonly onDelivery: (bodyHead: string) => void
@@ -48,6 +48,43 @@ const withTimeout = <A>(p: Promise<A>, what: string, cleanup: () => void): Promi
     )
   })
 
+const EVENT_PREFIX = Buffer.from('{"type":"event"')
+const SEQ_KEY = Buffer.from('"seq":')
+const BODY_KEY = Buffer.from('"body":"')
+
+/**
+ * Where `key` starts in b[s, e), or -1. A loop in JS, not Buffer.indexOf: for a key a few
+ * dozen bytes into a short frame it costs a third of the native call (and the native search
+ * would run on past `e` into older reads left in the shared read buffer).
+ */
+const indexIn = (b: Buffer, key: Buffer, s: number, e: number): number => {
+  const k0 = key[0]
+  const last = e - key.length
+  next: for (let i = s; i <= last; i++) {
+    if (b[i] !== k0) continue
+    for (let j = 1; j < key.length; j++) if (b[i + j] !== key[j]) continue next
+    return i
+  }
+  return -1
+}
+
+const startsWith = (b: Buffer, key: Buffer, s: number, e: number): boolean => {
+  if (e - s < key.length) return false
+  for (let j = 0; j < key.length; j++) if (b[s + j] !== key[j]) return false
+  return true
+}
+
+/** The unsigned decimal number at b[i], up to the first other byte. */
+const digitsAt = (b: Buffer, i: number, e: number): number => {
+  let v = 0
+  for (; i < e; i++) {
+    const d = b[i] - 48
+    if (d < 0 || d > 9) break
+    v = v * 10 + d
+  }
+  return v
+}
+
 /**
  * This project's protocol: JWT, `subscribe`, `send` with clientMsgId, `ack` and `event` frames.
  * Keeps the last event seq it saw, so `reconnect` (the reconnect storm) can drop the socket
@@ -58,70 +95,74 @@ const ours: Connect = (url, spec, hooks) => {
   let n = 0
   let lastSeq: number | undefined
   let dropping = false
-  let ws: WebSocket | undefined
+  let ws: LiteSocket | undefined
+  let closed: (() => void) | undefined
   const roomJson = JSON.stringify(spec.room)
   const open = (since: number | undefined) => {
-    const sock = new WebSocket(url, {
-      headers: { authorization: `Bearer ${spec.token}` },
-      perMessageDeflate: false,
-      ...(spec.localAddress !== undefined ? { localAddress: spec.localAddress } : {})
-    })
-    ws = sock
+    let subscribed = false
+    let onSubscribed!: () => void
+    let onFailed!: (e: Error) => void
     const ready = new Promise<void>((resolve, reject) => {
-      let subscribed = false
-      sock.on("message", (data: Buffer) => {
-        const text = data.toString()
-        // Events are 100x the acks in fan-out: find the seq and body without parsing the whole frame.
-        if (text.startsWith('{"type":"event"')) {
-          const s = text.indexOf('"seq":')
-          if (s >= 0) {
-            const seq = parseInt(text.slice(s + 6, s + 26), 10)
-            if (lastSeq === undefined || seq > lastSeq) lastSeq = seq
-          }
-          const i = text.indexOf('"body":"')
-          if (i >= 0) hooks.onDelivery(text.slice(i + 8, i + 8 + HEAD))
-          return
-        }
-        const f = JSON.parse(text) as { type: string; id?: string; code?: string; message?: string; seq?: number; truncated?: boolean }
-        if (f.type === "ack") {
-          const p = f.id !== undefined ? pending.get(f.id) : undefined
-          if (p !== undefined) {
-            pending.delete(f.id!)
-            hooks.onAck(p.step, p.sentUs)
-          }
-        } else if (f.type === "error") {
-          if (!subscribed && f.id === "sub") {
-            reject(new Error(`subscribe failed: ${f.code} ${f.message}`))
+      onSubscribed = resolve
+      onFailed = reject
+    })
+    const sock = openLite(
+      url,
+      { headers: { authorization: `Bearer ${spec.token}` }, ...(spec.localAddress !== undefined ? { localAddress: spec.localAddress } : {}) },
+      {
+        message: (b, s, e) => {
+          // Events are 100x the acks in fan-out: find the seq and body in the bytes, decoding
+          // only those, without parsing the frame.
+          if (startsWith(b, EVENT_PREFIX, s, e)) {
+            const q = indexIn(b, SEQ_KEY, s, e)
+            if (q >= 0) {
+              const seq = digitsAt(b, q + SEQ_KEY.length, e)
+              if (lastSeq === undefined || seq > lastSeq) lastSeq = seq
+            }
+            const i = indexIn(b, BODY_KEY, q >= 0 ? q : s, e)
+            if (i >= 0) hooks.onDelivery(b.toString("latin1", i + BODY_KEY.length, Math.min(e, i + BODY_KEY.length + HEAD)))
             return
           }
-          const p = f.id !== undefined ? pending.get(f.id) : undefined
-          if (p !== undefined) pending.delete(f.id!)
-          hooks.onError(p?.step, f.code ?? "unknown")
-        } else if (f.type === "subscribed" && !subscribed) {
-          subscribed = true
-          if (f.truncated === true) hooks.onError(undefined, "resume_truncated")
-          // A first subscription starts at the room's head; a resume keeps the seq it had.
-          if (lastSeq === undefined && typeof f.seq === "number") lastSeq = f.seq
-          resolve()
+          const f = JSON.parse(b.toString("utf8", s, e)) as { type: string; id?: string; code?: string; message?: string; seq?: number; truncated?: boolean }
+          if (f.type === "ack") {
+            const p = f.id !== undefined ? pending.get(f.id) : undefined
+            if (p !== undefined) {
+              pending.delete(f.id!)
+              hooks.onAck(p.step, p.sentUs)
+            }
+          } else if (f.type === "error") {
+            if (!subscribed && f.id === "sub") {
+              onFailed(new Error(`subscribe failed: ${f.code} ${f.message}`))
+              return
+            }
+            const p = f.id !== undefined ? pending.get(f.id) : undefined
+            if (p !== undefined) pending.delete(f.id!)
+            hooks.onError(p?.step, f.code ?? "unknown")
+          } else if (f.type === "subscribed" && !subscribed) {
+            subscribed = true
+            if (f.truncated === true) hooks.onError(undefined, "resume_truncated")
+            // A first subscription starts at the room's head; a resume keeps the seq it had.
+            if (lastSeq === undefined && typeof f.seq === "number") lastSeq = f.seq
+            onSubscribed()
+          }
+        },
+        close: () => {
+          for (const [id, p] of pending) {
+            pending.delete(id)
+            hooks.onError(p.step, "socket_closed")
+          }
+          if (subscribed && !dropping) hooks.onClose()
+          else if (!subscribed) onFailed(new Error("closed before subscribed"))
+          closed?.()
         }
-      })
-      sock.once("open", () =>
-        sock.send(JSON.stringify({ type: "subscribe", id: "sub", room: spec.room, ...(since !== undefined ? { since } : {}) }))
-      )
-      sock.once("unexpected-response", (_req, res) => reject(new Error(`HTTP ${res.statusCode} on upgrade`)))
-      sock.on("error", (e) => {
-        if (!subscribed) reject(e)
-      })
-      sock.once("close", () => {
-        for (const [id, p] of pending) {
-          pending.delete(id)
-          hooks.onError(p.step, "socket_closed")
-        }
-        if (subscribed && !dropping) hooks.onClose()
-        else if (!subscribed) reject(new Error("closed before subscribed"))
-      })
+      }
+    )
+    ws = sock
+    const subscribing = sock.upgraded.then(() => {
+      sock.send(JSON.stringify({ type: "subscribe", id: "sub", room: spec.room, ...(since !== undefined ? { since } : {}) }))
+      return ready
     })
-    return withTimeout(ready, "connect+subscribe", () => sock.terminate())
+    return withTimeout(subscribing, "connect+subscribe", () => sock.terminate())
   }
   const conn: Conn = {
     send: (step, body, sentUs) => {
@@ -136,9 +177,10 @@ const ours: Connect = (url, spec, hooks) => {
     reconnect: async (dropMs) => {
       dropping = true
       const old = ws!
-      const closed = new Promise<void>((resolve) => old.once("close", () => resolve()))
+      const gone = new Promise<void>((resolve) => (closed = resolve))
       old.terminate()
-      await closed
+      await gone
+      closed = undefined
       await new Promise((resolve) => setTimeout(resolve, dropMs))
       const t0 = performance.now()
       try {
@@ -155,9 +197,26 @@ const ours: Connect = (url, spec, hooks) => {
 /** The raw ws peer: `J<room>` to join, `M<room><body>` to send, frames forwarded as they are. */
 const rawws: Connect = (url, spec, hooks) => {
   if (spec.room.length !== 8) throw new Error("raw ws rooms are 8 characters")
-  const ws = new WebSocket(url, {
-    perMessageDeflate: false,
-    ...(spec.localAddress !== undefined ? { localAddress: spec.localAddress } : {})
+  let joined = false
+  let onJoined!: () => void
+  let onFailed!: (e: Error) => void
+  const join = new Promise<void>((resolve, reject) => {
+    onJoined = resolve
+    onFailed = reject
+  })
+  const ws = openLite(url, spec.localAddress !== undefined ? { localAddress: spec.localAddress } : {}, {
+    message: (b, s, e) => {
+      if (e - s < 9) return
+      if (b[s] === 0x4d) hooks.onDelivery(b.toString("latin1", s + 9, Math.min(e, s + 9 + HEAD)))
+      else if (b[s] === 0x4a && !joined) {
+        joined = true
+        onJoined()
+      }
+    },
+    close: () => {
+      if (joined) hooks.onClose()
+      else onFailed(new Error("closed before joined"))
+    }
   })
   const prefix = `M${spec.room}`
   const conn: Conn = {
@@ -168,25 +227,11 @@ const rawws: Connect = (url, spec, hooks) => {
     },
     close: () => ws.close()
   }
-  const ready = new Promise<Conn>((resolve, reject) => {
-    let joined = false
-    ws.on("message", (data: Buffer) => {
-      if (data[0] === 0x4d) hooks.onDelivery(data.toString("latin1", 9, 9 + HEAD))
-      else if (data[0] === 0x4a && !joined) {
-        joined = true
-        resolve(conn)
-      }
-    })
-    ws.once("open", () => ws.send(`J${spec.room}`))
-    ws.on("error", (e) => {
-      if (!joined) reject(e)
-    })
-    ws.once("close", () => {
-      if (joined) hooks.onClose()
-      else reject(new Error("closed before joined"))
-    })
+  const ready = ws.upgraded.then(() => {
+    ws.send(`J${spec.room}`)
+    return join
   })
-  return withTimeout(ready, "connect+join", () => ws.terminate())
+  return withTimeout(ready.then(() => conn), "connect+join", () => ws.terminate())
 }
 
 /** Both Socket.IO peers: `join` and `msg` events with acks. */

@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from "node:child_process"
 import type { ConnSpec, FromWorker, Ready, Sent, Stats, Stormed, ToWorker } from "../client/messages.ts"
 import { compiled } from "./build.ts"
 import { ROOT, stopChild, track } from "./children.ts"
+import { flagsOf } from "./servers.ts"
 import type { Protocol } from "./servers.ts"
 
 /** The client processes run compiled too (./build.ts): the TS loader would cost them CPU and start time. */
@@ -22,8 +23,11 @@ interface Worker {
 
 type DistributiveOmit<T, K extends keyof any> = T extends unknown ? Omit<T, K> : never
 
+/** `BENCH_CLIENT_NODE_FLAGS="--flag ..."`: extra Node/V8 flags for the client processes (e.g. `--cpu-prof`, to see what a delivery costs them). */
+const clientNodeFlags = (): Array<string> => flagsOf(process.env.BENCH_CLIENT_NODE_FLAGS)
+
 const startWorker = (): Worker => {
-  const child = track(fork(WORKER, [], { cwd: ROOT, execArgv: [], stdio: ["ignore", "inherit", "inherit", "ipc"] }))
+  const child = track(fork(WORKER, [], { cwd: ROOT, execArgv: clientNodeFlags(), stdio: ["ignore", "inherit", "inherit", "ipc"] }))
   const pending = new Map<number, Pending>()
   let rid = 0
   child.on("message", (raw) => {

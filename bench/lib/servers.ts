@@ -170,7 +170,7 @@ const oursEnv = (): Record<string, string> =>
       .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])
   )
 
-const flagsOf = (value: string | undefined): Array<string> => (value ?? "").split(/\s+/).filter((f) => f !== "")
+export const flagsOf = (value: string | undefined): Array<string> => (value ?? "").split(/\s+/).filter((f) => f !== "")
 /** `BENCH_OURS_NODE_FLAGS="--flag ..."`: extra V8/Node flags for our node only (experiments). */
 const oursNodeFlags = (): Array<string> => flagsOf(process.env.BENCH_OURS_NODE_FLAGS)
 /** `BENCH_PEER_NODE_FLAGS="--flag ..."`: the same for the peers (e.g. `--perf-basic-prof`, to profile both sides alike). */
