@@ -153,7 +153,7 @@ const everyStep = (load: LoadResult, kind: "fanout" | "persist") => [
 
 const stepsLine = (p: LoadResult["params"]) =>
   `steps of ${n(p.stepMs / 1000, 1)} s at ${p.rates.map((r) => n(r)).join(", ")} msg/s` +
-  ((p.bisect ?? 0) > 0 ? `, then up to ${p.bisect} bisection steps of ${n((p.fineStepMs ?? p.stepMs) / 1000, 1)} s between the last step that held and the first that failed` : "")
+  ((p.bisect ?? 0) > 0 ? `, then up to ${p.bisect} bisection steps of ${n((p.fineStepMs ?? p.stepMs) / 1000, 1)} s between the last step that held and the lowest that failed (a failure while client-limited bounds a run only when no failure was the server's own)` : "")
 
 const repeatsLine = (load: LoadResult) => {
   const k = Math.max(...load.runs.map((r) => r.repeat ?? 1))

@@ -265,6 +265,53 @@ export const warmupOf = (
 }
 
 /** Runs the steps on one server; with `params.profile`, our node runs under the CPU profiler and the run carries its summary. */
+/** What the search reads of a step's report. */
+export interface SearchStep {
+  readonly targetRate: number
+  readonly held: boolean
+  readonly clientLimited: boolean
+}
+
+/**
+ * The search for a server's limit: the coarse rates in order until one fails, then up to
+ * `bisect` finer steps between the highest rate that held and the lowest that failed. With
+ * `bisect` undefined (no search) every coarse rate is run. Answers the failed step that bounds
+ * the run, or undefined when every step held.
+ *
+ * A step that failed while client-limited says nothing of the server: the search goes on below
+ * it, and it bounds the run only when no step failed for the server's own reasons. So a coarse
+ * failure that was client-limited still gets its bisection (the lower rates load the machine
+ * less), and a client-limited bisection step leaves the bound where the last trusted failure put it.
+ */
+export const searchLimit = async <S extends SearchStep>(
+  coarse: ReadonlyArray<number>,
+  bisect: number | undefined,
+  measure: (id: number, rate: number, fine: boolean) => Promise<S>
+): Promise<S | undefined> => {
+  let lo = 0
+  let bound: S | undefined
+  for (const [i, rate] of coarse.entries()) {
+    const report = await measure(i + 1, rate, false)
+    if (report.held) lo = Math.max(lo, rate)
+    else if (bisect !== undefined) {
+      bound = report
+      break
+    }
+  }
+  if (bound === undefined || bisect === undefined) return bound
+  let hi = bound.targetRate
+  for (let k = 0; k < bisect && lo > 0 && (hi - lo) / hi > 0.05; k++) {
+    const mid = Math.round((lo + hi) / 2)
+    const report = await measure(coarse.length + k + 1, mid, true)
+    if (report.held) lo = mid
+    else {
+      hi = mid
+      if (!report.clientLimited || bound.clientLimited) bound = report
+    }
+  }
+  return bound
+}
+
 export const runOnServer = async (
   name: ServerName,
   label: string,
@@ -466,8 +513,6 @@ const runSteps = async (
             `${report.machineBusy ? " [BUSY]" : ""}${report.diskStalled === true ? " [DISK STALL]" : ""}${report.held ? "" : ` -> ${params.search === false ? "failed" : "stop"}: ${report.failedBecause.join("; ")}`}`
         )
       }
-      let stoppedBecause = "all steps held"
-      let stopStep: StepReport | undefined
       // One step per run that fails while client-limited, on a busy machine or while the disk
       // stalled is run again at the same rate (a transient, e.g. another engineer's build or the
       // host's disk, should not end the search); the first attempt stays in the report, marked
@@ -486,30 +531,10 @@ const runSteps = async (
         describe(report)
         return report
       }
-      for (const [i, rate] of coarse.entries()) {
-        const report = await measure(i + 1, rate, params.stepMs)
-        if (!report.held && params.search !== false) {
-          stoppedBecause = report.failedBecause.join("; ")
-          stopStep = report
-          break
-        }
-      }
-      // Bisection between the last coarse step that held and the one that failed, in longer steps.
-      if (stopStep !== undefined && !stopStep.clientLimited && (params.bisect ?? 0) > 0) {
-        let lo = steps.filter((s) => s.held).at(-1)?.targetRate ?? 0
-        let hi = stopStep.targetRate
-        for (let k = 0; k < params.bisect! && lo > 0 && (hi - lo) / hi > 0.05; k++) {
-          const mid = Math.round((lo + hi) / 2)
-          const report = await measure(steps.length + 1, mid, params.fineStepMs ?? params.stepMs)
-          if (report.held) lo = mid
-          else {
-            hi = mid
-            stopStep = report
-            stoppedBecause = report.failedBecause.join("; ")
-          }
-          if (report.clientLimited) break
-        }
-      }
+      const stopStep = await searchLimit(coarse, params.search === false ? undefined : (params.bisect ?? 0), (id, rate, fine) =>
+        measure(id, rate, fine ? (params.fineStepMs ?? params.stepMs) : params.stepMs)
+      )
+      const stoppedBecause = stopStep === undefined ? "all steps held" : stopStep.failedBecause.join("; ")
       const held = steps.filter((s) => s.held)
       const best = held.length > 0 ? held.reduce((a, b) => (b.targetRate > a.targetRate ? b : a)) : null
       const untrusted = [
