@@ -234,39 +234,106 @@ const rawws: Connect = (url, spec, hooks) => {
   return withTimeout(ready.then(() => conn), "connect+join", () => ws.terminate())
 }
 
-/** Both Socket.IO peers: `join` and `msg` events with acks. */
-const socketio = async (): Promise<Connect> => {
-  // Loaded only by the processes that need it: every import slows a client's start.
-  const { io } = await import("socket.io-client")
-  return (url, spec, hooks) => {
-    const socket = io(url, { transports: ["websocket"], forceNew: true, reconnection: false, timeout: CONNECT_TIMEOUT_MS })
-    const conn: Conn = {
-      send: (step, body, sentUs) => {
-        socket.emit("msg", spec.room, body, (err: string | null) => {
-          if (err === null || err === undefined) hooks.onAck(step, sentUs)
-          else hooks.onError(step, "peer_error")
-        })
-      },
-      close: () => {
-        socket.disconnect()
-      }
-    }
-    const ready = new Promise<Conn>((resolve, reject) => {
-      let joined = false
-      socket.on("msg", (_room: string, body: string) => hooks.onDelivery(body.slice(0, HEAD)))
-      socket.once("connect", () =>
-        socket.emit("join", spec.room, () => {
-          joined = true
-          resolve(conn)
-        })
-      )
-      socket.once("connect_error", (e) => reject(e))
-      socket.on("disconnect", () => {
-        if (joined) hooks.onClose()
-      })
+const MSG_EVENT = Buffer.from('42["msg",')
+const STRING_SEPARATOR = Buffer.from('","')
+const CHAR_0 = 0x30
+const CHAR_1 = 0x31
+const CHAR_2 = 0x32
+const CHAR_3 = 0x33
+const CHAR_4 = 0x34
+
+/**
+ * Both Socket.IO peers, spoken over wsLite like the others (socket.io-client cost a client
+ * process more per delivery than `ws` did, so the Socket.IO rows measured heavier clients
+ * than the rest): Engine.IO 4 on the WebSocket transport, and the Socket.IO 5 packets the
+ * load uses. In order:
+ *   server `0{...}` (open)                 client `40` (connect to "/")
+ *   server `40{"sid":...}` (connected)     client `42<id>["join",room]`, server `43<id>[null]`
+ *   client `42<id>["msg",room,body]`       server `43<id>[null]` or `43<id>["<error>"]`, and
+ *                                          `42["msg",room,body]` to every member of the room
+ *   server `2` (ping)                      client `3` (pong)
+ */
+const socketio: Connect = (httpUrl, spec, hooks) => {
+  const url = new URL(httpUrl)
+  url.protocol = "ws:"
+  url.pathname = "/socket.io/"
+  url.search = "?EIO=4&transport=websocket"
+  const acks = new Map<number, { readonly answer: (ok: boolean) => void; readonly failed: () => void }>()
+  let nextAck = 0
+  let joined = false
+  let onJoined!: () => void
+  let onFailed!: (e: Error) => void
+  const join = new Promise<void>((resolve, reject) => {
+    onJoined = resolve
+    onFailed = reject
+  })
+  const roomJson = JSON.stringify(spec.room)
+  const emit = (packet: (id: number) => string, answer: (ok: boolean) => void, failed: () => void) => {
+    const id = ++nextAck
+    acks.set(id, { answer, failed })
+    ws.send(packet(id), (err) => {
+      if (err !== undefined && err !== null && acks.delete(id)) failed()
     })
-    return withTimeout(ready, "connect+join", () => socket.disconnect())
   }
+  const ws = openLite(url.href, spec.localAddress !== undefined ? { localAddress: spec.localAddress } : {}, {
+    message: (b, s, e) => {
+      if (e - s < 1) return
+      const engine = b[s]
+      if (engine === CHAR_4 && e - s >= 2) {
+        const kind = b[s + 1]
+        if (kind === CHAR_2) {
+          // 42["msg","<room>","<body>"]: the body starts after the room's closing quote.
+          if (!startsWith(b, MSG_EVENT, s, e)) return
+          const q = indexIn(b, STRING_SEPARATOR, s + MSG_EVENT.length + 1, e)
+          if (q >= 0) hooks.onDelivery(b.toString("latin1", q + STRING_SEPARATOR.length, Math.min(e, q + STRING_SEPARATOR.length + HEAD)))
+        } else if (kind === CHAR_3) {
+          let p = s + 2
+          while (p < e && b[p] >= CHAR_0 && b[p] <= CHAR_0 + 9) p++
+          const id = digitsAt(b, s + 2, p)
+          const pending = acks.get(id)
+          if (pending === undefined) return
+          acks.delete(id)
+          // `[null]` is success; anything else carries the peer's error.
+          pending.answer(b[p] === 0x5b && b[p + 1] === 0x6e)
+        } else if (kind === CHAR_0) {
+          emit(
+            (id) => `42${id}["join",${roomJson}]`,
+            () => {
+              joined = true
+              onJoined()
+            },
+            () => onFailed(new Error("join not sent"))
+          )
+        } else if (kind === CHAR_4) onFailed(new Error(`connect refused: ${b.toString("utf8", s + 2, e).slice(0, 200)}`))
+      } else if (engine === CHAR_2) ws.send("3")
+      else if (engine === CHAR_0) ws.send("40")
+      else if (engine === CHAR_1) ws.close()
+    },
+    close: () => {
+      for (const pending of acks.values()) pending.failed()
+      acks.clear()
+      if (joined) hooks.onClose()
+      else onFailed(new Error("closed before joined"))
+    }
+  })
+  const conn: Conn = {
+    send: (step, body, sentUs) =>
+      // Built by hand: the body is `<digits>:<digits>:x...`, nothing to escape.
+      emit(
+        (id) => `42${id}["msg",${roomJson},"${body}"]`,
+        (ok) => (ok ? hooks.onAck(step, sentUs) : hooks.onError(step, "peer_error")),
+        () => hooks.onError(step, "socket_closed")
+      ),
+    close: () => {
+      ws.send("41")
+      ws.close()
+    }
+  }
+  return withTimeout(
+    ws.upgraded.then(() => join).then(() => conn),
+    "connect+join",
+    () => ws.terminate()
+  )
 }
 
 export const adapters: Record<Protocol, () => Promise<Connect>> = {
@@ -274,5 +341,5 @@ export const adapters: Record<Protocol, () => Promise<Connect>> = {
   // bench/peers/leanPg.ts speaks the part of our protocol the load uses.
   lean: async () => ours,
   rawws: async () => rawws,
-  socketio
+  socketio: async () => socketio
 }

@@ -83,13 +83,19 @@ export interface PoolOptions {
   readonly connectConcurrency?: number
   /** Bound on opening every connection. */
   readonly connectTimeoutMs?: number
+  /** One more process holds every sending connection, the others the rest (LoadParams.senderProcess). */
+  readonly senderProcess?: boolean
 }
 
 export const startClients = async (options: PoolOptions): Promise<ClientPool> => {
-  const n = Math.max(1, Math.min(options.processes, options.conns.length))
-  const workers = Array.from({ length: n }, startWorker)
-  const shares: Array<Array<ConnSpec>> = workers.map(() => [])
-  options.conns.forEach((c, i) => shares[i % n].push(c))
+  const senders = options.conns.filter((c) => c.sender)
+  const apart = options.senderProcess === true && senders.length > 0 && senders.length < options.conns.length
+  const dealt = apart ? options.conns.filter((c) => !c.sender) : options.conns
+  const n = Math.max(1, Math.min(options.processes, dealt.length))
+  const shares: Array<Array<ConnSpec>> = Array.from({ length: n }, () => [])
+  dealt.forEach((c, i) => shares[i % n].push(c))
+  if (apart) shares.unshift(senders)
+  const workers = shares.map(() => startWorker())
   const close = async () => {
     await Promise.all(
       workers.map(async (w) => {
@@ -115,7 +121,7 @@ export const startClients = async (options: PoolOptions): Promise<ClientPool> =>
       )
     )) as Array<Ready>
     return {
-      size: n,
+      size: workers.length,
       pids: workers.map((w) => w.child.pid!),
       ready,
       step: async (step, ratePerSender, durationMs, maxPerSender) =>

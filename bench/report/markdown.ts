@@ -167,7 +167,7 @@ const fanoutSection = (r: BenchResults, chart: string | undefined) => {
     "## 1. Fan-out",
     "",
     `${p.rooms} rooms of ${p.roomSize} connections (${n(p.rooms * p.roomSize)} in all), ${p.senders} senders, ${p.bodyBytes}-byte bodies, ` +
-      `${p.clientProcesses} client processes; ${stepsLine(p)}. A step holds while p99 send-to-delivery ` +
+      `${p.clientProcesses} client processes${p.senderProcess === true ? " receiving and one more holding the senders" : ""}; ${stepsLine(p)}. A step holds while p99 send-to-delivery ` +
       `stays <= ${p.limitMs} ms with no loss. Deliveries count every subscriber, the sender included.${repeatsLine(f)}`,
     "",
     headline(f, "deliveries", ["rawws", "socketio"]),

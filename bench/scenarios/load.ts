@@ -39,7 +39,8 @@ export const fanoutParams = (cfg: BenchConfig): LoadParams => ({
   senders: cfg.fanout.senders,
   rates: cfg.fanout.rates,
   limitOn: "e2e",
-  limitMs: cfg.fanout.p99LimitMs
+  limitMs: cfg.fanout.p99LimitMs,
+  senderProcess: true
 })
 
 export const persistParams = (cfg: BenchConfig): LoadParams => ({

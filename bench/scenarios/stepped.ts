@@ -41,6 +41,12 @@ export interface LoadParams {
   /** A first, unrecorded step at the lowest rate (JIT, connection pools, caches). */
   readonly warmupMs: number
   readonly clientProcesses: number
+  /**
+   * The senders get a client process of their own, beside the clientProcesses that hold the
+   * other connections (fan-out: a sender's schedule must not wait behind a burst of
+   * deliveries to a thousand other sockets of its process).
+   */
+  readonly senderProcess?: boolean
   readonly bodyBytes: number
   /** Run our node under the V8 CPU profiler and keep a summary (`--profile`). */
   readonly profile?: boolean
@@ -357,7 +363,8 @@ const runSteps = async (
       protocol: server.protocol,
       url: server.connectUrl,
       conns: plan.conns,
-      bodyBytes: params.bodyBytes
+      bodyBytes: params.bodyBytes,
+      ...(params.senderProcess === true ? { senderProcess: true } : {})
     })
     const setup = {
       connections: sum(pool.ready.map((r) => r.connected)),

@@ -46,9 +46,9 @@ const expectLatency = (l: StepReport["e2e"] | null) => {
   expect(l!.p99).toBeLessThanOrEqual(l!.max)
 }
 
-const expectComplete = (run: ServerRun, acks: boolean) => {
+const expectComplete = (run: ServerRun, acks: boolean, clientProcesses = 2) => {
   expect(run.error).toBeUndefined()
-  expect(run.setup).toEqual({ connections: 6, failedConnections: 0, connectMs: expect.any(Number), clientProcesses: 2 })
+  expect(run.setup).toEqual({ connections: 6, failedConnections: 0, connectMs: expect.any(Number), clientProcesses })
   expect(run.rssStartMB).toBeGreaterThan(0)
   expect(run.rssIdleMB).toBeGreaterThan(0)
   expect(run.steps).toHaveLength(1)
@@ -74,7 +74,7 @@ const expectComplete = (run: ServerRun, acks: boolean) => {
   }
   expect(isNumber(s.server.cpuPct)).toBe(true)
   expect(s.server.rssPeakMB).toBeGreaterThan(0)
-  expect(s.clients.elu).toHaveLength(2)
+  expect(s.clients.elu).toHaveLength(clientProcesses)
   for (const e of s.clients.elu) expect(e >= 0 && e <= 1).toBe(true)
   // The disk probe timed flushes through the step (bench/lib/diskProbe.ts).
   expect(s.machine?.diskSync?.samples).toBeGreaterThan(0)
@@ -87,20 +87,25 @@ describe("bench harness", () => {
   beforeAll(() => ensureBuilt(), 600_000)
   afterAll(() => stopDiskProbe())
 
-  it("runs a tiny fan-out end to end against our server, the raw ws peer and the lean peer and reports every field", async () => {
+  it("runs a tiny fan-out end to end against our server and every peer (Socket.IO + INSERT with the senders in a process of their own) and reports every field", async () => {
     const noLog = () => {}
     const databases: Array<string> = []
     const db = { createDatabase: async () => databases[databases.push(await freshDatabase()) - 1] }
-    const [ours, raw, lean] = await Promise.all([
+    const [ours, raw, lean, sio, sioPg] = await Promise.all([
       // Profiled (--profile): only our node is, and the run carries where its time went.
       runOnServer("ours-postgres", "harness", { ...tiny, profile: true }, db, noLog),
       runOnServer("rawws", "harness", tiny, undefined, noLog),
       // The lean fixture (bench/peers/leanPg.ts) speaks our protocol: acked and delivered alike.
-      runOnServer("lean-pg", "harness", tiny, db, noLog)
+      runOnServer("lean-pg", "harness", tiny, db, noLog),
+      // Socket.IO's protocol as bench/client/adapters.ts speaks it: deliveries, and acks after the INSERT.
+      runOnServer("socketio", "harness", tiny, undefined, noLog),
+      runOnServer("socketio-pg", "harness", { ...tiny, senderProcess: true }, db, noLog)
     ]).finally(() => Promise.all(databases.map(dropDatabase)))
     expectComplete(ours, true)
     expectComplete(raw, false)
     expectComplete(lean, true)
+    expectComplete(sio, true)
+    expectComplete(sioPg, true, 3)
     expect(ours.profile?.seconds).toBeGreaterThan(0)
     expect(ours.profile?.areas.map((a) => a.name)).toContain("effect")
     expect(ours.profile?.functions.length).toBeGreaterThan(0)
