@@ -161,7 +161,7 @@ const quick: BenchConfig = {
  * The full run, bounded to about 45 minutes on the 2-core machine (bench/estimate.ts prints
  * the estimate at the start): short coarse steps (5 s, rates doubling) find the region of the
  * limit, then bisection steps of 30 s settle it; fan-out and persisted run each server 3 times
- * interleaved, later repeats starting one coarse step below the first run's limit. ScyllaDB
+ * interleaved, each climbing from the lowest rate. ScyllaDB
  * and dual-write are left out of the default to stay in that time (`--persist-servers
  * ...,ours-scylla,ours-dual` and `--killcheck-servers ...,ours-scylla` add them, and the CQL
  * server with them).

@@ -8,7 +8,6 @@
 import type { BenchConfig } from "./config.ts"
 import { fdLimit } from "./lib/machine.ts"
 import type { ServerName } from "./lib/servers.ts"
-import { REPEAT_WARMUP_MS } from "./scenarios/stepped.ts"
 
 /** Start, room creation and connect, seconds (measured here from dist/: ours ~2-3 s, PGlite a few more, peers ~1 s). */
 const startS = (name: ServerName, conns: number, rooms: number): number =>
@@ -33,16 +32,13 @@ const stepped = (cfg: BenchConfig, s: Stepped) => {
   const fineRepeat = s.search ? Math.min(cfg.bisect, Math.max(1, cfg.bisect - 1)) * ((cfg.fineStepMs + 1000) / 1000) : 0
   // A failing step on a busy machine or a late client is run once more per run (max only).
   const retry = s.search ? Math.max(coarse, (cfg.fineStepMs + 1000) / 1000) : 0
-  // A repeat that starts above the lowest rate warms up longer (stepped.ts REPEAT_WARMUP_MS).
-  const warmRepeat = s.search && cfg.warmupMs > 0 ? (Math.max(cfg.warmupMs, REPEAT_WARMUP_MS) + 1500) / 1000 : warm
-  const one = (n: number, f = fine, w = warm) => (name: ServerName) => startS(name, s.conns, s.rooms) + w + n * coarse + f + 2
-  // Typical: the first run climbs half the rates; repeats start one step below its limit (about 3 steps).
+  const one = (n: number, f = fine) => (name: ServerName) => startS(name, s.conns, s.rooms) + warm + n * coarse + f + 2
+  // Typical: every run, repeats too, climbs about half the rates.
   const typicalSteps = s.search ? Math.ceil(s.rates / 2) : s.rates
-  const repeatSteps = s.search ? Math.min(s.rates, 3) : s.rates
   const sum = (f: (n: ServerName) => number) => s.servers.reduce((a, n) => a + f(n), 0)
   return {
-    typical: sum(one(typicalSteps)) + (s.repeats - 1) * sum(one(repeatSteps, fineRepeat, warmRepeat)),
-    max: s.repeats * sum((name) => one(s.rates, fine, warmRepeat)(name) + retry)
+    typical: sum(one(typicalSteps)) + (s.repeats - 1) * sum(one(typicalSteps, fineRepeat)),
+    max: s.repeats * sum((name) => one(s.rates, fine)(name) + retry)
   }
 }
 

@@ -70,8 +70,6 @@ export interface LoadParams {
   readonly storm?: { readonly step: number; readonly atMs: number; readonly dropMs: number }
   /** History reads while the writes run: REST pages of 50 from random rooms, this many per second (our servers). */
   readonly historyReadsPerS?: number
-  /** Skip coarse rates below this (a repeat of a server whose first run held up to a higher rate). */
-  readonly startAt?: number
   /** First step (1-based) with history reads; 1 when absent. */
   readonly historyReadsFromStep?: number
 }
@@ -247,30 +245,18 @@ export type Log = (line: string) => void
 /** Longest wait for the warm-up step's messages before the measured steps begin. */
 const WARMUP_DRAIN_MS = 30_000
 
-/** Warm-up of a repeat whose first step is above the lowest rate (`startAt`). */
-export const REPEAT_WARMUP_MS = 10_000
-
 /**
- * The unrecorded step before the first measured one, or none. Every sender sends at least
- * once (each room's first message pays for starting its actor and creating its encryption
- * key), and the warm-up is let finish before step 1. A repeat's first step is near the limit:
- * it is warmed at that step's rate, and for at least REPEAT_WARMUP_MS (a fresh node settles
- * its heap and JIT within about 10 s of such load; warmed 3 s at the lowest rate, our node's
- * first 4,000 msg/s step failed at p99 114-140 ms in 2 of 2 repeats and held at 29-34 ms when
- * run again; warmed 10 s at 4,000, it held at 18.8 ms. In the next full run one of two repeats
- * still failed its first step: a fresh node is still dearer for a while, see bench/analysis.md).
+ * The unrecorded step before the first measured one, or none: at the lowest rate, raised so
+ * that every sender sends at least once (each room's first message pays for starting its
+ * actor and creating its encryption key), and let finish before step 1.
  */
 export const warmupOf = (
-  params: Pick<LoadParams, "warmupMs" | "rates" | "senders">,
-  coarse: ReadonlyArray<number>
+  params: Pick<LoadParams, "warmupMs" | "rates" | "senders">
 ): { readonly rate: number; readonly ms: number } | undefined => {
-  if (params.warmupMs <= 0 || coarse.length === 0) return undefined
-  const first = coarse[0]!
-  const ms = first > params.rates[0]! ? Math.max(params.warmupMs, REPEAT_WARMUP_MS) : params.warmupMs
-  return { rate: Math.max(first, Math.ceil((params.senders * 1000) / ms)), ms }
+  if (params.warmupMs <= 0 || params.rates.length === 0) return undefined
+  return { rate: Math.max(params.rates[0]!, Math.ceil((params.senders * 1000) / params.warmupMs)), ms: params.warmupMs }
 }
 
-/** Runs the steps on one server; with `params.profile`, our node runs under the CPU profiler and the run carries its summary. */
 /** What the search reads of a step's report. */
 export interface SearchStep {
   readonly targetRate: number
@@ -318,6 +304,7 @@ export const searchLimit = async <S extends SearchStep>(
   return bound
 }
 
+/** Runs the steps on one server; with `params.profile`, our node runs under the CPU profiler and the run carries its summary. */
 export const runOnServer = async (
   name: ServerName,
   label: string,
@@ -500,10 +487,8 @@ const runSteps = async (
         }
       }
 
-      // A repeat starts its coarse search one step below where the first run of the server held
-      // last (`startAt`), so repeats spend their time near the limit, not on the low steps.
-      const coarse = params.rates.filter((r, i, all) => params.startAt === undefined || r >= params.startAt || all[i + 1] === undefined)
-      const warmup = warmupOf(params, coarse)
+      const coarse = params.rates
+      const warmup = warmupOf(params)
       if (warmup !== undefined) await runStep(0, warmup.rate, warmup.ms, WARMUP_DRAIN_MS)
       const describe = (report: StepReport) => {
         const lat = params.limitOn === "ack" ? report.ack : report.e2e
