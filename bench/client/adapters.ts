@@ -48,6 +48,17 @@ const withTimeout = <A>(p: Promise<A>, what: string, cleanup: () => void): Promi
     )
   })
 
+/** A promise and its settle functions, for message handlers that settle it later. */
+const settleable = () => {
+  let resolve!: () => void
+  let reject!: (e: Error) => void
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
+}
+
 const EVENT_PREFIX = Buffer.from('{"type":"event"')
 const SEQ_KEY = Buffer.from('"seq":')
 const BODY_KEY = Buffer.from('"body":"')
@@ -100,12 +111,7 @@ const ours: Connect = (url, spec, hooks) => {
   const roomJson = JSON.stringify(spec.room)
   const open = (since: number | undefined) => {
     let subscribed = false
-    let onSubscribed!: () => void
-    let onFailed!: (e: Error) => void
-    const ready = new Promise<void>((resolve, reject) => {
-      onSubscribed = resolve
-      onFailed = reject
-    })
+    const { promise: ready, resolve: onSubscribed, reject: onFailed } = settleable()
     const sock = openLite(
       url,
       { headers: { authorization: `Bearer ${spec.token}` }, ...(spec.localAddress !== undefined ? { localAddress: spec.localAddress } : {}) },
@@ -198,12 +204,7 @@ const ours: Connect = (url, spec, hooks) => {
 const rawws: Connect = (url, spec, hooks) => {
   if (spec.room.length !== 8) throw new Error("raw ws rooms are 8 characters")
   let joined = false
-  let onJoined!: () => void
-  let onFailed!: (e: Error) => void
-  const join = new Promise<void>((resolve, reject) => {
-    onJoined = resolve
-    onFailed = reject
-  })
+  const { promise: join, resolve: onJoined, reject: onFailed } = settleable()
   const ws = openLite(url, spec.localAddress !== undefined ? { localAddress: spec.localAddress } : {}, {
     message: (b, s, e) => {
       if (e - s < 9) return
@@ -261,12 +262,7 @@ const socketio: Connect = (httpUrl, spec, hooks) => {
   const acks = new Map<number, { readonly answer: (ok: boolean) => void; readonly failed: () => void }>()
   let nextAck = 0
   let joined = false
-  let onJoined!: () => void
-  let onFailed!: (e: Error) => void
-  const join = new Promise<void>((resolve, reject) => {
-    onJoined = resolve
-    onFailed = reject
-  })
+  const { promise: join, resolve: onJoined, reject: onFailed } = settleable()
   const roomJson = JSON.stringify(spec.room)
   const emit = (packet: (id: number) => string, answer: (ok: boolean) => void, failed: () => void) => {
     const id = ++nextAck
