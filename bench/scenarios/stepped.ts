@@ -487,7 +487,6 @@ const runSteps = async (
         }
       }
 
-      const coarse = params.rates
       const warmup = warmupOf(params)
       if (warmup !== undefined) await runStep(0, warmup.rate, warmup.ms, WARMUP_DRAIN_MS)
       const describe = (report: StepReport) => {
@@ -523,7 +522,7 @@ const runSteps = async (
         describe(report)
         return report
       }
-      const stopStep = await searchLimit(coarse, params.search === false ? undefined : (params.bisect ?? 0), (id, rate, fine) =>
+      const stopStep = await searchLimit(params.rates, params.search === false ? undefined : (params.bisect ?? 0), (id, rate, fine) =>
         measure(id, rate, fine ? (params.fineStepMs ?? params.stepMs) : params.stepMs)
       )
       const stoppedBecause = stopStep === undefined ? "all steps held" : stopStep.failedBecause.join("; ")
